@@ -1,0 +1,81 @@
+// Exact fp32 attention: dense prefill, variable-length (packed) batches, decode over a paged KV
+// cache, and merge_states. Every result is bit-identical on every OpenCL device and on the
+// fallback; the same token gets the same bits in prefill, chunked prefill, decode and any batch.
+//
+// Definition (kernels_cl/attention/attention_common.h states it in full):
+//   c = fp32(scale * log2(e)) (host, double, rounded once); q' = q * c;
+//   s_j = dot(q', k_j) as the chain acc = fma(q'[d], k_j[d], acc), d ascending;
+//   keys in chunks of 4096 (64 tiles of 64); online base-2 softmax over the tiles of a chunk;
+//   chunk states merged left to right with merge_states' formula.
+// LSE is base 2 of the scaled scores: lse2 = log2(sum_j 2^(s_j)); natural LSE = lse2 * ln(2).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sparq/context.h"
+#include "sparq/support.h"
+#include "sparq/tensor.h"
+
+namespace sparq {
+
+struct SPARQ_API AttentionOptions {
+  bool causal = false;  // aligned bottom-right when Lq != Lk (as FlashAttention)
+  float scale = 0.0f;   // 0 = 1/sqrt(D); otherwise finite and > 0
+  bool return_lse = false;
+  DType out_dtype = DType::f32;  // f32, or f16/bf16 rounded to nearest even
+};
+
+struct SPARQ_API AttentionResult {
+  Tensor out;  // [B, Hq, Lq, D] (varlen: [total_q, Hq, D]; decode: [B, Hq, D])
+  Tensor lse;  // fp32 base-2 LSE, [B, Hq, Lq] (varlen: [Hq, total_q]; decode: [B, Hq]); or empty
+};
+
+// Q [B, Hq, Lq, D], K and V [B, Hkv, Lk, D]; Hq % Hkv == 0; D <= 256 (64/128: fast path).
+// Any strides with D contiguous (so [B, L, H, D] memory works through Tensor::view).
+SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k,
+                                    const Tensor& v, const AttentionOptions& options = {});
+
+// Packed sequences as FlashAttention's varlen API: Q [total_q, Hq, D], K/V [total_k, Hkv, D],
+// cu_seqlens_q / cu_seqlens_k int32 [num_seqs + 1], ascending from 0. Sequence s has
+// Lq_s = cu_q[s+1] - cu_q[s] query rows and Lk_s keys; causal alignment is per sequence.
+SPARQ_API AttentionResult attention_varlen(Context& ctx, const Tensor& q, const Tensor& k,
+                                           const Tensor& v, const Tensor& cu_seqlens_q,
+                                           const Tensor& cu_seqlens_k,
+                                           const AttentionOptions& options = {});
+
+enum class PageLayout {
+  nhd,  // pages [num_pages, page_size, Hkv, D]  (vLLM / FlashInfer "NHD")
+  hnd,  // pages [num_pages, Hkv, page_size, D]  (FlashInfer "HND")
+};
+
+// A paged KV cache: sequence b's key j lives in page page_table[b][j / page_size] at slot
+// j % page_size. page_table int32 [B, max_pages_per_seq]; seq_lens int32 [B]. Indices are
+// validated on the host before any kernel reads them.
+struct SPARQ_API PagedKV {
+  Tensor k_pages, v_pages;
+  Tensor page_table;
+  Tensor seq_lens;
+  int page_size = 16;
+  PageLayout layout = PageLayout::nhd;
+};
+
+// Decode: Q [B, Hq, Lq, D] with small Lq (1 for plain decode, >1 for speculative/chunked
+// decode); query row i of sequence b sits at position seq_lens[b] - Lq + i (causal).
+// Long contexts are split across work-groups at 4096-key chunk boundaries and merged with
+// merge_states' formula, so the result equals the prefill row bit for bit.
+SPARQ_API AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
+                                          const AttentionOptions& options = {});
+
+// Merges two partial attention results over disjoint key sets (e.g. two KV chunks):
+//   m = max(lse_a, lse_b); wa = exp2(lse_a - m); wb = exp2(lse_b - m); s = wa + wb
+//   out = fma(out_a, wa, out_b * wb) / s;  lse = m + log2(s)
+// with sparq's exact exp2/log2. A side whose lse is -inf is empty: the other side is returned
+// unchanged. out_* [..., D] fp32, lse_* [...] fp32 (base 2), matching leading dims.
+SPARQ_API AttentionResult merge_states(Context& ctx, const Tensor& out_a, const Tensor& lse_a,
+                                       const Tensor& out_b, const Tensor& lse_b);
+
+// The same validation the ops run, without running them: frameworks route on {ok, reason}.
+SPARQ_API Support supports_attention(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                     const TensorDesc& v, const AttentionOptions& options = {});
+
+}  // namespace sparq

@@ -1,0 +1,7 @@
+// Umbrella header: the whole public API of sparq.
+#pragma once
+#include "sparq/attention.h"
+#include "sparq/context.h"
+#include "sparq/error.h"
+#include "sparq/support.h"
+#include "sparq/tensor.h"

@@ -1,0 +1,54 @@
+// DeviceRuntime: one OpenCL context + in-order queue + program cache + profiling for a Context.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "opencl.hpp.h"
+#include "program_cache.h"
+#include "sparq/context.h"
+
+namespace sparq::rt {
+
+class DeviceRuntime {
+ public:
+  DeviceRuntime(const cl::Platform& platform, const cl::Device& device,
+                const ContextOptions& options);
+
+  const DeviceInfo& info() const { return info_; }
+  cl::Context& context() { return context_; }
+  cl::CommandQueue& queue() { return queue_; }
+  const cl::Device& device() const { return device_; }
+  ProgramCache& programs() { return *programs_; }
+
+  // Kernel `name` from kernels_cl/`source_path` built with `defines` (cached).
+  cl::Kernel kernel(const std::string& source_path, const std::string& name,
+                    const std::string& defines);
+
+  // Enqueues; records a KernelTime when profiling. OpenCL errors become sparq::Error naming op.
+  void launch(const char* op, const cl::Kernel& kernel, const cl::NDRange& global,
+              const cl::NDRange& local);
+
+  // Allocates after checking CL_DEVICE_MAX_MEM_ALLOC_SIZE and global memory (sparq::Error
+  // too_large naming `what` otherwise). Zero bytes allocate one byte (OpenCL forbids 0).
+  cl::Buffer allocate(std::size_t bytes, const char* what);
+
+  std::vector<KernelTime> kernel_times();  // resolves pending events
+  void clear_kernel_times();
+
+ private:
+  cl::Context context_;
+  cl::Device device_;
+  cl::CommandQueue queue_;
+  DeviceInfo info_;
+  bool profile_ = false;
+  std::unique_ptr<ProgramCache> programs_;
+  struct Pending {
+    std::string op, kernel;
+    cl::Event event;
+  };
+  std::vector<Pending> pending_;
+  std::vector<KernelTime> done_;
+};
+
+}  // namespace sparq::rt

@@ -1,0 +1,45 @@
+// Program cache: in memory per Context and on disk (ARCHITECTURE §4).
+// Disk key = xxh3-128 of (resolved source, build options, platform + device name, driver
+// version, sparq version). File = header {magic, format version, key, payload size, xxh3-64
+// checksum} + the device binary; written to a unique temp name and renamed (atomic), so two
+// processes building the same program both succeed. A corrupt or foreign file is rebuilt and
+// replaced; an unwritable directory disables the disk cache with one warning on stderr.
+#pragma once
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "opencl.hpp.h"
+
+namespace sparq::rt {
+
+struct CacheStats {
+  int memory_hits = 0, disk_hits = 0, builds = 0, disk_writes = 0, corrupt_files = 0;
+};
+
+class ProgramCache {
+ public:
+  ProgramCache(cl::Context context, cl::Device device, std::string cache_dir);  // "" = no disk
+
+  // The options every sparq program gets: exactness flags + user defines.
+  static std::string build_options(const std::string& defines);
+
+  // Builds (or loads) the program for kernels_cl/`source_path` with `defines`.
+  // Throws sparq::Error(build_failed) with the build log.
+  cl::Program get(const std::string& source_path, const std::string& defines);
+
+  const std::string& cache_dir() const { return cache_dir_; }
+  CacheStats stats() const;
+
+ private:
+  cl::Context context_;
+  cl::Device device_;
+  std::string cache_dir_;
+  std::string device_id_;  // platform + device name + driver version
+  mutable std::mutex mutex_;
+  std::map<std::string, cl::Program> memory_;
+  CacheStats stats_;
+};
+
+}  // namespace sparq::rt

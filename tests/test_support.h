@@ -1,0 +1,56 @@
+// Shared helpers for the test suite: which device the exactness tests run on, bitwise
+// comparison with sparq's NaN rule, seeded random data.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sparq/sparq.h"
+
+namespace sparq::test {
+
+// The OpenCL device the exactness tests compare against the fallback: $SPARQ_TEST_DEVICE
+// (e.g. "gpu" on the GPU machine), default "pocl".
+inline std::string test_device_selector() {
+  const char* s = std::getenv("SPARQ_TEST_DEVICE");
+  return (s && *s) ? s : "pocl";
+}
+inline Context device_context() { return Context::create({.device = test_device_selector()}); }
+inline Context fallback_context() { return Context::create({.device = "fallback"}); }
+
+// Bitwise equality where any NaN equals any NaN (ARCHITECTURE §2); signed zeros must match.
+inline bool same_bits(float a, float b) {
+  if (a != a && b != b) return true;
+  std::uint32_t ua, ub;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  return ua == ub;
+}
+
+// Returns "" when equal, else a message naming the first mismatching index and values.
+inline std::string compare_bits(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size())
+    return "size " + std::to_string(got.size()) + " != " + std::to_string(want.size());
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!same_bits(got[i], want[i]) && bad++ == 0) first = i;
+  if (!bad) return "";
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%zu of %zu differ; first at %zu: %.9g vs %.9g", bad, got.size(),
+                first, static_cast<double>(got[first]), static_cast<double>(want[first]));
+  return buf;
+}
+
+inline std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace sparq::test
