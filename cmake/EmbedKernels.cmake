@@ -15,5 +15,6 @@ function(sparq_embed_kernels out_cpp)
     COMMAND ${CMAKE_COMMAND} -DROOT=${PROJECT_SOURCE_DIR}/kernels_cl -DOUT=${out_cpp}
             "-DFILES=${kernel_files}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_kernels_script.cmake
     DEPENDS ${abs_files} ${PROJECT_SOURCE_DIR}/cmake/embed_kernels_script.cmake
-    COMMENT "Embedding OpenCL kernel sources")
+    COMMENT "Embedding OpenCL kernel sources"
+    VERBATIM)
 endfunction()

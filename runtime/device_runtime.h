@@ -1,9 +1,12 @@
 // DeviceRuntime: one OpenCL context + in-order queue + program cache + profiling for a Context.
+// Not thread-safe by itself: the owning Context serializes calls (ContextImpl::mutex).
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "device_quirks.h"
 #include "opencl.hpp.h"
 #include "program_cache.h"
 #include "sparq/context.h"
@@ -14,12 +17,17 @@ class DeviceRuntime {
  public:
   DeviceRuntime(const cl::Platform& platform, const cl::Device& device,
                 const ContextOptions& options);
+  ~DeviceRuntime();  // waits for the queue to drain
+  DeviceRuntime(const DeviceRuntime&) = delete;
+  DeviceRuntime& operator=(const DeviceRuntime&) = delete;
 
   const DeviceInfo& info() const { return info_; }
+  const DeviceQuirks& quirks() const { return quirks_; }
   cl::Context& context() { return context_; }
   cl::CommandQueue& queue() { return queue_; }
   const cl::Device& device() const { return device_; }
   ProgramCache& programs() { return *programs_; }
+  bool profiling() const { return profile_; }
 
   // Kernel `name` from kernels_cl/`source_path` built with `defines` (cached).
   cl::Kernel kernel(const std::string& source_path, const std::string& name,
@@ -33,6 +41,13 @@ class DeviceRuntime {
   // too_large naming `what` otherwise). Zero bytes allocate one byte (OpenCL forbids 0).
   cl::Buffer allocate(std::size_t bytes, const char* what);
 
+  // Blocking host <-> device copies (in queue order); OpenCL errors become sparq::Error.
+  void write(const cl::Buffer& buffer, std::size_t offset, std::size_t bytes, const void* src,
+             const char* what);
+  void read(const cl::Buffer& buffer, std::size_t offset, std::size_t bytes, void* dst,
+            const char* what);
+  void finish();
+
   std::vector<KernelTime> kernel_times();  // resolves pending events
   void clear_kernel_times();
 
@@ -41,8 +56,10 @@ class DeviceRuntime {
   cl::Device device_;
   cl::CommandQueue queue_;
   DeviceInfo info_;
+  DeviceQuirks quirks_;
   bool profile_ = false;
   std::unique_ptr<ProgramCache> programs_;
+  std::map<std::string, cl::Kernel> kernels_;
   struct Pending {
     std::string op, kernel;
     cl::Event event;

@@ -1,5 +1,6 @@
 // Device choice (ARCHITECTURE §4) and the capability check.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,16 @@ namespace sparq::rt {
 // >= 32 KiB local memory.
 std::string capability_problem(const cl::Device& device);
 
+// The device properties the check looks at, separated so the rule can be tested on any machine.
+struct DeviceCaps {
+  bool available = true, compiler_available = true;
+  std::string opencl_c_version;  // CL_DEVICE_OPENCL_C_VERSION, e.g. "OpenCL C 1.2 PoCL"
+  cl_device_fp_config single_fp_config = 0;
+  std::uint64_t local_mem_bytes = 0;
+};
+inline constexpr std::uint64_t kMinLocalMemBytes = 32 * 1024;
+std::string capability_problem(const DeviceCaps& caps);
+
 struct Selection {
   bool fallback = false;  // true: no OpenCL, run the CPU fallback
   cl::Platform platform;
@@ -24,6 +35,9 @@ struct Selection {
 // sparq::Error(no_device) for a selector that matches nothing and (device_refused) with the
 // reason for an explicitly selected device that fails the capability check.
 Selection select_device(const std::string& spec);
+
+// Every OpenCL device with its verdict (public sparq::list_devices()).
+std::vector<DeviceReport> list_device_reports();
 
 DeviceInfo describe(const cl::Platform& platform, const cl::Device& device);
 

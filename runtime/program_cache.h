@@ -5,6 +5,7 @@
 // processes building the same program both succeed. A corrupt or foreign file is rebuilt and
 // replaced; an unwritable directory disables the disk cache with one warning on stderr.
 #pragma once
+#include <array>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,10 +30,19 @@ class ProgramCache {
   // Throws sparq::Error(build_failed) with the build log.
   cl::Program get(const std::string& source_path, const std::string& defines);
 
-  const std::string& cache_dir() const { return cache_dir_; }
+  // "" when the disk cache is off: none requested, or the directory is unusable.
+  std::string cache_dir() const;
   CacheStats stats() const;
 
  private:
+  using Key = std::array<unsigned char, 16>;
+  Key disk_key(const std::string& source, const std::string& options) const;
+  std::string file_path(const Key& key) const;
+  bool load(const Key& key, const std::string& options, cl::Program& out);
+  void store(const Key& key, const cl::Program& program);
+  cl::Program build(const std::string& source_path, const std::string& source,
+                    const std::string& options);
+
   cl::Context context_;
   cl::Device device_;
   std::string cache_dir_;
