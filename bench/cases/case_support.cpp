@@ -1,0 +1,95 @@
+// Helpers shared by the case files: bitwise comparison, deterministic inputs, dtype uploads.
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
+#include <random>
+
+#include "cases/case.h"
+
+namespace sparq::bench {
+
+bool same_bits(float a, float b) {
+  if (a != a && b != b) return true;
+  return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
+}
+
+void BitComparer::compare(const std::vector<float>& got, const std::vector<float>& want,
+                          const std::string& where) {
+  if (got.size() != want.size()) {
+    if (mismatches_++ == 0)
+      first_ = fmt::format("{}: {} values from the device, {} from the fallback", where, got.size(),
+                           want.size());
+    return;
+  }
+  compare(got.data(), want.data(), got.size(), where);
+}
+
+void BitComparer::compare(const float* got, const float* want, std::size_t n,
+                          const std::string& where) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (same_bits(got[i], want[i])) continue;
+    if (mismatches_++ == 0)
+      first_ = fmt::format(
+          "{}: first mismatch at element {}: device {:.9g} (0x{:08x}), fallback "
+          "{:.9g} (0x{:08x})",
+          where, i, got[i], std::bit_cast<std::uint32_t>(got[i]), want[i],
+          std::bit_cast<std::uint32_t>(want[i]));
+  }
+  compared_ += n;
+}
+
+Validation BitComparer::result(std::string scope) const {
+  Validation v;
+  v.exact = mismatches_ == 0 && compared_ > 0;
+  v.scope = std::move(scope);
+  v.values_compared = compared_;
+  if (mismatches_)
+    v.detail = fmt::format("{} of {} values differ; {}", mismatches_, compared_, first_);
+  else if (!compared_)
+    v.detail = "nothing was compared";
+  return v;
+}
+
+std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float scale) {
+  std::mt19937_64 rng(seed);
+  // Irwin-Hall with 4 uniforms of 24 bits: mean 2, variance 1/3; every step is exact or one
+  // correctly rounded fp32 operation, so the result does not depend on the C++ library.
+  constexpr float kUnit = 1.0f / 16777216.0f;
+  constexpr float kSqrt3 = 1.7320508f;
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    float sum = 0.0f;
+    for (int i = 0; i < 4; ++i) sum += static_cast<float>(rng() >> 40) * kUnit;
+    x = (sum - 2.0f) * kSqrt3 * scale;
+  }
+  return v;
+}
+
+namespace {
+std::uint16_t bf16_bits_rne(float f) {
+  std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+}  // namespace
+
+Tensor upload_as(Context& ctx, const std::vector<float>& values, DType dtype,
+                 std::vector<std::int64_t> shape) {
+  switch (dtype) {
+    case DType::f32:
+      return ctx.upload(values, DType::f32, std::move(shape));
+    case DType::bf16: {
+      std::vector<std::uint16_t> bits(values.size());
+      for (std::size_t i = 0; i < values.size(); ++i) bits[i] = bf16_bits_rne(values[i]);
+      return ctx.upload(bits, DType::bf16, std::move(shape));
+    }
+    default:
+      throw Error(
+          ErrorCode::unsupported,
+          fmt::format("sparq-bench: inputs of dtype {} are not generated", dtype_name(dtype)));
+  }
+}
+
+}  // namespace sparq::bench

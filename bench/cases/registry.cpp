@@ -1,0 +1,19 @@
+// The registry: every family's case list, concatenated once. A new family adds one line here.
+#include "cases/case.h"
+
+namespace sparq::bench {
+
+const char* size_class_name(SizeClass s) {
+  return s == SizeClass::small ? "small" : "large";
+}
+
+const std::vector<Case>& all_cases() {
+  static const std::vector<Case> cases = [] {
+    std::vector<Case> all;
+    for (auto& family : {attention_cases()}) all.insert(all.end(), family.begin(), family.end());
+    return all;
+  }();
+  return cases;
+}
+
+}  // namespace sparq::bench
