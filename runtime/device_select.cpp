@@ -24,16 +24,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
-struct Candidate {
-  unsigned platform_index = 0, device_index = 0;
-  cl::Platform platform;
-  cl::Device device;
-  std::string platform_name, name;
-  bool is_gpu = false, is_pocl = false;
-  std::string problem;  // capability_problem(); "" = usable
-  std::string selector() const { return fmt::format("{}:{}", platform_index, device_index); }
-};
-
 std::vector<cl::Platform> platforms_or_none() {
   std::vector<cl::Platform> platforms;
   try {
@@ -47,39 +37,49 @@ std::vector<cl::Platform> platforms_or_none() {
   return platforms;
 }
 
-std::vector<Candidate> enumerate() {
-  std::vector<Candidate> out;
+}  // namespace
+
+std::vector<DeviceCandidate> enumerate_devices() {
+  std::vector<DeviceCandidate> out;
   const auto platforms = platforms_or_none();
   for (unsigned p = 0; p < platforms.size(); ++p) {
     std::vector<cl::Device> devices;
+    std::string pname, pvendor;
     try {
+      pname = platforms[p].getInfo<CL_PLATFORM_NAME>();
+      pvendor = platforms[p].getInfo<CL_PLATFORM_VENDOR>();
       platforms[p].getDevices(CL_DEVICE_TYPE_ALL, &devices);
-    } catch (const cl::Error& e) {
-      if (e.err() == CL_DEVICE_NOT_FOUND) continue;  // a platform with no device is not an error
-      throw;
+    } catch (const cl::Error&) {
+      // CL_DEVICE_NOT_FOUND (a platform without devices), or an ICD whose driver is broken
+      // (e.g. installed without its GPU): neither should make the other platforms unusable.
+      continue;
     }
-    const std::string pname = platforms[p].getInfo<CL_PLATFORM_NAME>();
-    const std::string pvendor = platforms[p].getInfo<CL_PLATFORM_VENDOR>();
     for (unsigned d = 0; d < devices.size(); ++d) {
-      Candidate c;
+      DeviceCandidate c;
       c.platform_index = p;
       c.device_index = d;
       c.platform = platforms[p];
       c.device = devices[d];
       c.platform_name = pname;
-      c.name = devices[d].getInfo<CL_DEVICE_NAME>();
-      c.is_gpu = (devices[d].getInfo<CL_DEVICE_TYPE>() & CL_DEVICE_TYPE_GPU) != 0;
       const std::string pl = lower(pname + " " + pvendor);
       c.is_pocl = pl.find("portable computing language") != std::string::npos ||
                   pl.find("pocl") != std::string::npos;
-      c.problem = capability_problem(devices[d]);
+      try {
+        c.name = devices[d].getInfo<CL_DEVICE_NAME>();
+        c.is_gpu = (devices[d].getInfo<CL_DEVICE_TYPE>() & CL_DEVICE_TYPE_GPU) != 0;
+        c.problem = capability_problem(devices[d]);
+      } catch (const cl::Error& e) {
+        c.problem = fmt::format("device query failed: {}", cl_error_name(e.err()));
+      }
       out.push_back(std::move(c));
     }
   }
   return out;
 }
 
-std::string list_for_message(const std::vector<Candidate>& all) {
+namespace {
+
+std::string list_for_message(const std::vector<DeviceCandidate>& all) {
   if (all.empty()) return "no OpenCL device found (no platform/ICD installed?); use 'fallback'";
   std::string s = "available:";
   for (const auto& c : all)
@@ -88,7 +88,7 @@ std::string list_for_message(const std::vector<Candidate>& all) {
   return s + " or 'fallback'";
 }
 
-Selection take(const Candidate& c, const std::string& spec) {
+Selection take(const DeviceCandidate& c, const std::string& spec) {
   if (!c.problem.empty())
     fail(ErrorCode::device_refused, "device selection", "'{}' selects [{}] '{}', refused: {}", spec,
          c.selector(), c.name, c.problem);
@@ -98,9 +98,9 @@ Selection take(const Candidate& c, const std::string& spec) {
 // The first usable candidate satisfying `pred`; if some match but none is usable, the refusal of
 // the first match (so "gpu" on a machine whose only GPU lacks correctly rounded sqrt says why).
 template <class Pred>
-Selection first_usable(const std::vector<Candidate>& all, const std::string& spec, Pred pred,
+Selection first_usable(const std::vector<DeviceCandidate>& all, const std::string& spec, Pred pred,
                        const char* what) {
-  const Candidate* refused = nullptr;
+  const DeviceCandidate* refused = nullptr;
   for (const auto& c : all) {
     if (!pred(c)) continue;
     if (c.problem.empty()) return take(c, spec);
@@ -112,6 +112,10 @@ Selection first_usable(const std::vector<Candidate>& all, const std::string& spe
 }
 
 }  // namespace
+
+std::string DeviceCandidate::selector() const {
+  return fmt::format("{}:{}", platform_index, device_index);
+}
 
 std::string capability_problem(const cl::Device& device) {
   DeviceCaps caps;
@@ -161,10 +165,15 @@ Selection select_device(const std::string& requested) {
     spec = trim(env ? env : "");
     source = "SPARQ_DEVICE";
   }
-  const std::string key = lower(spec);
-  if (key == "fallback") return {true, {}, {}};
+  // The fallback never touches OpenCL, so it works where no ICD loader/driver is usable at all.
+  if (lower(spec) == "fallback") return {true, {}, {}};
+  return select_among(enumerate_devices(), spec, source + "=" + spec);
+}
 
-  const auto all = enumerate();
+Selection select_among(const std::vector<DeviceCandidate>& all, const std::string& spec,
+                       const std::string& shown) {
+  const std::string key = lower(trim(spec));
+  if (key == "fallback") return {true, {}, {}};
   if (key.empty()) {
     // Default order: first capable GPU, else a capable PoCL device, else the fallback.
     for (const auto& c : all)
@@ -173,13 +182,12 @@ Selection select_device(const std::string& requested) {
       if (c.is_pocl && c.problem.empty()) return {false, c.platform, c.device};
     return {true, {}, {}};
   }
-  const std::string shown = source + "=" + spec;
   if (key == "gpu")
     return first_usable(
-        all, shown, [](const Candidate& c) { return c.is_gpu; }, "OpenCL GPU");
+        all, shown, [](const DeviceCandidate& c) { return c.is_gpu; }, "OpenCL GPU");
   if (key == "pocl")
     return first_usable(
-        all, shown, [](const Candidate& c) { return c.is_pocl; }, "PoCL device");
+        all, shown, [](const DeviceCandidate& c) { return c.is_pocl; }, "PoCL device");
   static const std::regex index_re(R"((\d+):(\d+))");
   std::smatch m;
   if (std::regex_match(key, m, index_re)) {
@@ -190,13 +198,14 @@ Selection select_device(const std::string& requested) {
          list_for_message(all));
   }
   return first_usable(
-      all, shown, [&](const Candidate& c) { return lower(c.name).find(key) != std::string::npos; },
+      all, shown,
+      [&](const DeviceCandidate& c) { return lower(c.name).find(key) != std::string::npos; },
       "device whose name contains it");
 }
 
 std::vector<DeviceReport> list_device_reports() {
   std::vector<DeviceReport> out;
-  for (const auto& c : enumerate())
+  for (const auto& c : enumerate_devices())
     out.push_back({c.selector(), c.platform_name, c.name, c.is_gpu, c.problem.empty(), c.problem});
   return out;
 }

@@ -31,6 +31,25 @@ struct Selection {
   cl::Device device;
 };
 
+// One OpenCL device as selection sees it.
+struct DeviceCandidate {
+  unsigned platform_index = 0, device_index = 0;
+  cl::Platform platform;
+  cl::Device device;
+  std::string platform_name, name;
+  bool is_gpu = false, is_pocl = false;
+  std::string problem;           // capability_problem(); "" = usable
+  std::string selector() const;  // "P:D"
+};
+
+// Every device of every platform; empty (not an error) when no OpenCL platform is installed.
+std::vector<DeviceCandidate> enumerate_devices();
+
+// The selection rule over a given device list (tests pass synthetic lists). `shown` names the
+// setting in messages, e.g. "SPARQ_DEVICE=gpu".
+Selection select_among(const std::vector<DeviceCandidate>& all, const std::string& spec,
+                       const std::string& shown);
+
 // `spec` as ContextOptions::device ("" = $SPARQ_DEVICE, then the default order). Throws
 // sparq::Error(no_device) for a selector that matches nothing and (device_refused) with the
 // reason for an explicitly selected device that fails the capability check.

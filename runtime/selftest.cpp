@@ -44,7 +44,7 @@ void selftest_inputs(std::vector<float>& a, std::vector<float>& b) {
 }
 
 std::vector<float> run_selftest_kernel(DeviceRuntime& device, const std::vector<float>& a,
-                                       const std::vector<float>& b) {
+                                       const std::vector<float>& b, const std::string& defines) {
   const std::size_t n = a.size();
   const std::size_t out_n = n * SQ_SELFTEST_OUTPUTS;
   cl::Buffer da = device.allocate(n * sizeof(float), "selftest a");
@@ -52,7 +52,7 @@ std::vector<float> run_selftest_kernel(DeviceRuntime& device, const std::vector<
   cl::Buffer dout = device.allocate(out_n * sizeof(float), "selftest out");
   device.write(da, 0, n * sizeof(float), a.data(), "selftest");
   device.write(db, 0, n * sizeof(float), b.data(), "selftest");
-  cl::Kernel k = device.kernel(kSelftestSource, kSelftestKernel, "");
+  cl::Kernel k = device.kernel(kSelftestSource, kSelftestKernel, defines);
   k.setArg(0, da);
   k.setArg(1, db);
   k.setArg(2, dout);
@@ -65,12 +65,17 @@ std::vector<float> run_selftest_kernel(DeviceRuntime& device, const std::vector<
   return out;
 }
 
+std::vector<float> run_selftest_fallback(const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<float> out(a.size() * SQ_SELFTEST_OUTPUTS);
+  fallback::selftest(a.data(), b.data(), out.data(), a.size());
+  return out;
+}
+
 std::string device_selftest(DeviceRuntime& device) {
   std::vector<float> a, b;
   selftest_inputs(a, b);
   const std::vector<float> got = run_selftest_kernel(device, a, b);
-  std::vector<float> want(got.size());
-  fallback::selftest(a.data(), b.data(), want.data(), a.size());
+  const std::vector<float> want = run_selftest_fallback(a, b);
   for (std::size_t i = 0; i < got.size(); ++i) {
     const bool both_nan = got[i] != got[i] && want[i] != want[i];
     if (both_nan || std::bit_cast<std::uint32_t>(got[i]) == std::bit_cast<std::uint32_t>(want[i]))

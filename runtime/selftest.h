@@ -18,9 +18,15 @@ inline constexpr const char* kSelftestKernel = "sparq_selftest";
 // Deterministic inputs (specials, denormals, powers of two, pseudo-random values).
 void selftest_inputs(std::vector<float>& a, std::vector<float>& b);
 
-// Runs the kernel on `device`; returns its raw outputs (SQ_SELFTEST_OUTPUTS per input).
+// Runs the kernel on `device` (program built with `defines`, which tests use to force distinct
+// cache entries); returns its raw outputs (SQ_SELFTEST_OUTPUTS per input). The caller holds the
+// owning Context's lock, as every op does.
 std::vector<float> run_selftest_kernel(DeviceRuntime& device, const std::vector<float>& a,
-                                       const std::vector<float>& b);
+                                       const std::vector<float>& b,
+                                       const std::string& defines = "");
+
+// The fallback's outputs for the same inputs.
+std::vector<float> run_selftest_fallback(const std::vector<float>& a, const std::vector<float>& b);
 
 // "" when the device's outputs equal the fallback's bitwise; else the first mismatch.
 std::string device_selftest(DeviceRuntime& device);

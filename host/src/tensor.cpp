@@ -126,7 +126,12 @@ Tensor make_tensor(ContextImpl& ctx, const std::shared_ptr<ContextImpl>& owner, 
     storage->buffer = ctx.device->allocate(storage->bytes, "tensor allocation");
     storage->on_device = true;
   } else {
-    storage->host.resize(storage->bytes);
+    try {
+      storage->host.resize(storage->bytes);
+    } catch (const std::exception&) {  // bad_alloc / length_error: same contract as the device
+      rt::fail(ErrorCode::too_large, "tensor allocation",
+               "{} ({} bytes) does not fit in host memory", desc.describe(), storage->bytes);
+    }
   }
   desc.strides = contiguous_strides(desc.shape);
   desc.offset = 0;
