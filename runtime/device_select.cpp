@@ -90,8 +90,8 @@ std::string list_for_message(const std::vector<DeviceCandidate>& all) {
 
 Selection take(const DeviceCandidate& c, const std::string& spec) {
   if (!c.problem.empty())
-    fail(ErrorCode::device_refused, "device selection", "'{}' selects [{}] '{}', refused: {}", spec,
-         c.selector(), c.name, c.problem);
+    fail(ErrorCode::device_refused, "device selection",
+         "{} selects [{}] '{}', which sparq refuses: {}", spec, c.selector(), c.name, c.problem);
   return {false, c.platform, c.device};
 }
 
@@ -99,7 +99,7 @@ Selection take(const DeviceCandidate& c, const std::string& spec) {
 // the first match (so "gpu" on a machine whose only GPU lacks correctly rounded sqrt says why).
 template <class Pred>
 Selection first_usable(const std::vector<DeviceCandidate>& all, const std::string& spec, Pred pred,
-                       const char* what) {
+                       const std::string& what) {
   const DeviceCandidate* refused = nullptr;
   for (const auto& c : all) {
     if (!pred(c)) continue;
@@ -107,7 +107,7 @@ Selection first_usable(const std::vector<DeviceCandidate>& all, const std::strin
     if (!refused) refused = &c;
   }
   if (refused) return take(*refused, spec);
-  fail(ErrorCode::no_device, "device selection", "'{}': no {}; {}", spec, what,
+  fail(ErrorCode::no_device, "device selection", "{}: no {} found; {}", spec, what,
        list_for_message(all));
 }
 
@@ -167,7 +167,7 @@ Selection select_device(const std::string& requested) {
   }
   // The fallback never touches OpenCL, so it works where no ICD loader/driver is usable at all.
   if (lower(spec) == "fallback") return {true, {}, {}};
-  return select_among(enumerate_devices(), spec, source + "=" + spec);
+  return select_among(enumerate_devices(), spec, source + "=\"" + spec + "\"");
 }
 
 Selection select_among(const std::vector<DeviceCandidate>& all, const std::string& spec,
@@ -194,13 +194,13 @@ Selection select_among(const std::vector<DeviceCandidate>& all, const std::strin
     const unsigned long p = std::stoul(m[1].str()), d = std::stoul(m[2].str());
     for (const auto& c : all)
       if (c.platform_index == p && c.device_index == d) return take(c, shown);
-    fail(ErrorCode::no_device, "device selection", "'{}': no device {}:{}; {}", shown, p, d,
+    fail(ErrorCode::no_device, "device selection", "{}: there is no device {}:{}; {}", shown, p, d,
          list_for_message(all));
   }
   return first_usable(
       all, shown,
       [&](const DeviceCandidate& c) { return lower(c.name).find(key) != std::string::npos; },
-      "device whose name contains it");
+      fmt::format("device whose name contains '{}'", trim(spec)));
 }
 
 std::vector<DeviceReport> list_device_reports() {

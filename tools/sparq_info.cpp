@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 
 #include "context_impl.h"
 #include "kernel_variants.h"
@@ -26,13 +28,14 @@ void print_devices() {
                d.usable ? "usable" : "refused: " + d.reason);
 }
 
-void print_context(sparq::Context& ctx, bool selftest) {
+// `how`: which setting chose the device ("default", "SPARQ_DEVICE=gpu", "--device 0:0").
+void print_context(sparq::Context& ctx, const std::string& how, bool selftest) {
   const auto& info = ctx.device();
   if (info.backend == sparq::Backend::fallback) {
-    fmt::print("Selected: CPU fallback ({} threads)\n", info.compute_units);
+    fmt::print("Device ({}): CPU fallback, no OpenCL ({} threads)\n", how, info.compute_units);
     return;
   }
-  fmt::print("Selected: {} ({}), platform {}, driver {}, {}\n", info.name, info.vendor,
+  fmt::print("Device ({}): {} ({}), platform {}, driver {}, {}\n", how, info.name, info.vendor,
              info.platform, info.driver_version, info.opencl_c_version);
   fmt::print(
       "  {} compute units, {:.1f} GiB global, {:.0f} MiB max alloc, {} KiB local, "
@@ -42,34 +45,35 @@ void print_context(sparq::Context& ctx, bool selftest) {
   auto& device = *ctx.impl()->device;
   fmt::print("  quirks: {}\n", device.quirks().summary());
   if (selftest) {
+    std::lock_guard lock(ctx.impl()->mutex);
     const std::string problem = sparq::rt::device_selftest(device);
     fmt::print("  exactness self-test vs fallback: {}\n",
                problem.empty() ? "bit-identical" : "MISMATCH: " + problem);
   }
 }
 
-// Builds every variant twice: first through a Context without the disk cache (cold: compile from
-// source), then through one with it (warm: what a later process gets from disk).
+// Times warm_up() (Context creation excluded) on a Context without the disk cache (cold: every
+// program compiled from source; the driver's own cache, e.g. PoCL's or NVIDIA's ComputeCache, may
+// still help) and on one reading sparq's disk cache (warm: what a later process gets).
 int warm(const std::string& selector) {
-  auto t0 = std::chrono::steady_clock::now();
   auto cold = sparq::Context::create({.device = selector, .disk_cache = false});
   if (cold.backend() == sparq::Backend::fallback) {
     fmt::print("--warm: the fallback compiles nothing\n");
     return 0;
   }
+  auto t0 = std::chrono::steady_clock::now();
   const int n = cold.warm_up();
   const double cold_s = seconds_since(t0);
-  auto filling = sparq::Context::create({.device = selector});
-  filling.warm_up();  // writes any missing disk-cache entries
-  t0 = std::chrono::steady_clock::now();
+  sparq::Context::create({.device = selector}).warm_up();  // fills missing disk-cache entries
   auto again = sparq::Context::create({.device = selector});
+  t0 = std::chrono::steady_clock::now();
   again.warm_up();
   const double warm_s = seconds_since(t0);
-  fmt::print("--warm: {} program variants; cold build {:.2f} s, warm (disk cache) {:.3f} s\n", n,
-             cold_s, warm_s);
   const auto stats = again.impl()->device->programs().stats();
-  fmt::print("  warm run: {} disk hits, {} builds, {} corrupt files replaced\n", stats.disk_hits,
-             stats.builds, stats.corrupt_files);
+  fmt::print(
+      "--warm: {} program variants: cold (from source) {:.3f} s, warm (disk cache) {:.3f} s "
+      "[{} disk hits, {} builds, {} corrupt files replaced]\n",
+      n, cold_s, warm_s, stats.disk_hits, stats.builds, stats.corrupt_files);
   return 0;
 }
 
@@ -89,7 +93,12 @@ int main(int argc, char** argv) {
     fmt::print("sparq {}\n", sparq::version());
     print_devices();
     auto ctx = sparq::Context::create({.device = selector});
-    print_context(ctx, selftest);
+    const char* env = std::getenv("SPARQ_DEVICE");
+    const std::string how =
+        !selector.empty() ? "--device " + selector
+        : (env && *env)   ? std::string("SPARQ_DEVICE=") + env
+                          : std::string("default: first capable GPU, else PoCL, else fallback");
+    print_context(ctx, how, selftest);
     const std::string dir = ctx.cache_dir();
     fmt::print("Program cache: {}\n",
                !dir.empty() ? dir

@@ -75,13 +75,9 @@ TEST(RuntimeKernelSources, MissingFileOrIncludeIsBuildFailedNamingIt) {
 }
 
 TEST(RuntimeKernelSources, BuildErrorCarriesTheBuildLog) {
-  // A copy of the self-test program whose kernel uses an undeclared identifier.
+  // The embedded sources, with the self-test kernel replaced by one using an undeclared name.
   TempDir dir("kdir-broken");
-  const fs::path src_root = fs::path(SPARQ_SOURCE_DIR) / "kernels_cl";
-  fs::create_directories(dir.path() / "runtime");
-  fs::create_directories(dir.path() / "common");
-  fs::copy_file(src_root / "common/prelude.h", dir.path() / "common/prelude.h");
-  fs::copy_file(src_root / "runtime/selftest_ops.h", dir.path() / "runtime/selftest_ops.h");
+  for (const auto& f : rt::embedded_kernel_files()) write_file(dir.path() / f.path, f.text);
   write_file(dir.path() / rt::kSelftestSource,
              "#include \"runtime/selftest_ops.h\"\n"
              "__kernel void sparq_selftest(__global float* out) { out[0] = "

@@ -102,7 +102,9 @@ class ChildTest {
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
-    std::string binary = SPARQ_TEST_BINARY, filter = "--gtest_filter=" + test_name;
+    // This very binary, wherever it was copied (e.g. onto the GPU machine).
+    std::string binary = fs::read_symlink("/proc/self/exe").string();
+    std::string filter = "--gtest_filter=" + test_name;
     std::vector<char*> argv = {binary.data(), filter.data(), nullptr};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
