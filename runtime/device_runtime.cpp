@@ -13,21 +13,34 @@ std::string resolve_cache_dir(const ContextOptions& options) {
   return options.cache_dir.empty() ? sparq::default_cache_dir() : options.cache_dir;
 }
 
+std::string kernel_name(const cl::Kernel& kernel) {
+  try {
+    return kernel.getInfo<CL_KERNEL_FUNCTION_NAME>();
+  } catch (const cl::Error&) {
+    return "?";
+  }
+}
+
 }  // namespace
 
+void set_kernel_args_impl(const char* op, cl::Kernel& kernel, unsigned index, int err) {
+  fail(ErrorCode::opencl_error, op, "setting argument {} of kernel '{}' failed: {}", index,
+       kernel_name(kernel), cl_error_name(err));
+}
+
+// Every OpenCL call of the constructor (device queries included) is inside the function-try-block,
+// so a driver failure surfaces as sparq::Error, never as cl::Error.
 DeviceRuntime::DeviceRuntime(const cl::Platform& platform, const cl::Device& device,
-                             const ContextOptions& options)
+                             const ContextOptions& options) try
     : device_(device), info_(describe(platform, device)), profile_(options.profile) {
-  try {
-    context_ = cl::Context(device_);
-    queue_ = cl::CommandQueue(
-        context_, device_, profile_ ? CL_QUEUE_PROFILING_ENABLE : cl_command_queue_properties{0});
-  } catch (const cl::Error& e) {
-    fail(ErrorCode::opencl_error, "Context::create", "cannot open '{}': {} failed with {}",
-         info_.name, e.what(), cl_error_name(e.err()));
-  }
+  context_ = cl::Context(device_);
+  queue_ = cl::CommandQueue(context_, device_,
+                            profile_ ? CL_QUEUE_PROFILING_ENABLE : cl_command_queue_properties{0});
   quirks_ = detect_quirks(device_);
   programs_ = std::make_unique<ProgramCache>(context_, device_, resolve_cache_dir(options));
+} catch (const cl::Error& e) {
+  fail(ErrorCode::opencl_error, "Context::create", "opening the OpenCL device failed: {} ({})",
+       e.what(), cl_error_name(e.err()));
 }
 
 DeviceRuntime::~DeviceRuntime() {
@@ -62,15 +75,10 @@ void DeviceRuntime::launch(const char* op, const cl::Kernel& kernel, const cl::N
     queue_.enqueueNDRangeKernel(kernel, cl::NullRange, global, local, nullptr,
                                 profile_ ? &event : nullptr);
   } catch (const cl::Error& e) {
-    std::string name = "?";
-    try {
-      name = kernel.getInfo<CL_KERNEL_FUNCTION_NAME>();
-    } catch (const cl::Error&) {
-    }
-    fail(ErrorCode::opencl_error, op, "launching kernel '{}' failed: {}", name,
+    fail(ErrorCode::opencl_error, op, "launching kernel '{}' failed: {}", kernel_name(kernel),
          cl_error_name(e.err()));
   }
-  if (profile_) pending_.push_back({op, kernel.getInfo<CL_KERNEL_FUNCTION_NAME>(), event});
+  if (profile_) pending_.push_back({op, kernel_name(kernel), event});
 }
 
 cl::Buffer DeviceRuntime::allocate(std::size_t bytes, const char* what) {

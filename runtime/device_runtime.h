@@ -13,6 +13,25 @@
 
 namespace sparq::rt {
 
+// Sets kernel arguments 0, 1, ... in order; an OpenCL error (wrong size, invalid buffer) becomes
+// sparq::Error(opencl_error) naming the op, the kernel and the argument index.
+void set_kernel_args_impl(const char* op, cl::Kernel& kernel, unsigned index, int err);
+template <class... Args>
+void set_kernel_args(const char* op, cl::Kernel& kernel, const Args&... args) {
+  unsigned index = 0;
+  auto one = [&](const auto& arg) {
+    int err = CL_SUCCESS;
+    try {
+      kernel.setArg(index, arg);
+    } catch (const cl::Error& e) {
+      err = e.err();
+    }
+    if (err != CL_SUCCESS) set_kernel_args_impl(op, kernel, index, err);
+    ++index;
+  };
+  (one(args), ...);
+}
+
 class DeviceRuntime {
  public:
   DeviceRuntime(const cl::Platform& platform, const cl::Device& device,

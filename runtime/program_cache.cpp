@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -62,6 +63,20 @@ std::string usable_dir_problem(const std::string& dir) {
   return "";
 }
 
+// Temp files of writers that died mid-write (crash, kill) would otherwise stay forever. An hour is
+// far longer than any write, so a live writer's file is never touched.
+void remove_stale_temp_files(const std::string& dir) {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (it->path().filename().string().find(".clbin.tmp.") == std::string::npos) continue;
+    std::error_code e;
+    const auto written = fs::last_write_time(it->path(), e);
+    if (!e && now - written > std::chrono::hours(1)) fs::remove(it->path(), e);
+  }
+}
+
 // Length-prefixed fields, so ("ab","c") and ("a","bc") hash differently.
 void hash_field(XXH3_state_t* st, const std::string& s) {
   const std::uint64_t n = s.size();
@@ -99,6 +114,7 @@ ProgramCache::ProgramCache(cl::Context context, cl::Device device, std::string c
     warn_once(cache_dir, problem);
     return;
   }
+  remove_stale_temp_files(cache_dir);
   cache_dir_ = std::move(cache_dir);
 }
 

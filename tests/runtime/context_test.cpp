@@ -1,6 +1,7 @@
 // Context: thread safety (one shared Context, two Contexts), profiling, launch errors, names.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 
 #include "errors.h"
@@ -55,27 +56,53 @@ TEST(RuntimeContext, TwoThreadsShareOneContext) {
 }
 
 TEST(RuntimeContext, TwoThreadsWithTwoContexts) {
-  std::string p0, p1;
-  std::thread t0([&] {
-    auto ctx = device_context();
-    hammer(ctx, 0, p0);
-  });
-  std::thread t1([&] {
-    auto ctx = fallback_context();
-    // The fallback has no kernel launcher here; exercise upload/download concurrency only.
+  std::string p0, p1, p2;
+  auto own_context = [](int id, std::string& problem) {
     try {
+      auto ctx = device_context();
+      hammer(ctx, id, problem);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  };
+  std::thread t0(own_context, 0, std::ref(p0));
+  std::thread t1(own_context, 1, std::ref(p1));
+  std::thread t2([&] {  // and a fallback Context beside them
+    try {
+      auto ctx = fallback_context();
       for (int i = 0; i < 50; ++i) {
         std::vector<float> mine(100, static_cast<float>(i));
-        if (ctx.upload(mine, DType::f32, {100}).download<float>() != mine) p1 = "mixed up";
+        if (ctx.upload(mine, DType::f32, {100}).download<float>() != mine) p2 = "mixed up";
       }
     } catch (const std::exception& e) {
-      p1 = e.what();
+      p2 = e.what();
     }
   });
   t0.join();
   t1.join();
+  t2.join();
   EXPECT_EQ(p0, "");
   EXPECT_EQ(p1, "");
+  EXPECT_EQ(p2, "");
+}
+
+TEST(RuntimeContext, KernelArgumentErrorsAreSparqErrors) {
+  auto ctx = device_context();
+  auto& rt = runtime_of(ctx);
+  cl::Kernel k = rt.kernel(rt::kSelftestSource, rt::kSelftestKernel, "");
+  cl::Buffer buf = rt.allocate(16, "test");
+  const double wrong_size = 1.0;  // argument 3 is a uint
+  try {
+    rt::set_kernel_args("my_op", k, buf, buf, buf, wrong_size);
+    ADD_FAILURE() << "a double accepted for a uint argument";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::opencl_error);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("my_op: setting argument 3 of kernel 'sparq_selftest'"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("CL_INVALID_ARG_SIZE"), std::string::npos) << msg;
+  }
+  EXPECT_NO_THROW(rt::set_kernel_args("my_op", k, buf, buf, buf, cl_uint{4}));
 }
 
 TEST(RuntimeContext, ProfilingRecordsKernelTimes) {

@@ -162,6 +162,21 @@ TEST(RuntimeProgramCache, UnusableDirectoryMeansNoDiskCacheAndOneWarning) {
   }
 }
 
+TEST(RuntimeProgramCache, StaleTempFilesOfDeadWritersAreRemoved) {
+  TempDir dir("cache-stale");
+  const fs::path stale = dir.path() / "0123.clbin.tmp.99999.abc.0";
+  const fs::path fresh = dir.path() / "0123.clbin.tmp.99999.abc.1";
+  const fs::path other = dir.path() / "unrelated-old-file";
+  for (const auto& p : {stale, fresh, other}) std::ofstream(p) << "partial";
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(stale, old_time);
+  fs::last_write_time(other, old_time);
+  auto ctx = device_context_with_cache(dir.str());
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(fresh));  // may belong to a writer that is still running
+  EXPECT_TRUE(fs::exists(other));  // not ours to delete
+}
+
 // Child role: wait for the parent's start signal, then build the shared program and check it.
 TEST(RuntimeHelper, BuildIntoSharedCache) {
   if (!helper_role_is("shared_cache")) GTEST_SKIP() << "helper of RuntimeProgramCache.TwoProcesses";
