@@ -22,6 +22,7 @@
 #define sq_fma(a, b, c) fma((a), (b), (c))
 #define sq_sqrt(x) sqrt(x)
 #define sq_fabs(x) fabs(x)
+#define sq_clz(x) clz(x)
 #else
 #include <bit>
 #include <cmath>
@@ -44,6 +45,7 @@ SQ_FN bool sq_isinf(float x) { return std::isinf(x); }
 SQ_FN float sq_fma(float a, float b, float c) { return std::fma(a, b, c); }  // correctly rounded
 SQ_FN float sq_sqrt(float x) { return std::sqrt(x); }                        // correctly rounded
 SQ_FN float sq_fabs(float x) { return std::fabs(x); }
+SQ_FN uint sq_clz(uint x) { return (uint)std::countl_zero(x); }  // 32 for 0, like OpenCL clz
 SQ_END_NAMESPACE
 #endif
 
