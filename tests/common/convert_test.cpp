@@ -139,7 +139,7 @@ TEST(Convert, NamedEdges) {
   EXPECT_EQ(sq_f32_to_f16_rne(-std::numeric_limits<float>::infinity()), 0xfc00u);
   EXPECT_EQ(sq_f32_to_f16_rne(0x1p-25f), 0x0000u);  // tie with 2^-24: even -> 0
   EXPECT_EQ(sq_f32_to_f16_rne(-0x1.000002p-25f), 0x8001u);
-  EXPECT_EQ(sq_f32_to_f16_rne(0x1.8p-24f), 0x0002u);  // 1.5 units: tie -> 2
+  EXPECT_EQ(sq_f32_to_f16_rne(0x1.8p-24f), 0x0002u);    // 1.5 units: tie -> 2
   EXPECT_EQ(sq_f32_to_f16_rne(0x1.ff8p-15f), 0x03ffu);  // the largest subnormal half
   EXPECT_EQ(sq_f32_to_f16_rne(0x1.ffcp-15f), 0x0400u);  // tie: up to even, the least normal
   EXPECT_EQ(sq_f32_to_f16_rne(-0.0f), 0x8000u);

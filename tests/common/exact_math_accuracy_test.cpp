@@ -5,11 +5,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "common/exact_math_cases.h"
 #include "common/ulp_error.h"
 #include "fallback_cpu/common/exact_math_probe.h"
+#include "fp_env.h"
 
 namespace sparq::test {
 namespace {
@@ -44,6 +46,37 @@ TEST_P(ExactMathAccuracy, WithinBoundAgainstLongDouble) {
     // same absolute bound at FLT_MIN: 2^-17 * 2^-126 = 64 units of 2^-149.
     EXPECT_LT(stats.max_rel, 0x1p-17) << "at x=" << std::hexfloat << stats.max_rel_at;
     EXPECT_LT(stats.max_sub, 64.0) << "at x=" << std::hexfloat << stats.max_sub_at;
+  } else {
+    EXPECT_LE(stats.max_ulp, c.max_ulp) << "at x=" << std::hexfloat << stats.max_ulp_at;
+    EXPECT_LE(stats.max_sub, 2.0) << "at x=" << std::hexfloat << stats.max_sub_at;
+  }
+}
+
+// Opt-in: every k-th of all 2^32 patterns (SPARQ_EXACT_MATH_STRIDE=k, see exact_math_cases.h).
+TEST_P(ExactMathAccuracy, StrideScanOfAllFloats) {
+  const std::uint64_t stride = scan_stride();
+  if (stride == 0) GTEST_SKIP() << "set SPARQ_EXACT_MATH_STRIDE=k to scan every k-th float";
+  const MathCase& c = math_cases()[GetParam()];
+  std::vector<ErrorStats> part(std::max(1u, std::thread::hardware_concurrency()));
+  parallel_scan(stride, [&](std::uint64_t first, std::uint64_t n, std::uint64_t step, unsigned t) {
+    rt::ScopedExactFpEnv exact_env;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const auto u = static_cast<std::uint32_t>(first + i * step);
+      const float x = from_bits(u);
+      if (c.exempt(x)) continue;
+      cl_common::uint second;
+      const float y = from_bits(cl_common::sq_probe_eval(c.probe, u, 0, 0, &second));
+      part[t].add(x, y, c.reference(static_cast<long double>(x)));
+    }
+  });
+  ErrorStats stats;
+  for (const ErrorStats& p : part) stats.merge(p);
+  std::printf("[exact_math] stride %llu: %s\n", static_cast<unsigned long long>(stride),
+              stats.summary(c.name).c_str());
+  EXPECT_EQ(stats.special_mismatches, 0u)
+      << "NaN/inf mismatch, first at x=" << std::hexfloat << stats.first_special_mismatch;
+  if (c.probe == SQ_PROBE_EXP2_Q) {
+    EXPECT_LT(stats.max_rel, 0x1p-17) << "at x=" << std::hexfloat << stats.max_rel_at;
   } else {
     EXPECT_LE(stats.max_ulp, c.max_ulp) << "at x=" << std::hexfloat << stats.max_ulp_at;
     EXPECT_LE(stats.max_sub, 2.0) << "at x=" << std::hexfloat << stats.max_sub_at;

@@ -3,10 +3,14 @@
 // dense sweep of the function's interesting domain, and the special values with their
 // neighbours. Both the accuracy and the device tests use exactly these inputs.
 #pragma once
+#include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/exact_math_probe.h"
@@ -203,6 +207,31 @@ inline std::vector<std::uint32_t> sincospi_angles() {
   for (std::uint32_t f = 0; f <= (1u << 21); ++f)
     in.push_back(to_bits(static_cast<float>(f) * 0x1p-23f));
   return in;
+}
+
+// Opt-in long scans: SPARQ_EXACT_MATH_STRIDE=k makes the scan tests visit every k-th of all
+// 2^32 bit patterns (k = 1: exhaustive), on all CPU threads. 0 (unset): the scans are skipped.
+inline std::uint64_t scan_stride() {
+  const char* s = std::getenv("SPARQ_EXACT_MATH_STRIDE");
+  return (s && *s) ? std::strtoull(s, nullptr, 10) : 0;
+}
+
+// Calls body(first_pattern, count, stride, thread_index) on blocks of the scanned patterns,
+// spread over all hardware threads; returns the number of threads used.
+template <class Body>
+unsigned parallel_scan(std::uint64_t stride, Body body) {
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::uint64_t total = ((std::uint64_t{1} << 32) + stride - 1) / stride;
+  constexpr std::uint64_t kBlock = std::uint64_t{1} << 20;
+  std::atomic<std::uint64_t> next{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (std::uint64_t b; (b = next.fetch_add(kBlock)) < total;)
+        body(b * stride, std::min(kBlock, total - b), stride, t);
+    });
+  for (auto& th : pool) th.join();
+  return threads;
 }
 
 }  // namespace sparq::test

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/exact_math_cases.h"
@@ -157,6 +158,63 @@ TEST_P(ExactMathDevice, BitwiseEqualToCpp) {
   EXPECT_GE(in.size(), c.probe >= SQ_PROBE_F16_TO_F32 && c.probe <= SQ_PROBE_BF16_TO_F32
                            ? std::size_t{65536}
                            : kWholeRangeInputs);
+}
+
+// The C++ mirror over `in`, split over all hardware threads.
+void run_mirror_parallel(const ProbeCase& c, const std::vector<std::uint32_t>& in,
+                         std::vector<std::uint32_t>& out, std::vector<std::uint32_t>& out2) {
+  out.resize(in.size());
+  out2.resize(in.size());
+  const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t per = (in.size() + threads - 1) / threads;
+  std::vector<std::thread> pool;
+  for (std::size_t b = 0; b < in.size(); b += per)
+    pool.emplace_back([&, b] {
+      const std::size_t n = std::min(per, in.size() - b);
+      fallback::exact_math_probe(c.probe, in.data() + b, out.data() + b, out2.data() + b, n, c.lo,
+                                 c.hi);
+    });
+  for (auto& t : pool) t.join();
+}
+
+// Opt-in: every k-th of all 2^32 patterns (SPARQ_EXACT_MATH_STRIDE=k, see exact_math_cases.h).
+TEST_P(ExactMathDevice, StrideScanOfAllPatterns) {
+  const std::uint64_t stride = scan_stride();
+  if (stride == 0) GTEST_SKIP() << "set SPARQ_EXACT_MATH_STRIDE=k to scan every k-th pattern";
+  const ProbeCase& c = probe_cases()[GetParam()];
+  if (c.probe == SQ_PROBE_F16_TO_F32 || c.probe == SQ_PROBE_BF16_TO_F32)
+    GTEST_SKIP() << "16-bit inputs: the default test already covers all 65536 codes";
+  Context ctx = device_context();
+  if (ctx.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
+  constexpr std::uint64_t kBlock = std::uint64_t{1} << 24;
+  const std::uint64_t total = ((std::uint64_t{1} << 32) + stride - 1) / stride;
+  std::uint64_t bad = 0, scanned = 0;
+  std::vector<std::uint32_t> in, got, got2, want, want2;
+  for (std::uint64_t b = 0; b < total; b += kBlock) {
+    in.clear();
+    for (std::uint64_t i = b; i < std::min(total, b + kBlock); ++i) {
+      const auto u = static_cast<std::uint32_t>(i * stride);
+      if (c.probe != SQ_PROBE_ROUND_RNE_INT || std::fabs(from_bits(u)) < 0x1p31f) in.push_back(u);
+    }
+    {
+      std::lock_guard<std::recursive_mutex> lock(ctx.impl()->mutex);
+      run_on_device(*ctx.impl()->device, c, in, got, got2);
+    }
+    run_mirror_parallel(c, in, want, want2);
+    std::size_t n1 = 0, n2 = 0;
+    const std::size_t i1 = first_mismatch(got, want, c.float_outputs, &n1);
+    first_mismatch(got2, want2, c.float_outputs, &n2);
+    if (n1 && !bad)
+      ADD_FAILURE() << c.name << " input 0x" << std::hex << in[i1] << ": device 0x" << got[i1]
+                    << ", C++ 0x" << want[i1];
+    bad += n1 + n2;
+    scanned += in.size();
+  }
+  std::printf("[exact_math] device stride %llu %s: %llu inputs on %s, %llu mismatches\n",
+              static_cast<unsigned long long>(stride), c.name,
+              static_cast<unsigned long long>(scanned), ctx.device().name.c_str(),
+              static_cast<unsigned long long>(bad));
+  EXPECT_EQ(bad, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Functions, ExactMathDevice,

@@ -50,6 +50,16 @@ struct ErrorStats {
     }
   }
 
+  void merge(const ErrorStats& o) {
+    if (o.max_ulp > max_ulp) max_ulp = o.max_ulp, max_ulp_at = o.max_ulp_at;
+    if (o.max_sub > max_sub) max_sub = o.max_sub, max_sub_at = o.max_sub_at;
+    if (o.max_rel > max_rel) max_rel = o.max_rel, max_rel_at = o.max_rel_at;
+    if (o.special_mismatches && !special_mismatches)
+      first_special_mismatch = o.first_special_mismatch;
+    count += o.count;
+    special_mismatches += o.special_mismatches;
+  }
+
   std::string summary(const char* name) const {
     char buf[400];
     std::snprintf(buf, sizeof buf,
