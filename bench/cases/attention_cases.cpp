@@ -26,10 +26,6 @@ namespace {
 constexpr double kFullValidationFlops = 4e9;
 constexpr std::int64_t kSubsetRows = 128;
 
-std::string head_label(std::int64_t hq, std::int64_t hkv) {
-  return hq == hkv ? fmt::format("H{}", hq) : fmt::format("Hq{}/Hkv{}", hq, hkv);
-}
-
 // Copies rows [r0, r1) of matrix `m` (index i of the leading dims, rows x d) into a new vector.
 std::vector<float> slice_rows(const std::vector<float>& m, std::int64_t i, std::int64_t rows,
                               std::int64_t d, std::int64_t r0, std::int64_t r1) {

@@ -102,17 +102,15 @@ Case paged_case(PagedShape s, SizeClass size, std::uint64_t seed) {
   Case c;
   c.family = "attention";
   c.op = "decode_paged";
-  const std::string heads =
-      s.hq == s.hkv ? fmt::format("H{}", s.hq) : fmt::format("Hq{}/Hkv{}", s.hq, s.hkv);
   // Few contexts are listed; a serving batch is summarized by its range and total.
   const auto [shortest, longest] = std::minmax_element(s.seq_lens.begin(), s.seq_lens.end());
   const std::string contexts =
       s.seq_lens.size() <= 4
           ? fmt::format("ctx {}", fmt::join(s.seq_lens, ","))
           : fmt::format("ctx {}..{}, {} keys", *shortest, *longest, s.total_keys());
-  c.name =
-      fmt::format("attention/decode_paged B{} {} Lq{} D{} page{} {} f32 ({})", s.batch(), heads,
-                  s.lq, s.dim, s.page_size, s.layout == PageLayout::nhd ? "nhd" : "hnd", contexts);
+  c.name = fmt::format("attention/decode_paged B{} {} Lq{} D{} page{} {} f32 ({})", s.batch(),
+                       head_label(s.hq, s.hkv), s.lq, s.dim, s.page_size,
+                       s.layout == PageLayout::nhd ? "nhd" : "hnd", contexts);
   c.size = size;
   c.seed = seed;
   c.params = {{"B", s.batch()},

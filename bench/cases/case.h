@@ -93,6 +93,9 @@ class BitComparer {
 // (std::normal_distribution's algorithm is implementation-defined).
 std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float scale = 1.0f);
 
+// "H32" when every query head has its own K/V head, "Hq32/Hkv8" with grouped-query attention.
+std::string head_label(std::int64_t q_heads, std::int64_t kv_heads);
+
 // Uploads fp32 host values as `dtype` (f32, or bf16 rounded to nearest even on the host). The
 // conversion is element-wise, so a slice of the host values uploads as the same bits as the
 // matching slice of the whole tensor (what the subset validations rely on).

@@ -66,6 +66,11 @@ std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float scale)
   return v;
 }
 
+std::string head_label(std::int64_t q_heads, std::int64_t kv_heads) {
+  return q_heads == kv_heads ? fmt::format("H{}", q_heads)
+                             : fmt::format("Hq{}/Hkv{}", q_heads, kv_heads);
+}
+
 namespace {
 std::uint16_t bf16_bits_rne(float f) {
   std::uint32_t u = std::bit_cast<std::uint32_t>(f);

@@ -1,4 +1,6 @@
 // The registry: every family's case list, concatenated once. A new family adds one line here.
+#include <algorithm>
+
 #include "cases/case.h"
 
 namespace sparq::bench {
