@@ -2,6 +2,7 @@
 #include "kernel_variants.h"
 
 #include "attention/attention_variants.h"
+#include "diffusion/diffusion_kernels.h"
 #include "selftest.h"
 
 namespace sparq {
@@ -25,6 +26,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   };
   append(runtime_kernel_variants());
   append(attention_detail::attention_kernel_variants());
+  append(diffusion::detail_diffusion::diffusion_kernel_variants());
   return all;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include "sparq/attention.h"
 #include "sparq/context.h"
+#include "sparq/diffusion.h"
 #include "sparq/error.h"
 #include "sparq/support.h"
 #include "sparq/tensor.h"

@@ -1,0 +1,70 @@
+// The CPU executors of the diffusion ops: bit-exact twins of kernels_cl/diffusion/*.cl, running
+// the same shared arithmetic headers (step_math.h, common/philox.h) element by element.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "diffusion/step_math.h"
+#include "fp_env.h"
+
+namespace sparq::fallback::diffusion {
+
+// step.cpp: one fused step (kernels_cl/diffusion/step.cl). dtype codes: 0 f32, 1 f16, 2 bf16.
+struct StepProblem {
+  int sampler = 0;  // SQ_SAMPLER_*
+  float* y = nullptr;
+  const float* x = nullptr;  // may equal y (in place)
+  const std::byte* model = nullptr;
+  int model_dtype = 0;
+  bool cfg = false;
+  float* history = nullptr;  // DPM: m1 in, x0 out
+  float* x0_out = nullptr;
+  std::byte* next = nullptr;
+  int next_dtype = 0;
+  const float* noise = nullptr;          // external noise, or null for Philox
+  const std::uint32_t* seeds = nullptr;  // [B][2]
+  const cl_common::SqStepCoef* coefs = nullptr;
+  bool per_sample = false;  // coefs[b] per sample, else coefs[0]
+  std::int64_t s = 0, n = 0;
+};
+void step(const StepProblem& p);
+
+// noise.cpp (kernels_cl/diffusion/noise.cl).
+void randn(std::byte* out, int out_dtype, const std::uint32_t* seeds, std::int64_t s,
+           std::int64_t n, std::uint32_t step, std::uint32_t tag, float scale);
+void renoise(float* y, const float* x0, const std::uint32_t* seeds, const std::uint32_t* coefs,
+             std::int64_t coef_stride, std::int64_t s, std::int64_t n);
+
+// sim.cpp (kernels_cl/diffusion/sim.cl).
+void l2_normalize(float* out, const float* v, std::int64_t rows, std::int64_t d);
+void sim_top1(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::int64_t m,
+              const float* q, std::int64_t bq, std::int64_t d, std::int32_t* index, float* score);
+
+// Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
+// ScopedExactFpEnv (denormals kept). Elements are independent: threading never changes bits.
+template <class F>
+void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& body) {
+  const std::int64_t items = (n + chunk - 1) / chunk;
+  const std::int64_t threads =
+      std::min<std::int64_t>(items, std::max<std::int64_t>(1, std::thread::hardware_concurrency()));
+  std::atomic<std::int64_t> next{0};
+  auto worker = [&] {
+    rt::ScopedExactFpEnv env;
+    for (std::int64_t i; (i = next.fetch_add(1)) < items;)
+      body(i * chunk, std::min(n, (i + 1) * chunk));
+  };
+  if (threads <= 1) {
+    worker();
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace sparq::fallback::diffusion

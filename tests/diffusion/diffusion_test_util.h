@@ -1,0 +1,119 @@
+// Helpers of the diffusion tests: typed uploads, widened downloads, one step run on a Context.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/convert.h"
+#include "sparq/sparq.h"
+#include "test_support.h"
+
+namespace sparq::test::diff {
+
+using namespace sparq::diffusion;
+
+// fp32 values rounded (nearest even) into `t` storage; `rounded` gets what the op sees.
+inline Tensor upload_as(Context& ctx, const std::vector<float>& x, DType t,
+                        std::vector<std::int64_t> shape, std::vector<float>* rounded = nullptr) {
+  using namespace sparq::cl_common;
+  if (t == DType::f32) {
+    if (rounded) *rounded = x;
+    return ctx.upload(x, DType::f32, std::move(shape));
+  }
+  std::vector<std::uint16_t> bits(x.size());
+  if (rounded) rounded->resize(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    bits[i] = t == DType::f16 ? sq_f32_to_f16_rne(x[i]) : sq_f32_to_bf16_rne(x[i]);
+    if (rounded) (*rounded)[i] = t == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
+  }
+  return ctx.upload(bits, t, std::move(shape));
+}
+
+inline std::vector<float> download_f32(const Tensor& t) {
+  using namespace sparq::cl_common;
+  if (t.dtype() == DType::f32) return t.download<float>();
+  const auto bits = t.download<std::uint16_t>();
+  std::vector<float> out(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i)
+    out[i] = t.dtype() == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
+  return out;
+}
+
+inline const char* sampler_name(Sampler s) {
+  switch (s) {
+    case Sampler::DDIM:
+      return "DDIM";
+    case Sampler::Euler:
+      return "Euler";
+    case Sampler::EulerAncestral:
+      return "EulerAncestral";
+    case Sampler::DPMpp2M:
+      return "DPMpp2M";
+    case Sampler::DPMpp2MSDE:
+      return "DPMpp2MSDE";
+    case Sampler::FlowEuler:
+      return "FlowEuler";
+    case Sampler::SCM:
+      return "SCM";
+  }
+  return "?";
+}
+
+inline const char* prediction_name(Prediction p) {
+  switch (p) {
+    case Prediction::Epsilon:
+      return "eps";
+    case Prediction::VPrediction:
+      return "v";
+    case Prediction::Sample:
+      return "sample";
+    case Prediction::Flow:
+      return "flow";
+  }
+  return "?";
+}
+
+// Inputs of one step, as host vectors.
+struct StepInputs {
+  std::vector<float> x, model, history, noise;
+};
+
+// Outputs of one step, widened to fp32.
+struct StepOutputs {
+  std::vector<float> y, x0, history, next;
+};
+
+// Runs step() on ctx with fresh tensors made from `in` (model in dtype mdt; next in dtype ndt).
+inline StepOutputs run_step(Context& ctx, std::span<const StepCoeffs> k,
+                            const std::vector<std::int64_t>& shape, const StepInputs& in, DType mdt,
+                            DType ndt, const std::vector<std::uint64_t>& seeds,
+                            bool want_next = true) {
+  StepTensors t;
+  t.latent = ctx.upload(in.x, DType::f32, shape);
+  auto mshape = shape;
+  if (k[0].cfg) mshape[0] *= 2;
+  t.model_out = upload_as(ctx, in.model, mdt, mshape);
+  const bool dpm = k[0].sampler == Sampler::DPMpp2M || k[0].sampler == Sampler::DPMpp2MSDE;
+  if (dpm) t.history = ctx.upload(in.history, DType::f32, shape);
+  t.x0_out = ctx.empty(DType::f32, shape);
+  if (want_next) t.model_in_next = ctx.empty(ndt, shape);
+  if (!in.noise.empty()) t.noise = ctx.upload(in.noise, DType::f32, shape);
+  t.seeds = make_seeds(ctx, seeds);
+  step(ctx, k, t);
+  StepOutputs o;
+  o.y = t.latent.download<float>();
+  o.x0 = t.x0_out.download<float>();
+  if (dpm) o.history = t.history.download<float>();
+  if (want_next) o.next = download_f32(t.model_in_next);
+  return o;
+}
+
+inline std::vector<std::uint64_t> seeds_for(int batch, std::uint64_t base) {
+  std::vector<std::uint64_t> s(static_cast<std::size_t>(batch));
+  for (int b = 0; b < batch; ++b) s[static_cast<std::size_t>(b)] = base * 1000003u + 17u * b;
+  return s;
+}
+
+}  // namespace sparq::test::diff

@@ -1,0 +1,215 @@
+// Every fused step: device == fallback bit for bit (samplers x predictions x CFG x dtypes x
+// steps x shapes, per-sample coefficients), fallback ~ float64 diffusers formula, batch
+// invariance.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "diffusion/diffusion_test_util.h"
+#include "diffusion/step_math.h"
+#include "reference/diffusion_ref.h"
+
+namespace sparq::test::diff {
+namespace {
+
+struct Config {
+  Sampler sampler;
+  ScheduleConfig sc;
+  int steps = 10;
+  float eta = 0;
+  std::string label;
+};
+
+std::vector<Config> configs() {
+  std::vector<Config> v;
+  auto add = [&](Sampler s, ScheduleConfig sc, int n, float eta, std::string label) {
+    v.push_back({s, std::move(sc), n, eta, std::move(label)});
+  };
+  ScheduleConfig sd{
+      .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
+  add(Sampler::DDIM, sd, 10, 0.0f, "ddim eps");
+  add(Sampler::DDIM, sd, 10, 0.7f, "ddim eps eta");
+  auto vz = sd;
+  vz.prediction = Prediction::VPrediction;
+  vz.spacing = Spacing::Trailing;
+  vz.rescale_betas_zero_snr = true;
+  add(Sampler::DDIM, vz, 10, 0.0f, "ddim v zsnr trailing");
+  auto smp = sd;
+  smp.prediction = Prediction::Sample;
+  smp.clip_sample = true;
+  smp.use_clipped_model_output = true;
+  add(Sampler::DDIM, smp, 10, 1.0f, "ddim sample clip");
+  add(Sampler::Euler, sd, 10, 0, "euler eps");
+  auto ev = sd;
+  ev.prediction = Prediction::VPrediction;
+  add(Sampler::Euler, ev, 10, 0, "euler v");
+  auto churn = sd;
+  churn.s_churn = 1.0;
+  churn.karras_sigmas = true;
+  add(Sampler::Euler, churn, 10, 0, "euler eps churn karras");
+  add(Sampler::EulerAncestral, sd, 10, 0, "euler-a eps");
+  add(Sampler::EulerAncestral, ev, 10, 0, "euler-a v");
+  add(Sampler::DPMpp2M, sd, 10, 0, "dpm++2m eps");
+  auto kv = ev;
+  kv.karras_sigmas = true;
+  add(Sampler::DPMpp2M, kv, 10, 0, "dpm++2m v karras");
+  ScheduleConfig flow{.prediction = Prediction::Flow, .shift = 3.0};
+  add(Sampler::DPMpp2M, flow, 10, 0, "dpm++2m flow");
+  auto sde = sd;
+  sde.karras_sigmas = true;
+  add(Sampler::DPMpp2MSDE, sde, 10, 0, "dpm++2m-sde eps karras");
+  add(Sampler::FlowEuler, flow, 28, 0, "flow euler sd3");
+  auto st = flow;
+  st.stochastic_sampling = true;
+  add(Sampler::FlowEuler, st, 8, 0, "flow euler stochastic");
+  ScheduleConfig scm{.prediction = Prediction::Flow};
+  add(Sampler::SCM, scm, 2, 0, "scm 2-step");
+  add(Sampler::SCM, scm, 4, 0, "scm 4-step");
+  return v;
+}
+
+std::vector<int> steps_of(int n) {
+  std::vector<int> s{0};
+  if (n > 2) s.push_back(1);
+  if (n > 3) s.push_back(n / 2);
+  if (n > 1) s.push_back(n - 1);
+  return s;
+}
+
+StepInputs inputs(std::int64_t n, bool cfg, std::uint64_t seed) {
+  StepInputs in;
+  in.x = random_normal(static_cast<std::size_t>(n), seed);
+  in.model = random_normal(static_cast<std::size_t>(cfg ? 2 * n : n), seed + 1);
+  in.history = random_normal(static_cast<std::size_t>(n), seed + 2);
+  return in;
+}
+
+void expect_outputs_equal(const StepOutputs& a, const StepOutputs& b, const std::string& what) {
+  EXPECT_EQ(compare_bits(a.y, b.y), "") << what << ": latent";
+  EXPECT_EQ(compare_bits(a.x0, b.x0), "") << what << ": x0";
+  EXPECT_EQ(compare_bits(a.history, b.history), "") << what << ": history";
+  EXPECT_EQ(compare_bits(a.next, b.next), "") << what << ": model_in_next";
+}
+
+TEST(DiffusionStepExact, AllSamplers) {
+  Context dev = device_context(), cpu = fallback_context();
+  const DType dts[] = {DType::f32, DType::f16, DType::bf16};
+  int variant = 0;
+  for (const auto& c : configs()) {
+    const Schedule s = make_schedule(c.sampler, c.sc, c.steps);
+    for (int i : steps_of(c.steps)) {
+      const bool cfg = (variant % 2) == 1;
+      const DType mdt = dts[variant % 3], ndt = dts[(variant / 3) % 3];
+      ++variant;
+      const StepCoeffs k = step_coeffs(s, i, {.eta = c.eta, .cfg = cfg, .guidance_scale = 7.5f});
+      const std::vector<std::int64_t> shape{2, 4, 64, 64};
+      const auto in = inputs(2 * 4 * 64 * 64, cfg, 100 + variant);
+      const auto seeds = seeds_for(2, variant);
+      const std::string what = fmt::format("{} step {} cfg={} model={} next={}", c.label, i, cfg,
+                                           dtype_name(mdt), dtype_name(ndt));
+      const std::span<const StepCoeffs> ks(&k, 1);
+      expect_outputs_equal(run_step(dev, ks, shape, in, mdt, ndt, seeds),
+                           run_step(cpu, ks, shape, in, mdt, ndt, seeds), what);
+    }
+  }
+}
+
+// Larger latents and batches, external noise, per-sample coefficients at different steps.
+TEST(DiffusionStepExact, ShapesAndPerSample) {
+  Context dev = device_context(), cpu = fallback_context();
+  const ScheduleConfig sd{
+      .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
+  const Schedule ddim = make_schedule(Sampler::DDIM, sd, 20);
+  struct Shape {
+    std::vector<std::int64_t> dims;
+  };
+  for (const auto& sh : {Shape{{16, 4, 64, 64}}, Shape{{1, 16, 128, 128}}, Shape{{3, 16, 128, 128}},
+                         Shape{{5, 3, 7, 11}}}) {
+    std::int64_t n = 1;
+    for (auto d : sh.dims) n *= d;
+    const int b = static_cast<int>(sh.dims[0]);
+    std::vector<StepCoeffs> ks;
+    for (int i = 0; i < b; ++i) {
+      auto k =
+          step_coeffs(ddim, (3 * i) % 20, {.eta = 0.3f, .cfg = true, .guidance_scale = 1.0f + i});
+      ks.push_back(k);
+    }
+    auto in = inputs(n, true, 7 + b);
+    const auto seeds = seeds_for(b, 3);
+    const std::string what = fmt::format("per-sample ddim shape [{}]", fmt::join(sh.dims, ","));
+    expect_outputs_equal(run_step(dev, ks, sh.dims, in, DType::bf16, DType::f16, seeds),
+                         run_step(cpu, ks, sh.dims, in, DType::bf16, DType::f16, seeds), what);
+    in.noise = random_normal(static_cast<std::size_t>(n), 5);
+    const Schedule ea = make_schedule(Sampler::EulerAncestral, sd, 20);
+    const StepCoeffs k = step_coeffs(ea, 4);
+    const std::span<const StepCoeffs> one(&k, 1);
+    in.model.resize(static_cast<std::size_t>(n));
+    expect_outputs_equal(run_step(dev, one, sh.dims, in, DType::f32, DType::f32, seeds),
+                         run_step(cpu, one, sh.dims, in, DType::f32, DType::f32, seeds),
+                         what + " euler-a external noise");
+  }
+}
+
+// Sample b's bits are the same alone and inside a batch of 7 (per-sample seeds and coefficients).
+TEST(DiffusionStepExact, BatchInvariant) {
+  Context dev = device_context();
+  const Schedule s = make_schedule(Sampler::DPMpp2MSDE, {}, 10);
+  const StepCoeffs k = step_coeffs(s, 3, {.cfg = true, .guidance_scale = 5.0f});
+  const std::int64_t S = 4 * 16 * 16;
+  const auto in7 = inputs(7 * S, true, 11);
+  const auto seeds7 = seeds_for(7, 9);
+  const std::span<const StepCoeffs> ks(&k, 1);
+  const auto all = run_step(dev, ks, {7, 4, 16, 16}, in7, DType::f32, DType::f32, seeds7);
+  const int b = 4;
+  StepInputs one;
+  auto slice = [&](const std::vector<float>& v, std::int64_t at) {
+    return std::vector<float>(v.begin() + at, v.begin() + at + S);
+  };
+  one.x = slice(in7.x, b * S);
+  one.history = slice(in7.history, b * S);
+  one.model = slice(in7.model, b * S);  // uncond of sample b
+  const auto cond = slice(in7.model, (7 + b) * S);
+  one.model.insert(one.model.end(), cond.begin(), cond.end());
+  const auto single = run_step(dev, ks, {1, 4, 16, 16}, one, DType::f32, DType::f32, {seeds7[b]});
+  EXPECT_EQ(compare_bits(single.y, slice(all.y, b * S)), "");
+  EXPECT_EQ(compare_bits(single.history, slice(all.history, b * S)), "");
+}
+
+// Fallback vs the float64 diffusers formula, per step, every config.
+TEST(DiffusionStepReference, AllSamplers) {
+  Context cpu = fallback_context();
+  for (const auto& c : configs()) {
+    const Schedule s = make_schedule(c.sampler, c.sc, c.steps);
+    for (int i : steps_of(c.steps)) {
+      const float g = 2.0f;
+      const StepCoeffs k = step_coeffs(s, i, {.eta = c.eta, .cfg = true, .guidance_scale = g});
+      const std::int64_t S = 4 * 32 * 32;
+      const auto in = inputs(2 * S, true, 300 + i);
+      const auto seeds = seeds_for(2, 77);
+      const std::span<const StepCoeffs> ks(&k, 1);
+      const auto out = run_step(cpu, ks, {2, 4, 32, 32}, in, DType::f32, DType::f32, seeds, false);
+      std::vector<float> z;
+      if (k.draws_noise()) {
+        const std::uint32_t tag = (k.flags & SQ_DF_CHURN) ? kTagChurn : kTagStepNoise;
+        z = randn(cpu, make_seeds(cpu, seeds), {2, S},
+                  {.step = static_cast<std::uint32_t>(i), .tag = tag})
+                .download<float>();
+      }
+      double worst = 0;
+      for (std::int64_t e = 0; e < 2 * S; ++e) {
+        const double u = in.model[e], cc = in.model[2 * S + e];
+        const double m = u + g * (cc - u);
+        double x0;
+        const double y = ref::diffusion_step(s, i, c.eta, in.x[e], m, in.history[e],
+                                             z.empty() ? 0.0 : z[e], &x0);
+        const double scale = 1 + std::fabs(in.x[e]) + std::fabs(m) + std::fabs(y);
+        worst =
+            std::max({worst, std::fabs(out.y[e] - y) / scale, std::fabs(out.x0[e] - x0) / scale});
+      }
+      EXPECT_LT(worst, 1e-5) << c.label << " step " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sparq::test::diff
