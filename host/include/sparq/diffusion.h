@@ -167,4 +167,62 @@ struct SPARQ_API Top1 {
 // product; ties -> smaller index; NaN scores and invalid rows never win. valid: u8 [M].
 SPARQ_API Top1 sim_top1(Context& ctx, const Tensor& E, const Tensor& valid, const Tensor& Q);
 
+// ---- MoDM / NIRVANA-style cache of final latents keyed by text embeddings (spec §4) ----------
+enum class CachePolicy { LRU, LFU, FIFO, LCBFU };
+
+struct SPARQ_API CacheConfig {
+  std::uint32_t capacity = 1024;
+  std::uint32_t dim = 0;  // embedding width (required)
+  // LCBFU (NIRVANA): evict the least benefit = sum of steps saved over the entry's hits.
+  CachePolicy policy = CachePolicy::LCBFU;
+  float tau_hit = 0.80f;  // hit iff cosine score >= tau_hit (calibrate per embedding model)
+  // (threshold, steps skipped) in decreasing threshold: the first threshold <= score gives k.
+  // Default: NIRVANA's K ladder {25, 20, 15, 10, 5} of 50 steps.
+  std::vector<std::pair<float, int>> k_table = {
+      {0.95f, 25}, {0.90f, 20}, {0.85f, 15}, {0.80f, 10}, {0.75f, 5}};
+};
+
+struct SPARQ_API CacheHit {
+  bool hit = false;
+  std::int32_t slot = -1;  // best valid slot (-1 when the cache is empty)
+  float score = 0.0f;
+  int k = 0;                  // steps to skip (0 on a miss)
+  std::uint64_t payload = 0;  // the caller's handle stored with the slot
+};
+
+// Slots are fixed rows of a device matrix (no compaction); valid[] masks holes. Eviction ties go
+// to the smaller insertion sequence number. Thread safety: external (one writer).
+class SPARQ_API LatentCache {
+ public:
+  LatentCache(Context& ctx, CacheConfig config);
+  // q: Bq x dim embeddings (normalised here with l2_normalize's order); runs sim_top1.
+  std::vector<CacheHit> query(std::span<const float> q);
+  // Records a use of `slot` at time `now` that skipped k_saved steps (recency, frequency, benefit).
+  void touch(std::uint32_t slot, std::uint64_t now, int k_saved = 0);
+  // Stores a new entry (evicting by the policy when full); returns its slot.
+  std::uint32_t insert(std::span<const float> embedding, std::uint64_t payload, std::uint64_t now);
+  void erase(std::uint32_t slot);
+  std::uint32_t size() const;
+  const CacheConfig& config() const { return config_; }
+  // Crash-safe persistence: writes path.tmp, fsyncs, renames over path. load() checks the magic,
+  // sizes and checksum (sparq::Error io_error on a corrupt or foreign file).
+  void save(const std::string& path) const;
+  static LatentCache load(Context& ctx, const std::string& path);
+
+  struct Entry {
+    bool valid = false;
+    std::uint64_t seq = 0, last_use = 0, uses = 0, benefit = 0, payload = 0;
+  };
+
+ private:
+  void write_row(std::uint32_t slot);
+  std::uint32_t victim() const;
+  Context ctx_;
+  CacheConfig config_;
+  std::vector<Entry> entries_;
+  std::vector<float> rows_;  // host mirror of E (normalised), capacity x dim
+  std::uint64_t next_seq_ = 0;
+  Tensor emb_, valid_;
+};
+
 }  // namespace sparq::diffusion
