@@ -68,6 +68,7 @@ const std::vector<Case>& all_cases();
 std::vector<Case> attention_cases();
 std::vector<Case>
 attention_decode_cases();  // paged decode + merge_states; attention_cases() adds them
+std::vector<Case> diffusion_cases();
 
 // ---- helpers shared by the case files ----
 
