@@ -66,8 +66,8 @@ const std::vector<Case>& all_cases();
 
 // Family lists (one per bench/cases/<family>_cases.cpp).
 std::vector<Case> attention_cases();
-std::vector<Case>
-attention_decode_cases();  // paged decode + merge_states; attention_cases() adds them
+// Paged decode + merge_states (attention_decode_cases.cpp); attention_cases() includes them.
+std::vector<Case> attention_decode_cases();
 std::vector<Case> diffusion_cases();
 
 // ---- helpers shared by the case files ----
