@@ -1,0 +1,59 @@
+// The CPU executors of the attention ops (bit-exact twins of kernels_cl/attention/*.cl; the
+// arithmetic order is the one stated in kernels_cl/attention/attention_common.h).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "fp_env.h"
+#include "host/src/attention/attention_plan.h"
+
+namespace sparq::fallback {
+
+// dense.cpp: every attention plan (dense, varlen, paged): rows are independent, so the fallback
+// walks each row block over all of its chunks and merges in place (no workspace).
+void attention(const attention_detail::AttentionPlan& plan);
+
+// merge.cpp: merge_states over `rows` rows of `d` elements. Element (row, e) of tensor t is at
+// t.base + offset(row) + e, with offset(row) from the 4-d decomposition of row over `dims`.
+struct MergeOperand {
+  const std::byte* data = nullptr;
+  DType dtype = DType::f32;
+  std::int64_t base = 0;
+  std::int64_t strides[4] = {0, 0, 0, 0};  // of the (up to 4, padded with size-1) leading dims
+};
+struct MergeProblem {
+  std::int64_t dims[4] = {1, 1, 1, 1};
+  std::int64_t d = 0;
+  MergeOperand out_a, lse_a, out_b, lse_b;
+  float* out = nullptr;  // contiguous [rows, d]
+  float* lse = nullptr;  // contiguous [rows]
+};
+void merge_states(const MergeProblem& problem);
+
+// Runs body(i) for i in [0, n) on up to hardware_concurrency threads, each inside
+// ScopedExactFpEnv (denormals kept). Items must be independent: threading never changes bits.
+template <class F>
+void parallel_for(std::size_t n, F&& body) {
+  const std::size_t threads =
+      std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    rt::ScopedExactFpEnv env;
+    for (std::size_t i; (i = next.fetch_add(1)) < n;) body(i);
+  };
+  if (threads <= 1) {
+    worker();
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace sparq::fallback

@@ -1,0 +1,58 @@
+// sparq::attention (dense, batched) and supports_attention: validate -> plan -> run.
+#include "sparq/attention.h"
+
+#include <mutex>
+
+#include "attention_access.h"
+#include "attention_plan.h"
+#include "attention_validate.h"
+
+namespace sparq {
+
+using namespace attention_detail;
+
+AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                          const AttentionOptions& options) {
+  constexpr const char* op = "attention";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  detail::check_tensor_owner(op, "Q", q, impl);
+  detail::check_tensor_owner(op, "K", k, impl);
+  detail::check_tensor_owner(op, "V", v, impl);
+  const AttentionDims d =
+      validate_dense(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
+
+  AttentionPlan p;
+  p.op = op;
+  p.mode = KvMode::contiguous;
+  p.batch = static_cast<int>(d.batch);
+  p.hq = static_cast<int>(d.hq);
+  p.hkv = static_cast<int>(d.hkv);
+  p.head_dim = static_cast<int>(d.d);
+  p.lq = d.lq;
+  p.lk = d.lk;
+  p.causal = options.causal;
+  p.c = scale_constant(op, options.scale, d.d);
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.q_at = access_bhld(q);
+  p.k_at = access_bhld(k);
+  p.v_at = access_bhld(v);
+  p.out_dtype = options.out_dtype;
+  p.out = new_tensor(impl, ctx.impl(), options.out_dtype, {d.batch, d.hq, d.lq, d.d});
+  p.out_at = access_bhld(p.out);
+  if (options.return_lse) {
+    p.lse = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq});
+    p.lse_at = {DType::f32, 0, d.hq * d.lq, 1, d.lq};
+  }
+  run_attention(impl, p);
+  return {p.out, p.lse};
+}
+
+Support supports_attention(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                           const TensorDesc& v, const AttentionOptions& options) {
+  return support_of([&] { validate_dense("attention", q, k, v, options, max_alloc(*ctx.impl())); });
+}
+
+}  // namespace sparq

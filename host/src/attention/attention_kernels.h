@@ -1,0 +1,44 @@
+// The attention kernel programs and their -D variants, in one place (STYLE: CLBlast's
+// compile.cpp). Each config's defines() is the exact macro string the op passes, so it is also
+// the program-cache key and the list the build-every-variant test compiles.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kernel_variants.h"
+
+namespace sparq::attention_detail {
+
+// kernels_cl/attention/dense.cl: prefill fast path, 64 query rows x 64-key tiles per work-group.
+// Assumes D == head_dim exactly (64 or 128); contiguous or varlen rows.
+struct DenseKernelConfig {
+  static constexpr const char* source = "attention/dense.cl";
+  static constexpr const char* kernel = "attention_dense";
+  static constexpr int rows_per_group = 64;
+  static constexpr int work_group = 128;
+  int head_dim = 128;
+  std::string defines() const { return "-DHEAD_DIM=" + std::to_string(head_dim); }
+  static bool fits(int d) { return d == 64 || d == 128; }
+};
+
+// kernels_cl/attention/decode.cl: the general path (any D <= 256, contiguous / varlen / paged,
+// up to 8 query rows of one kv head per work-group), run over a whole row or one 4096-key chunk
+// per work-group (split decode: partial states into a workspace, merged by merge.cl).
+struct DecodeKernelConfig {
+  static constexpr const char* source = "attention/decode.cl";
+  static constexpr const char* kernel = "attention_rows";
+  static constexpr int max_rows = 8;
+  static constexpr int work_group = 128;
+  static constexpr int max_head_dim = 256;
+  std::string defines() const { return ""; }
+};
+
+// kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.
+struct MergeKernelConfig {
+  static constexpr const char* source = "attention/merge.cl";
+  static constexpr const char* chunks_kernel = "attention_merge_chunks";
+  static constexpr const char* states_kernel = "attention_merge_states";
+  std::string defines() const { return ""; }
+};
+
+}  // namespace sparq::attention_detail

@@ -1,0 +1,160 @@
+// Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, decode.cl general /
+// split path + merge.cl), sets arguments and launches; or runs the fallback. The choice never
+// changes a bit (all paths compute attention_common.h's definition); it only picks the fastest.
+#include <algorithm>
+
+#include "attention_kernels.h"
+#include "attention_plan.h"
+#include "context_impl.h"
+#include "errors.h"
+#include "fallback_cpu/attention/attention_fallback.h"
+
+namespace sparq::attention_detail {
+
+namespace {
+
+static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f16) == 1 &&
+              static_cast<int>(DType::bf16) == 2);  // SQ_DT_* codes in attention_common.h
+
+// Split decode (chunk states through a workspace) pays when few query rows meet many keys.
+constexpr std::int64_t kSplitMaxRows = 16;
+constexpr std::uint64_t kMaxWorkspaceBytes = std::uint64_t{1} << 30;
+// The dense kernel's 64-row blocks waste work below this many query rows.
+constexpr std::int64_t kDenseMinRows = 32;
+
+const cl::Buffer& buffer(const Tensor& t) {
+  return t.storage()->buffer;
+}
+
+// Sets kernel arguments in order.
+class Args {
+ public:
+  explicit Args(cl::Kernel& k) : k_(k) {}
+  Args& buf(const cl::Buffer& b) { return set(b); }
+  Args& i64(std::int64_t x) { return set(static_cast<cl_long>(x)); }
+  Args& i32(std::int64_t x) { return set(static_cast<cl_int>(x)); }
+  Args& f32(float x) { return set(static_cast<cl_float>(x)); }
+  Args& tensor(const Tensor& t, const Access& a, bool with_dtype = true) {
+    buf(buffer(t)).i64(a.base).i64(a.seq).i64(a.row).i64(a.head);
+    if (with_dtype) i32(static_cast<int>(a.dtype));
+    return *this;
+  }
+  // An int32 index vector: buffer, element offset, stride (a dummy buffer when absent).
+  Args& index(const Tensor& t, const cl::Buffer& dummy) {
+    if (!t.defined()) return buf(dummy).i64(0).i64(0);
+    return buf(buffer(t)).i64(t.offset()).i64(t.strides()[0]);
+  }
+
+ private:
+  template <class T>
+  Args& set(const T& x) {
+    k_.setArg(n_++, x);
+    return *this;
+  }
+  cl::Kernel& k_;
+  cl_uint n_ = 0;
+};
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) {
+  return (x + m - 1) / m * m;
+}
+
+void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
+  const DenseKernelConfig cfg{p.head_dim};
+  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  // Between chunks the merged state is kept in fp32: in the output itself when it is fp32.
+  Tensor scratch_owner;
+  cl::Buffer scratch = buffer(p.out);
+  if (p.num_chunks() > 1 && p.out_dtype != DType::f32)
+    scratch = dev.allocate(static_cast<std::size_t>(p.out.numel()) * 4, "attention scratch");
+  const cl::Buffer& dummy = buffer(p.q);
+  Args a(kernel);
+  a.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
+  a.buf(scratch).i64(p.out_at.base).i64(p.out_at.seq).i64(p.out_at.row).i64(p.out_at.head);
+  if (p.lse.defined())
+    a.tensor(p.lse, p.lse_at, false).i32(1);
+  else
+    a.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
+  a.index(p.cu_q_t, dummy).index(p.cu_k_t, dummy);
+  a.i32(p.mode == KvMode::varlen).i32(p.hq / p.hkv).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
+  const std::int64_t nqb = (p.lq + cfg.rows_per_group - 1) / cfg.rows_per_group;
+  dev.launch(p.op, kernel, cl::NDRange(cfg.work_group * p.hq, nqb, p.batch),
+             cl::NDRange(cfg.work_group, 1, 1));
+}
+
+void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
+  const DecodeKernelConfig cfg;
+  const std::int64_t group = p.hq / p.hkv;
+  const std::int64_t nchunks = p.num_chunks();
+  const std::int64_t ws_rows =
+      (p.mode == KvMode::varlen ? p.cu_q.back() : p.batch * p.lq) * static_cast<std::int64_t>(p.hq);
+  const std::uint64_t ws_bytes =
+      static_cast<std::uint64_t>(ws_rows) * nchunks * (p.head_dim + 1) * 4;
+  const bool split = nchunks > 1 && p.lq <= kSplitMaxRows && ws_bytes <= kMaxWorkspaceBytes &&
+                     ws_bytes <= dev.info().max_alloc_bytes;
+  cl::Buffer ws_o = buffer(p.out), ws_lse = buffer(p.out);
+  if (split) {
+    ws_o = dev.allocate(static_cast<std::size_t>(ws_rows * nchunks * p.head_dim) * 4,
+                        "attention workspace");
+    ws_lse = dev.allocate(static_cast<std::size_t>(ws_rows * nchunks) * 4, "attention workspace");
+  }
+  const cl::Buffer& dummy = buffer(p.q);
+  const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
+  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  Args b(kernel);
+  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
+  if (p.lse.defined())
+    b.tensor(p.lse, p.lse_at, false).i32(1);
+  else
+    b.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
+  b.buf(ws_o).buf(ws_lse).i32(split).i32(nchunks);
+  b.index(seq_a, dummy).index(p.cu_k_t, dummy);
+  if (p.mode == KvMode::paged)
+    b.buf(buffer(p.page_table_t)).i64(p.page_table_t.offset()).i64(p.page_table_t.strides()[0]);
+  else
+    b.buf(dummy).i64(0).i64(0);
+  b.i32(std::max(p.page_size, 1)).i32(static_cast<int>(p.mode)).i32(p.hq).i32(group);
+  b.i32(p.head_dim).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
+  const std::int64_t row_groups = (group * p.lq + cfg.max_rows - 1) / cfg.max_rows;
+  dev.launch(p.op, kernel,
+             cl::NDRange(cfg.work_group * row_groups, split ? nchunks : 1, p.batch * p.hkv),
+             cl::NDRange(cfg.work_group, 1, 1));
+  if (!split) return;
+
+  const MergeKernelConfig mcfg;
+  cl::Kernel merge = dev.kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines());
+  Args m(merge);
+  m.buf(ws_o).buf(ws_lse).i32(nchunks).tensor(p.out, p.out_at);
+  if (p.lse.defined())
+    m.tensor(p.lse, p.lse_at, false).i32(1);
+  else
+    m.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
+  m.index(seq_a, dummy).index(p.cu_k_t, dummy);
+  m.i32(static_cast<int>(p.mode)).i32(p.hq).i32(p.head_dim).i32(p.lq).i32(p.lk);
+  dev.launch(p.op, merge, cl::NDRange(round_up(p.head_dim, 64), p.hq * p.lq, p.batch),
+             cl::NDRange(64, 1, 1));
+}
+
+}  // namespace
+
+std::int64_t AttentionPlan::num_chunks() const {
+  std::int64_t longest = lk;
+  if (mode != KvMode::contiguous)
+    for (int b = 0; b < batch; ++b) longest = std::max<std::int64_t>(longest, seq_lk(b));
+  return (longest + kChunkKeys - 1) / kChunkKeys;
+}
+
+void run_attention(ContextImpl& ctx, const AttentionPlan& p) {
+  if (!ctx.device) {
+    fallback::attention(p);
+    return;
+  }
+  const bool dense =
+      DenseKernelConfig::fits(p.head_dim) && p.mode != KvMode::paged && p.lq >= kDenseMinRows;
+  if (dense)
+    run_dense(*ctx.device, p);
+  else
+    run_rows(*ctx.device, p);
+}
+
+}  // namespace sparq::attention_detail

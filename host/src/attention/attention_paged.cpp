@@ -1,0 +1,135 @@
+// sparq::attention_paged: decode (and small-Lq chunked decode) over a paged KV cache. The page
+// table and sequence lengths are downloaded and validated on the host before any kernel runs.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "attention_access.h"
+#include "attention_plan.h"
+#include "attention_validate.h"
+#include "errors.h"
+#include "sparq/attention.h"
+
+namespace sparq {
+
+using namespace attention_detail;
+
+namespace {
+
+const char* layout_text(PageLayout l) {
+  return l == PageLayout::nhd ? "NHD [num_pages, page_size, Hkv, D]"
+                              : "HND [num_pages, Hkv, page_size, D]";
+}
+
+void check_pages(const char* op, const AttentionPlan& p, std::int64_t num_pages) {
+  for (int b = 0; b < p.batch; ++b) {
+    const std::int64_t len = p.seq_lens[b];
+    if (len < 0) rt::fail(ErrorCode::invalid_argument, op, "seq_lens[{}] = {} is negative", b, len);
+    check_length(op, fmt::format("seq_lens[{}]", b).c_str(), len);
+    const std::int64_t need = (len + p.page_size - 1) / p.page_size;
+    if (need > p.max_pages)
+      rt::fail(ErrorCode::invalid_argument, op,
+               "seq_lens[{}] = {} needs {} pages of {} but page_table has {} per sequence", b, len,
+               need, p.page_size, p.max_pages);
+    for (std::int64_t i = 0; i < need; ++i) {
+      const std::int64_t page = p.page_table[b * p.max_pages + i];
+      if (page < 0 || page >= num_pages)
+        rt::fail(ErrorCode::invalid_argument, op,
+                 "page_table[{}][{}] = {} is out of range [0, {}) (k_pages has {} pages)", b, i,
+                 page, num_pages, num_pages);
+    }
+  }
+}
+
+}  // namespace
+
+AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
+                                const AttentionOptions& options) {
+  constexpr const char* op = "attention_paged";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  detail::check_tensor_owner(op, "Q", q, impl);
+  detail::check_tensor_owner(op, "kv.k_pages", kv.k_pages, impl);
+  detail::check_tensor_owner(op, "kv.v_pages", kv.v_pages, impl);
+  detail::check_tensor_owner(op, "kv.page_table", kv.page_table, impl);
+  detail::check_tensor_owner(op, "kv.seq_lens", kv.seq_lens, impl);
+  const bool rank3 = q.rank() == 3;
+  check_float_tensor(op, "Q", q.desc(), rank3 ? 3 : 4, rank3 ? "[B, Hq, D]" : "[B, Hq, Lq, D]");
+  const char* layout = layout_text(kv.layout);
+  check_float_tensor(op, "kv.k_pages", kv.k_pages.desc(), 4, layout);
+  check_float_tensor(op, "kv.v_pages", kv.v_pages.desc(), 4, layout);
+  if (kv.k_pages.shape() != kv.v_pages.shape())
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "kv.v_pages has shape [{}], kv.k_pages has [{}]; they must match",
+             fmt::join(kv.v_pages.shape(), ", "), fmt::join(kv.k_pages.shape(), ", "));
+  const bool nhd = kv.layout == PageLayout::nhd;
+  const std::int64_t batch = q.dim(0), hq = q.dim(1), lq = rank3 ? 1 : q.dim(2);
+  const std::int64_t d = q.dim(q.rank() - 1);
+  const std::int64_t num_pages = kv.k_pages.dim(0);
+  const std::int64_t slots = kv.k_pages.dim(nhd ? 1 : 2), hkv = kv.k_pages.dim(nhd ? 2 : 1);
+  if (kv.page_size <= 0 || kv.page_size != slots)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "kv.page_size is {} but kv.k_pages ({}) has {} slots per page", kv.page_size, layout,
+             slots);
+  if (kv.k_pages.dim(3) != d)
+    rt::fail(ErrorCode::shape_mismatch, op, "kv.k_pages has head dim {}, Q has {}; they must match",
+             kv.k_pages.dim(3), d);
+  check_heads(op, hq, hkv);
+  check_head_dim(op, "Q", d);
+  check_length(op, "Lq", lq);
+  check_length(op, "B * Hq", batch * hq);
+  check_out_dtype(op, options.out_dtype);
+  const float c = scale_constant(op, options.scale, d);
+  check_index_tensor(op, "kv.page_table", kv.page_table.desc(), 2, "[B, max_pages_per_seq]");
+  check_index_tensor(op, "kv.seq_lens", kv.seq_lens.desc(), 1, "[B]");
+  if (kv.page_table.dim(0) != batch || kv.seq_lens.dim(0) != batch)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "kv.page_table has {} rows and kv.seq_lens {} entries; Q has batch {}",
+             kv.page_table.dim(0), kv.seq_lens.dim(0), batch);
+  if (kv.page_table.strides()[1] != 1)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "kv.page_table must be contiguous in its last dim: innermost stride is {}",
+             kv.page_table.strides()[1]);
+  std::vector<std::int64_t> out_shape = q.shape();
+  check_alloc(op, "output O", options.out_dtype, out_shape, max_alloc(impl));
+
+  AttentionPlan p;
+  p.op = op;
+  p.mode = KvMode::paged;
+  p.batch = static_cast<int>(batch);
+  p.page_size = kv.page_size;
+  p.max_pages = kv.page_table.dim(1);
+  p.seq_lens = download_index(kv.seq_lens);
+  p.page_table = download_index(kv.page_table);
+  check_pages(op, p, num_pages);
+  p.seq_lens_t = kv.seq_lens;
+  p.page_table_t = kv.page_table;
+  p.hq = static_cast<int>(hq);
+  p.hkv = static_cast<int>(hkv);
+  p.head_dim = static_cast<int>(d);
+  p.lq = lq;
+  p.lk = *std::max_element(p.seq_lens.begin(), p.seq_lens.end());
+  p.causal = options.causal;
+  p.c = c;
+  p.q = q;
+  p.k = kv.k_pages;
+  p.v = kv.v_pages;
+  p.q_at = access_bhld(q);
+  for (auto [t, a] : {std::pair{&kv.k_pages, &p.k_at}, std::pair{&kv.v_pages, &p.v_at}}) {
+    const auto& s = t->strides();
+    *a = {t->dtype(), t->offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
+  }
+  p.out_dtype = options.out_dtype;
+  p.out = new_tensor(impl, ctx.impl(), options.out_dtype, out_shape);
+  p.out_at = access_bhld(p.out);
+  if (options.return_lse) {
+    out_shape.pop_back();
+    p.lse = new_tensor(impl, ctx.impl(), DType::f32, out_shape);
+    p.lse_at = {DType::f32, 0, hq * lq, 1, lq};
+  }
+  run_attention(impl, p);
+  return {p.out, p.lse};
+}
+
+}  // namespace sparq

@@ -1,0 +1,72 @@
+// AttentionPlan: one validated attention call (dense, varlen or paged), as both executors
+// (kernels_cl/attention/*.cl through attention_launch.cpp, and fallback_cpu/attention/*.cpp)
+// read it. Built by the op files after validation; every index it implies fits int64 and every
+// length fits int32 (attention_validate.cpp checks both).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sparq/attention.h"
+#include "sparq/tensor.h"
+
+namespace sparq::attention_detail {
+
+using detail::ContextImpl;
+
+inline constexpr int kChunkKeys = 4096;  // SQ_ATT_CHUNK of kernels_cl/attention/attention_common.h
+
+// How the sequences' lengths and K/V rows are found.
+enum class KvMode : int {
+  contiguous = 0,  // every sequence has lq, lk; rows by strides
+  varlen = 1,      // packed rows; sequence b's rows start at cu_q[b] / cu_k[b]
+  paged = 2,       // K/V rows through page_table; lengths from seq_lens (queries: lq each)
+};
+
+// Element offset of (sequence b, head h, row r) = base + b*seq + r*row + h*head (+ d).
+// For varlen tensors seq = 0 and r is the packed row; for paged K/V, seq is the page stride,
+// row the slot stride, and b is the page id.
+struct Access {
+  DType dtype = DType::f32;
+  std::int64_t base = 0, seq = 0, row = 0, head = 0;
+  std::int64_t at(std::int64_t b, std::int64_t h, std::int64_t r) const {
+    return base + b * seq + r * row + h * head;
+  }
+};
+
+struct AttentionPlan {
+  const char* op = "attention";
+  KvMode mode = KvMode::contiguous;
+  int batch = 0, hq = 0, hkv = 0, head_dim = 0;
+  std::int64_t lq = 0, lk = 0;  // contiguous: of every sequence; varlen/paged: the maxima
+  bool causal = false;
+  float c = 0.0f;  // fp32(scale * log2(e))
+
+  Tensor q, k, v;  // k, v: the page pools when paged
+  Access q_at, k_at, v_at;
+  Tensor out, lse;        // lse undefined when not requested
+  Access out_at, lse_at;  // lse_at.row / .head / .seq in elements (dtype f32, no d)
+  DType out_dtype = DType::f32;
+
+  // Host copies (validated) of the index tensors; the device tensors are kept for the kernels.
+  std::vector<std::int32_t> cu_q, cu_k;  // varlen, batch + 1 entries
+  std::vector<std::int32_t> seq_lens;    // paged, batch entries
+  std::vector<std::int32_t> page_table;  // paged, batch * max_pages (row-major)
+  Tensor cu_q_t, cu_k_t, seq_lens_t, page_table_t;
+  std::int64_t max_pages = 0;  // page_table row length
+  int page_size = 0;
+
+  std::int64_t seq_lq(int b) const { return mode == KvMode::varlen ? cu_q[b + 1] - cu_q[b] : lq; }
+  std::int64_t seq_lk(int b) const {
+    if (mode == KvMode::varlen) return cu_k[b + 1] - cu_k[b];
+    if (mode == KvMode::paged) return seq_lens[b];
+    return lk;
+  }
+  std::int64_t q_row0(int b) const { return mode == KvMode::varlen ? cu_q[b] : 0; }
+  std::int64_t k_row0(int b) const { return mode == KvMode::varlen ? cu_k[b] : 0; }
+  std::int64_t num_chunks() const;  // chunks of the longest sequence
+};
+
+// Executes a plan on the device of ctx (attention_launch.cpp) or on the fallback.
+void run_attention(ContextImpl& ctx, const AttentionPlan& plan);
+
+}  // namespace sparq::attention_detail

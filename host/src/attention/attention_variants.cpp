@@ -1,0 +1,17 @@
+// Every kernel program variant the attention ops can build (warm-up, build-every-variant test).
+#include "attention_variants.h"
+
+#include "attention_kernels.h"
+
+namespace sparq::attention_detail {
+
+std::vector<rt::KernelVariant> attention_kernel_variants() {
+  return {
+      {DenseKernelConfig::source, DenseKernelConfig{64}.defines()},
+      {DenseKernelConfig::source, DenseKernelConfig{128}.defines()},
+      {DecodeKernelConfig::source, DecodeKernelConfig{}.defines()},
+      {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
+  };
+}
+
+}  // namespace sparq::attention_detail

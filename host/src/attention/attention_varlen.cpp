@@ -1,0 +1,117 @@
+// sparq::attention_varlen: packed sequences (FlashAttention's varlen layout). The offsets are
+// downloaded and validated on the host before any kernel reads them.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "attention_access.h"
+#include "attention_plan.h"
+#include "attention_validate.h"
+#include "errors.h"
+#include "sparq/attention.h"
+
+namespace sparq {
+
+using namespace attention_detail;
+
+namespace {
+
+// cu[0] == 0, ascending (equal entries = empty sequences), last == total.
+void check_offsets(const char* op, const char* arg, const std::vector<std::int32_t>& cu,
+                   std::int64_t total, const char* total_name) {
+  if (cu[0] != 0)
+    rt::fail(ErrorCode::invalid_argument, op, "{}[0] is {}; it must be 0", arg, cu[0]);
+  for (std::size_t i = 1; i < cu.size(); ++i)
+    if (cu[i] < cu[i - 1])
+      rt::fail(ErrorCode::invalid_argument, op,
+               "{}[{}] = {} is less than {}[{}] = {}; offsets must be ascending", arg, i, cu[i],
+               arg, i - 1, cu[i - 1]);
+  if (cu.back() != total)
+    rt::fail(ErrorCode::invalid_argument, op, "{}'s last entry is {} but {} has {} rows", arg,
+             cu.back(), total_name, total);
+}
+
+std::int64_t longest(const std::vector<std::int32_t>& cu) {
+  std::int64_t m = 0;
+  for (std::size_t i = 1; i < cu.size(); ++i) m = std::max<std::int64_t>(m, cu[i] - cu[i - 1]);
+  return m;
+}
+
+}  // namespace
+
+AttentionResult attention_varlen(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                 const AttentionOptions& options) {
+  constexpr const char* op = "attention_varlen";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  detail::check_tensor_owner(op, "Q", q, impl);
+  detail::check_tensor_owner(op, "K", k, impl);
+  detail::check_tensor_owner(op, "V", v, impl);
+  detail::check_tensor_owner(op, "cu_seqlens_q", cu_seqlens_q, impl);
+  detail::check_tensor_owner(op, "cu_seqlens_k", cu_seqlens_k, impl);
+  check_float_tensor(op, "Q", q.desc(), 3, "[total_q, Hq, D]");
+  check_float_tensor(op, "K", k.desc(), 3, "[total_k, Hkv, D]");
+  check_float_tensor(op, "V", v.desc(), 3, "[total_k, Hkv, D]");
+  if (k.shape() != v.shape())
+    rt::fail(ErrorCode::shape_mismatch, op, "V has shape [{}], K has [{}]; they must match",
+             fmt::join(v.shape(), ", "), fmt::join(k.shape(), ", "));
+  const std::int64_t total_q = q.dim(0), hq = q.dim(1), d = q.dim(2);
+  const std::int64_t total_k = k.dim(0), hkv = k.dim(1);
+  if (k.dim(2) != d)
+    rt::fail(ErrorCode::shape_mismatch, op, "K has head dim {}, Q has {}; they must match",
+             k.dim(2), d);
+  check_heads(op, hq, hkv);
+  check_head_dim(op, "Q", d);
+  check_length(op, "total_q", total_q);
+  check_length(op, "total_k", total_k);
+  check_out_dtype(op, options.out_dtype);
+  const float c = scale_constant(op, options.scale, d);
+  check_index_tensor(op, "cu_seqlens_q", cu_seqlens_q.desc(), 1, "[num_seqs + 1]");
+  check_index_tensor(op, "cu_seqlens_k", cu_seqlens_k.desc(), 1, "[num_seqs + 1]");
+  if (cu_seqlens_q.dim(0) != cu_seqlens_k.dim(0))
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "cu_seqlens_q has {} entries, cu_seqlens_k has {}; they must match",
+             cu_seqlens_q.dim(0), cu_seqlens_k.dim(0));
+  if (cu_seqlens_q.dim(0) < 2)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "cu_seqlens_q has {} entries; expected num_seqs + 1 >= 2", cu_seqlens_q.dim(0));
+  check_length(op, "num_seqs * Hq", (cu_seqlens_q.dim(0) - 1) * hq);
+  check_alloc(op, "output O", options.out_dtype, {total_q, hq, d}, max_alloc(impl));
+
+  AttentionPlan p;
+  p.op = op;
+  p.mode = KvMode::varlen;
+  p.cu_q = download_index(cu_seqlens_q);
+  p.cu_k = download_index(cu_seqlens_k);
+  check_offsets(op, "cu_seqlens_q", p.cu_q, total_q, "Q");
+  check_offsets(op, "cu_seqlens_k", p.cu_k, total_k, "K");
+  p.cu_q_t = cu_seqlens_q;
+  p.cu_k_t = cu_seqlens_k;
+  p.batch = static_cast<int>(p.cu_q.size() - 1);
+  p.hq = static_cast<int>(hq);
+  p.hkv = static_cast<int>(hkv);
+  p.head_dim = static_cast<int>(d);
+  p.lq = longest(p.cu_q);
+  p.lk = longest(p.cu_k);
+  p.causal = options.causal;
+  p.c = c;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.q_at = access_thd(q);
+  p.k_at = access_thd(k);
+  p.v_at = access_thd(v);
+  p.out_dtype = options.out_dtype;
+  p.out = new_tensor(impl, ctx.impl(), options.out_dtype, {total_q, hq, d});
+  p.out_at = access_thd(p.out);
+  if (options.return_lse) {
+    p.lse = new_tensor(impl, ctx.impl(), DType::f32, {hq, total_q});
+    p.lse_at = {DType::f32, 0, 0, 1, total_q};
+  }
+  if (p.lq > 0) run_attention(impl, p);
+  return {p.out, p.lse};
+}
+
+}  // namespace sparq

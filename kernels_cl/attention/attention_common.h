@@ -1,0 +1,137 @@
+// attention_common.h — the per-row arithmetic of sparq's exact fp32 attention, shared by
+// dense.cl, decode.cl, merge.cl and fallback_cpu/attention/*.cpp (OpenCL C 1.2 and C++20).
+//
+// THE DEFINITION (docs/attention.md explains it; every executor computes exactly this).
+// Per query row i of (sequence b, query head h); kv head h / (Hq / Hkv); Lq, Lk of sequence b:
+//   c     = fp32(scale * log2(e))            host, in double, rounded once (scale > 0, finite)
+//   q'[d] = q[i][d] * c                      one rounding
+//   s_j   = dot(q', k_j): acc = 0; for d ascending: acc = fma(q'[d], k_j[d], acc)
+//   visible(i, j) = j < Lk && (!causal || j <= i + (Lk - Lq))          (bottom-right causal)
+// Keys are split into chunks of SQ_ATT_CHUNK = 4096 positions [4096c, 4096c + 4096). Each chunk
+// starts from a fresh state (m = -inf, l = 0, acc[.] = 0) and walks its tiles of SQ_ATT_TILE = 64
+// keys [64n, 64n + 64) in ascending order:
+//   m_t   = mx over the tile of (visible ? s_j : -inf)        (sq_mx: NaN-propagating, any order)
+//   m_new = mx(m, m_t); if m_new == -inf: the tile is skipped (state unchanged)
+//   alpha = sq_exp2(m - m_new)
+//   p_j   = visible ? sq_exp2(s_j - m_new) : 0
+//   r     = 0; for j ascending: r = r + p_j
+//   l     = fma(l, alpha, r)
+//   acc[d]: a = acc[d] * alpha; for visible j ascending: a = fma(p_j, v_j[d], a); acc[d] = a
+//   m     = m_new
+// Chunk result C: empty when l == 0 (lse_c = -inf, o_c = 0); else o_c[d] = acc[d] / l and
+// lse_c = m + sq_log2(l). Chunks are merged left to right into R (starts empty) by
+// sq_att_merge_* below (also the public merge_states op). Output: R's o (0 and lse -inf for a
+// row that sees no key), fp32 or rounded to nearest even into f16/bf16; lse is base 2.
+//
+// Consequences the kernels rely on (all exact, so they never change a bit):
+//  - a tile with no visible key for a row is a no-op for it (alpha = 1 when m is finite; when m
+//    is +inf or NaN, l is already NaN), so a work-group may walk tiles some of its rows cannot see;
+//  - acc never holds -0 (it starts at +0 and an exact zero sum rounds to +0), so fma(0, 0, acc)
+//    == acc: zero-padding d beyond D (Q and K both 0) leaves every dot chain unchanged;
+//  - the visible keys of a row inside a tile form a prefix of the tile.
+//
+// PoCL note (kernels of this family): PoCL 3.1 (Debian 12) mis-orders work-item regions for
+// some barrier layouts (seen here: a barrier under a uniform condition, a loop inside
+// "if (lid < N)" between barriers, early returns ahead of barriers in loops), running regions
+// out of order or writing out of bounds. The kernels therefore keep every barrier
+// unconditional, never return early, and run per-row loops on every work-item (identical
+// copies) with only the stores predicated.
+#ifndef SPARQ_ATTENTION_COMMON_H
+#define SPARQ_ATTENTION_COMMON_H
+
+#include "common/convert.h"
+#include "common/exact_math.h"
+#include "common/prelude.h"
+
+#define SQ_ATT_TILE 64
+#define SQ_ATT_CHUNK 4096
+#define SQ_ATT_TILES_PER_CHUNK 64
+
+// Storage dtype codes passed to kernels at run time (the host static_asserts they equal
+// sparq::DType's values).
+#define SQ_DT_F32 0
+#define SQ_DT_F16 1
+#define SQ_DT_BF16 2
+
+SQ_BEGIN_NAMESPACE
+
+SQ_FN float sq_att_neg_inf(void) {
+  return sq_as_float(0xff800000u);
+}
+
+// Exact widening of one stored element (bits holds the f16/bf16 pattern in its low 16 bits).
+SQ_FN float sq_att_widen16(uint bits, int dtype) {
+  return dtype == SQ_DT_F16 ? sq_f16_to_f32((ushort)bits) : sq_bf16_to_f32((ushort)bits);
+}
+
+// Rounding of one output element into f16/bf16 (nearest even).
+SQ_FN ushort sq_att_narrow16(float x, int dtype) {
+  return dtype == SQ_DT_F16 ? sq_f32_to_f16_rne(x) : sq_f32_to_bf16_rne(x);
+}
+
+// First key index not visible to query row i (visible keys are [0, end)); may be <= 0.
+SQ_FN int sq_att_visible_end(int i, int lq, int lk, int causal) {
+  if (!causal) return lk;
+  int e = i + (lk - lq) + 1;
+  return e < lk ? e : lk;
+}
+
+// Rescale factor of the running state when the row max moves from m_old to m_new; 1 when the
+// tile is skipped (m_new == -inf), which makes "skip" and "process" the same code.
+SQ_FN float sq_att_alpha(float m_old, float m_new) {
+  return m_new == sq_att_neg_inf() ? 1.0f : sq_exp2(m_old - m_new);
+}
+
+// Probability of a visible key (the caller gives 0 to invisible keys and to skipped tiles).
+SQ_FN float sq_att_prob(float s, float m_new) {
+  return sq_exp2(s - m_new);
+}
+
+// Chunk result from the final (m, l) and one accumulator.
+SQ_FN float sq_att_chunk_lse(float m, float l) {
+  return l == 0.0f ? sq_att_neg_inf() : m + sq_log2(l);
+}
+SQ_FN float sq_att_chunk_out(float acc, float l) {
+  return l == 0.0f ? 0.0f : acc / l;
+}
+
+// Merge of a running state R and the next chunk C (merge_states). "Empty" means lse == -inf:
+// R empty -> R = C; else C empty -> R unchanged; else
+//   m = mx(lse_r, lse_c); wa = exp2(lse_r - m); wb = exp2(lse_c - m); s = wa + wb
+//   o = fma(o_r, wa, o_c * wb) / s; lse = m + log2(s)
+typedef struct SqAttMerge {
+  float wa, wb, s, lse;
+  int mode;  // 0: take C, 1: keep R, 2: weighted
+} SqAttMerge;
+
+SQ_FN SqAttMerge sq_att_merge_weights(float lse_r, float lse_c) {
+  SqAttMerge w;
+  w.wa = 0.0f;
+  w.wb = 0.0f;
+  w.s = 0.0f;
+  if (lse_r == sq_att_neg_inf()) {
+    w.mode = 0;
+    w.lse = lse_c;
+  } else if (lse_c == sq_att_neg_inf()) {
+    w.mode = 1;
+    w.lse = lse_r;
+  } else {
+    float m = sq_mx(lse_r, lse_c);
+    w.wa = sq_exp2(lse_r - m);
+    w.wb = sq_exp2(lse_c - m);
+    w.s = w.wa + w.wb;
+    w.lse = m + sq_log2(w.s);
+    w.mode = 2;
+  }
+  return w;
+}
+
+SQ_FN float sq_att_merge_out(SqAttMerge w, float o_r, float o_c) {
+  if (w.mode == 0) return o_c;
+  if (w.mode == 1) return o_r;
+  return sq_fma(o_r, w.wa, o_c * w.wb) / w.s;
+}
+
+SQ_END_NAMESPACE
+
+#endif  // SPARQ_ATTENTION_COMMON_H
