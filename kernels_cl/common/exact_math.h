@@ -8,7 +8,8 @@
 // sides). Coefficients are host-rounded binary32 values written as bit patterns.
 //
 // Errors are in ulps of the exact result (for results below FLT_MIN: in units of the smallest
-// subnormal, 2^-149); measured values and the commands that measured them: docs/exact_math.md.
+// subnormal, 2^-149). "Max error" below is measured over all 2^32 inputs (sincospi: all its
+// 2^21 + 1 angles); the commands and full numbers are in docs/exact_math.md.
 #ifndef SPARQ_COMMON_EXACT_MATH_H
 #define SPARQ_COMMON_EXACT_MATH_H
 
@@ -39,9 +40,9 @@ SQ_FN float sq_scale_pow2_(float p, int k) {
 // One reduction x = k + f (k = round-to-even(x), f in [-0.5, 0.5] exact), then Horner in fma over
 // C_i = RN(ln2^i / i!), degree 7 (sq_exp2) or 5 (sq_exp2_q).
 
-// 2^x, max error <= 1 ulp by design (tests: <= 2 ulp). exp2(±0) = 1 exactly, exp2(-inf) = +0,
-// exp2(+inf) = +inf, NaN -> NaN (same bits). x >= 128 -> +inf; x < -150 -> +0; results in the
-// subnormal range are rounded once (error <= 1 unit of 2^-149 there).
+// 2^x, max error 0.871 ulp (subnormal results: 0.91 units of 2^-149, rounded once). exp2(±0) = 1
+// exactly, exp2(k) = 2^k exactly for integer k, exp2(-inf) = +0, exp2(+inf) = +inf, NaN -> NaN
+// (same bits). x >= 128 -> +inf; x < -150 -> +0.
 SQ_FN float sq_exp2(float x) {
   if (sq_isnan(x)) return x;
   if (x >= 128.0f) return sq_inf_();
@@ -59,7 +60,8 @@ SQ_FN float sq_exp2(float x) {
   return sq_scale_pow2_(p, k);
 }
 
-// 2^x with relative error < 2^-17 (degree 5). Only for values quantized right after (softmax
+// 2^x with relative error < 2^-17 (degree 5; max measured 3.31e-6 = 2^-18.21, i.e. 39.2 ulp;
+// subnormal results: 19.9 units of 2^-149). Only for values quantized right after (softmax
 // probabilities that become int8 or FP4). Same special values and ranges as sq_exp2.
 SQ_FN float sq_exp2_q(float x) {
   if (sq_isnan(x)) return x;
@@ -78,7 +80,7 @@ SQ_FN float sq_exp2_q(float x) {
 
 // --- exp (specs/mamba_scan.md §4.2; SLEEF xexpf design and constants) ------------------------
 // e^x: q = RN-even(x * 1/ln2), s = x - q*ln2 in two fma steps (Cody-Waite), e^s = 1 + s + s^2 P(s).
-// Max error <= 1 ulp by design (tests: <= 2 ulp) for results >= FLT_MIN. exp(±0) = 1,
+// Max error 0.988 ulp (subnormal results: 0.75 units of 2^-149). exp(±0) = 1,
 // exp(-inf) = +0, exp(+inf) = +inf, NaN -> NaN. x > 100 -> +inf (overflow to +inf happens for
 // x > 88.72 by IEEE rules); x < -104 -> +0. Subnormal results are rounded once.
 SQ_FN float sq_exp(float x) {
@@ -116,8 +118,9 @@ SQ_FN float sq_log_poly_(float s) {
 #define SQ_LN2_HI_ 0x3f317180u  // 6.9313812256e-01, low 7 bits zero so k*ln2_hi is exact
 #define SQ_LN2_LO_ 0x3717f7d1u  // 9.0580006145e-06
 
-// log(1 + x), < 1 ulp (musl). log1p(±0) = ±0, log1p(-1) = -inf, log1p(x < -1) = NaN
-// (also -inf), log1p(+inf) = +inf, NaN -> NaN; |x| < 2^-24 (incl. subnormals) -> x.
+// log(1 + x), max error 0.835 ulp (musl's design). log1p(±0) = ±0, log1p(-1) = -inf,
+// log1p(x < -1) = NaN (also -inf), log1p(+inf) = +inf, NaN -> NaN; |x| < 2^-24 (incl.
+// subnormals) -> x.
 SQ_FN float sq_log1p(float x) {
   if (sq_isnan(x)) return x;
   if (x == -1.0f) return -sq_inf_();
@@ -182,7 +185,7 @@ SQ_FN int sq_log_special_(float x, float* r) {
   return 1;
 }
 
-// Natural log, < 1 ulp (FreeBSD/musl logf). Special values: sq_log_special_.
+// Natural log, max error 0.835 ulp (FreeBSD/musl logf). Special values: sq_log_special_.
 SQ_FN float sq_log(float x) {
   float r;
   if (sq_log_special_(x, &r)) return r;
@@ -196,7 +199,7 @@ SQ_FN float sq_log(float x) {
          dk * sq_as_float(SQ_LN2_HI_);
 }
 
-// Base-2 log, < 1 ulp (FreeBSD/musl log2f). Exact for powers of two. Special values:
+// Base-2 log, max error 0.864 ulp (FreeBSD/musl log2f). Exact for powers of two. Special values:
 // sq_log_special_. log2(f) is split hi + lo with hi keeping 12 significant bits so that
 // hi * ivln2hi is exact-ish and the integer k is added last.
 SQ_FN float sq_log2(float x) {
@@ -221,7 +224,8 @@ SQ_FN float sq_log2(float x) {
 
 // log(1 + e^x), PyTorch's threshold rule (x > 20 -> x). For x <= 0 it is log1p(exp(x)), for
 // 0 < x <= 20 the overflow-free x + log1p(exp(-x)). softplus(-inf) = +0, softplus(+inf) = +inf,
-// NaN -> NaN. Results below FLT_MIN (x < -87.3) carry sq_exp's subnormal rounding.
+// NaN -> NaN. Max error 1.64 ulp; results below FLT_MIN (x < -87.3) are sq_exp's (0.75 units
+// of 2^-149).
 SQ_FN float sq_softplus(float x) {
   if (x > 20.0f) return x;
   float e = sq_exp(-sq_fabs(x));
@@ -229,17 +233,18 @@ SQ_FN float sq_softplus(float x) {
   return x > 0.0f ? x + l : l;
 }
 
-// z * sigmoid(z) as mamba_ssm writes it: z / (1 + e^-z) (correctly rounded division).
+// z * sigmoid(z) as mamba_ssm writes it: z / (1 + e^-z) (correctly rounded division). Max error
+// 2.41 ulp for z >= -88.72 (three roundings add up where 1 + e^-z nears 2^24, z ~ -16.6).
 // silu(+inf) = +inf, silu(-inf) = NaN (inf/inf), silu(-0) = -0, NaN -> NaN. For z < -88.72,
-// e^-z overflows and the result is -0 although the true value is normal down to z ~ -92.5 (the
+// e^-z overflows and the result is -0 although the true value is normal down to z ~ -91.7 (the
 // spec's formula; documented in docs/exact_math.md).
 SQ_FN float sq_silu(float z) {
   return z / (1.0f + sq_exp(-z));
 }
 
-// 1 / (1 + e^-x) (not in a spec; the silu formula's own sigmoid). sigmoid(+inf) = 1,
-// sigmoid(-inf) = +0, NaN -> NaN, sigmoid(±0) = 0.5. For x < -88.72 (true value < 3e-39, below
-// FLT_MIN) e^-x overflows and the result is +0.
+// 1 / (1 + e^-x) (not in a spec; the silu formula's own sigmoid). Max error 2.49 ulp for
+// x >= -88.72 (as silu). sigmoid(+inf) = 1, sigmoid(-inf) = +0, NaN -> NaN, sigmoid(±0) = 0.5.
+// For x < -88.72 (true value < 3e-39, a subnormal) e^-x overflows and the result is +0.
 SQ_FN float sq_sigmoid(float x) {
   return 1.0f / (1.0f + sq_exp(-x));
 }
@@ -248,7 +253,8 @@ SQ_FN float sq_sigmoid(float x) {
 // sin(pi x) (returned) and cos(pi x) (*cos_out) for x in [0, 1/4] only: the caller reduces the
 // angle exactly in integers. u = x*x; sin = x * S(u), cos = C(u), Horner in fma over Taylor
 // coefficients rounded once on the host: S_i = RN((-1)^i pi^(2i+1)/(2i+1)!), C_i =
-// RN((-1)^i pi^(2i)/(2i)!). sincospi(0) = (+0, 1), sincospi(1/4) = both ~ sqrt(2)/2.
+// RN((-1)^i pi^(2i)/(2i)!). Max error over all 2^21 + 1 angles x = f * 2^-23: sin 1.68 ulp,
+// cos 1.02 ulp. sincospi(0) = (+0, 1) exactly; NaN -> NaN (both).
 SQ_FN float sq_sincospi(float x, float* cos_out) {
   float u = x * x;
   float s = sq_as_float(0x3DA83C1Au);          // S4  8.21458846e-02

@@ -1,5 +1,6 @@
-// Error of a binary32 result against a long double reference (64-bit significand: its own
-// error, ~2^-63 relative, is far below what is measured here), in ulps of the exact result.
+// Error of a binary32 result against a double or long double reference (53 / 64 significant
+// bits: the reference's own error, <= ~2^-52 relative, is ~2^-29 ulp of binary32, far below what
+// is measured here), in ulps of the exact result; the arithmetic here is in long double.
 //
 // ulp(r) = 2^(e - 23) where 2^e <= |r| < 2^(e+1), e clamped to [-126, 127]: below FLT_MIN the
 // unit is the subnormal spacing 2^-149, above FLT_MAX the spacing of the top binade. Results
