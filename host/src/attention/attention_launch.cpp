@@ -60,7 +60,7 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) {
 }
 
 void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
-  const DenseKernelConfig cfg{p.head_dim};
+  const DenseKernelConfig cfg{p.head_dim, dev.info().is_gpu};
   cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
   // Between chunks the merged state is kept in fp32: in the output itself when it is fp32.
   Tensor scratch_owner;

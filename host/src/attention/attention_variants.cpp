@@ -7,8 +7,10 @@ namespace sparq::attention_detail {
 
 std::vector<rt::KernelVariant> attention_kernel_variants() {
   return {
-      {DenseKernelConfig::source, DenseKernelConfig{64}.defines()},
-      {DenseKernelConfig::source, DenseKernelConfig{128}.defines()},
+      {DenseKernelConfig::source, DenseKernelConfig{64, true}.defines()},
+      {DenseKernelConfig::source, DenseKernelConfig{128, true}.defines()},
+      {DenseKernelConfig::source, DenseKernelConfig{64, false}.defines()},
+      {DenseKernelConfig::source, DenseKernelConfig{128, false}.defines()},
       {DecodeKernelConfig::source, DecodeKernelConfig{}.defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
   };
