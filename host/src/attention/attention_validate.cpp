@@ -93,7 +93,7 @@ float scale_constant(const char* op, float scale, std::int64_t d) {
   const double s = scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(d)) : double{scale};
   const double c = s * 1.4426950408889634;  // log2(e)
   const float cf = static_cast<float>(c);
-  if (!(cf > 0.0f) || !std::isfinite(cf))
+  if (!std::isnormal(cf))
     rt::fail(ErrorCode::invalid_argument, op,
              "options.scale = {} gives scale*log2(e) = {}, not a finite normal fp32 value", scale,
              c);
