@@ -3,6 +3,7 @@
 
 #include "attention/attention_variants.h"
 #include "diffusion/diffusion_kernels.h"
+#include "mamba/mamba_kernels.h"
 #include "selftest.h"
 
 namespace sparq {
@@ -27,6 +28,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(runtime_kernel_variants());
   append(attention_detail::attention_kernel_variants());
   append(diffusion::detail_diffusion::diffusion_kernel_variants());
+  append(mamba::detail_mamba::mamba_kernel_variants());
   return all;
 }
 

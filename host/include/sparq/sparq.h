@@ -4,5 +4,6 @@
 #include "sparq/context.h"
 #include "sparq/diffusion.h"
 #include "sparq/error.h"
+#include "sparq/mamba.h"
 #include "sparq/support.h"
 #include "sparq/tensor.h"

@@ -1,0 +1,85 @@
+// The CPU executors of the Mamba ops: bit-exact twins of kernels_cl/mamba/*.cl, running the same
+// shared arithmetic headers (mamba/scan_math.h, common/exact_math.h) in the same defined order.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "common/convert.h"
+#include "fp_env.h"
+
+namespace sparq::fallback::mamba {
+
+// A float tensor as the executors read it: base bytes, dtype code (0 f32, 1 f16, 2 bf16), and
+// element strides of the outer dimensions (the innermost is contiguous).
+struct View {
+  const std::byte* p = nullptr;
+  int dtype = 0;
+  std::int64_t s0 = 0, s1 = 0, s2 = 0;
+  float at(std::int64_t i) const {
+    if (dtype == 0) {
+      float v;
+      std::memcpy(&v, p + i * 4, 4);
+      return v;
+    }
+    std::uint16_t h;
+    std::memcpy(&h, p + i * 2, 2);
+    return dtype == 1 ? cl_common::sq_f16_to_f32(h) : cl_common::sq_bf16_to_f32(h);
+  }
+  explicit operator bool() const { return p != nullptr; }
+};
+
+inline void store_any(std::byte* base, std::int64_t i, int dtype, float v) {
+  if (dtype == 0) {
+    std::memcpy(base + i * 4, &v, 4);
+    return;
+  }
+  const std::uint16_t h =
+      dtype == 1 ? cl_common::sq_f32_to_f16_rne(v) : cl_common::sq_f32_to_bf16_rne(v);
+  std::memcpy(base + i * 2, &h, 2);
+}
+
+// selective_scan.cpp (kernels_cl/mamba/selective_scan.cl). Views u, delta, z, out: strides
+// (s0 = batch, s1 = channel); B/C variable: (batch, group, n), constant: (row = N).
+struct ScanProblem {
+  std::byte* out = nullptr;
+  int out_dtype = 0;
+  std::int64_t out_sb = 0, out_sd = 0;
+  View u, delta, z, A, Bm, Cm, Dskip, bias;
+  bool B_var = false, C_var = false, softplus = false;
+  const float* h0 = nullptr;  // [states, D, N]
+  float* last = nullptr;      // [states, D, N]
+  const std::int32_t* cu = nullptr;
+  int nseq = 0;  // 0: one sequence per batch row
+  std::int64_t batch = 0, D = 0, L = 0, N = 0, dpg = 1;
+};
+void selective_scan(const ScanProblem& p);
+
+// Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
+// ScopedExactFpEnv (denormals kept). Items are independent: threading never changes bits.
+template <class F>
+void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& body) {
+  const std::int64_t items = (n + chunk - 1) / chunk;
+  const std::int64_t threads =
+      std::min<std::int64_t>(items, std::max<std::int64_t>(1, std::thread::hardware_concurrency()));
+  std::atomic<std::int64_t> next{0};
+  auto worker = [&] {
+    rt::ScopedExactFpEnv env;
+    for (std::int64_t i; (i = next.fetch_add(1)) < items;)
+      body(i * chunk, std::min(n, (i + 1) * chunk));
+  };
+  if (threads <= 1) {
+    worker();
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace sparq::fallback::mamba

@@ -1,0 +1,55 @@
+// sparq::mamba — the Mamba family (specs/mamba_scan.md): the Mamba-1 selective scan (prefill,
+// decode step, variable-length packed batches) and the causal depthwise conv1d that precedes it.
+//
+// Outputs are bit-identical on every device and on the fallback for the same inputs. The defined
+// arithmetic order of each op is in docs/mamba.md (and at the top of each kernels_cl/mamba/*.cl).
+//
+// Storage: every float tensor may be fp32, fp16 or bf16 (widened exactly); the math and the
+// recurrent state are fp32. Tensors need a contiguous innermost (time) dimension; the outer
+// strides of u, delta, z, B, C and x are free (e.g. u and z as the two halves of one xz buffer).
+#pragma once
+#include <cstdint>
+
+#include "sparq/context.h"
+#include "sparq/export.h"
+#include "sparq/tensor.h"
+
+namespace sparq::mamba {
+
+// selective_scan_fn of state-spaces/mamba, with sparq extensions h0 and cu_seqlens.
+// Shapes (Bt = batch, D = channels, L = time, N = state size, G = groups of B/C):
+//   u, delta, z    [Bt, D, L]
+//   A              [D, N]            fp32/fp16/bf16, usually negative
+//   Bm, Cm         [D, N] (constant), [Bt, N, L] (G = 1) or [Bt, G, N, L]; channel d uses group
+//                  d / (D / G). Bm and Cm choose their form independently.
+//   Dskip, delta_bias [D]
+//   h0             [Bt, D, N] (or [S, D, N] with cu_seqlens): initial state, empty = zeros
+//   cu_seqlens     i32 [S + 1], optional: variable-length packing. Requires Bt = 1; sequence s
+//                  is time [cu[s], cu[s+1]); the state restarts (h0[s] or zeros) at each start.
+//                  cu[0] = 0, non-decreasing, cu[S] = L. Empty sequences are allowed.
+struct SPARQ_API SelectiveScanArgs {
+  Tensor u, delta, A, Bm, Cm;
+  Tensor Dskip, z, delta_bias, h0, cu_seqlens;
+  bool delta_softplus = false;     // softplus(x) with PyTorch's threshold 20
+  bool return_last_state = false;  // last_state [Bt, D, N] (or [S, D, N]) in fp32
+};
+
+struct SPARQ_API SelectiveScanResult {
+  Tensor out;         // [Bt, D, L] in u's dtype (RNE narrowing from the fp32 result)
+  Tensor last_state;  // fp32, when return_last_state
+};
+
+SPARQ_API SelectiveScanResult selective_scan(Context& ctx, const SelectiveScanArgs& args);
+
+// One decode token (selective_state_update of mamba_ssm): state fp32 [Bt, D, N] is read as h0 and
+// overwritten with the new state; x, dt, z [Bt, D]; B, C [Bt, N] or [Bt, G, N] (or [D, N]
+// constant); returns out [Bt, D] in x's dtype. Bit-identical to selective_scan with L = 1,
+// h0 = state, so a loop of decode steps equals one scan over the same tokens.
+struct SPARQ_API StateUpdateArgs {
+  Tensor state, x, dt, A, Bm, Cm;
+  Tensor Dskip, z, dt_bias;
+  bool dt_softplus = false;
+};
+SPARQ_API Tensor selective_state_update(Context& ctx, const StateUpdateArgs& args);
+
+}  // namespace sparq::mamba

@@ -1,0 +1,89 @@
+// Helpers shared by the Mamba op files: argument checks that throw sparq::Error naming the op and
+// the argument, and the two executors' views of a tensor.
+#pragma once
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "context_impl.h"
+#include "errors.h"
+#include "fallback_cpu/mamba/mamba_fallback.h"
+#include "opencl.hpp.h"
+
+namespace sparq::mamba::detail_mamba {
+
+template <class... Args>
+void require(const char* op, bool ok, fmt::format_string<Args...> f, Args&&... args) {
+  if (!ok) rt::fail(ErrorCode::invalid_argument, op, f, std::forward<Args>(args)...);
+}
+
+inline bool is_float_dtype(DType t) {
+  return t == DType::f32 || t == DType::f16 || t == DType::bf16;
+}
+
+// A float tensor of the op: owned by ctx, fp32/fp16/bf16 (or fp32 only), of the given shape,
+// innermost dimension contiguous (outer strides free).
+inline void check_float(const char* op, const char* arg, const Tensor& t,
+                        const detail::ContextImpl& ctx, const std::vector<std::int64_t>& shape,
+                        bool f32_only = false) {
+  detail::check_tensor_owner(op, arg, t, ctx);
+  if (f32_only ? t.dtype() != DType::f32 : !is_float_dtype(t.dtype()))
+    rt::fail(ErrorCode::shape_mismatch, op, "{} has dtype {}; expected {}", arg,
+             dtype_name(t.dtype()), f32_only ? "f32" : "f32, f16 or bf16");
+  if (t.shape() != shape)
+    rt::fail(ErrorCode::shape_mismatch, op, "{} has shape [{}]; expected [{}]", arg,
+             fmt::join(t.shape(), ", "), fmt::join(shape, ", "));
+  if (t.rank() > 0 && t.shape().back() > 1 && t.strides().back() != 1)
+    rt::fail(ErrorCode::shape_mismatch, op, "{} must have a contiguous last dimension, got {}", arg,
+             t.desc().describe());
+  if (f32_only && !t.is_contiguous())
+    rt::fail(ErrorCode::shape_mismatch, op, "{} must be contiguous, got {}", arg,
+             t.desc().describe());
+}
+
+inline std::int64_t stride(const Tensor& t, int i) {
+  return t.strides().at(static_cast<std::size_t>(i));
+}
+
+// dtype code of the kernels and the fallback (0 f32, 1 f16, 2 bf16).
+inline int dtype_code(const Tensor& t) {
+  return t.defined() ? static_cast<int>(t.dtype()) : 0;
+}
+
+// The fallback's view of a tensor (null when absent), with up to three outer strides.
+inline fallback::mamba::View host_view(const Tensor& t, std::int64_t s0 = 0, std::int64_t s1 = 0,
+                                       std::int64_t s2 = 0) {
+  fallback::mamba::View v;
+  if (!t.defined()) return v;
+  v.p = detail::host_data(t);
+  v.dtype = dtype_code(t);
+  v.s0 = s0;
+  v.s1 = s1;
+  v.s2 = s2;
+  return v;
+}
+
+inline cl_long4 geo(std::int64_t off, std::int64_t s0, std::int64_t s1 = 0, std::int64_t s2 = 0) {
+  cl_long4 g;
+  g.s[0] = off;
+  g.s[1] = s0;
+  g.s[2] = s1;
+  g.s[3] = s2;
+  return g;
+}
+
+// Sets a buffer argument, or a null pointer for an absent tensor (the kernel never reads it).
+inline void set_buffer(cl::Kernel& k, cl_uint index, const Tensor& t) {
+  if (t.defined())
+    k.setArg(index, t.storage()->buffer);
+  else
+    k.setArg(index, sizeof(cl_mem), nullptr);
+}
+
+inline Tensor new_tensor(const Context& ctx, DType t, std::vector<std::int64_t> shape) {
+  return detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0});
+}
+
+}  // namespace sparq::mamba::detail_mamba

@@ -1,0 +1,10 @@
+// Every kernel program variant the Mamba ops can build (warm-up, build-every-variant test).
+#include "mamba_kernels.h"
+
+namespace sparq::mamba::detail_mamba {
+
+std::vector<rt::KernelVariant> mamba_kernel_variants() {
+  return {{ScanKernelConfig::source, ScanKernelConfig::defines()}};
+}
+
+}  // namespace sparq::mamba::detail_mamba

@@ -1,0 +1,216 @@
+// sparq::mamba::selective_scan: validate shapes and options -> pick the (single) scan program ->
+// set arguments -> launch, or run the fallback executor. selective_state_update (state_update.cpp)
+// runs the same path with L = 1 and the state tensor as both h0 and last_state.
+#include <mutex>
+
+#include "mamba_common.h"
+#include "mamba_kernels.h"
+#include "scan_impl.h"
+
+namespace sparq::mamba {
+
+using namespace detail_mamba;
+
+namespace detail_mamba {
+
+namespace {
+
+// Form of a B or C argument: constant [D, N] or variable [Bt, G, N, L] ([Bt, N, L] is G = 1).
+struct BcForm {
+  bool var = false;
+  std::int64_t groups = 1;
+  std::int64_t s0 = 0, s1 = 0, s2 = 0;  // variable: batch, group, n strides; constant: row
+};
+
+BcForm check_bc(const char* op, const char* arg, const Tensor& t, const detail::ContextImpl& impl,
+                std::int64_t batch, std::int64_t D, std::int64_t N, std::int64_t L) {
+  detail::check_tensor_owner(op, arg, t, impl);
+  BcForm f;
+  if (t.rank() == 2) {
+    check_float(op, arg, t, impl, {D, N});
+    f.s0 = stride(t, 0);
+    return f;
+  }
+  if (t.rank() == 3) {
+    check_float(op, arg, t, impl, {batch, N, L});
+    f.var = true;
+    f.s0 = stride(t, 0);
+    f.s2 = stride(t, 1);
+    return f;
+  }
+  if (t.rank() != 4)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "{} is {}; expected [D, N] = [{}, {}], [Bt, N, L] or [Bt, G, N, L] = [{}, G, {}, {}]",
+             arg, t.desc().describe(), D, N, batch, N, L);
+  f.var = true;
+  f.groups = t.dim(1);
+  if (f.groups < 1 || D % f.groups != 0)
+    rt::fail(ErrorCode::shape_mismatch, op, "{} has G = {} groups; D = {} must be a multiple of G",
+             arg, f.groups, D);
+  check_float(op, arg, t, impl, {batch, f.groups, N, L});
+  f.s0 = stride(t, 0);
+  f.s1 = stride(t, 1);
+  f.s2 = stride(t, 2);
+  return f;
+}
+
+// Downloads and checks cu_seqlens (caller indices are checked before a kernel reads them).
+int check_cu_seqlens(const char* op, const Tensor& cu, const detail::ContextImpl& impl,
+                     std::int64_t batch, std::int64_t L) {
+  detail::check_tensor_owner(op, "cu_seqlens", cu, impl);
+  if (cu.dtype() != DType::i32 || cu.rank() != 1 || cu.dim(0) < 2 || !cu.is_contiguous())
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "cu_seqlens is {}; expected contiguous i32[S + 1], S >= 1", cu.desc().describe());
+  require(op, batch == 1, "cu_seqlens packs sequences along L and needs batch 1, got {}", batch);
+  require(op, cu.dim(0) - 1 <= INT32_MAX, "cu_seqlens has too many sequences");
+  const auto v = cu.download<std::int32_t>();
+  require(op, v.front() == 0, "cu_seqlens[0] is {}; expected 0", v.front());
+  for (std::size_t i = 1; i < v.size(); ++i)
+    require(op, v[i] >= v[i - 1], "cu_seqlens decreases at {} ({} after {})", i, v[i], v[i - 1]);
+  require(op, v.back() == L, "cu_seqlens ends at {}; expected L = {}", v.back(), L);
+  return static_cast<int>(v.size() - 1);
+}
+
+}  // namespace
+
+SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const char* op,
+                              const Tensor& state_inout) {
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  detail::check_tensor_owner(op, "u", a.u, impl);
+  if (a.u.rank() != 3)
+    rt::fail(ErrorCode::shape_mismatch, op, "u is {}; expected [Bt, D, L]", a.u.desc().describe());
+  const std::int64_t batch = a.u.dim(0), D = a.u.dim(1), L = a.u.dim(2);
+  require(op, batch >= 1 && D >= 1 && L >= 1, "u is {}; Bt, D and L must be >= 1",
+          a.u.desc().describe());
+  check_float(op, "u", a.u, impl, {batch, D, L});
+  check_float(op, "delta", a.delta, impl, {batch, D, L});
+  detail::check_tensor_owner(op, "A", a.A, impl);
+  require(op, a.A.rank() == 2 && a.A.dim(0) == D, "A is {}; expected [D = {}, N]",
+          a.A.desc().describe(), D);
+  const std::int64_t N = a.A.dim(1);
+  if (N < 1 || N > 256)
+    rt::fail(ErrorCode::unsupported, op, "A has N = {} states; 1 <= N <= 256 is supported", N);
+  check_float(op, "A", a.A, impl, {D, N});
+  if (!a.A.is_contiguous())
+    rt::fail(ErrorCode::shape_mismatch, op, "A must be contiguous, got {}", a.A.desc().describe());
+  const BcForm bf = check_bc(op, "Bm", a.Bm, impl, batch, D, N, L);
+  const BcForm cf = check_bc(op, "Cm", a.Cm, impl, batch, D, N, L);
+  require(op, !bf.var || !cf.var || bf.groups == cf.groups,
+          "Bm has {} groups and Cm {}; they must agree", bf.groups, cf.groups);
+  const std::int64_t groups = bf.var ? bf.groups : cf.groups;
+  if (a.Dskip.defined()) check_float(op, "Dskip", a.Dskip, impl, {D});
+  if (a.delta_bias.defined()) check_float(op, "delta_bias", a.delta_bias, impl, {D});
+  if (a.z.defined()) check_float(op, "z", a.z, impl, {batch, D, L});
+  const int nseq = a.cu_seqlens.defined() ? check_cu_seqlens(op, a.cu_seqlens, impl, batch, L) : 0;
+  const std::int64_t states = nseq ? nseq : batch;
+  if (a.h0.defined()) check_float(op, "h0", a.h0, impl, {states, D, N}, true);
+
+  SelectiveScanResult r;
+  r.out = new_tensor(ctx, a.u.dtype(), {batch, D, L});
+  if (state_inout.defined())
+    r.last_state = state_inout;
+  else if (a.return_last_state)
+    r.last_state = new_tensor(ctx, DType::f32, {states, D, N});
+  const Tensor& last = r.last_state;
+  const std::int64_t dpg = D / groups;
+
+  if (!impl.device) {
+    fallback::mamba::ScanProblem p;
+    p.out = detail::host_data_mut(r.out);
+    p.out_dtype = dtype_code(r.out);
+    p.out_sb = D * L;
+    p.out_sd = L;
+    p.u = host_view(a.u, stride(a.u, 0), stride(a.u, 1));
+    p.delta = host_view(a.delta, stride(a.delta, 0), stride(a.delta, 1));
+    if (a.z.defined()) p.z = host_view(a.z, stride(a.z, 0), stride(a.z, 1));
+    p.A = host_view(a.A);
+    p.Bm = host_view(a.Bm, bf.s0, bf.s1, bf.s2);
+    p.Cm = host_view(a.Cm, cf.s0, cf.s1, cf.s2);
+    p.Dskip = host_view(a.Dskip);
+    p.bias = host_view(a.delta_bias);
+    p.B_var = bf.var;
+    p.C_var = cf.var;
+    p.softplus = a.delta_softplus;
+    if (a.h0.defined()) p.h0 = reinterpret_cast<const float*>(detail::host_data(a.h0));
+    if (last.defined()) p.last = reinterpret_cast<float*>(detail::host_data_mut(last));
+    if (nseq) p.cu = reinterpret_cast<const std::int32_t*>(detail::host_data(a.cu_seqlens));
+    p.nseq = nseq;
+    p.batch = batch;
+    p.D = D;
+    p.L = L;
+    p.N = N;
+    p.dpg = dpg;
+    fallback::mamba::selective_scan(p);
+    return r;
+  }
+
+  auto& dev = *impl.device;
+  if (dev.info().max_work_group_size < static_cast<std::size_t>(ScanKernelConfig::wg))
+    rt::fail(ErrorCode::unsupported, op,
+             "the device allows work-groups of {} items; the scan needs {}",
+             dev.info().max_work_group_size, ScanKernelConfig::wg);
+  cl::Kernel k =
+      dev.kernel(ScanKernelConfig::source, ScanKernelConfig::kernel, ScanKernelConfig::defines());
+  const int db = ScanKernelConfig::channels_per_group(N);
+  auto tgeo = [](const Tensor& t) {
+    return t.defined() ? geo(t.offset(), stride(t, 0), stride(t, 1)) : geo(0, 0);
+  };
+  auto bcgeo = [](const Tensor& t, const BcForm& f) { return geo(t.offset(), f.s0, f.s1, f.s2); };
+  auto off = [](const Tensor& t) { return static_cast<cl_long>(t.defined() ? t.offset() : 0); };
+  cl_uint i = 0;
+  set_buffer(k, i++, r.out);
+  k.setArg(i++, geo(0, D * L, L));
+  k.setArg(i++, static_cast<cl_int>(dtype_code(r.out)));
+  for (const Tensor* t : {&a.u, &a.delta}) {
+    set_buffer(k, i++, *t);
+    k.setArg(i++, tgeo(*t));
+    k.setArg(i++, static_cast<cl_int>(dtype_code(*t)));
+  }
+  set_buffer(k, i++, a.z);
+  k.setArg(i++, tgeo(a.z));
+  k.setArg(i++, static_cast<cl_int>(dtype_code(a.z)));
+  k.setArg(i++, static_cast<cl_int>(a.z.defined()));
+  set_buffer(k, i++, a.A);
+  k.setArg(i++, off(a.A));
+  k.setArg(i++, static_cast<cl_int>(dtype_code(a.A)));
+  for (auto [t, f] : {std::pair{&a.Bm, &bf}, std::pair{&a.Cm, &cf}}) {
+    set_buffer(k, i++, *t);
+    k.setArg(i++, bcgeo(*t, *f));
+    k.setArg(i++, static_cast<cl_int>(dtype_code(*t)));
+    k.setArg(i++, static_cast<cl_int>(f->var));
+  }
+  for (const Tensor* t : {&a.Dskip, &a.delta_bias}) {
+    set_buffer(k, i++, *t);
+    k.setArg(i++, off(*t));
+    k.setArg(i++, static_cast<cl_int>(dtype_code(*t)));
+    k.setArg(i++, static_cast<cl_int>(t->defined()));
+  }
+  k.setArg(i++, static_cast<cl_int>(a.delta_softplus));
+  set_buffer(k, i++, a.h0);
+  k.setArg(i++, off(a.h0));
+  k.setArg(i++, static_cast<cl_int>(a.h0.defined()));
+  set_buffer(k, i++, last);
+  k.setArg(i++, off(last));
+  k.setArg(i++, static_cast<cl_int>(last.defined()));
+  set_buffer(k, i++, nseq ? a.cu_seqlens : Tensor());
+  k.setArg(i++, static_cast<cl_long>(nseq ? a.cu_seqlens.offset() : 0));
+  k.setArg(i++, static_cast<cl_int>(nseq));
+  k.setArg(i++, static_cast<cl_int>(D));
+  k.setArg(i++, static_cast<cl_long>(L));
+  k.setArg(i++, static_cast<cl_int>(N));
+  k.setArg(i++, static_cast<cl_int>(dpg));
+  k.setArg(i++, static_cast<cl_int>(db));
+  const std::int64_t groups_total = batch * ((D + db - 1) / db);
+  dev.launch(op, k, cl::NDRange(static_cast<std::size_t>(groups_total) * ScanKernelConfig::wg),
+             cl::NDRange(ScanKernelConfig::wg));
+  return r;
+}
+
+}  // namespace detail_mamba
+
+SelectiveScanResult selective_scan(Context& ctx, const SelectiveScanArgs& args) {
+  return scan_impl(ctx, args, "mamba::selective_scan", Tensor());
+}
+
+}  // namespace sparq::mamba

@@ -1,0 +1,158 @@
+#pragma OPENCL FP_CONTRACT OFF
+// selective_scan.cl — Mamba-1 selective scan (specs/mamba_scan.md §2), prefill, decode (L = 1
+// with h0) and variable-length packing (cu_seqlens).
+// Macros: SQ_SCAN_WG (work-group size), SQ_SCAN_T (time tile), SQ_SCAN_DB_MAX (channels per
+// group cap). None of them changes a value: the order below follows data indices only.
+//
+// Defined arithmetic order (scan_math.h), per (b, d):
+//   h_n = h0[state(b or s), d, n] or +0 at the start of every sequence (n = 0..N-1)
+//   for t = 0 .. L-1 (sequential; with cu_seqlens the state restarts at each sequence start):
+//     dt  = softplus?(delta[b,d,t] (+ bias[d] if given))
+//     du  = dt * u[b,d,t]
+//     acc = D given ? D[d] * u[b,d,t] : +0
+//     for n = 0 .. N-1 (increasing):
+//       h_n = fma(exp(dt * A[d,n]), h_n, B(n,t) * du)
+//       acc = fma(h_n, C(n,t), acc)
+//     out[b,d,t] = narrow_to_u_dtype(z given ? acc * silu(z[b,d,t]) : acc)
+//   last_state[state, d, n] = h_n after the sequence's last step (h0 or +0 for an empty one).
+// Each (b, d, n) recurrence runs in one work-item; the acc chain over n runs in one work-item.
+//
+// Work-group: one b, DB consecutive channels; lane (dl, nl) owns states n = nl, nl + NL, ...
+// Per time tile: (1) lanes compute dt, du, acc0 per (d, t) into local memory; (2) each lane
+// advances its states through the tile and writes h_n(t) to local H; (3) lanes take (d, t) pairs
+// and run the acc chain over n from H, gate, store.
+#include "mamba/mamba_io.h"
+#include "mamba/scan_math.h"
+
+#define SQ_H_CAP 256  // DB * N <= 256 (host: DB = clamp(WG / N, 1, DB_MAX), N <= 256)
+
+typedef struct {
+  long off, s0, s1, s2;
+} SqGeo;
+
+// B or C value for (b, g, d, n, t): variable [Bt, G, N, L] (strides s0, s1, s2) or constant
+// [D, N] (row stride s0).
+static inline float bc_load(gbytes p, int dt, int var, long4 g, long b, long grp, long d, long n,
+                            long t) {
+  if (var) return sq_load_any(p, g.x + b * g.y + grp * g.z + n * g.w + t, dt);
+  return sq_load_any(p, g.x + d * g.y + n, dt);
+}
+
+__kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_selective_scan(
+    __global uchar* out, long4 out_g, int out_dt,  //
+    gbytes u, long4 u_g, int u_dt,                 //
+    gbytes delta, long4 dl_g, int dl_dt,           //
+    gbytes z, long4 z_g, int z_dt, int has_z,      //
+    gbytes A, long A_off, int A_dt,                //
+    gbytes Bm, long4 B_g, int B_dt, int B_var,     //
+    gbytes Cm, long4 C_g, int C_dt, int C_var,     //
+    gbytes Dsk, long D_off, int D_dt, int has_D,   //
+    gbytes bias, long b_off, int b_dt, int has_bias, int softplus,
+    __global const float* h0, long h0_off, int has_h0,  //
+    __global float* last, long last_off, int has_last,  //
+    __global const int* cu, long cu_off, int nseq,                  // nseq = 0: one sequence per batch row
+    int D, long L, int N, int dpg, int DB) {
+  __local float DT[SQ_SCAN_DB_MAX * SQ_SCAN_T];
+  __local float DU[SQ_SCAN_DB_MAX * SQ_SCAN_T];
+  __local float AC[SQ_SCAN_DB_MAX * SQ_SCAN_T];
+  __local float H[SQ_SCAN_T * SQ_H_CAP];
+
+  const int lid = (int)get_local_id(0);
+  const long groups_per_b = (D + DB - 1) / DB;
+  const long b = (long)get_group_id(0) / groups_per_b;
+  const int d0 = (int)((long)get_group_id(0) - b * groups_per_b) * DB;
+  const int NL = SQ_SCAN_WG / DB;
+  const int per = (N + NL - 1) / NL;
+  const int my_dl = lid / NL, nl = lid - my_dl * NL;
+  const int my_d = d0 + my_dl;
+  const int active = my_dl < DB && my_d < D;
+  const long grp = active ? my_d / dpg : 0;
+
+  float h[4], a[4];
+  int s = 0;  // current sequence (state index = nseq ? s : b)
+  long end = nseq ? (long)cu[cu_off + 1] : L;
+  for (int k = 0; k < 4; ++k) {
+    const int n = nl + k * NL;
+    h[k] = 0.0f;
+    a[k] = 0.0f;
+    if (active && k < per && n < N) {
+      a[k] = sq_load_any(A, A_off + (long)my_d * N + n, A_dt);
+      if (has_h0) h[k] = h0[h0_off + ((nseq ? 0 : b) * D + my_d) * (long)N + n];
+    }
+  }
+
+  for (long t0 = 0; t0 < L; t0 += SQ_SCAN_T) {
+    const int tl = (int)min((long)SQ_SCAN_T, L - t0);
+    // (1) per (d, t): dt, du, acc0.
+    for (int i = lid; i < DB * SQ_SCAN_T; i += SQ_SCAN_WG) {
+      const int dl = i / SQ_SCAN_T, tt = i - dl * SQ_SCAN_T, d = d0 + dl;
+      if (d < D && tt < tl) {
+        const long t = t0 + tt;
+        const float uu = sq_load_any(u, u_g.x + b * u_g.y + d * u_g.z + t, u_dt);
+        const float x = sq_load_any(delta, dl_g.x + b * dl_g.y + d * dl_g.z + t, dl_dt);
+        const float bv = has_bias ? sq_load_any(bias, b_off + d, b_dt) : 0.0f;
+        const float dt = sq_scan_dt(x, bv, has_bias, softplus);
+        DT[i] = dt;
+        DU[i] = dt * uu;
+        AC[i] = sq_scan_acc0(has_D ? sq_load_any(Dsk, D_off + d, D_dt) : 0.0f, has_D, uu);
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // (2) the recurrences, sequential in t.
+    if (active) {
+      for (int tt = 0; tt < tl; ++tt) {
+        const long t = t0 + tt;
+        while (t >= end) {  // varlen: close sequence s (and empty ones), restart the state
+          for (int k = 0; k < per; ++k) {
+            const int n = nl + k * NL;
+            if (n < N) {
+              if (has_last) last[last_off + ((long)s * D + my_d) * N + n] = h[k];
+              h[k] = has_h0 ? h0[h0_off + ((long)(s + 1) * D + my_d) * N + n] : 0.0f;
+            }
+          }
+          ++s;
+          end = cu[cu_off + s + 1];
+        }
+        const float dtv = DT[my_dl * SQ_SCAN_T + tt], du = DU[my_dl * SQ_SCAN_T + tt];
+        for (int k = 0; k < per; ++k) {
+          const int n = nl + k * NL;
+          if (n < N) {
+            const float bv = bc_load(Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
+            h[k] = sq_scan_step(h[k], dtv, a[k], bv, du);
+            H[(my_dl * SQ_SCAN_T + tt) * N + n] = h[k];
+          }
+        }
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // (3) per (d, t): the output chain over n.
+    for (int i = lid; i < DB * SQ_SCAN_T; i += SQ_SCAN_WG) {
+      const int dl = i / SQ_SCAN_T, tt = i - dl * SQ_SCAN_T, d = d0 + dl;
+      if (d < D && tt < tl) {
+        const long t = t0 + tt, g = d / dpg;
+        float acc = AC[i];
+        for (int n = 0; n < N; ++n)
+          acc = fma(H[i * N + n], bc_load(Cm, C_dt, C_var, C_g, b, g, d, n, t), acc);
+        const float zz = has_z ? sq_load_any(z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt) : 0.0f;
+        sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,
+                     sq_scan_gate(acc, zz, has_z));
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  // Final states: the open sequence, then any empty sequences after it.
+  if (active && has_last) {
+    const int total = nseq ? nseq : 1;
+    for (; s < total; ++s) {
+      for (int k = 0; k < per; ++k) {
+        const int n = nl + k * NL;
+        if (n < N) {
+          last[last_off + ((nseq ? (long)s : b) * D + my_d) * N + n] = h[k];
+          if (s + 1 < total)
+            h[k] = has_h0 ? h0[h0_off + ((long)(s + 1) * D + my_d) * N + n] : 0.0f;
+        }
+      }
+    }
+  }
+}
