@@ -59,6 +59,32 @@ struct ScanProblem {
 };
 void selective_scan(const ScanProblem& p);
 
+// causal_conv1d.cpp (kernels_cl/mamba/causal_conv1d.cl). x and init: strides (s0 = batch or
+// state, s1 = channel). Output out is contiguous [Bt, D, L].
+struct ConvProblem {
+  std::byte* out = nullptr;
+  int out_dtype = 0;
+  View x, w, bias, init;
+  const std::int32_t* cu = nullptr;
+  int nseq = 0;
+  bool silu = false;
+  std::int64_t batch = 0, D = 0, L = 0, W = 0;
+};
+void causal_conv1d(const ConvProblem& p);
+
+// State rows: dst[r, j] = element S_src + len - S_out + j of (src row ++ the row's x), +0
+// before element 0; raw copies, dst may be src. Strides (s0 = state, s1 = channel).
+struct ConvStateProblem {
+  std::byte* dst = nullptr;
+  std::int64_t dst_s0 = 0, dst_s1 = 0, S_out = 0;
+  View src, x;  // src.p may be null (S_src = 0); one dtype for all three
+  std::int64_t S_src = 0;
+  const std::int32_t* cu = nullptr;
+  int nseq = 0;
+  std::int64_t states = 0, D = 0, L = 0;
+};
+void conv1d_states(const ConvStateProblem& p);
+
 // Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
 // ScopedExactFpEnv (denormals kept). Items are independent: threading never changes bits.
 template <class F>

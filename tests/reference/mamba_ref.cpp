@@ -60,4 +60,35 @@ ScanOutput selective_scan_ref(const ScanInput& in) {
   return o;
 }
 
+ConvOutput causal_conv1d_ref(const std::vector<float>& x, const std::vector<float>& w,
+                             const std::vector<float>& bias, const std::vector<float>& init,
+                             const std::vector<std::int32_t>& cu, std::int64_t batch,
+                             std::int64_t D, std::int64_t L, std::int64_t W, bool silu) {
+  ConvOutput o;
+  o.out.assign(static_cast<std::size_t>(batch * D * L), 0.0);
+  o.abs_terms = o.out;
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t d = 0; d < D; ++d)
+      for (std::int64_t t = 0; t < L; ++t) {
+        std::int64_t s = 0;
+        while (!cu.empty() && s + 2 < static_cast<std::int64_t>(cu.size()) && cu[s + 1] <= t) ++s;
+        const std::int64_t start = cu.empty() ? 0 : cu[s], st = cu.empty() ? b : s;
+        double y = bias.empty() ? 0.0 : bias[d], a = std::fabs(y);
+        for (std::int64_t k = 0; k < W; ++k) {
+          const std::int64_t p = t - (W - 1) + k;
+          double v = 0.0;
+          if (p >= start)
+            v = x[static_cast<std::size_t>((b * D + d) * L + p)];
+          else if (!init.empty())
+            v = init[static_cast<std::size_t>((st * D + d) * (W - 1) + (W - 1) + (p - start))];
+          y += w[static_cast<std::size_t>(d * W + k)] * v;
+          a += std::fabs(w[static_cast<std::size_t>(d * W + k)] * v);
+        }
+        const std::size_t i = static_cast<std::size_t>((b * D + d) * L + t);
+        o.out[i] = silu ? y / (1.0 + std::exp(-y)) : y;
+        o.abs_terms[i] = a;
+      }
+  return o;
+}
+
 }  // namespace sparq::test::ref

@@ -24,4 +24,15 @@ struct ScanOutput {
 
 ScanOutput selective_scan_ref(const ScanInput& in);
 
+// Causal depthwise conv1d (causal-conv1d's causal_conv1d_ref) in double. x [Bt, D, L], w [D, W],
+// bias [D] or empty, init [states, D, W-1] or empty (then no term before a sequence start).
+// abs_terms: |bias| + sum_k |w x| per output (the tolerance's scale), before the activation.
+struct ConvOutput {
+  std::vector<double> out, abs_terms;
+};
+ConvOutput causal_conv1d_ref(const std::vector<float>& x, const std::vector<float>& w,
+                             const std::vector<float>& bias, const std::vector<float>& init,
+                             const std::vector<std::int32_t>& cu, std::int64_t batch,
+                             std::int64_t D, std::int64_t L, std::int64_t W, bool silu);
+
 }  // namespace sparq::test::ref

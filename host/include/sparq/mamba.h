@@ -1,5 +1,6 @@
 // sparq::mamba — the Mamba family (specs/mamba_scan.md): the Mamba-1 selective scan (prefill,
-// decode step, variable-length packed batches) and the causal depthwise conv1d that precedes it.
+// decode step, variable-length packed batches) and the causal depthwise conv1d that precedes it
+// (prefill, decode update, varlen).
 //
 // Outputs are bit-identical on every device and on the fallback for the same inputs. The defined
 // arithmetic order of each op is in docs/mamba.md (and at the top of each kernels_cl/mamba/*.cl).
@@ -51,5 +52,35 @@ struct SPARQ_API StateUpdateArgs {
   bool dt_softplus = false;
 };
 SPARQ_API Tensor selective_state_update(Context& ctx, const StateUpdateArgs& args);
+
+// causal_conv1d_fn of Dao-AILab/causal-conv1d: depthwise causal convolution over time,
+//   out[b,d,t] = act(bias[d] + sum_k weight[d,k] * x[b,d,t-(W-1)+k])
+// x [Bt, D, L]; weight [D, W] (1 <= W <= 256); bias [D]; initial_states [Bt, D, W-1] (or
+// [S, D, W-1] with cu_seqlens) in x's dtype: the W-1 inputs before t = 0 (absent: no term).
+// cu_seqlens as for selective_scan (Bt = 1): windows never reach into the previous sequence.
+// final_states [Bt (or S), D, W-1] in x's dtype: the last W-1 inputs of each sequence (padded
+// from the initial state, or zeros, when a sequence is shorter) — exact copies.
+struct SPARQ_API CausalConv1dArgs {
+  Tensor x, weight;
+  Tensor bias, initial_states, cu_seqlens;
+  bool silu = false;
+  bool return_final_states = false;
+};
+struct SPARQ_API CausalConv1dResult {
+  Tensor out;  // [Bt, D, L] in x's dtype
+  Tensor final_states;
+};
+SPARQ_API CausalConv1dResult causal_conv1d(Context& ctx, const CausalConv1dArgs& args);
+
+// causal_conv1d_update: decode. x [Bt, D] or [Bt, D, Lq]; conv_state [Bt, D, S] (S >= W-1,
+// contiguous, x's dtype) holds the latest inputs, oldest first: its last W-1 columns are the
+// window's past. conv_state is then replaced by the last S columns of (conv_state ++ x). Returns
+// out shaped like x. Bit-identical to causal_conv1d over the same tokens.
+struct SPARQ_API ConvUpdateArgs {
+  Tensor x, conv_state, weight;
+  Tensor bias;
+  bool silu = false;
+};
+SPARQ_API Tensor causal_conv1d_update(Context& ctx, const ConvUpdateArgs& args);
 
 }  // namespace sparq::mamba

@@ -27,6 +27,14 @@ struct ScanKernelConfig {
   }
 };
 
+// kernels_cl/mamba/causal_conv1d.cl: forward outputs and state rows (no macros).
+struct ConvKernelConfig {
+  static constexpr const char* source = "mamba/causal_conv1d.cl";
+  static constexpr const char* fwd_kernel = "mamba_conv1d_fwd";
+  static constexpr const char* state_kernel = "mamba_conv1d_state";
+  static std::string defines() { return ""; }
+};
+
 std::vector<rt::KernelVariant> mamba_kernel_variants();
 
 }  // namespace sparq::mamba::detail_mamba

@@ -4,7 +4,8 @@
 namespace sparq::mamba::detail_mamba {
 
 std::vector<rt::KernelVariant> mamba_kernel_variants() {
-  return {{ScanKernelConfig::source, ScanKernelConfig::defines()}};
+  return {{ScanKernelConfig::source, ScanKernelConfig::defines()},
+          {ConvKernelConfig::source, ConvKernelConfig::defines()}};
 }
 
 }  // namespace sparq::mamba::detail_mamba

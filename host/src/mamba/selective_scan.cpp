@@ -54,23 +54,6 @@ BcForm check_bc(const char* op, const char* arg, const Tensor& t, const detail::
   return f;
 }
 
-// Downloads and checks cu_seqlens (caller indices are checked before a kernel reads them).
-int check_cu_seqlens(const char* op, const Tensor& cu, const detail::ContextImpl& impl,
-                     std::int64_t batch, std::int64_t L) {
-  detail::check_tensor_owner(op, "cu_seqlens", cu, impl);
-  if (cu.dtype() != DType::i32 || cu.rank() != 1 || cu.dim(0) < 2 || !cu.is_contiguous())
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "cu_seqlens is {}; expected contiguous i32[S + 1], S >= 1", cu.desc().describe());
-  require(op, batch == 1, "cu_seqlens packs sequences along L and needs batch 1, got {}", batch);
-  require(op, cu.dim(0) - 1 <= INT32_MAX, "cu_seqlens has too many sequences");
-  const auto v = cu.download<std::int32_t>();
-  require(op, v.front() == 0, "cu_seqlens[0] is {}; expected 0", v.front());
-  for (std::size_t i = 1; i < v.size(); ++i)
-    require(op, v[i] >= v[i - 1], "cu_seqlens decreases at {} ({} after {})", i, v[i], v[i - 1]);
-  require(op, v.back() == L, "cu_seqlens ends at {}; expected L = {}", v.back(), L);
-  return static_cast<int>(v.size() - 1);
-}
-
 }  // namespace
 
 SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const char* op,
