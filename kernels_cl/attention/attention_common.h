@@ -53,6 +53,15 @@
 #define SQ_DT_F16 1
 #define SQ_DT_BF16 2
 
+#ifdef __OPENCL_C_VERSION__
+// Local-memory float4 access through 16-byte-aligned arrays (declared SQ_ATT_LOCAL_ALIGN), so the
+// compiler emits one 128-bit access (vload4/vstore4 only promise 4-byte alignment).
+#define SQ_ATT_LOCAL_ALIGN __attribute__((aligned(16)))
+#define LD4(p) (*(__local const float4*)(p))
+#define ST4(p, x) (*(__local float4*)(p) = (x))
+#endif
+
+
 SQ_BEGIN_NAMESPACE
 
 SQ_FN float sq_att_neg_inf(void) {
@@ -133,5 +142,47 @@ SQ_FN float sq_att_merge_out(SqAttMerge w, float o_r, float o_c) {
 }
 
 SQ_END_NAMESPACE
+
+#ifdef __OPENCL_C_VERSION__
+// Storage access of the attention kernels: element i of an f32 / f16 / bf16 buffer (run-time
+// dtype code), widened exactly on load, rounded to nearest even on store.
+typedef __global const uchar* gbytes;
+
+static inline float sq_att_load1(gbytes base, long i, int dt) {
+  if (dt == SQ_DT_F32) return ((__global const float*)base)[i];
+  return sq_att_widen16(((__global const ushort*)base)[i], dt);
+}
+
+static inline float4 sq_att_load4(gbytes base, long i, int dt) {
+  if (dt == SQ_DT_F32) return vload4(0, (__global const float*)base + i);
+  ushort4 u = vload4(0, (__global const ushort*)base + i);
+  return (float4)(sq_att_widen16(u.x, dt), sq_att_widen16(u.y, dt), sq_att_widen16(u.z, dt),
+                  sq_att_widen16(u.w, dt));
+}
+
+// Elements [i, i + n) (n <= 4), the rest of the float4 0 (row tails when D % 4 != 0).
+static inline float4 sq_att_load4n(gbytes base, long i, int dt, int n) {
+  return (float4)(sq_att_load1(base, i, dt), n > 1 ? sq_att_load1(base, i + 1, dt) : 0.0f,
+                  n > 2 ? sq_att_load1(base, i + 2, dt) : 0.0f,
+                  n > 3 ? sq_att_load1(base, i + 3, dt) : 0.0f);
+}
+
+static inline void sq_att_store1(__global uchar* base, long i, int dt, float x) {
+  if (dt == SQ_DT_F32)
+    ((__global float*)base)[i] = x;
+  else
+    ((__global ushort*)base)[i] = sq_att_narrow16(x, dt);
+}
+
+static inline void sq_att_store4(__global uchar* base, long i, int dt, float4 x) {
+  if (dt == SQ_DT_F32) {
+    vstore4(x, 0, (__global float*)base + i);
+    return;
+  }
+  ushort4 u = (ushort4)(sq_att_narrow16(x.x, dt), sq_att_narrow16(x.y, dt),
+                        sq_att_narrow16(x.z, dt), sq_att_narrow16(x.w, dt));
+  vstore4(u, 0, (__global ushort*)base + i);
+}
+#endif
 
 #endif  // SPARQ_ATTENTION_COMMON_H

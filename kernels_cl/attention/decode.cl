@@ -15,50 +15,24 @@
 // Macros: none (D, dtypes, mode, causal are run-time arguments).
 //
 // Work split (no chain is split): scores: work-item (key lid % 64, rows lid / 64 + 2k, k < 4),
-// each dot one sequential chain over d (staged 64 d at a time); tile max, m, alpha, the row sum
-// r and l: work-item `row` (< ROWS), sequential; P.V: work-item (float4 column lid % 64, rows
-// 4 (lid / 64) + k), each acc[d] chain over the visible keys ascending.
+// each dot one sequential chain over d (K staged 128 d at a time); tile max, m, alpha, the row
+// sum r and l of row lid % ROWS: every work-item, sequentially (identical copies); P.V:
+// work-item (float4 column lid % 64, rows 4 (lid / 64) + k), each acc[d] chain over the visible
+// keys ascending (V staged 64 keys at a time up to D = 128).
 #include "attention/attention_common.h"
 
 #define ROWS 8
 #define NT 128
 #define BN SQ_ATT_TILE
 #define DMAX 256
-#define KD 64             // d per K slice
+#define KD 128            // d per K slice: one slice (one load phase per tile) up to D = 128
 #define KS (KD + 4)       // padded K slice row stride
 #define KV_FLOATS (BN * KS)  // local region of the K slice, or of a V slice [jsv][d4]
 #define PS (BN + 4)
 
-typedef __global const uchar* gbytes;
-
-// Elements [i, i + n) (n <= 4) of a stored row, widened exactly; the rest of the float4 is 0.
-static inline float4 load4n(gbytes base, long i, int dt, int n) {
-  float x[4];
-  for (int e = 0; e < 4; ++e) {
-    float y = 0.0f;
-    if (e < n) {
-      if (dt == SQ_DT_F32)
-        y = ((__global const float*)base)[i + e];
-      else
-        y = sq_att_widen16(((__global const ushort*)base)[i + e], dt);
-    }
-    x[e] = y;
-  }
-  return (float4)(x[0], x[1], x[2], x[3]);
-}
-
-static inline float4 load4(gbytes base, long i, int dt) {
-  if (dt == SQ_DT_F32) return vload4(0, (__global const float*)base + i);
-  ushort4 u = vload4(0, (__global const ushort*)base + i);
-  return (float4)(sq_att_widen16(u.x, dt), sq_att_widen16(u.y, dt), sq_att_widen16(u.z, dt),
-                  sq_att_widen16(u.w, dt));
-}
-
-static inline void store1(__global uchar* base, long i, int dt, float x) {
-  if (dt == SQ_DT_F32)
-    ((__global float*)base)[i] = x;
-  else
-    ((__global ushort*)base)[i] = sq_att_narrow16(x, dt);
+// Component e of x (no private-memory indexing).
+static inline float comp(float4 x, int e) {
+  return e == 0 ? x.x : (e == 1 ? x.y : (e == 2 ? x.z : x.w));
 }
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
@@ -72,9 +46,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
     __global const int* pages, long pt_off, long pt_st, int page_size,
     int mode, int hq, int group, int d, int lq, int lk, int causal, float c) {
-  __local float qs[ROWS * DMAX];  // q' rows, zero beyond d
-  __local float kv[KV_FLOATS];    // K slice [64][KS], or V slice [jsv][d4]
-  __local float sp[ROWS * PS];    // scores, then p
+  __local float qs[ROWS * DMAX] SQ_ATT_LOCAL_ALIGN;  // q' rows, zero beyond d
+  __local float kv[KV_FLOATS] SQ_ATT_LOCAL_ALIGN;    // K slice [64][KS], or V slice [jsv][d4]
+  __local float sp[ROWS * PS] SQ_ATT_LOCAL_ALIGN;    // scores, then p
   __local float row_m[ROWS], row_alpha[ROWS], row_l[ROWS];  // published by work-items < ROWS
   __local int row_vlim[ROWS];
 
@@ -111,9 +85,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     if (r < nrows && dv < d) {
       const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;
       const long at = q_off + b * q_sb + (q0 + i) * q_sr + h * q_sh + dv;
-      y = (dv + 4 <= d ? load4(q, at, q_dt) : load4n(q, at, q_dt, d - dv)) * c;
+      y = (dv + 4 <= d ? sq_att_load4(q, at, q_dt) : sq_att_load4n(q, at, q_dt, d - dv)) * c;
     }
-    vstore4(y, 0, qs + r * DMAX + dv);
+    ST4(qs + r * DMAX + dv, y);
   }
 
   // Score work split and P.V work split.
@@ -157,16 +131,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             } else {
               at = k_off + b * k_sb + (k0 + j) * k_sr + hk * k_sh + dv;
             }
-            y = dv + 4 <= d ? load4(k, at, k_dt) : load4n(k, at, k_dt, d - dv);
+            y = dv + 4 <= d ? sq_att_load4(k, at, k_dt) : sq_att_load4n(k, at, k_dt, d - dv);
           }
-          vstore4(y, 0, kv + jj * KS + (dv - d0));
+          ST4(kv + jj * KS + (dv - d0), y);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         const int dn = min(KD, d4 - d0);
         for (int dd = 0; dd < dn; dd += 4) {
-          const float4 kk4 = vload4(0, kv + s_key * KS + dd);
+          const float4 kk4 = LD4(kv + s_key * KS + dd);
           for (int kk = 0; kk < 4; ++kk) {
-            const float4 qv = vload4(0, qs + (s_rh + 2 * kk) * DMAX + d0 + dd);
+            const float4 qv = LD4(qs + (s_rh + 2 * kk) * DMAX + d0 + dd);
             float a = s[kk];
             a = fma(qv.x, kk4.x, a);
             a = fma(qv.y, kk4.y, a);
@@ -226,14 +200,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             } else {
               at = v_off + b * v_sb + (k0 + j) * v_sr + hk * v_sh + dv;
             }
-            y = dv + 4 <= d ? load4(v, at, v_dt) : load4n(v, at, v_dt, d - dv);
+            y = dv + 4 <= d ? sq_att_load4(v, at, v_dt) : sq_att_load4n(v, at, v_dt, d - dv);
           }
-          vstore4(y, 0, kv + jj * d4 + dv);
+          ST4(kv + jj * d4 + dv, y);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         if (pv_col < d4) {
           for (int jj = 0; jj < jn; ++jj) {
-            const float4 vv = vload4(0, kv + jj * d4 + pv_col);
+            const float4 vv = LD4(kv + jj * d4 + pv_col);
             for (int kk = 0; kk < 4; ++kk) {
               const int r = pv_r0 + kk;
               if (js + jj < row_vlim[r]) acc[kk] = fma((float4)(sp[r * PS + js + jj]), vv, acc[kk]);
@@ -270,12 +244,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       const long ws_row = mode == 1 ? (q0 + i) * hq + h : ((long)b * hq + h) * lq + i;
       const long e = ws_row * ws_chunks + c_begin;
       for (int x = 0; x < 4; ++x)
-        if (pv_col + x < d) ws_o[e * d + pv_col + x] = ((float*)&o_r[kk])[x];
+        if (pv_col + x < d) ws_o[e * d + pv_col + x] = comp(o_r[kk], x);
       if (pv_col == 0) ws_lse[e] = lse_r[kk];
     } else {
       const long at = o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh;
       for (int x = 0; x < 4; ++x)
-        if (pv_col + x < d) store1(out, at + pv_col + x, o_dt, ((float*)&o_r[kk])[x]);
+        if (pv_col + x < d) sq_att_store1(out, at + pv_col + x, o_dt, comp(o_r[kk], x));
       if (want_lse && pv_col == 0) lse[l_off + b * l_sb + (q0 + i) * l_sr + h * l_sh] = lse_r[kk];
     }
   }

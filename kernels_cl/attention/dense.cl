@@ -49,26 +49,6 @@
 #define JS (DH == 64 ? 64 : 32)  // keys per V slice
 #define QKV_FLOATS (2 * BM * QS)  // local region shared by the Q/K slices and the V slice
 
-typedef __global const uchar* gbytes;
-
-// Four consecutive stored elements from element index i, widened exactly.
-static inline float4 load4(gbytes base, long i, int dt) {
-  if (dt == SQ_DT_F32) return vload4(0, (__global const float*)base + i);
-  ushort4 u = vload4(0, (__global const ushort*)base + i);
-  return (float4)(sq_att_widen16(u.x, dt), sq_att_widen16(u.y, dt), sq_att_widen16(u.z, dt),
-                  sq_att_widen16(u.w, dt));
-}
-
-static inline void store4(__global uchar* base, long i, int dt, float4 x) {
-  if (dt == SQ_DT_F32) {
-    vstore4(x, 0, (__global float*)base + i);
-    return;
-  }
-  ushort4 u = (ushort4)(sq_att_narrow16(x.x, dt), sq_att_narrow16(x.y, dt),
-                        sq_att_narrow16(x.z, dt), sq_att_narrow16(x.w, dt));
-  vstore4(u, 0, (__global ushort*)base + i);
-}
-
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
@@ -79,9 +59,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     __global const int* cu_q, long cuq_off, long cuq_st,  //
     __global const int* cu_k, long cuk_off, long cuk_st,  //
     int varlen, int group, int lq, int lk, int causal, float c) {
-  __local float qkv[QKV_FLOATS];  // Q slice [BM][QS] + K slice [BN][QS], or V slice [JS][DH]
-  __local float pbuf[BM * PS];    // P [row][key]
-  __local float pmax[BM * 16];    // partial row maxima [row][cg]
+  __local float qkv[QKV_FLOATS] SQ_ATT_LOCAL_ALIGN;  // Q slice [BM][QS] + K slice [BN][QS], or V slice [JS][DH]
+  __local float pbuf[BM * PS] SQ_ATT_LOCAL_ALIGN;    // P [row][key]
+  __local float pmax[BM * 16] SQ_ATT_LOCAL_ALIGN;    // partial row maxima [row][cg]
   __local float lrow[BM];         // l at the end of a chunk
   __local int any_skip;           // some row skips this tile (its P.V must not run)
   __local float* qs = qkv;
@@ -150,12 +130,12 @@ SQ_UNROLL
 SQ_UNROLL
       for (int t = 0; t < 4; ++t) {
         const int r = st_row + 16 * t;
-        float4 x = q_row[t] >= 0 ? load4(q, q_row[t] + d0 + st_dv, q_dt) * c : (float4)(0.0f);
-        vstore4(x, 0, qs + r * QS + st_dv);
+        float4 x = q_row[t] >= 0 ? sq_att_load4(q, q_row[t] + d0 + st_dv, q_dt) * c : (float4)(0.0f);
+        ST4(qs + r * QS + st_dv, x);
         const int j = j0 + r;
-        float4 y = j < lk ? load4(k, kv_base_k + (k0 + j) * k_sr + d0 + st_dv, k_dt)
+        float4 y = j < lk ? sq_att_load4(k, kv_base_k + (k0 + j) * k_sr + d0 + st_dv, k_dt)
                           : (float4)(0.0f);
-        vstore4(y, 0, ks + r * QS + st_dv);
+        ST4(ks + r * QS + st_dv, y);
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       // Everyone has finished the previous tile (any_skip's readers) and nobody sets it before
@@ -165,10 +145,10 @@ SQ_UNROLL2
       for (int dd = 0; dd < DS; dd += 4) {
         float4 kv4[TK];
 SQ_UNROLL
-        for (int t = 0; t < TK; ++t) kv4[t] = vload4(0, ks + (cg + 16 * t) * QS + dd);
+        for (int t = 0; t < TK; ++t) kv4[t] = LD4(ks + (cg + 16 * t) * QS + dd);
 SQ_UNROLL
         for (int kk = 0; kk < TR; ++kk) {
-          const float4 qv = vload4(0, qs + (rg + 8 * kk) * QS + dd);
+          const float4 qv = LD4(qs + (rg + 8 * kk) * QS + dd);
 SQ_UNROLL
           for (int t = 0; t < TK; ++t) {
             float a = s[kk][t];
@@ -203,7 +183,7 @@ SQ_UNROLL
       float mt = sq_att_neg_inf();
 SQ_UNROLL
       for (int x = 0; x < 16; x += 4) {
-        float4 pm = vload4(0, pmax + row * 16 + x);
+        float4 pm = LD4(pmax + row * 16 + x);
         mt = sq_mx(sq_mx(sq_mx(sq_mx(mt, pm.x), pm.y), pm.z), pm.w);
       }
       const float m_new = sq_mx(m_run[kk], mt);
@@ -224,7 +204,7 @@ SQ_UNROLL
     {
       float mt = sq_att_neg_inf();
       for (int x = 0; x < 16; x += 4) {
-        float4 pm = vload4(0, pmax + own * 16 + x);
+        float4 pm = LD4(pmax + own * 16 + x);
         mt = sq_mx(sq_mx(sq_mx(sq_mx(mt, pm.x), pm.y), pm.z), pm.w);
       }
       const float m_new = sq_mx(m_own, mt);
@@ -238,14 +218,14 @@ SQ_UNROLL
       for (int x = lid; x < JS * (DH / 4); x += NT) {
         const int jj = x / (DH / 4), dv = (x % (DH / 4)) * 4;
         const int j = j0 + js + jj;
-        float4 y = j < lk ? load4(v, kv_base_v + (k0 + j) * v_sr + dv, v_dt) : (float4)(0.0f);
-        vstore4(y, 0, qkv + jj * DH + dv);
+        float4 y = j < lk ? sq_att_load4(v, kv_base_v + (k0 + j) * v_sr + dv, v_dt) : (float4)(0.0f);
+        ST4(qkv + jj * DH + dv, y);
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       if (js == 0) {  // the row sum r: one chain over the tile's 64 p_j, ascending
         float r = 0.0f;
         for (int x = 0; x < BN; x += 4) {
-          float4 p4 = vload4(0, pbuf + own * PS + x);
+          float4 p4 = LD4(pbuf + own * PS + x);
           r = r + p4.x;
           r = r + p4.y;
           r = r + p4.z;
@@ -257,15 +237,15 @@ SQ_UNROLL
         for (int jj = 0; jj < JS; jj += 4) {
 SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
-            const float4 p4 = vload4(0, pbuf + (rg + 8 * kk) * PS + js + jj);
+            const float4 p4 = LD4(pbuf + (rg + 8 * kk) * PS + js + jj);
 SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
               const int dv = 4 * (cg + 16 * t);
               float4 a = acc[kk][t];
-              a = fma((float4)(p4.x), vload4(0, qkv + (jj + 0) * DH + dv), a);
-              a = fma((float4)(p4.y), vload4(0, qkv + (jj + 1) * DH + dv), a);
-              a = fma((float4)(p4.z), vload4(0, qkv + (jj + 2) * DH + dv), a);
-              a = fma((float4)(p4.w), vload4(0, qkv + (jj + 3) * DH + dv), a);
+              a = fma((float4)(p4.x), LD4(qkv + (jj + 0) * DH + dv), a);
+              a = fma((float4)(p4.y), LD4(qkv + (jj + 1) * DH + dv), a);
+              a = fma((float4)(p4.z), LD4(qkv + (jj + 2) * DH + dv), a);
+              a = fma((float4)(p4.w), LD4(qkv + (jj + 3) * DH + dv), a);
               acc[kk][t] = a;
             }
           }
@@ -277,7 +257,7 @@ SQ_UNROLL
             const float p = pbuf[(rg + 8 * kk) * PS + js + jj];
 SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
-              const float4 vv = vload4(0, qkv + jj * DH + 4 * (cg + 16 * t));
+              const float4 vv = LD4(qkv + jj * DH + 4 * (cg + 16 * t));
               if (js + jj < vlim[kk]) acc[kk][t] = fma((float4)(p), vv, acc[kk][t]);
             }
           }
@@ -310,7 +290,7 @@ SQ_UNROLL
             o.z = sq_att_merge_out(w, o_r.z, sq_att_chunk_out(a.z, l));
             o.w = sq_att_merge_out(w, o_r.w, sq_att_chunk_out(a.w, l));
             if (last)
-              store4(out, o_row + dv, o_dt, o);
+              sq_att_store4(out, o_row + dv, o_dt, o);
             else
               vstore4(o, 0, scratch + s_row + dv);
           }
@@ -328,7 +308,7 @@ SQ_UNROLL
       if (row < nrows) {
         const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
 SQ_UNROLL
-        for (int t = 0; t < TDV; ++t) store4(out, o_row + 4 * (cg + 16 * t), o_dt, (float4)(0.0f));
+        for (int t = 0; t < TDV; ++t) sq_att_store4(out, o_row + 4 * (cg + 16 * t), o_dt, (float4)(0.0f));
         if (want_lse && cg == 0)
           lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = sq_att_neg_inf();
       }

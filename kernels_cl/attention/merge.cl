@@ -13,20 +13,6 @@
 // four leading dims. Launch: global (roundup(D, 64), rows), local (64, 1).
 #include "attention/attention_common.h"
 
-typedef __global const uchar* gbytes;
-
-static inline float load1(gbytes base, long i, int dt) {
-  if (dt == SQ_DT_F32) return ((__global const float*)base)[i];
-  return sq_att_widen16(((__global const ushort*)base)[i], dt);
-}
-
-static inline void store1(__global uchar* base, long i, int dt, float x) {
-  if (dt == SQ_DT_F32)
-    ((__global float*)base)[i] = x;
-  else
-    ((__global ushort*)base)[i] = sq_att_narrow16(x, dt);
-}
-
 __kernel void attention_merge_chunks(
     __global const float* ws_o, __global const float* ws_lse, int ws_chunks,
     __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
@@ -54,7 +40,7 @@ __kernel void attention_merge_chunks(
     o_r = sq_att_merge_out(w, o_r, ws_o[at * d + e]);
     lse_r = w.lse;
   }
-  store1(out, o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh + e, o_dt, o_r);
+  sq_att_store1(out, o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh + e, o_dt, o_r);
   if (want_lse && e == 0) lse[l_off + b * l_sb + (q0 + i) * l_sr + h * l_sh] = lse_r;
 }
 
@@ -78,10 +64,10 @@ __kernel void attention_merge_states(gbytes out_a, long oa_off, long4 oa_st, int
   const int e = get_global_id(0);
   const long row = get_global_id(1);
   if (e >= d || row >= rows) return;
-  const SqAttMerge w = sq_att_merge_weights(load1(lse_a, la_off + merge_offset(row, dims, la_st), la_dt),
-                                            load1(lse_b, lb_off + merge_offset(row, dims, lb_st), lb_dt));
-  const float a = load1(out_a, oa_off + merge_offset(row, dims, oa_st) + e, oa_dt);
-  const float bb = load1(out_b, ob_off + merge_offset(row, dims, ob_st) + e, ob_dt);
+  const SqAttMerge w = sq_att_merge_weights(sq_att_load1(lse_a, la_off + merge_offset(row, dims, la_st), la_dt),
+                                            sq_att_load1(lse_b, lb_off + merge_offset(row, dims, lb_st), lb_dt));
+  const float a = sq_att_load1(out_a, oa_off + merge_offset(row, dims, oa_st) + e, oa_dt);
+  const float bb = sq_att_load1(out_b, ob_off + merge_offset(row, dims, ob_st) + e, ob_dt);
   out[row * d + e] = sq_att_merge_out(w, a, bb);
   if (e == 0) lse[row] = w.lse;
 }
