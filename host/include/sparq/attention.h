@@ -26,8 +26,9 @@ struct SPARQ_API AttentionOptions {
 };
 
 struct SPARQ_API AttentionResult {
-  Tensor out;  // [B, Hq, Lq, D] (varlen: [total_q, Hq, D]; decode: [B, Hq, D])
-  Tensor lse;  // fp32 base-2 LSE, [B, Hq, Lq] (varlen: [Hq, total_q]; decode: [B, Hq]); or empty
+  Tensor out;  // [B, Hq, Lq, D] (varlen: [total_q, Hq, D]; paged: Q's shape)
+  Tensor lse;  // fp32 base-2 LSE, [B, Hq, Lq] (varlen: [Hq, total_q]; paged: Q's leading dims);
+               // empty unless options.return_lse
 };
 
 // Q [B, Hq, Lq, D], K and V [B, Hkv, Lk, D]; Hq % Hkv == 0; D <= 256 (64/128: fast path).
@@ -60,7 +61,8 @@ struct SPARQ_API PagedKV {
 };
 
 // Decode: Q [B, Hq, Lq, D] with small Lq (1 for plain decode, >1 for speculative/chunked
-// decode); query row i of sequence b sits at position seq_lens[b] - Lq + i (causal).
+// decode), or [B, Hq, D] for Lq = 1; query row i of sequence b sits at position
+// seq_lens[b] - Lq + i (options.causal masks later keys, as in attention()).
 // Long contexts are split across work-groups at 4096-key chunk boundaries and merged with
 // merge_states' formula, so the result equals the prefill row bit for bit.
 SPARQ_API AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
@@ -70,7 +72,8 @@ SPARQ_API AttentionResult attention_paged(Context& ctx, const Tensor& q, const P
 //   m = max(lse_a, lse_b); wa = exp2(lse_a - m); wb = exp2(lse_b - m); s = wa + wb
 //   out = fma(out_a, wa, out_b * wb) / s;  lse = m + log2(s)
 // with sparq's exact exp2/log2. A side whose lse is -inf is empty: the other side is returned
-// unchanged. out_* [..., D] fp32, lse_* [...] fp32 (base 2), matching leading dims.
+// unchanged (both empty: out_b, lse -inf). out_* [..., D] with 1 to 4 leading dims, lse_* [...]
+// (base 2), matching leading dims; f32/f16/bf16 storage, D contiguous. Outputs fp32.
 SPARQ_API AttentionResult merge_states(Context& ctx, const Tensor& out_a, const Tensor& lse_a,
                                        const Tensor& out_b, const Tensor& lse_b);
 
