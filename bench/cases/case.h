@@ -69,6 +69,7 @@ std::vector<Case> attention_cases();
 // Paged decode + merge_states (attention_decode_cases.cpp); attention_cases() includes them.
 std::vector<Case> attention_decode_cases();
 std::vector<Case> diffusion_cases();
+std::vector<Case> mamba_cases();
 
 // ---- helpers shared by the case files ----
 
