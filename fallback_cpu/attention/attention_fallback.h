@@ -13,9 +13,11 @@
 
 namespace sparq::fallback {
 
-// dense.cpp: every attention plan (dense, varlen, paged): rows are independent, so the fallback
-// walks each row block over all of its chunks and merges in place (no workspace).
+// dense.cpp: every attention plan (dense, varlen, paged). Rows are independent: each row block
+// walks all of its chunks and merges in place; plans of few query rows (<= kSplitMaxRows) over
+// several chunks go to attention_split (decode.cpp): chunk states in parallel, merged after.
 void attention(const attention_detail::AttentionPlan& plan);
+void attention_split(const attention_detail::AttentionPlan& plan);
 
 // merge.cpp: merge_states over `rows` rows of `d` elements. Element (row, e) of tensor t is at
 // t.base + offset(row) + e, with offset(row) from the 4-d decomposition of row over `dims`.

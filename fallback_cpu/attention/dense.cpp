@@ -1,199 +1,21 @@
-// Fallback twin of kernels_cl/attention/dense.cl and decode.cl: exact fp32 attention in the
-// defined order of kernels_cl/attention/attention_common.h (chunks of 4096 keys, online base-2
-// softmax over tiles of 64 keys inside a chunk, chunk states merged left to right).
+// Fallback twin of kernels_cl/attention/dense.cl (and of decode.cl's whole-row mode): exact fp32
+// attention in the defined order of kernels_cl/attention/attention_common.h (chunks of 4096 keys,
+// online base-2 softmax over tiles of 64 keys inside a chunk, chunk states merged left to right).
 //
 // Work split (never changes bits: rows are independent): one item per (sequence, query head,
-// block of up to 64 query rows); each item walks its rows over every chunk and merges in place.
-// The loops are laid out for the compiler's vectorizer (scores: 64 independent dot chains over
-// d; P.V: D independent chains over keys), each chain still sequential in the defined order.
-#include <cstring>
-#include <vector>
-
-#include "attention/attention_common.h"
-#include "attention_fallback.h"
-#include "context_impl.h"
+// block of up to 64 query rows); each item walks its rows over every chunk and merges in place
+// (row_block.h). Few query rows over several chunks go to decode.cpp instead, as on the device.
+#include "row_block.h"
 
 namespace sparq::fallback {
 
-namespace {
-
-using attention_detail::Access;
-using attention_detail::AttentionPlan;
-using attention_detail::KvMode;
-using namespace sparq::cl_common;
-
-constexpr int kTile = SQ_ATT_TILE;
-constexpr int kTilesPerChunk = SQ_ATT_TILES_PER_CHUNK;
-constexpr int kBlockRows = 64;
-
-float load(const std::byte* base, DType t, std::int64_t i) {
-  if (t == DType::f32) {
-    float x;
-    std::memcpy(&x, base + i * 4, 4);
-    return x;
-  }
-  std::uint16_t u;
-  std::memcpy(&u, base + i * 2, 2);
-  return sq_att_widen16(u, static_cast<int>(t));
-}
-
-void store(std::byte* base, DType t, std::int64_t i, float x) {
-  if (t == DType::f32) {
-    std::memcpy(base + i * 4, &x, 4);
-    return;
-  }
-  const std::uint16_t u = sq_att_narrow16(x, static_cast<int>(t));
-  std::memcpy(base + i * 2, &u, 2);
-}
-
-const std::byte* storage_of(const Tensor& t) {
-  return t.storage()->host.data();
-}
-
-struct Item {
-  int b, h;
-  std::int64_t i0, i1;
-};
-
-// Per-thread scratch of one row block.
-struct Scratch {
-  std::vector<float> q, kt, v, acc, o_r;
-  std::vector<float> m, l, lse_r;
-  explicit Scratch(int d)
-      : q(kBlockRows * d),
-        kt(static_cast<std::size_t>(d) * kTile),
-        v(kTile * d),
-        acc(kBlockRows * d),
-        o_r(kBlockRows * d),
-        m(kBlockRows),
-        l(kBlockRows),
-        lse_r(kBlockRows) {}
-};
-
-class BlockRunner {
- public:
-  BlockRunner(const AttentionPlan& p, Scratch& s) : p_(p), s_(s), d_(p.head_dim) {}
-
-  void run(const Item& it) {
-    const int b = it.b, h = it.h;
-    const int hk = h / (p_.hq / p_.hkv);
-    const int lq = static_cast<int>(p_.seq_lq(b)), lk = static_cast<int>(p_.seq_lk(b));
-    const int rows = static_cast<int>(it.i1 - it.i0);
-    const std::byte* qd = storage_of(p_.q);
-    for (int r = 0; r < rows; ++r) {
-      const std::int64_t at = p_.q_at.at(b, h, p_.q_row0(b) + it.i0 + r);
-      for (int e = 0; e < d_; ++e) s_.q[r * d_ + e] = load(qd, p_.q_at.dtype, at + e) * p_.c;
-      s_.lse_r[r] = sq_att_neg_inf();
-      std::fill_n(&s_.o_r[r * d_], d_, 0.0f);
-    }
-    // Visible ends grow with the row, so the last row bounds the block's keys.
-    const int kend = sq_att_visible_end(static_cast<int>(it.i1 - 1), lq, lk, p_.causal);
-    const int ntiles = kend > 0 ? (kend + kTile - 1) / kTile : 0;
-    for (int t0 = 0; t0 < ntiles; t0 += kTilesPerChunk) {
-      for (int r = 0; r < rows; ++r) {
-        s_.m[r] = sq_att_neg_inf();
-        s_.l[r] = 0.0f;
-        std::fill_n(&s_.acc[r * d_], d_, 0.0f);
-      }
-      const int t1 = std::min(ntiles, t0 + kTilesPerChunk);
-      for (int n = t0; n < t1; ++n) tile(b, hk, n * kTile, lq, lk, it.i0, rows);
-      end_chunk(rows);
-    }
-    write_rows(b, h, it.i0, rows);
-  }
-
- private:
-  std::int64_t kv_row(const Access& a, int b, int hk, int j) const {
-    if (p_.mode == KvMode::paged) {
-      const std::int64_t page = p_.page_table[b * p_.max_pages + j / p_.page_size];
-      return a.at(page, hk, j % p_.page_size);
-    }
-    return a.at(b, hk, p_.k_row0(b) + j);
-  }
-
-  // K transposed [d][64] and V [64][d] of keys [j0, j0 + 64); keys >= lk are zero (never used).
-  void load_tile(int b, int hk, int j0, int lk) {
-    const std::byte* kd = storage_of(p_.k);
-    const std::byte* vd = storage_of(p_.v);
-    for (int jj = 0; jj < kTile; ++jj) {
-      const int j = j0 + jj;
-      if (j >= lk) {
-        for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = 0.0f;
-        std::fill_n(&s_.v[jj * d_], d_, 0.0f);
-        continue;
-      }
-      const std::int64_t ka = kv_row(p_.k_at, b, hk, j), va = kv_row(p_.v_at, b, hk, j);
-      for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = load(kd, p_.k_at.dtype, ka + e);
-      for (int e = 0; e < d_; ++e) s_.v[jj * d_ + e] = load(vd, p_.v_at.dtype, va + e);
-    }
-  }
-
-  void tile(int b, int hk, int j0, int lq, int lk, std::int64_t i0, int rows) {
-    load_tile(b, hk, j0, lk);
-    for (int r = 0; r < rows; ++r) {
-      const int ve = sq_att_visible_end(static_cast<int>(i0 + r), lq, lk, p_.causal) - j0;
-      if (ve <= 0) continue;  // no visible key: a no-op tile for this row (attention_common.h)
-      const int nv = ve < kTile ? ve : kTile;
-      alignas(64) float s[kTile] = {};
-      const float* q = &s_.q[r * d_];
-      for (int e = 0; e < d_; ++e) {
-        const float qe = q[e];
-        const float* kt = &s_.kt[e * kTile];
-        for (int jj = 0; jj < kTile; ++jj) s[jj] = std::fma(qe, kt[jj], s[jj]);
-      }
-      float m_t = sq_att_neg_inf();
-      for (int jj = 0; jj < nv; ++jj) m_t = sq_mx(m_t, s[jj]);
-      const float m_new = sq_mx(s_.m[r], m_t);
-      if (m_new == sq_att_neg_inf()) continue;
-      const float alpha = sq_att_alpha(s_.m[r], m_new);
-      float p[kTile];
-      float rsum = 0.0f;
-      for (int jj = 0; jj < nv; ++jj) {
-        p[jj] = sq_att_prob(s[jj], m_new);
-        rsum = rsum + p[jj];
-      }
-      s_.l[r] = std::fma(s_.l[r], alpha, rsum);
-      float* acc = &s_.acc[r * d_];
-      for (int e = 0; e < d_; ++e) acc[e] = acc[e] * alpha;
-      for (int jj = 0; jj < nv; ++jj) {
-        const float pj = p[jj];
-        const float* v = &s_.v[jj * d_];
-        for (int e = 0; e < d_; ++e) acc[e] = std::fma(pj, v[e], acc[e]);
-      }
-      s_.m[r] = m_new;
-    }
-  }
-
-  void end_chunk(int rows) {
-    for (int r = 0; r < rows; ++r) {
-      const float l = s_.l[r];
-      const SqAttMerge w = sq_att_merge_weights(s_.lse_r[r], sq_att_chunk_lse(s_.m[r], l));
-      float* o = &s_.o_r[r * d_];
-      const float* acc = &s_.acc[r * d_];
-      for (int e = 0; e < d_; ++e) o[e] = sq_att_merge_out(w, o[e], sq_att_chunk_out(acc[e], l));
-      s_.lse_r[r] = w.lse;
-    }
-  }
-
-  void write_rows(int b, int h, std::int64_t i0, int rows) {
-    std::byte* od = p_.out.storage()->host.data();
-    for (int r = 0; r < rows; ++r) {
-      const std::int64_t row = p_.q_row0(b) + i0 + r;
-      const std::int64_t at = p_.out_at.at(b, h, row);
-      for (int e = 0; e < d_; ++e) store(od, p_.out_dtype, at + e, s_.o_r[r * d_ + e]);
-      if (p_.lse.defined())
-        store(p_.lse.storage()->host.data(), DType::f32, p_.lse_at.at(b, h, row), s_.lse_r[r]);
-    }
-  }
-
-  const AttentionPlan& p_;
-  Scratch& s_;
-  int d_;
-};
-
-}  // namespace
+using namespace attention_rows;
 
 void attention(const AttentionPlan& p) {
+  if (p.lq <= attention_detail::kSplitMaxRows && p.num_chunks() > 1) {
+    attention_split(p);
+    return;
+  }
   std::vector<Item> items;
   for (int b = 0; b < p.batch; ++b) {
     const std::int64_t lq = p.seq_lq(b);

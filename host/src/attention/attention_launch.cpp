@@ -16,8 +16,6 @@ namespace {
 static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f16) == 1 &&
               static_cast<int>(DType::bf16) == 2);  // SQ_DT_* codes in attention_common.h
 
-// Split decode (chunk states through a workspace) pays when few query rows meet many keys.
-constexpr std::int64_t kSplitMaxRows = 16;
 constexpr std::uint64_t kMaxWorkspaceBytes = std::uint64_t{1} << 30;
 // The dense kernel's 64-row blocks waste work below this many query rows.
 constexpr std::int64_t kDenseMinRows = 32;
@@ -90,6 +88,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
       (p.mode == KvMode::varlen ? p.cu_q.back() : p.batch * p.lq) * static_cast<std::int64_t>(p.hq);
   const std::uint64_t ws_bytes =
       static_cast<std::uint64_t>(ws_rows) * nchunks * (p.head_dim + 1) * 4;
+  // Split decode (chunk states through a workspace) pays when few query rows meet many keys.
   const bool split = nchunks > 1 && p.lq <= kSplitMaxRows && ws_bytes <= kMaxWorkspaceBytes &&
                      ws_bytes <= dev.info().max_alloc_bytes;
   cl::Buffer ws_o = buffer(p.out), ws_lse = buffer(p.out);

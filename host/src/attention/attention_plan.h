@@ -14,6 +14,9 @@ namespace sparq::attention_detail {
 using detail::ContextImpl;
 
 inline constexpr int kChunkKeys = 4096;  // SQ_ATT_CHUNK of kernels_cl/attention/attention_common.h
+// Plans of at most this many query rows per sequence, over more than one chunk, split the
+// chunks across workers (decode.cl + merge.cl on a device, decode.cpp on the fallback).
+inline constexpr std::int64_t kSplitMaxRows = 16;
 
 // How the sequences' lengths and K/V rows are found.
 enum class KvMode : int {
