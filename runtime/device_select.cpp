@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <mutex>
 #include <regex>
 
 #include "errors.h"
@@ -40,6 +41,11 @@ std::vector<cl::Platform> platforms_or_none() {
 }  // namespace
 
 std::vector<DeviceCandidate> enumerate_devices() {
+  // ocl-icd's first platform enumeration (and PoCL's initialization behind it) is not thread
+  // safe: two Contexts created at once in two threads saw "no platform" or crashed. One
+  // process-wide lock around enumeration makes Context::create safe from any thread.
+  static std::mutex enumeration_mutex;
+  const std::lock_guard<std::mutex> lock(enumeration_mutex);
   std::vector<DeviceCandidate> out;
   const auto platforms = platforms_or_none();
   for (unsigned p = 0; p < platforms.size(); ++p) {
