@@ -9,8 +9,8 @@
 
 int main(int argc, char** argv) {
   if (!std::getenv("SPARQ_TEST_KEEP_POCL_CACHE")) {
-    auto dir = std::filesystem::temp_directory_path() /
-               ("sparq-pocl-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("sparq-pocl-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     ::setenv("POCL_CACHE_DIR", dir.c_str(), 1);
   }

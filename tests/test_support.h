@@ -19,8 +19,12 @@ inline std::string test_device_selector() {
   const char* s = std::getenv("SPARQ_TEST_DEVICE");
   return (s && *s) ? s : "pocl";
 }
-inline Context device_context() { return Context::create({.device = test_device_selector()}); }
-inline Context fallback_context() { return Context::create({.device = "fallback"}); }
+inline Context device_context() {
+  return Context::create({.device = test_device_selector()});
+}
+inline Context fallback_context() {
+  return Context::create({.device = "fallback"});
+}
 
 // Bitwise equality where any NaN equals any NaN (ARCHITECTURE §2); signed zeros must match.
 inline bool same_bits(float a, float b) {

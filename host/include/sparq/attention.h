@@ -33,8 +33,8 @@ struct SPARQ_API AttentionResult {
 
 // Q [B, Hq, Lq, D], K and V [B, Hkv, Lk, D]; Hq % Hkv == 0; D <= 256 (64/128: fast path).
 // Any strides with D contiguous (so [B, L, H, D] memory works through Tensor::view).
-SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k,
-                                    const Tensor& v, const AttentionOptions& options = {});
+SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options = {});
 
 // Packed sequences as FlashAttention's varlen API: Q [total_q, Hq, D], K/V [total_k, Hkv, D],
 // cu_seqlens_q / cu_seqlens_k int32 [num_seqs + 1], ascending from 0. Sequence s has

@@ -23,7 +23,7 @@ struct SPARQ_API ContextOptions {
   std::string device;
   std::string cache_dir;  // "" = $SPARQ_CACHE_DIR, else $XDG_CACHE_HOME/sparq or ~/.cache/sparq
   bool disk_cache = true;
-  bool profile = false;   // keep per-kernel times (see Context::kernel_times)
+  bool profile = false;  // keep per-kernel times (see Context::kernel_times)
 };
 
 struct SPARQ_API DeviceInfo {
