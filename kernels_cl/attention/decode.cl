@@ -76,7 +76,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     kend = max(kend, sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal));
   const int c_begin = split ? (int)get_group_id(1) : 0;
   const bool active = nrows > 0 && (!split || c_begin < nchunks);
-  const int c_end = !active ? c_begin : split ? c_begin + 1 : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
+  const int c_end = !active ? c_begin
+                  : split   ? c_begin + 1
+                            : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
 
   // Stage q' = q * c (one rounding), zero for padding rows and d >= D.
   for (int x = lid; x < ROWS * (DMAX / 4); x += NT) {

@@ -59,11 +59,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     __global const int* cu_q, long cuq_off, long cuq_st,  //
     __global const int* cu_k, long cuk_off, long cuk_st,  //
     int varlen, int group, int lq, int lk, int causal, float c) {
-  __local float qkv[QKV_FLOATS] SQ_ATT_LOCAL_ALIGN;  // Q slice [BM][QS] + K slice [BN][QS], or V slice [JS][DH]
-  __local float pbuf[BM * PS] SQ_ATT_LOCAL_ALIGN;    // P [row][key]
-  __local float pmax[BM * 16] SQ_ATT_LOCAL_ALIGN;    // partial row maxima [row][cg]
-  __local float lrow[BM];         // l at the end of a chunk
-  __local int any_skip;           // some row skips this tile (its P.V must not run)
+  // Q slice [BM][QS] + K slice [BN][QS], or V slice [JS][DH]
+  __local float qkv[QKV_FLOATS] SQ_ATT_LOCAL_ALIGN;
+  __local float pbuf[BM * PS] SQ_ATT_LOCAL_ALIGN;  // P [row][key]
+  __local float pmax[BM * 16] SQ_ATT_LOCAL_ALIGN;  // partial row maxima [row][cg]
+  __local float lrow[BM];                          // l at the end of a chunk
+  __local int any_skip;  // some row skips this tile (its P.V must not run)
   __local float* qs = qkv;
   __local float* ks = qkv + BM * QS;
 
@@ -89,7 +90,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   // Global element offsets of the rows this work-item stages (fixed for the work-group).
   const int st_row = lid >> 3, st_dv = (lid & 7) * 4;
   long q_row[4];
-SQ_UNROLL
+  SQ_UNROLL
   for (int t = 0; t < 4; ++t) {
     int r = st_row + 16 * t;
     q_row[t] = r < nrows ? q_off + b * q_sb + (q0 + r0 + r) * q_sr + h * q_sh : -1;
@@ -102,16 +103,16 @@ SQ_UNROLL
   // sits inside "if (lid < BM)" (PoCL note in attention_common.h); work-items < BM publish l.
   const int own = lid & (BM - 1);
   float m_own = 0.0f, l_own = 0.0f;
-SQ_UNROLL
+  SQ_UNROLL
   for (int kk = 0; kk < TR; ++kk) lse_r[kk] = sq_att_neg_inf();
 
   for (int n = 0; n < ntiles; ++n) {
     const int j0 = n * BN;
     if ((n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
-SQ_UNROLL
+      SQ_UNROLL
       for (int kk = 0; kk < TR; ++kk) {
         m_run[kk] = sq_att_neg_inf();
-SQ_UNROLL
+        SQ_UNROLL
         for (int t = 0; t < TDV; ++t) acc[kk][t] = (float4)(0.0f);
       }
       m_own = sq_att_neg_inf();
@@ -121,16 +122,17 @@ SQ_UNROLL
 
     // ---- scores: s[kk][t] = dot(q'[rg + 8kk], k[j0 + cg + 16t]), d ascending over slices ----
     float s[TR][TK];
-SQ_UNROLL
+    SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk)
-SQ_UNROLL
+      SQ_UNROLL
       for (int t = 0; t < TK; ++t) s[kk][t] = 0.0f;
     for (int d0 = 0; d0 < DH; d0 += DS) {
       barrier(CLK_LOCAL_MEM_FENCE);
-SQ_UNROLL
+      SQ_UNROLL
       for (int t = 0; t < 4; ++t) {
         const int r = st_row + 16 * t;
-        float4 x = q_row[t] >= 0 ? sq_att_load4(q, q_row[t] + d0 + st_dv, q_dt) * c : (float4)(0.0f);
+        float4 x = (float4)(0.0f);
+        if (q_row[t] >= 0) x = sq_att_load4(q, q_row[t] + d0 + st_dv, q_dt) * c;
         ST4(qs + r * QS + st_dv, x);
         const int j = j0 + r;
         float4 y = j < lk ? sq_att_load4(k, kv_base_k + (k0 + j) * k_sr + d0 + st_dv, k_dt)
@@ -141,15 +143,15 @@ SQ_UNROLL
       // Everyone has finished the previous tile (any_skip's readers) and nobody sets it before
       // the partial-max barrier below.
       if (d0 == 0 && lid == 0) any_skip = 0;
-SQ_UNROLL2
+      SQ_UNROLL2
       for (int dd = 0; dd < DS; dd += 4) {
         float4 kv4[TK];
-SQ_UNROLL
+        SQ_UNROLL
         for (int t = 0; t < TK; ++t) kv4[t] = LD4(ks + (cg + 16 * t) * QS + dd);
-SQ_UNROLL
+        SQ_UNROLL
         for (int kk = 0; kk < TR; ++kk) {
           const float4 qv = LD4(qs + (rg + 8 * kk) * QS + dd);
-SQ_UNROLL
+          SQ_UNROLL
           for (int t = 0; t < TK; ++t) {
             float a = s[kk][t];
             a = fma(qv.x, kv4[t].x, a);
@@ -163,11 +165,11 @@ SQ_UNROLL
     }
 
     // ---- tile max: partial maxima over this work-item's keys, then over the 16 partials ----
-SQ_UNROLL
+    SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
       const int ve = sq_att_visible_end(r0 + rg + 8 * kk, lq, lk, causal) - j0;
       float pm = sq_att_neg_inf();
-SQ_UNROLL
+      SQ_UNROLL
       for (int t = 0; t < TK; ++t)
         if (!masked || cg + 16 * t < ve) pm = sq_mx(pm, s[kk][t]);
       pmax[(rg + 8 * kk) * 16 + cg] = pm;
@@ -176,12 +178,12 @@ SQ_UNROLL
 
     // ---- p = exp2(s - m_new) into P; rescale the accumulators ----
     int vlim[TR];  // keys [0, vlim) of the tile enter row kk's P.V chains (0 when skipped)
-SQ_UNROLL
+    SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
       const int row = rg + 8 * kk;
       const int ve = sq_att_visible_end(r0 + row, lq, lk, causal) - j0;
       float mt = sq_att_neg_inf();
-SQ_UNROLL
+      SQ_UNROLL
       for (int x = 0; x < 16; x += 4) {
         float4 pm = LD4(pmax + row * 16 + x);
         mt = sq_mx(sq_mx(sq_mx(sq_mx(mt, pm.x), pm.y), pm.z), pm.w);
@@ -192,12 +194,12 @@ SQ_UNROLL
       m_run[kk] = m_new;
       vlim[kk] = skip ? 0 : (masked ? ve : BN);
       if (skip) atomic_or(&any_skip, 1);
-SQ_UNROLL
+      SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
         const bool vis = !skip && (!masked || cg + 16 * t < ve);
         pbuf[row * PS + cg + 16 * t] = vis ? sq_att_prob(s[kk][t], m_new) : 0.0f;
       }
-SQ_UNROLL
+      SQ_UNROLL
       for (int t = 0; t < TDV; ++t) acc[kk][t] = acc[kk][t] * alpha;
     }
     float alpha_own;
@@ -218,7 +220,8 @@ SQ_UNROLL
       for (int x = lid; x < JS * (DH / 4); x += NT) {
         const int jj = x / (DH / 4), dv = (x % (DH / 4)) * 4;
         const int j = j0 + js + jj;
-        float4 y = j < lk ? sq_att_load4(v, kv_base_v + (k0 + j) * v_sr + dv, v_dt) : (float4)(0.0f);
+        float4 y = (float4)(0.0f);
+        if (j < lk) y = sq_att_load4(v, kv_base_v + (k0 + j) * v_sr + dv, v_dt);
         ST4(qkv + jj * DH + dv, y);
       }
       barrier(CLK_LOCAL_MEM_FENCE);
@@ -235,10 +238,10 @@ SQ_UNROLL
       }
       if (!masked && !any_skip) {
         for (int jj = 0; jj < JS; jj += 4) {
-SQ_UNROLL
+          SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
             const float4 p4 = LD4(pbuf + (rg + 8 * kk) * PS + js + jj);
-SQ_UNROLL
+            SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
               const int dv = 4 * (cg + 16 * t);
               float4 a = acc[kk][t];
@@ -252,10 +255,10 @@ SQ_UNROLL
         }
       } else {  // only the visible keys of each row (a prefix of the tile) enter its chains
         for (int jj = 0; jj < JS; ++jj) {
-SQ_UNROLL
+          SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
             const float p = pbuf[(rg + 8 * kk) * PS + js + jj];
-SQ_UNROLL
+            SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
               const float4 vv = LD4(qkv + jj * DH + 4 * (cg + 16 * t));
               if (js + jj < vlim[kk]) acc[kk][t] = fma((float4)(p), vv, acc[kk][t]);
@@ -271,7 +274,7 @@ SQ_UNROLL
     if (chunk_end && lid < BM) lrow[lid] = l_own;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (chunk_end) {
-SQ_UNROLL
+      SQ_UNROLL
       for (int kk = 0; kk < TR; ++kk) {
         const int row = rg + 8 * kk;
         const float l = lrow[row];
@@ -280,7 +283,7 @@ SQ_UNROLL
         if (row < nrows) {
           const long s_row = s_off + b * s_sb + (q0 + r0 + row) * s_sr + h * s_sh;
           const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
-SQ_UNROLL
+          SQ_UNROLL
           for (int t = 0; t < TDV; ++t) {
             const int dv = 4 * (cg + 16 * t);
             float4 o_r = w.mode == 0 ? (float4)(0.0f) : vload4(0, scratch + s_row + dv);
@@ -302,13 +305,14 @@ SQ_UNROLL
   }
 
   if (ntiles == 0) {  // no row of the block sees a key: O = 0, lse = -inf
-SQ_UNROLL
+    SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
       const int row = rg + 8 * kk;
       if (row < nrows) {
         const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
-SQ_UNROLL
-        for (int t = 0; t < TDV; ++t) sq_att_store4(out, o_row + 4 * (cg + 16 * t), o_dt, (float4)(0.0f));
+        SQ_UNROLL
+        for (int t = 0; t < TDV; ++t)
+          sq_att_store4(out, o_row + 4 * (cg + 16 * t), o_dt, (float4)(0.0f));
         if (want_lse && cg == 0)
           lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = sq_att_neg_inf();
       }

@@ -64,8 +64,9 @@ __kernel void attention_merge_states(gbytes out_a, long oa_off, long4 oa_st, int
   const int e = get_global_id(0);
   const long row = get_global_id(1);
   if (e >= d || row >= rows) return;
-  const SqAttMerge w = sq_att_merge_weights(sq_att_load1(lse_a, la_off + merge_offset(row, dims, la_st), la_dt),
-                                            sq_att_load1(lse_b, lb_off + merge_offset(row, dims, lb_st), lb_dt));
+  const float lse_ra = sq_att_load1(lse_a, la_off + merge_offset(row, dims, la_st), la_dt);
+  const float lse_rb = sq_att_load1(lse_b, lb_off + merge_offset(row, dims, lb_st), lb_dt);
+  const SqAttMerge w = sq_att_merge_weights(lse_ra, lse_rb);
   const float a = sq_att_load1(out_a, oa_off + merge_offset(row, dims, oa_st) + e, oa_dt);
   const float bb = sq_att_load1(out_b, ob_off + merge_offset(row, dims, ob_st) + e, ob_dt);
   out[row * d + e] = sq_att_merge_out(w, a, bb);
