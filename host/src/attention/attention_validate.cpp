@@ -140,6 +140,8 @@ AttentionDims validate_dense(const char* op, const TensorDesc& q, const TensorDe
   check_out_dtype(op, options.out_dtype);
   scale_constant(op, options.scale, d.d);
   check_alloc(op, "output O", options.out_dtype, {d.batch, d.hq, d.lq, d.d}, max_alloc);
+  if (options.out_dtype != DType::f32 && d.lk > 4096)  // fp32 state between key chunks
+    check_alloc(op, "fp32 scratch", DType::f32, {d.batch, d.hq, d.lq, d.d}, max_alloc);
   return d;
 }
 
