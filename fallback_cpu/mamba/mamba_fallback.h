@@ -85,6 +85,44 @@ struct ConvStateProblem {
 };
 void conv1d_states(const ConvStateProblem& p);
 
+// outlier_quant.cpp (kernels_cl/mamba/outlier_quant.cl). x contiguous fp32 [batch, L, C];
+// outputs contiguous as in sparq::mamba::QuantizedRows; val_f / val_h / val_b: the one of the
+// outlier format (fmt 0 f32, 1 f16, 2 int8), oscale only for int8.
+struct OutlierQuantProblem {
+  const float* x = nullptr;
+  const float* static_scales = nullptr;  // [L] when static
+  std::uint8_t* codes = nullptr;
+  float* scales = nullptr;
+  std::int32_t* counts = nullptr;
+  std::int32_t* idx = nullptr;
+  float* val_f = nullptr;
+  std::uint16_t* val_h = nullptr;
+  std::uint8_t* val_b = nullptr;
+  float* oscale = nullptr;
+  std::int64_t batch = 0, L = 0;
+  int C = 0, window = 1, K = 0, fmt = 0;
+  bool bits8 = false, static_scale = false;
+  float k_sigma = 3.0f;
+};
+void outlier_quantize(const OutlierQuantProblem& p);
+
+// Dequantizes rows [rows, C] into out (contiguous), same fields as above.
+struct DequantProblem {
+  float* out = nullptr;
+  const std::uint8_t* codes = nullptr;
+  const float* scales = nullptr;
+  const std::int32_t* counts = nullptr;
+  const std::int32_t* idx = nullptr;
+  const float* val_f = nullptr;
+  const std::uint16_t* val_h = nullptr;
+  const std::uint8_t* val_b = nullptr;
+  const float* oscale = nullptr;
+  std::int64_t rows = 0;
+  int C = 0, K = 0, fmt = 0;
+  bool bits8 = false;
+};
+void dequantize(const DequantProblem& p);
+
 // Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
 // ScopedExactFpEnv (denormals kept). Items are independent: threading never changes bits.
 template <class F>

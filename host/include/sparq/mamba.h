@@ -83,4 +83,38 @@ struct SPARQ_API ConvUpdateArgs {
 };
 SPARQ_API Tensor causal_conv1d_update(Context& ctx, const ConvUpdateArgs& args);
 
+// OuroMamba-style dynamic outlier quantization of token rows x[b, l, :] (specs/mamba_scan.md §5):
+// per row, channels with |x| > mean(|x|) + k_sigma * std(|x|) become outliers (at most
+// max_outliers, kept in a side list; the set only grows inside a refresh window of `window` rows
+// along L), the rest are quantized symmetrically to int4/int8 with one scale per row (dynamic
+// max|inlier| / qmax, or the calibrated static_scales[l], which then also gates detection). A row
+// holding NaN/inf gets scale NaN, codes 0 and no outliers, so it dequantizes to all NaN.
+enum class InlierBits { Int4, Int8 };
+enum class OutlierFormat { F32, F16, Int8 };
+struct SPARQ_API OutlierQuantParams {
+  InlierBits bits = InlierBits::Int4;
+  OutlierFormat outlier_format = OutlierFormat::F32;
+  float k_sigma = 3.0f;       // threshold = mean(|v|) + k_sigma * std(|v|), finite, >= 0
+  int window = 1;             // rows per refresh window along L (OuroMamba uses 10), >= 1
+  int max_outliers = 16;      // K, capacity per row, 0 <= K <= min(C, 256)
+  bool static_scale = false;  // use static_scales[L] (calibrated) instead of dynamic scales
+};
+struct SPARQ_API QuantizedRows {  // for x of shape [B, L, C]
+  Tensor codes;          // int4: u8 [B, L, ceil(C/2)] (even j low nibble); int8: i8 [B, L, C]
+  Tensor scales;         // f32 [B, L] inlier scale per row
+  Tensor outlier_count;  // i32 [B, L]
+  Tensor outlier_idx;    // i32 [B, L, K] ascending channel index, padded with -1
+  Tensor outlier_val;    // [B, L, K] f32 | f16 | i8, padded with 0
+  Tensor outlier_scale;  // f32 [B, L], only for OutlierFormat::Int8, else empty
+  OutlierQuantParams params;
+  std::int64_t C = 0;
+};
+// x: contiguous fp32 [B, L, C]. static_scales: fp32 [L], finite and > 0, iff params.static_scale.
+// F16 outlier values are a DType::f16 tensor (binary16 bits).
+SPARQ_API QuantizedRows outlier_quantize(Context& ctx, const Tensor& x,
+                                         const OutlierQuantParams& params,
+                                         const Tensor& static_scales = {});
+// fp32 [B, L, C]: (float)q_j * s, outlier slots overwritten by their value (§5.5).
+SPARQ_API Tensor dequantize(Context& ctx, const QuantizedRows& q);
+
 }  // namespace sparq::mamba

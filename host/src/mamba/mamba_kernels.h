@@ -35,6 +35,15 @@ struct ConvKernelConfig {
   static std::string defines() { return ""; }
 };
 
+// kernels_cl/mamba/outlier_quant.cl: quantize (one work-item per (batch row, refresh window))
+// and dequantize (one per token row); no macros.
+struct OutlierQuantKernelConfig {
+  static constexpr const char* source = "mamba/outlier_quant.cl";
+  static constexpr const char* quant_kernel = "mamba_outlier_quantize";
+  static constexpr const char* dequant_kernel = "mamba_dequantize";
+  static std::string defines() { return ""; }
+};
+
 std::vector<rt::KernelVariant> mamba_kernel_variants();
 
 }  // namespace sparq::mamba::detail_mamba

@@ -5,7 +5,8 @@ namespace sparq::mamba::detail_mamba {
 
 std::vector<rt::KernelVariant> mamba_kernel_variants() {
   return {{ScanKernelConfig::source, ScanKernelConfig::defines()},
-          {ConvKernelConfig::source, ConvKernelConfig::defines()}};
+          {ConvKernelConfig::source, ConvKernelConfig::defines()},
+          {OutlierQuantKernelConfig::source, OutlierQuantKernelConfig::defines()}};
 }
 
 }  // namespace sparq::mamba::detail_mamba
