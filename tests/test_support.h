@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/convert.h"
 #include "sparq/sparq.h"
 
 namespace sparq::test {
@@ -55,6 +56,35 @@ inline std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float
   std::vector<float> v(n);
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// fp32 values rounded (nearest even) into `t` storage (f32/f16/bf16) and uploaded; `rounded`, if
+// given, receives the values the op actually sees (widened back), for reference checks.
+inline Tensor upload_as(Context& ctx, const std::vector<float>& x, DType t,
+                        std::vector<std::int64_t> shape, std::vector<float>* rounded = nullptr) {
+  using namespace sparq::cl_common;
+  if (t == DType::f32) {
+    if (rounded) *rounded = x;
+    return ctx.upload(x, DType::f32, std::move(shape));
+  }
+  std::vector<std::uint16_t> bits(x.size());
+  if (rounded) rounded->resize(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    bits[i] = t == DType::f16 ? sq_f32_to_f16_rne(x[i]) : sq_f32_to_bf16_rne(x[i]);
+    if (rounded) (*rounded)[i] = t == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
+  }
+  return ctx.upload(bits, t, std::move(shape));
+}
+
+// Any f32/f16/bf16 tensor, widened exactly to fp32 (row-major order of its view).
+inline std::vector<float> download_f32(const Tensor& t) {
+  using namespace sparq::cl_common;
+  if (t.dtype() == DType::f32) return t.download<float>();
+  const auto bits = t.download<std::uint16_t>();
+  std::vector<float> out(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i)
+    out[i] = t.dtype() == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
+  return out;
 }
 
 }  // namespace sparq::test

@@ -14,32 +14,8 @@ namespace sparq::test::diff {
 
 using namespace sparq::diffusion;
 
-// fp32 values rounded (nearest even) into `t` storage; `rounded` gets what the op sees.
-inline Tensor upload_as(Context& ctx, const std::vector<float>& x, DType t,
-                        std::vector<std::int64_t> shape, std::vector<float>* rounded = nullptr) {
-  using namespace sparq::cl_common;
-  if (t == DType::f32) {
-    if (rounded) *rounded = x;
-    return ctx.upload(x, DType::f32, std::move(shape));
-  }
-  std::vector<std::uint16_t> bits(x.size());
-  if (rounded) rounded->resize(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    bits[i] = t == DType::f16 ? sq_f32_to_f16_rne(x[i]) : sq_f32_to_bf16_rne(x[i]);
-    if (rounded) (*rounded)[i] = t == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
-  }
-  return ctx.upload(bits, t, std::move(shape));
-}
-
-inline std::vector<float> download_f32(const Tensor& t) {
-  using namespace sparq::cl_common;
-  if (t.dtype() == DType::f32) return t.download<float>();
-  const auto bits = t.download<std::uint16_t>();
-  std::vector<float> out(bits.size());
-  for (std::size_t i = 0; i < bits.size(); ++i)
-    out[i] = t.dtype() == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
-  return out;
-}
+using sparq::test::download_f32;
+using sparq::test::upload_as;
 
 inline const char* sampler_name(Sampler s) {
   switch (s) {

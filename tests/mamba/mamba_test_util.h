@@ -50,25 +50,8 @@ inline std::vector<float> round_to(std::vector<float> v, DType t) {
   return v;
 }
 
-inline Tensor upload_as(Context& ctx, const std::vector<float>& x, DType t,
-                        std::vector<std::int64_t> shape) {
-  using namespace sparq::cl_common;
-  if (t == DType::f32) return ctx.upload(x, DType::f32, std::move(shape));
-  std::vector<std::uint16_t> bits(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    bits[i] = t == DType::f16 ? sq_f32_to_f16_rne(x[i]) : sq_f32_to_bf16_rne(x[i]);
-  return ctx.upload(bits, t, std::move(shape));
-}
-
-inline std::vector<float> download_f32(const Tensor& t) {
-  using namespace sparq::cl_common;
-  if (t.dtype() == DType::f32) return t.download<float>();
-  const auto bits = t.download<std::uint16_t>();
-  std::vector<float> out(bits.size());
-  for (std::size_t i = 0; i < bits.size(); ++i)
-    out[i] = t.dtype() == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
-  return out;
-}
+using sparq::test::download_f32;
+using sparq::test::upload_as;
 
 // Seeded inputs in the tolerance regime of spec §3 (A < 0, |values| about <= 4).
 inline ref::ScanInput make_input(const ScanCase& c, std::uint64_t seed) {
