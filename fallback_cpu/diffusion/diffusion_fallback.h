@@ -2,14 +2,12 @@
 // the same shared arithmetic headers (step_math.h, common/philox.h) element by element.
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 #include "diffusion/step_math.h"
-#include "fp_env.h"
+#include "fallback_cpu/common/parallel_chunks.h"
 
 namespace sparq::fallback::diffusion {
 
@@ -44,27 +42,6 @@ void l2_normalize(float* out, const float* v, std::int64_t rows, std::int64_t d)
 void sim_top1(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::int64_t m,
               const float* q, std::int64_t bq, std::int64_t d, std::int32_t* index, float* score);
 
-// Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
-// ScopedExactFpEnv (denormals kept). Elements are independent: threading never changes bits.
-template <class F>
-void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& body) {
-  const std::int64_t items = (n + chunk - 1) / chunk;
-  const std::int64_t threads =
-      std::min<std::int64_t>(items, std::max<std::int64_t>(1, std::thread::hardware_concurrency()));
-  std::atomic<std::int64_t> next{0};
-  auto worker = [&] {
-    rt::ScopedExactFpEnv env;
-    for (std::int64_t i; (i = next.fetch_add(1)) < items;)
-      body(i * chunk, std::min(n, (i + 1) * chunk));
-  };
-  if (threads <= 1) {
-    worker();
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-}
+using fallback::parallel_chunks;
 
 }  // namespace sparq::fallback::diffusion

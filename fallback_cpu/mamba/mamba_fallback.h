@@ -2,15 +2,13 @@
 // shared arithmetic headers (mamba/scan_math.h, common/exact_math.h) in the same defined order.
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "common/convert.h"
-#include "fp_env.h"
+#include "fallback_cpu/common/parallel_chunks.h"
 
 namespace sparq::fallback::mamba {
 
@@ -123,27 +121,6 @@ struct DequantProblem {
 };
 void dequantize(const DequantProblem& p);
 
-// Runs body(lo, hi) over [0, n) in chunks on up to hardware_concurrency threads, each inside
-// ScopedExactFpEnv (denormals kept). Items are independent: threading never changes bits.
-template <class F>
-void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& body) {
-  const std::int64_t items = (n + chunk - 1) / chunk;
-  const std::int64_t threads =
-      std::min<std::int64_t>(items, std::max<std::int64_t>(1, std::thread::hardware_concurrency()));
-  std::atomic<std::int64_t> next{0};
-  auto worker = [&] {
-    rt::ScopedExactFpEnv env;
-    for (std::int64_t i; (i = next.fetch_add(1)) < items;)
-      body(i * chunk, std::min(n, (i + 1) * chunk));
-  };
-  if (threads <= 1) {
-    worker();
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-}
+using fallback::parallel_chunks;
 
 }  // namespace sparq::fallback::mamba
