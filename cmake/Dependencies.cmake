@@ -14,3 +14,13 @@ endif()
 if(SPARQ_BUILD_BENCH)
   find_package(benchmark QUIET)              # libbenchmark-dev: fallback micro-benchmarks
 endif()
+# Python module (python/): pybind11-dev + python3-dev; tests need python3-numpy + python3-pytest.
+# Debian's packages belong to /usr/bin/python3, so it is preferred over a pyenv/conda python3
+# earlier in PATH (set Python3_EXECUTABLE to choose another one).
+if(NOT DEFINED Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+  set(Python3_EXECUTABLE /usr/bin/python3)
+endif()
+find_package(Python3 3.9 QUIET COMPONENTS Interpreter Development.Module)
+if(Python3_FOUND)
+  find_package(pybind11 2.6 CONFIG QUIET)
+endif()

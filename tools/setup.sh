@@ -13,7 +13,8 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config ocl-icd-opencl-dev opencl-c-headers
           opencl-clhpp-headers pocl-opencl-icd clinfo libclblast-dev libfmt-dev libgtest-dev
-          libbenchmark-dev nlohmann-json3-dev libcli11-dev libxxhash-dev)
+          libbenchmark-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
+          pybind11-dev python3-dev python3-numpy python3-pytest)
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SPARQ_BUILD_DIR:-$root/build}
