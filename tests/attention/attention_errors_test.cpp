@@ -158,6 +158,10 @@ TEST(AttentionErrors, Paged) {
                }),
                ErrorCode::shape_mismatch,
                {"kv.v_pages has shape [5, 16, 2, 32], kv.k_pages has [5, 16, 2, 64]"});
+  AttentionOptions int8;
+  int8.precision = Precision::int8;
+  expect_error([&] { attention_paged(ctx, q, kv, int8); }, ErrorCode::unsupported,
+               {"attention_paged: options.precision is int8; this op has only the fp32 path"});
 }
 
 TEST(AttentionErrors, MergeStates) {

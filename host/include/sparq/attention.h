@@ -18,11 +18,26 @@
 
 namespace sparq {
 
+// Arithmetic of an attention call (docs: specs/fp4_attention.md). fp32 is the exact path;
+// int8 (SageAttention 1/2 style) and nvfp4 (SageAttention3 style) quantize Q, K, V and P inside
+// the op with a defined order, so they are as reproducible as fp32, only less accurate.
+enum class Precision { fp32, int8, nvfp4 };
+
+// Query smoothing before quantization (mean subtraction; the bias term keeps scores exact).
+enum class QSmooth { off, per_head, per_block128 };
+
+struct SPARQ_API QuantAttnOptions {
+  QSmooth q_smooth = QSmooth::per_block128;  // SageAttention3's default (per_block_mean=True)
+  bool k_smooth = true;                      // subtract the mean key (softmax ignores it)
+};
+
 struct SPARQ_API AttentionOptions {
   bool causal = false;  // aligned bottom-right when Lq != Lk (as FlashAttention)
   float scale = 0.0f;   // 0 = 1/sqrt(D); otherwise finite and > 0
   bool return_lse = false;
   DType out_dtype = DType::f32;  // f32, or f16/bf16 rounded to nearest even
+  Precision precision = Precision::fp32;
+  QuantAttnOptions quant{};  // used when precision is int8 or nvfp4
 };
 
 struct SPARQ_API AttentionResult {

@@ -80,6 +80,7 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   check_length(op, "Lq", lq);
   check_length(op, "B * Hq", batch * hq);
   check_out_dtype(op, options.out_dtype);
+  check_fp32_precision(op, options);
   const float c = scale_constant(op, options.scale, d);
   check_index_tensor(op, "kv.page_table", kv.page_table.desc(), 2, "[B, max_pages_per_seq]");
   check_index_tensor(op, "kv.seq_lens", kv.seq_lens.desc(), 1, "[B]");

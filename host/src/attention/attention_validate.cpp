@@ -116,6 +116,12 @@ std::uint64_t check_alloc(const char* op, const char* what, DType t,
   return bytes;
 }
 
+void check_fp32_precision(const char* op, const AttentionOptions& options) {
+  if (options.precision != Precision::fp32)
+    rt::fail(ErrorCode::unsupported, op, "options.precision is {}; this op has only the fp32 path",
+             options.precision == Precision::int8 ? "int8" : "nvfp4");
+}
+
 AttentionDims validate_dense(const char* op, const TensorDesc& q, const TensorDesc& k,
                              const TensorDesc& v, const AttentionOptions& options,
                              std::uint64_t max_alloc) {
@@ -138,6 +144,7 @@ AttentionDims validate_dense(const char* op, const TensorDesc& q, const TensorDe
   check_length(op, "Lk", d.lk);
   check_length(op, "B * Hq", d.batch * d.hq);
   check_out_dtype(op, options.out_dtype);
+  check_fp32_precision(op, options);
   scale_constant(op, options.scale, d.d);
   check_alloc(op, "output O", options.out_dtype, {d.batch, d.hq, d.lq, d.d}, max_alloc);
   if (options.out_dtype != DType::f32 && d.lk > 4096)  // fp32 state between key chunks

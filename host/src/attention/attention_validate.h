@@ -41,6 +41,9 @@ float scale_constant(const char* op, float scale, std::int64_t d);
 std::uint64_t check_alloc(const char* op, const char* what, DType t,
                           const std::vector<std::int64_t>& shape, std::uint64_t max_alloc);
 
+// Ops without quantized paths (yet) refuse options.precision other than fp32 (unsupported).
+void check_fp32_precision(const char* op, const AttentionOptions& options);
+
 // Every check of attention() on descriptors only (supports_attention runs exactly this).
 AttentionDims validate_dense(const char* op, const TensorDesc& q, const TensorDesc& k,
                              const TensorDesc& v, const AttentionOptions& options,

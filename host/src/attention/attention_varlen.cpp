@@ -67,6 +67,7 @@ AttentionResult attention_varlen(Context& ctx, const Tensor& q, const Tensor& k,
   check_length(op, "total_q", total_q);
   check_length(op, "total_k", total_k);
   check_out_dtype(op, options.out_dtype);
+  check_fp32_precision(op, options);
   const float c = scale_constant(op, options.scale, d);
   check_index_tensor(op, "cu_seqlens_q", cu_seqlens_q.desc(), 1, "[num_seqs + 1]");
   check_index_tensor(op, "cu_seqlens_k", cu_seqlens_k.desc(), 1, "[num_seqs + 1]");
