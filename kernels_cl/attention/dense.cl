@@ -6,7 +6,10 @@
 //
 // Macros: HEAD_DIM (64 or 128; the host passes D == HEAD_DIM exactly); ATT_UNROLL (1: unroll the
 // register-tile loops, for GPUs; 0: leave it to the compiler, which builds ~5x faster on PoCL and
-// runs faster there). Unrolling never changes an operation or its order.
+// runs faster there). Unrolling never changes an operation or its order. ATT_PREFETCH (1: load
+// the next Q/K or V slice from global memory into registers while the current one is computed,
+// which hides load latency on GPUs; 0: load each slice right before it is staged). Prefetching
+// only moves loads earlier: the values staged, and so every bit, are the same.
 // Launch: local (128), global (128 * Hq, nQB, B), nQB = ceil(max Lq / 64); work-group
 // (h, nQB-1-qb, b) owns query rows [64 qb, 64 qb + 64) of sequence b, head h (heavy causal
 // blocks first). Inputs f32/f16/bf16 (run-time codes), widened exactly when staged in local memory.
@@ -29,6 +32,9 @@
 #ifndef ATT_UNROLL
 #define ATT_UNROLL 0
 #endif
+#ifndef ATT_PREFETCH
+#define ATT_PREFETCH 0
+#endif
 #if ATT_UNROLL
 #define SQ_UNROLL _Pragma("unroll")
 #define SQ_UNROLL2 _Pragma("unroll 2")
@@ -48,6 +54,58 @@
 #define PS (BN + 4)      // padded row stride of P
 #define JS (DH == 64 ? 64 : 32)  // keys per V slice
 #define QKV_FLOATS (2 * BM * QS)  // local region shared by the Q/K slices and the V slice
+
+#define NQK (DH / DS)  // Q/K slices per tile
+#define NV (BN / JS)   // V slices per tile
+#define NPF 8          // float4 per work-item per slice: 4 Q + 4 K rows, or JS*DH/4/NT of V
+
+// Slice `st` of tile `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into
+// the registers pf[NPF], then from pf into local memory (Q'/K slices into qs/ks [row][QS], V into
+// qkv [key][DH]). The Q rows are the work-group's, scaled by c exactly as they are used. Macros,
+// not functions: PoCL 3.1's LLVM 15 crashes in its inliner on these as functions when unrolled.
+#define SLICE_LOAD(n_, st_)                                                                        \
+  do {                                                                                             \
+    const int sj0_ = (n_)*BN, sst_ = (st_);                                                        \
+    if (sst_ < NQK) {                                                                              \
+      const int sd0_ = sst_ * DS;                                                                  \
+      SQ_UNROLL                                                                                    \
+      for (int t_ = 0; t_ < 4; ++t_) {                                                             \
+        float4 x_ = (float4)(0.0f);                                                                \
+        if (q_row[t_] >= 0) x_ = sq_att_load4(q, q_row[t_] + sd0_ + st_dv, q_dt) * c;             \
+        pf[t_] = x_;                                                                               \
+        const int j_ = sj0_ + st_row + 16 * t_;                                                    \
+        pf[4 + t_] = j_ < lk ? sq_att_load4(k, kv_base_k + (k0 + j_) * k_sr + sd0_ + st_dv, k_dt) \
+                             : (float4)(0.0f);                                                     \
+      }                                                                                            \
+    } else {                                                                                       \
+      const int sjs_ = (sst_ - NQK) * JS;                                                          \
+      SQ_UNROLL                                                                                    \
+      for (int i_ = 0; i_ < NPF; ++i_) {                                                           \
+        const int x_ = lid + i_ * NT;                                                              \
+        const int j_ = sj0_ + sjs_ + x_ / (DH / 4);                                                \
+        pf[i_] = j_ < lk ? sq_att_load4(v, kv_base_v + (k0 + j_) * v_sr + (x_ % (DH / 4)) * 4, v_dt) \
+                         : (float4)(0.0f);                                                         \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+#define SLICE_STORE(st_)                                                                           \
+  do {                                                                                             \
+    if ((st_) < NQK) {                                                                             \
+      SQ_UNROLL                                                                                    \
+      for (int t_ = 0; t_ < 4; ++t_) {                                                             \
+        const int r_ = st_row + 16 * t_;                                                           \
+        ST4(qs + r_ * QS + st_dv, pf[t_]);                                                         \
+        ST4(ks + r_ * QS + st_dv, pf[4 + t_]);                                                     \
+      }                                                                                            \
+    } else {                                                                                       \
+      SQ_UNROLL                                                                                    \
+      for (int i_ = 0; i_ < NPF; ++i_) {                                                           \
+        const int x_ = lid + i_ * NT;                                                              \
+        ST4(qkv + (x_ / (DH / 4)) * DH + (x_ % (DH / 4)) * 4, pf[i_]);                             \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
@@ -106,6 +164,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   SQ_UNROLL
   for (int kk = 0; kk < TR; ++kk) lse_r[kk] = sq_att_neg_inf();
 
+  float4 pf[NPF];  // one slice in flight from global memory to local memory
+#if ATT_PREFETCH
+  if (ntiles > 0) SLICE_LOAD(0, 0);
+#endif
+
   for (int n = 0; n < ntiles; ++n) {
     const int j0 = n * BN;
     if ((n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
@@ -127,19 +190,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) s[kk][t] = 0.0f;
     for (int d0 = 0; d0 < DH; d0 += DS) {
+      const int st = d0 / DS;
+#if !ATT_PREFETCH
+      SLICE_LOAD(n, st);
+#endif
       barrier(CLK_LOCAL_MEM_FENCE);
-      SQ_UNROLL
-      for (int t = 0; t < 4; ++t) {
-        const int r = st_row + 16 * t;
-        float4 x = (float4)(0.0f);
-        if (q_row[t] >= 0) x = sq_att_load4(q, q_row[t] + d0 + st_dv, q_dt) * c;
-        ST4(qs + r * QS + st_dv, x);
-        const int j = j0 + r;
-        float4 y = j < lk ? sq_att_load4(k, kv_base_k + (k0 + j) * k_sr + d0 + st_dv, k_dt)
-                          : (float4)(0.0f);
-        ST4(ks + r * QS + st_dv, y);
-      }
+      SLICE_STORE(st);
       barrier(CLK_LOCAL_MEM_FENCE);
+#if ATT_PREFETCH
+      SLICE_LOAD(n, st + 1);  // the next Q/K slice or V slice 0 (st + 1 == NQK)
+#endif
       // Everyone has finished the previous tile (any_skip's readers) and nobody sets it before
       // the partial-max barrier below.
       if (d0 == 0 && lid == 0) any_skip = 0;
@@ -216,15 +276,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
 
     // ---- P.V over V slices of JS keys ----
     for (int js = 0; js < BN; js += JS) {
+      const int st = NQK + js / JS;
+#if !ATT_PREFETCH
+      SLICE_LOAD(n, st);
+#endif
       barrier(CLK_LOCAL_MEM_FENCE);  // also at js == 0: no barrier under a condition (PoCL note)
-      for (int x = lid; x < JS * (DH / 4); x += NT) {
-        const int jj = x / (DH / 4), dv = (x % (DH / 4)) * 4;
-        const int j = j0 + js + jj;
-        float4 y = (float4)(0.0f);
-        if (j < lk) y = sq_att_load4(v, kv_base_v + (k0 + j) * v_sr + dv, v_dt);
-        ST4(qkv + jj * DH + dv, y);
-      }
+      SLICE_STORE(st);
       barrier(CLK_LOCAL_MEM_FENCE);
+#if ATT_PREFETCH
+      if (st + 1 < NQK + NV)
+        SLICE_LOAD(n, st + 1);
+      else if (n + 1 < ntiles)
+        SLICE_LOAD(n + 1, 0);  // the next tile's first Q/K slice
+#endif
       if (js == 0) {  // the row sum r: one chain over the tile's 64 p_j, ascending
         float r = 0.0f;
         for (int x = 0; x < BN; x += 4) {

@@ -103,6 +103,27 @@ TEST(AttentionExact, DenseKernelShapes) {
                .seed = seed++});
 }
 
+// The dense kernel's speed knobs (prefetch, unroll) never change a bit: run the configuration
+// this device does not use by default over shapes that cross tile and chunk edges (on PoCL: the
+// GPU's prefetching, but not unrolled: PoCL 3.1's LLVM 15 crashes in its inliner when it
+// compiles the unrolled kernel for launch). SPARQ_TUNE_DENSE is read at each launch, and each
+// TEST is its own process.
+TEST(AttentionExact, DenseKernelOtherConfig) {
+  Context dev = device_context(), cpu = fallback_context();
+  const bool gpu = dev.device().is_gpu;
+  ASSERT_EQ(setenv("SPARQ_TUNE_DENSE", gpu ? "prefetch=0,unroll=0" : "prefetch=1,unroll=0", 1), 0);
+  std::uint64_t seed = 300;
+  for (int d : {64, 128}) {
+    check_dense(dev, cpu, {.lq = 65, .lk = 65, .d = d, .causal = true, .seed = seed++});
+    check_dense(dev, cpu,
+                {.b = 2, .hq = 4, .hkv = 2, .lq = 100, .lk = 300, .d = d, .seed = seed++});
+    check_dense(dev, cpu, {.lq = 130, .lk = 70, .d = d, .causal = true, .seed = seed++});
+  }
+  check_dense(dev, cpu,
+              {.lq = 4200, .lk = 4200, .d = 64, .causal = true, .in = DType::bf16, .seed = seed++});
+  unsetenv("SPARQ_TUNE_DENSE");
+}
+
 // Several chunks of 4096 keys: in-kernel chunk merge (dense.cl and decode.cl), the fp32 scratch
 // of f16/bf16 outputs, split decode.
 TEST(AttentionExact, LongSequences) {

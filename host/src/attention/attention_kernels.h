@@ -17,11 +17,20 @@ struct DenseKernelConfig {
   static constexpr int rows_per_group = 64;
   static constexpr int work_group = 128;
   int head_dim = 128;
-  bool unroll = true;  // GPUs: unroll the register tiles; CPUs (PoCL): builds ~5x faster without
+  bool unroll = true;     // GPUs: unroll the register tiles; CPUs (PoCL): builds ~5x faster without
+  bool prefetch = false;  // GPUs: load the next K/V slice while computing the current one
+  int nv_max_regs = 0;    // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
   std::string defines() const {
-    return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DATT_UNROLL=" + (unroll ? "1" : "0");
+    std::string d = "-DHEAD_DIM=" + std::to_string(head_dim) +
+                    " -DATT_UNROLL=" + (unroll ? "1" : "0") +
+                    " -DATT_PREFETCH=" + (prefetch ? "1" : "0");
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
+    return d;
   }
   static bool fits(int d) { return d == 64 || d == 128; }
+  // The configuration run on a device: speed knobs only (no knob changes a bit of the result).
+  // SPARQ_TUNE_DENSE="prefetch=0|1,regs=N,unroll=0|1" overrides them for tuning sweeps.
+  static DenseKernelConfig for_device(int head_dim, bool is_gpu, bool is_nvidia);
 };
 
 // kernels_cl/attention/decode.cl: the general path (any D <= 256, contiguous / varlen / paged,

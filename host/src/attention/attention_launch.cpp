@@ -58,7 +58,8 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) {
 }
 
 void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
-  const DenseKernelConfig cfg{p.head_dim, dev.info().is_gpu};
+  const DenseKernelConfig cfg =
+      DenseKernelConfig::for_device(p.head_dim, dev.info().is_gpu, dev.quirks().is_nvidia);
   cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
   // Between chunks the merged state is kept in fp32: in the output itself when it is fp32.
   Tensor scratch_owner;

@@ -7,10 +7,11 @@ namespace sparq::attention_detail {
 
 std::vector<rt::KernelVariant> attention_kernel_variants() {
   return {
-      {DenseKernelConfig::source, DenseKernelConfig{64, true}.defines()},
-      {DenseKernelConfig::source, DenseKernelConfig{128, true}.defines()},
-      {DenseKernelConfig::source, DenseKernelConfig{64, false}.defines()},
-      {DenseKernelConfig::source, DenseKernelConfig{128, false}.defines()},
+      // GPU (portable: the NVIDIA register cap is a build option PoCL would refuse) and CPU.
+      {DenseKernelConfig::source, DenseKernelConfig::for_device(64, true, false).defines()},
+      {DenseKernelConfig::source, DenseKernelConfig::for_device(128, true, false).defines()},
+      {DenseKernelConfig::source, DenseKernelConfig::for_device(64, false, false).defines()},
+      {DenseKernelConfig::source, DenseKernelConfig::for_device(128, false, false).defines()},
       {DecodeKernelConfig::source, DecodeKernelConfig{}.defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
   };
