@@ -10,12 +10,12 @@
 // the next Q/K or V slice from global memory into registers while the current one is computed,
 // which hides load latency on GPUs; 0: load each slice right before it is staged). Prefetching
 // only moves loads earlier: the values staged, and so every bit, are the same.
-// Launch: local (128), global (128 * Hq, nQB, B), nQB = ceil(max Lq / 64); work-group
+// Launch: local (NT), global (NT * Hq, nQB, B), nQB = ceil(max Lq / 64); work-group
 // (h, nQB-1-qb, b) owns query rows [64 qb, 64 qb + 64) of sequence b, head h (heavy causal
 // blocks first). Inputs f32/f16/bf16 (run-time codes), widened exactly when staged in local memory.
 //
 // Work split (does not change the order of any chain):
-//  - work-item (rg, cg) = (lid / 16, lid % 16) owns rows rg + 8k (k < 8); in the score phase keys
+//  - work-item (rg, cg) = (lid / 16, lid % 16) owns rows rg + RG k (k < TR); in the score phase keys
 //    cg + 16t (t < 4), in the P.V phase d = 4 (cg + 16t) + e; every score dot(q', k_j) and every
 //    acc[d] chain is one sequential chain in one work-item (d ascending, keys ascending), only
 //    staged through local memory in slices (Q/K: 32 d at a time; V: JS keys at a time);
@@ -45,8 +45,12 @@
 #define DH HEAD_DIM
 #define BM 64            // query rows per work-group
 #define BN SQ_ATT_TILE   // keys per tile
-#define NT 128           // work-items per work-group
-#define TR 8             // rows per work-item
+#ifndef ATT_THREADS
+#define ATT_THREADS 128
+#endif
+#define NT ATT_THREADS   // work-items per work-group: 128 or 256
+#define RG (NT / 16)     // row groups: work-item (rg, cg) = (lid / 16, lid % 16)
+#define TR (BM / RG)     // rows per work-item: rg + RG * kk, kk < TR
 #define TK 4             // keys per work-item (score phase)
 #define TDV (DH / 64)    // float4 columns per work-item (P.V phase)
 #define DS 32            // d per Q/K slice
@@ -57,7 +61,9 @@
 
 #define NQK (DH / DS)  // Q/K slices per tile
 #define NV (BN / JS)   // V slices per tile
-#define NPF 8          // float4 per work-item per slice: 4 Q + 4 K rows, or JS*DH/4/NT of V
+#define SRW (NT / 8)   // rows staged per pass (8 work-items per row of a 32-d slice)
+#define SR (BM / SRW)  // staging passes: rows st_row + SRW * t, t < SR
+#define NPF (2 * SR)   // float4 per work-item per slice: SR Q + SR K rows, or JS*DH/4/NT of V
 
 // Slice `st` of tile `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into
 // the registers pf[NPF], then from pf into local memory (Q'/K slices into qs/ks [row][QS], V into
@@ -69,12 +75,12 @@
     if (sst_ < NQK) {                                                                              \
       const int sd0_ = sst_ * DS;                                                                  \
       SQ_UNROLL                                                                                    \
-      for (int t_ = 0; t_ < 4; ++t_) {                                                             \
+      for (int t_ = 0; t_ < SR; ++t_) {                                                            \
         float4 x_ = (float4)(0.0f);                                                                \
         if (q_row[t_] >= 0) x_ = sq_att_load4(q, q_row[t_] + sd0_ + st_dv, q_dt) * c;             \
         pf[t_] = x_;                                                                               \
-        const int j_ = sj0_ + st_row + 16 * t_;                                                    \
-        pf[4 + t_] = j_ < lk ? sq_att_load4(k, kv_base_k + (k0 + j_) * k_sr + sd0_ + st_dv, k_dt) \
+        const int j_ = sj0_ + st_row + SRW * t_;                                                   \
+        pf[SR + t_] = j_ < lk ? sq_att_load4(k, kv_base_k + (k0 + j_) * k_sr + sd0_ + st_dv, k_dt) \
                              : (float4)(0.0f);                                                     \
       }                                                                                            \
     } else {                                                                                       \
@@ -93,10 +99,10 @@
   do {                                                                                             \
     if ((st_) < NQK) {                                                                             \
       SQ_UNROLL                                                                                    \
-      for (int t_ = 0; t_ < 4; ++t_) {                                                             \
-        const int r_ = st_row + 16 * t_;                                                           \
+      for (int t_ = 0; t_ < SR; ++t_) {                                                            \
+        const int r_ = st_row + SRW * t_;                                                          \
         ST4(qs + r_ * QS + st_dv, pf[t_]);                                                         \
-        ST4(ks + r_ * QS + st_dv, pf[4 + t_]);                                                     \
+        ST4(ks + r_ * QS + st_dv, pf[SR + t_]);                                                     \
       }                                                                                            \
     } else {                                                                                       \
       SQ_UNROLL                                                                                    \
@@ -122,6 +128,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   __local float pbuf[BM * PS] SQ_ATT_LOCAL_ALIGN;  // P [row][key]
   __local float pmax[BM * 16] SQ_ATT_LOCAL_ALIGN;  // partial row maxima [row][cg]
   __local float lrow[BM];                          // l at the end of a chunk
+  __local float lse_loc[2 * BM];                   // merged lse per row, by chunk parity
   __local int any_skip;  // some row skips this tile (its P.V must not run)
   __local float* qs = qkv;
   __local float* ks = qkv + BM * QS;
@@ -147,22 +154,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
 
   // Global element offsets of the rows this work-item stages (fixed for the work-group).
   const int st_row = lid >> 3, st_dv = (lid & 7) * 4;
-  long q_row[4];
+  long q_row[SR];
   SQ_UNROLL
-  for (int t = 0; t < 4; ++t) {
-    int r = st_row + 16 * t;
+  for (int t = 0; t < SR; ++t) {
+    int r = st_row + SRW * t;
     q_row[t] = r < nrows ? q_off + b * q_sb + (q0 + r0 + r) * q_sr + h * q_sh : -1;
   }
   const long kv_base_k = k_off + b * k_sb + hk * k_sh, kv_base_v = v_off + b * v_sb + hk * v_sh;
 
   float4 acc[TR][TDV];
-  float m_run[TR], lse_r[TR];
+  float m_run[TR];
   // Row lid % BM's m and l: kept by work-items lid and lid + 64 (identical copies), so no loop
   // sits inside "if (lid < BM)" (PoCL note in attention_common.h); work-items < BM publish l.
   const int own = lid & (BM - 1);
   float m_own = 0.0f, l_own = 0.0f;
-  SQ_UNROLL
-  for (int kk = 0; kk < TR; ++kk) lse_r[kk] = sq_att_neg_inf();
+  // The merged lse of each row between chunks lives in local memory (registers are the scarce
+  // resource): read from lse_loc[chunk parity], written to the other half by the row's cg == 0.
+  if (lid < BM) lse_loc[lid] = sq_att_neg_inf();
 
   float4 pf[NPF];  // one slice in flight from global memory to local memory
 #if ATT_PREFETCH
@@ -210,7 +218,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         for (int t = 0; t < TK; ++t) kv4[t] = LD4(ks + (cg + 16 * t) * QS + dd);
         SQ_UNROLL
         for (int kk = 0; kk < TR; ++kk) {
-          const float4 qv = LD4(qs + (rg + 8 * kk) * QS + dd);
+          const float4 qv = LD4(qs + (rg + RG * kk) * QS + dd);
           SQ_UNROLL
           for (int t = 0; t < TK; ++t) {
             float a = s[kk][t];
@@ -227,20 +235,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     // ---- tile max: partial maxima over this work-item's keys, then over the 16 partials ----
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
-      const int ve = sq_att_visible_end(r0 + rg + 8 * kk, lq, lk, causal) - j0;
+      const int ve = sq_att_visible_end(r0 + rg + RG * kk, lq, lk, causal) - j0;
       float pm = sq_att_neg_inf();
       SQ_UNROLL
       for (int t = 0; t < TK; ++t)
         if (!masked || cg + 16 * t < ve) pm = sq_mx(pm, s[kk][t]);
-      pmax[(rg + 8 * kk) * 16 + cg] = pm;
+      pmax[(rg + RG * kk) * 16 + cg] = pm;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // ---- p = exp2(s - m_new) into P; rescale the accumulators ----
-    int vlim[TR];  // keys [0, vlim) of the tile enter row kk's P.V chains (0 when skipped)
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
-      const int row = rg + 8 * kk;
+      const int row = rg + RG * kk;
       const int ve = sq_att_visible_end(r0 + row, lq, lk, causal) - j0;
       float mt = sq_att_neg_inf();
       SQ_UNROLL
@@ -252,7 +259,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       const bool skip = m_new == sq_att_neg_inf();
       const float alpha = sq_att_alpha(m_run[kk], m_new);
       m_run[kk] = m_new;
-      vlim[kk] = skip ? 0 : (masked ? ve : BN);
       if (skip) atomic_or(&any_skip, 1);
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
@@ -304,7 +310,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         for (int jj = 0; jj < JS; jj += 4) {
           SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
-            const float4 p4 = LD4(pbuf + (rg + 8 * kk) * PS + js + jj);
+            const float4 p4 = LD4(pbuf + (rg + RG * kk) * PS + js + jj);
             SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
               const int dv = 4 * (cg + 16 * t);
@@ -321,11 +327,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         for (int jj = 0; jj < JS; ++jj) {
           SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
-            const float p = pbuf[(rg + 8 * kk) * PS + js + jj];
+            const float p = pbuf[(rg + RG * kk) * PS + js + jj];
+            // keys [0, lim) of the tile enter the row's P.V chains (none when the row skipped)
+            const int lim =
+                m_run[kk] == sq_att_neg_inf()
+                    ? 0
+                    : (masked ? sq_att_visible_end(r0 + rg + RG * kk, lq, lk, causal) - j0 : BN);
             SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
               const float4 vv = LD4(qkv + jj * DH + 4 * (cg + 16 * t));
-              if (js + jj < vlim[kk]) acc[kk][t] = fma((float4)(p), vv, acc[kk][t]);
+              if (js + jj < lim) acc[kk][t] = fma((float4)(p), vv, acc[kk][t]);
             }
           }
         }
@@ -340,10 +351,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     if (chunk_end) {
       SQ_UNROLL
       for (int kk = 0; kk < TR; ++kk) {
-        const int row = rg + 8 * kk;
+        const int row = rg + RG * kk;
         const float l = lrow[row];
-        const SqAttMerge w = sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(m_run[kk], l));
-        lse_r[kk] = w.lse;
+        const int par = (n / SQ_ATT_TILES_PER_CHUNK) & 1;
+        const SqAttMerge w =
+            sq_att_merge_weights(lse_loc[par * BM + row], sq_att_chunk_lse(m_run[kk], l));
+        if (cg == 0) lse_loc[(par ^ 1) * BM + row] = w.lse;
         if (row < nrows) {
           const long s_row = s_off + b * s_sb + (q0 + r0 + row) * s_sr + h * s_sh;
           const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
@@ -371,7 +384,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   if (ntiles == 0) {  // no row of the block sees a key: O = 0, lse = -inf
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
-      const int row = rg + 8 * kk;
+      const int row = rg + RG * kk;
       if (row < nrows) {
         const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
         SQ_UNROLL

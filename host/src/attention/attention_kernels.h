@@ -15,7 +15,7 @@ struct DenseKernelConfig {
   static constexpr const char* source = "attention/dense.cl";
   static constexpr const char* kernel = "attention_dense";
   static constexpr int rows_per_group = 64;
-  static constexpr int work_group = 128;
+  int work_group = 128;  // 128 (8 rows x 4 keys per work-item) or 256 (4 rows x 4 keys)
   int head_dim = 128;
   bool unroll = true;     // GPUs: unroll the register tiles; CPUs (PoCL): builds ~5x faster without
   bool prefetch = false;  // GPUs: load the next K/V slice while computing the current one
@@ -23,13 +23,15 @@ struct DenseKernelConfig {
   std::string defines() const {
     std::string d = "-DHEAD_DIM=" + std::to_string(head_dim) +
                     " -DATT_UNROLL=" + (unroll ? "1" : "0") +
-                    " -DATT_PREFETCH=" + (prefetch ? "1" : "0");
-    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
+                    " -DATT_PREFETCH=" + (prefetch ? "1" : "0") +
+                    " -DATT_THREADS=" + std::to_string(work_group);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     return d;
   }
   static bool fits(int d) { return d == 64 || d == 128; }
   // The configuration run on a device: speed knobs only (no knob changes a bit of the result).
-  // SPARQ_TUNE_DENSE="prefetch=0|1,regs=N,unroll=0|1" overrides them for tuning sweeps.
+  // SPARQ_TUNE_DENSE="prefetch=0|1,regs=N,unroll=0|1,threads=128|256" overrides them for tuning
+  // sweeps.
   static DenseKernelConfig for_device(int head_dim, bool is_gpu, bool is_nvidia);
 };
 

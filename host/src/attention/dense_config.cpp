@@ -11,7 +11,8 @@ namespace sparq::attention_detail {
 
 namespace {
 
-// SPARQ_TUNE_DENSE="prefetch=1,regs=168,unroll=1": for tuning sweeps (sparq-bench on a GPU).
+// SPARQ_TUNE_DENSE="prefetch=1,regs=168,unroll=1,threads=256": for tuning sweeps (sparq-bench on a
+// GPU).
 void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
   const char* env = std::getenv("SPARQ_TUNE_DENSE");
   if (env == nullptr || *env == '\0') return;
@@ -28,11 +29,15 @@ void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
       cfg.prefetch = value == 1;
     else if (key == "unroll" && (value == 0 || value == 1))
       cfg.unroll = value == 1;
+    else if (key == "threads" && (value == 128 || value == 256))
+      cfg.work_group = value;
     else if (key == "regs" && value >= 0 && value <= 255)
       cfg.nv_max_regs = is_nvidia ? value : 0;
     else
       rt::fail(ErrorCode::invalid_argument, "attention",
-               "SPARQ_TUNE_DENSE item '{}' is not prefetch=0|1, unroll=0|1 or regs=0..255", item);
+               "SPARQ_TUNE_DENSE item '{}' is not prefetch=0|1, unroll=0|1, threads=128|256 "
+               "or regs=0..255",
+               item);
     pos = end + 1;
   }
 }
@@ -42,6 +47,10 @@ void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
 DenseKernelConfig DenseKernelConfig::for_device(int head_dim, bool is_gpu, bool is_nvidia) {
   DenseKernelConfig cfg;
   cfg.head_dim = head_dim;
+  // GPUs: 256 work-items (4 rows x 4 keys each: 216 registers and no spills on the H100, where
+  // 128 work-items need more than 255) with the next slice prefetched: 15.5-15.8 TFLOP/s against
+  // 14.5 for 128 work-items without prefetch (bench/RESULTS.md, session 2). CPUs: 128, plain.
+  cfg.work_group = is_gpu ? 256 : 128;
   cfg.unroll = is_gpu;
   cfg.prefetch = is_gpu;
   cfg.nv_max_regs = 0;
