@@ -10,6 +10,7 @@ namespace sparq::rt {
 struct KernelVariant {
   std::string source_path;  // relative to kernels_cl/
   std::string defines;      // "-DHEAD_DIM=128 ..." exactly as the op passes them
+  bool needs_inline_ptx = false;  // builds only where DeviceQuirks::inline_ptx (NVIDIA PTX asm)
 };
 
 // Concatenation of every family's list (host/src/kernel_variants.cpp; one line per family).

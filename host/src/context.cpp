@@ -123,6 +123,7 @@ int Context::warm_up() {
   if (!impl_->device) return 0;  // the fallback has nothing to compile
   int n = 0;
   for (const auto& v : rt::all_kernel_variants()) {
+    if (v.needs_inline_ptx && !impl_->device->quirks().inline_ptx) continue;
     impl_->device->programs().get(v.source_path, v.defines);
     ++n;
   }

@@ -4,6 +4,7 @@
 #include "attention/attention_variants.h"
 #include "diffusion/diffusion_kernels.h"
 #include "mamba/mamba_kernels.h"
+#include "quant/quant_kernels.h"
 #include "selftest.h"
 
 namespace sparq {
@@ -16,6 +17,11 @@ __attribute__((weak)) std::vector<rt::KernelVariant> attention_kernel_variants()
   return {};
 }
 }  // namespace attention_detail
+namespace quant_detail {
+__attribute__((weak)) std::vector<rt::KernelVariant> quant_kernel_variants() {
+  return {};
+}
+}  // namespace quant_detail
 
 namespace rt {
 
@@ -29,6 +35,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(attention_detail::attention_kernel_variants());
   append(diffusion::detail_diffusion::diffusion_kernel_variants());
   append(mamba::detail_mamba::mamba_kernel_variants());
+  append(quant_detail::quant_kernel_variants());
   return all;
 }
 

@@ -103,12 +103,15 @@ TEST(RuntimeKernelSources, EveryKernelVariantBuilds) {
   auto ctx = device_context();
   const auto variants = rt::all_kernel_variants();
   ASSERT_FALSE(variants.empty());
+  int buildable = 0;
   for (const auto& v : variants) {
     SCOPED_TRACE(v.source_path + " " + v.defines);
+    if (v.needs_inline_ptx && !runtime_of(ctx).quirks().inline_ptx) continue;  // NVIDIA only
+    ++buildable;
     std::lock_guard lock(ctx.impl()->mutex);
     EXPECT_NO_THROW(runtime_of(ctx).programs().get(v.source_path, v.defines));
   }
-  EXPECT_EQ(ctx.warm_up(), static_cast<int>(variants.size()));
+  EXPECT_EQ(ctx.warm_up(), buildable);
   EXPECT_EQ(Context::create({.device = "fallback"}).warm_up(), 0);
 }
 
