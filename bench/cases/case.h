@@ -70,6 +70,7 @@ std::vector<Case> attention_cases();
 std::vector<Case> attention_decode_cases();
 std::vector<Case> diffusion_cases();
 std::vector<Case> mamba_cases();
+std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)
 
 // ---- helpers shared by the case files ----
 

@@ -4,6 +4,7 @@
 #include "sparq/context.h"
 #include "sparq/diffusion.h"
 #include "sparq/error.h"
+#include "sparq/int8_attention.h"
 #include "sparq/mamba.h"
 #include "sparq/support.h"
 #include "sparq/tensor.h"

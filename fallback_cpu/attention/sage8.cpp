@@ -1,0 +1,101 @@
+// Fallback twin of kernels_cl/attention/sage8.cl: Precision::int8 attention on int8 Q/K/V in the
+// defined order of kernels_cl/attention/sage8_common.h. Rows are independent; one item per
+// (batch, query head, block of 64 rows), each row walked over its tiles in ascending order.
+#include <algorithm>
+#include <vector>
+
+#include "attention/attention_common.h"
+#include "attention/sage8_common.h"
+#include "fallback_cpu/common/parallel_chunks.h"
+#include "sage8_fallback.h"
+
+namespace sparq::fallback {
+
+using namespace sparq::cl_common;  // NOLINT: the shared kernel helpers
+
+namespace {
+
+void sage8_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
+               std::vector<float>& o) {
+  const std::int64_t D = p.d, hk = h / (p.hq / p.hkv);
+  const std::int64_t lk64 = (p.lk + 63) / 64 * 64;
+  const int ve_row = sq_att_visible_end(static_cast<int>(i), static_cast<int>(p.lq),
+                                        static_cast<int>(p.lk), p.causal ? 1 : 0);
+  const std::int8_t* q = p.q8 + ((b * p.hq + h) * p.lq + i) * D;
+  const float sq = p.sq[(b * p.hq + h) * ((p.lq + 127) / 128) + i / 128];
+  const float* drow =
+      p.delta ? p.delta + ((b * p.hq + h) * p.delta_nblk + i / p.delta_rows - p.delta_blk0) * p.lk
+              : nullptr;
+  const std::int64_t kv = b * p.hkv + hk;
+  float m = sq_att_neg_inf(), l = 0.0f;
+  std::fill(o.begin(), o.end(), 0.0f);
+  for (std::int64_t j0 = 0; j0 < ve_row; j0 += 64) {
+    const int nv = static_cast<int>(std::min<std::int64_t>(ve_row - j0, 64));
+    const float sk = p.sk[kv * (lk64 / 64) + j0 / 64];
+    float s2[64];
+    float mt = sq_att_neg_inf();
+    for (int jj = 0; jj < nv; ++jj) {
+      const std::int8_t* k = p.k8 + (kv * p.lk + j0 + jj) * D;
+      int dot = 0;
+      for (std::int64_t d = 0; d < D; ++d) dot += int{q[d]} * int{k[d]};
+      float s = sq_s8_score(dot, sq, sk);
+      if (drow) s = sq_s8_score_delta(s, drow[j0 + jj], p.c);
+      s2[jj] = s;
+      mt = sq_mx(mt, s);
+    }
+    const float m_new = sq_mx(m, mt);
+    if (m_new == sq_att_neg_inf()) continue;
+    const float alpha = sq_exp2(m - m_new);
+    int p8[64];
+    float sp[4], lg[4];
+    for (int g = 0; g < 4; ++g) {
+      float pv[16];
+      uint amax = 0;
+      for (int u = 0; u < 16; ++u) {
+        const int jj = 16 * g + u;
+        pv[u] = jj < nv ? sq_exp2_q(s2[jj] - m_new) : 0.0f;
+        amax = std::max(amax, sq_i8_absbits(pv[u]));
+      }
+      sp[g] = sq_i8_scale(amax);
+      int psum = 0;
+      for (int u = 0; u < 16; ++u) {
+        p8[16 * g + u] = sq_i8_code(pv[u], sp[g], 0.0f);
+        psum += p8[16 * g + u];
+      }
+      lg[g] = sq_s8_row_term(psum, sp[g]);
+    }
+    for (std::int64_t d = 0; d < D; ++d) {
+      const std::int8_t* v = p.v8 + (kv * D + d) * lk64 + j0;
+      const float* sv = p.sv + (kv * D + d) * (lk64 / 16) + j0 / 16;
+      float ot = 0.0f;
+      for (int g = 0; g < 4; ++g) {
+        int dot = 0;
+        for (int u = 0; u < 16; ++u) dot += p8[16 * g + u] * int{v[16 * g + u]};
+        const float u = sq_s8_pv_term(dot, sp[g], sv[g]);
+        ot = g == 0 ? u : ot + u;
+      }
+      o[d] = sq_fma(o[d], alpha, ot);
+    }
+    l = sq_fma(l, alpha, ((lg[0] + lg[1]) + lg[2]) + lg[3]);
+    m = m_new;
+  }
+  float* out = p.out + ((b * p.hq + h) * p.lq + i) * D;
+  for (std::int64_t d = 0; d < D; ++d) out[d] = sq_s8_out(o[d], l);
+}
+
+}  // namespace
+
+void sage8_attention(const Sage8Problem& p) {
+  const std::int64_t rows = p.row1 - p.row0;
+  const std::int64_t nblk = (rows + 63) / 64;
+  parallel_chunks(p.batch * p.hq * nblk, 1, [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<float> o(static_cast<std::size_t>(p.d));
+    for (std::int64_t item = lo; item < hi; ++item) {
+      const std::int64_t bh = item / nblk, blk = item % nblk;
+      const std::int64_t i0 = p.row0 + 64 * blk, i1 = std::min(p.row1, i0 + 64);
+      for (std::int64_t i = i0; i < i1; ++i) sage8_row(p, bh / p.hq, bh % p.hq, i, o);
+    }
+  });
+}
+
+}  // namespace sparq::fallback
