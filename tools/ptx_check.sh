@@ -17,4 +17,4 @@ flags=(-cl-std=CL1.2 -target nvptx64-nvidia-cuda -march=sm_80 -Xclang -finclude-
 llvm-link-15 "$tmp/k.bc" "$tmp/shim.bc" -o "$tmp/all.bc"
 llc-15 -march=nvptx64 -mcpu=sm_80 -O2 "$tmp/all.bc" -o "$tmp/k.ptx"
 echo "mma.sync instructions: $(grep -c 'mma.sync' "$tmp/k.ptx")"
-"${PTXAS:-ptxas}" -arch=sm_90 -v "$tmp/k.ptx" -o "$tmp/k.cubin" 2>&1 | grep -E "error|registers|smem|spill" || true
+"${PTXAS:-ptxas}" -arch=sm_90 -v "$tmp/k.ptx" -o "$tmp/k.cubin" 2>&1 | grep -E "error|warning|Used|spill" | sort -u || true

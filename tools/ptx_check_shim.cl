@@ -43,3 +43,11 @@ OVL int max(int a, int b) {
 OVL int isnan(float x) {
   return x != x;
 }
+OVL uint4 vload4(size_t i, const __global uint* p) {
+  p += 4 * i;
+  return (uint4)(p[0], p[1], p[2], p[3]);
+}
+OVL float4 vload4(size_t i, const __local float* p) {
+  p += 4 * i;
+  return (float4)(p[0], p[1], p[2], p[3]);
+}

@@ -9,6 +9,7 @@
 
 #include "attention/attention_test_util.h"
 #include "reference/attention_ref.h"
+#include "runtime/runtime_test_util.h"
 #include "sparq/int8_attention.h"
 
 namespace sparq::test::attn {
@@ -77,6 +78,22 @@ TEST(Sage8Exact, KernelEqualsFallbackD128) {
            S8Case{.d = 128, .lq = 150, .lk = 150, .causal = true},
            S8Case{.hq = 4, .hkv = 2, .d = 128, .lq = 64, .lk = 300},
            S8Case{.d = 128, .lq = 300, .lk = 190, .causal = true, .qs = QSmooth::off},
+       }) {
+    S8Case x = c;
+    x.seed = seed++;
+    check_exact(dev, cpu, x);
+  }
+}
+
+// The MMA path's fragment indexing, with each mma.sync emulated in local memory (the GPU run of
+// the same tests covers the real instructions): same bits as the fallback.
+TEST(Sage8Exact, MmaPathEmulated) {
+  const ScopedEnv mma("SPARQ_SAGE8_MMA", "emulate");
+  Context dev = device_context(), cpu = fallback_context();
+  std::uint64_t seed = 70;
+  for (const S8Case& c : {
+           S8Case{.hq = 4, .hkv = 2, .d = 128, .lq = 200, .lk = 150, .causal = true},
+           S8Case{.d = 128, .lq = 70, .lk = 130, .qs = QSmooth::per_head},
        }) {
     S8Case x = c;
     x.seed = seed++;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "attention_access.h"
 #include "attention_validate.h"
@@ -36,11 +37,16 @@ const cl::Buffer& buffer(const Tensor& t) {
   return t.storage()->buffer;
 }
 
-bool use_mma(const rt::DeviceRuntime& dev) {
+// The kernel variant for this device. SPARQ_SAGE8_MMA (for A/B checks and tests) = "0": the
+// portable path; "emulate": the MMA path with emulated mma.sync (any device).
+Sage8KernelConfig kernel_config(const rt::DeviceRuntime& dev, int head_dim) {
   const auto& q = dev.quirks();
-  const char* env = std::getenv("SPARQ_SAGE8_MMA");  // "0": force the portable path (A/B tests)
-  if (env && env[0] == '0') return false;
-  return q.inline_ptx && q.cc_major >= 8;
+  Sage8KernelConfig cfg{head_dim, q.inline_ptx && q.cc_major >= 8, false};
+  if (const char* env = std::getenv("SPARQ_SAGE8_MMA")) {
+    if (std::string(env) == "0") cfg.mma = false;
+    if (std::string(env) == "emulate") cfg.mma = cfg.emulate = true;
+  }
+  return cfg;
 }
 
 struct Dims {
@@ -126,8 +132,8 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
     return;
   }
   auto& dev = *impl.device;
-  const Sage8KernelConfig cfg{static_cast<int>(d.d), use_mma(dev)};
-  cl::Kernel k = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(d.d));
+  cl::Kernel k = dev.kernel(cfg.source(), cfg.kernel, cfg.defines());
   const std::int64_t qb0 = s.row0 / cfg.rows_per_group;
   const std::int64_t nqb = cdiv(s.row1, cfg.rows_per_group) - qb0;
   const bool has_delta = s.delta.defined();
@@ -222,9 +228,10 @@ Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc
 std::vector<rt::KernelVariant> sage8_kernel_variants() {
   std::vector<rt::KernelVariant> out;
   for (int dim : {64, 128})
-    for (bool mma : {false, true}) {
-      rt::KernelVariant kv{Sage8KernelConfig::source, Sage8KernelConfig{dim, mma}.defines()};
-      kv.needs_inline_ptx = mma;
+    for (int mode = 0; mode < 3; ++mode) {  // portable, PTX, emulated PTX
+      const Sage8KernelConfig cfg{dim, mode > 0, mode == 2};
+      rt::KernelVariant kv{cfg.source(), cfg.defines()};
+      kv.needs_inline_ptx = mode == 1;
       out.push_back(kv);
     }
   return out;

@@ -7,17 +7,23 @@
 
 namespace sparq::attention_detail {
 
-// HEAD_DIM 64/128; mma = inline PTX mma.sync int8 (NVIDIA sm_80+ only: the device quirk
-// inline_ptx and compute capability >= 8.0). Both variants give identical bits.
+// Two programs with the same arguments, launch shape and bits:
+//  - kernels_cl/attention/sage8.cl: the portable integer path (any device);
+//  - kernels_cl/attention/sage8_mma.cl: inline PTX mma.sync int8 with the softmax in registers
+//    (NVIDIA sm_80+ only: device quirk inline_ptx and compute capability >= 8.0); with emulate,
+//    mma.sync / shfl.sync are emulated in local memory so it builds and runs anywhere (tests of
+//    the fragment indexing on PoCL).
 struct Sage8KernelConfig {
-  static constexpr const char* source = "attention/sage8.cl";
   static constexpr const char* kernel = "sage8_attention";
   static constexpr int rows_per_group = 64;
   static constexpr int work_group = 128;
   int head_dim = 128;
   bool mma = false;
+  bool emulate = false;
+  const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
   std::string defines() const {
-    return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DSAGE8_MMA=" + (mma ? "1" : "0");
+    return "-DHEAD_DIM=" + std::to_string(head_dim) +
+           (mma ? std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0") : std::string());
   }
 };
 

@@ -1,0 +1,312 @@
+#pragma OPENCL FP_CONTRACT OFF
+// sage8_mma.cl — Precision::int8 attention for NVIDIA (inline PTX mma.sync int8), with the
+// softmax in registers in the MMA fragment layout. The defined arithmetic order is in
+// attention/sage8_common.h; this kernel, the portable sage8.cl and fallback_cpu/attention/
+// sage8.cpp give the same bits (the integer products are exact, the float code is the same).
+//
+// Macros: HEAD_DIM (64 or 128). SAGE8_EMULATE (0/1): 1 emulates mma.sync and shfl.sync in local
+// memory with the PTX ISA's layouts ("mma.m16n8k32" / "mma.m16n8k16" for .s8, shfl.sync.bfly),
+// so PoCL tests every index of this kernel; 0 (NVIDIA sm_80+ only) uses the instructions.
+// Launch: local (128), global (128 * nqb, Hq, B), as sage8.cl (64 query rows per work-group).
+//
+// Work split: warp w owns rows 16w + g and 16w + g + 8 (g = lane / 4, t = lane % 4); the four
+// lanes of a quad hold identical copies of their two rows' m and l. QK^T n-tile nt's column c is
+// key 16(nt / 2) + 4(c / 2) + 2(nt % 2) + c % 2 of the tile (the K tile is read in that order),
+// so lane t ends up holding keys 16gr + 4t .. 4t + 3 of every 16-key group gr: exactly its A
+// fragment of the P.V MMA (m16n8k16). Row max, group absmax and code sums are folded over the
+// quad with shfl.sync.bfly (max is exact in any order; the sums are integers).
+#include "attention/attention_common.h"
+#include "attention/sage8_common.h"
+
+#ifndef HEAD_DIM
+#error "HEAD_DIM must be defined (64 or 128)"
+#endif
+#ifndef SAGE8_EMULATE
+#define SAGE8_EMULATE 0
+#endif
+#if SAGE8_EMULATE
+#define SQ_UNROLL  // PoCL builds the emulated test variant much faster without unrolling
+#else
+#define SQ_UNROLL _Pragma("unroll")  // constant indices keep s[], o[], pa[], sp[] in registers
+#endif
+#define DH HEAD_DIM
+#define BM 64
+#define BN SQ_ATT_TILE
+#define NT 128
+#define QW (DH / 4 + 4)  // words per K8 row in local memory (padded: conflict-free fragments)
+#define VW (BN / 4 + 4)  // words per V8 channel row
+#define ST4U(p, x) (*(__local uint4*)(p) = (x))
+
+static inline int dot4(uint a, uint b) {
+  const char4 x = as_char4(a), y = as_char4(b);
+  return (int)x.s0 * (int)y.s0 + (int)x.s1 * (int)y.s1 + (int)x.s2 * (int)y.s2 +
+         (int)x.s3 * (int)y.s3;
+}
+
+#if SAGE8_EMULATE
+#define EMU_WORDS (4 * 192)
+static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
+                           __local uint* emu) {
+  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][8] words, then B[8][8]
+  __local uint* B = A + 128;
+  A[g * 8 + t] = a0;
+  A[(g + 8) * 8 + t] = a1;
+  A[g * 8 + 4 + t] = a2;
+  A[(g + 8) * 8 + 4 + t] = a3;
+  B[g * 8 + t] = b0;
+  B[g * 8 + 4 + t] = b1;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int e = 0; e < 4; ++e) {
+    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
+    int s = 0;
+    for (int w = 0; w < 8; ++w) s += dot4(A[r * 8 + w], B[c * 8 + w]);
+    d[e] += s;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
+  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][4] words, then B[8][4]
+  __local uint* B = A + 64;
+  A[g * 4 + t] = a0;
+  A[(g + 8) * 4 + t] = a1;
+  B[g * 4 + t] = b0;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int e = 0; e < 4; ++e) {
+    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
+    int s = 0;
+    for (int w = 0; w < 4; ++w) s += dot4(A[r * 4 + w], B[c * 4 + w]);
+    d[e] = s;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+// Value of lane (lane ^ mask) of the warp.
+static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
+  const int lid = get_local_id(0);
+  emu[lid] = x;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const uint y = emu[lid ^ mask];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return y;
+}
+#else
+#define EMU_WORDS 1
+#ifdef __clang__  // clang's OpenCL mode (tools/ptx_check.sh); NVIDIA's compiler takes `asm`
+#define SQ_ASM __asm__
+#else
+#define SQ_ASM asm
+#endif
+static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
+                           __local uint* emu) {
+  int d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
+  SQ_ASM volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  d[0] = d0;
+  d[1] = d1;
+  d[2] = d2;
+  d[3] = d3;
+}
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
+  int d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+  SQ_ASM volatile(
+      "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
+      "{%0,%1,%2,%3};"
+      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
+      : "r"(a0), "r"(a1), "r"(b0));
+  d[0] = d0;
+  d[1] = d1;
+  d[2] = d2;
+  d[3] = d3;
+}
+static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
+  uint y;
+  SQ_ASM volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(mask));
+  return y;
+}
+#endif
+
+// Quad folds (lanes 4g .. 4g + 3 share rows): NaN-propagating float max, uint max, int sum.
+static inline float quad_mx(float x, __local uint* emu) {
+  x = sq_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
+  return sq_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
+}
+static inline uint quad_umax(uint x, __local uint* emu) {
+  x = max(x, shfl_xor(x, 1, emu));
+  return max(x, shfl_xor(x, 2, emu));
+}
+static inline int quad_sum(int x, __local uint* emu) {
+  x += (int)shfl_xor((uint)x, 1, emu);
+  return x + (int)shfl_xor((uint)x, 2, emu);
+}
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
+    __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]
+    __global const uint* k8, __global const float* sk,  // [B,Hkv,Lk,D], [B,Hkv,ceil(Lk/64)]
+    __global const uint* v8, __global const float* sv,  // [B,Hkv,D,Lk64], [B,Hkv,D,Lk64/16]
+    __global const float* delta, int has_delta, int delta_rows, int delta_blk0, int delta_nblk,
+    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0, int nqb) {
+  __local uint ks[BN * QW] SQ_ATT_LOCAL_ALIGN;
+  __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
+  __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
+  __local uint emu[EMU_WORDS];
+
+  const int lid = get_local_id(0), lane = lid & 31, g = lane >> 2, t = lane & 3;
+  const int qb = qb0 + nqb - 1 - get_group_id(0), h = get_group_id(1), b = get_group_id(2);
+  const int r0 = qb * BM;
+  const int nrows = min(BM, lq - r0);
+  const int hk = h / group, hkv = hq / group;
+  const int lk64 = (lk + 63) / 64 * 64;
+  const int kend = sq_att_visible_end(r0 + nrows - 1, lq, lk, causal);
+  const int ntiles = kend > 0 ? (kend + BN - 1) / BN : 0;
+  const float sq_blk = sq[((long)b * hq + h) * ((lq + 127) / 128) + r0 / 128];
+  __global const float* drow =
+      delta +
+      (has_delta ? (((long)b * hq + h) * delta_nblk + r0 / delta_rows - delta_blk0) * lk : 0);
+  const long kv_bh = (long)b * hkv + hk;
+  const int ra = 16 * (lid >> 5) + g;  // this lane's rows: ra (fragment half 0), ra + 8 (half 1)
+
+  // Q A-fragments (rows ra, ra + 8; rows past Lq are zero codes and never stored).
+  uint qa[DH / 32][4];
+  {
+    __global const uint* q0 = q8 + (((long)b * hq + h) * lq + r0 + ra) * (DH / 4);
+    __global const uint* q1 = q0 + 8 * (DH / 4);
+    SQ_UNROLL
+    for (int kb = 0; kb < DH / 32; ++kb) {
+      const int w = 8 * kb + t;
+      qa[kb][0] = ra < nrows ? q0[w] : 0u;
+      qa[kb][1] = ra + 8 < nrows ? q1[w] : 0u;
+      qa[kb][2] = ra < nrows ? q0[w + 4] : 0u;
+      qa[kb][3] = ra + 8 < nrows ? q1[w + 4] : 0u;
+    }
+  }
+  const int vend[2] = {sq_att_visible_end(r0 + ra, lq, lk, causal),
+                       sq_att_visible_end(r0 + ra + 8, lq, lk, causal)};
+  float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
+  float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
+  SQ_UNROLL
+  for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
+
+  for (int n = 0; n < ntiles; ++n) {
+    const int j0 = n * BN;
+    const float sk_t = sk[kv_bh * (lk64 / 64) + n];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int x = lid; x < BN * (DH / 16); x += NT) {
+      const int jj = x / (DH / 16), w = 4 * (x % (DH / 16));
+      const uint4 y =
+          j0 + jj < lk ? vload4(0, k8 + (kv_bh * lk + j0 + jj) * (DH / 4) + w) : (uint4)(0u);
+      ST4U(ks + jj * QW + w, y);
+    }
+    for (int x = lid; x < DH * (BN / 16); x += NT) {
+      const int d = x / (BN / 16), w = 4 * (x % (BN / 16));
+      ST4U(vs + d * VW + w, vload4(0, v8 + ((kv_bh * DH + d) * lk64 + j0) / 4 + w));
+    }
+    for (int x = lid; x < DH * 4; x += NT)
+      svs[x] = sv[(kv_bh * DH + x / 4) * (lk64 / 16) + 4 * n + (x & 3)];
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // ---- S2 in registers: s[half][16 gr + 4 t + u] held as s[half][4 gr + u] ----
+    float s[2][16];
+    SQ_UNROLL
+    for (int nt = 0; nt < BN / 8; ++nt) {
+      int acc[4] = {0, 0, 0, 0};
+      const int kr = 16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1);  // key of column g
+      SQ_UNROLL
+      for (int kb = 0; kb < DH / 32; ++kb)
+        mma_k32(acc, qa[kb][0], qa[kb][1], qa[kb][2], qa[kb][3], ks[kr * QW + 8 * kb + t],
+                ks[kr * QW + 8 * kb + 4 + t], emu);
+      SQ_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int hf = e >> 1, u = 2 * (nt & 1) + (e & 1);
+        const int key = 16 * (nt >> 1) + 4 * t + u;
+        const bool vis = key < vend[hf] - j0;
+        float s2 = sq_s8_score(acc[e], sq_blk, sk_t);
+        if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
+        s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
+      }
+    }
+
+    // ---- per row: max, skip, alpha; P codes per 16-key group (this lane's 4 keys) ----
+    uint pa[2][4];
+    float sp[2][4], alpha[2];
+    bool skip[2];
+    SQ_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      const int ve = vend[hf] - j0;
+      float mt = sq_att_neg_inf();
+      SQ_UNROLL
+      for (int x = 0; x < 16; ++x)
+        if (16 * (x >> 2) + 4 * t + (x & 3) < ve) mt = sq_mx(mt, s[hf][x]);
+      mt = quad_mx(mt, emu);
+      const float m_new = sq_mx(m[hf], mt);
+      skip[hf] = ve <= 0 || m_new == sq_att_neg_inf();
+      alpha[hf] = skip[hf] ? 1.0f : sq_exp2(m[hf] - m_new);
+      float lt = 0.0f;
+      SQ_UNROLL
+      for (int gr = 0; gr < 4; ++gr) {
+        float p[4];
+        uint amax = 0;
+        SQ_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int key = 16 * gr + 4 * t + u;
+          p[u] = (!skip[hf] && key < ve) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
+          amax = max(amax, sq_i8_absbits(p[u]));
+        }
+        sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
+        int psum = 0;
+        uint word = 0;
+        SQ_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int code = sq_i8_code(p[u], sp[hf][gr], 0.0f);
+          psum += code;
+          word |= (uint)code << (8 * u);
+        }
+        pa[hf][gr] = word;
+        const float lg = sq_s8_row_term(quad_sum(psum, emu), sp[hf][gr]);
+        lt = gr == 0 ? lg : lt + lg;
+      }
+      if (!skip[hf]) {
+        l[hf] = fma(l[hf], alpha[hf], lt);
+        m[hf] = m_new;
+      }
+    }
+
+    // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
+    SQ_UNROLL
+    for (int nt = 0; nt < DH / 8; ++nt) {
+      const int dc = 8 * nt + 2 * t;
+      const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);
+      float ot[4];
+      SQ_UNROLL
+      for (int gr = 0; gr < 4; ++gr) {
+        int dd[4];
+        mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], emu);
+        const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;
+        const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;
+        const float u0 = sq_s8_pv_term(dd[0], sp[0][gr], v0);
+        const float u1 = sq_s8_pv_term(dd[1], sp[0][gr], v1);
+        const float u2 = sq_s8_pv_term(dd[2], sp[1][gr], v0);
+        const float u3 = sq_s8_pv_term(dd[3], sp[1][gr], v1);
+        ot[0] = gr == 0 ? u0 : ot[0] + u0;
+        ot[1] = gr == 0 ? u1 : ot[1] + u1;
+        ot[2] = gr == 0 ? u2 : ot[2] + u2;
+        ot[3] = gr == 0 ? u3 : ot[3] + u3;
+      }
+      SQ_UNROLL
+      for (int e = 0; e < 4; ++e)
+        if (!skip[e >> 1]) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
+    }
+  }
+
+  // ---- out = O / l (0 for a row that sees no key) ----
+  __global float* ob = out + (((long)b * hq + h) * lq + r0) * DH;
+  SQ_UNROLL
+  for (int nt = 0; nt < DH / 8; ++nt) SQ_UNROLL
+  for (int e = 0; e < 4; ++e) {
+    const int row = ra + 8 * (e >> 1);
+    if (row < nrows) ob[row * DH + 8 * nt + 2 * t + (e & 1)] = sq_s8_out(o[4 * nt + e], l[e >> 1]);
+  }
+}
