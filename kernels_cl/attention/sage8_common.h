@@ -28,8 +28,17 @@
 
 SQ_BEGIN_NAMESPACE
 
+// (float)i for |i| < 2^22, as an integer add and one exact fp32 subtraction: 0x4B400000 is
+// 1.5 * 2^23, whose ulp is 1, so bits(1.5 * 2^23) + i is the float 1.5 * 2^23 + i exactly, and
+// subtracting 1.5 * 2^23 is exact (i = 0 gives +0, as (float)0). Same bits as the conversion
+// instruction, which GPUs run at a fraction of the fp32 rate. Every caller is in range:
+// QK dots |i| <= 128 * 127^2 = 2064512, P.V dots |i| <= 16 * 127^2, code sums <= 16 * 127.
+SQ_FN float sq_s8_i2f(int i) {
+  return sq_as_float((uint)i + 0x4B400000u) - 12582912.0f;
+}
+
 SQ_FN float sq_s8_score(int dot, float sq, float sk) {
-  return ((float)dot * sq) * sk;
+  return (sq_s8_i2f(dot) * sq) * sk;
 }
 
 SQ_FN float sq_s8_score_delta(float s2, float delta, float c) {
@@ -37,11 +46,11 @@ SQ_FN float sq_s8_score_delta(float s2, float delta, float c) {
 }
 
 SQ_FN float sq_s8_pv_term(int dot, float sp, float sv) {
-  return sp == 0.0f ? 0.0f : ((float)dot * sp) * sv;
+  return sp == 0.0f ? 0.0f : (sq_s8_i2f(dot) * sp) * sv;
 }
 
 SQ_FN float sq_s8_row_term(int psum, float sp) {
-  return (float)psum * sp;
+  return sq_s8_i2f(psum) * sp;
 }
 
 SQ_FN float sq_s8_out(float o, float l) {

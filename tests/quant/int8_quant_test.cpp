@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "attention/attention_test_util.h"
+#include "attention/sage8_common.h"
 #include "quant/int8_codec.h"
 #include "sparq/int8_attention.h"
 
@@ -64,6 +65,14 @@ TEST(Int8Codec, CodeTable) {
   EXPECT_EQ(sq_i8_absbits(-2.0f), 0x40000000u);
   EXPECT_EQ(sq_i8_scale(sq_i8_absbits(127.0f)), 1.0f);
   EXPECT_TRUE(std::isnan(sq_i8_scale(sq_i8_absbits(nan))));
+}
+
+// The conversion trick of sage8_common.h equals (float)i bit for bit on its whole range.
+TEST(Int8Codec, ExactIntToFloat) {
+  for (int i = -(1 << 22); i < (1 << 22); ++i) {
+    const float want = static_cast<float>(i), got = sq_s8_i2f(i);
+    ASSERT_EQ(std::memcmp(&want, &got, 4), 0) << i;
+  }
 }
 
 struct QuantCase {
