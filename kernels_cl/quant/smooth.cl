@@ -13,7 +13,7 @@
 //     added: no fma);  delta = acc.
 //   Inputs are f32/f16/bf16 storage (run-time code), widened exactly on load.
 // Launch: quant_block_mean global (round_up(D, 64), nblk, B*H), local (64, 1, 1);
-//         quant_smooth_delta global (round_up(Lk, 64), nblk_range, B*Hq), local (64, 1, 1).
+//         quant_smooth_delta global (round_up(Lk, 64), 1, B*Hq), local (64, 1, 1); D <= 128.
 #include "attention/attention_common.h"
 
 __kernel void quant_block_mean(gbytes x, long x_off, long x_sb, long x_sr, long x_sh, int x_dt,
@@ -30,21 +30,35 @@ __kernel void quant_block_mean(gbytes x, long x_off, long x_sb, long x_sr, long 
   out[((long)bh * nblk + blk) * dim + d] = s * (r1 - r0 == block_rows ? r_full : r_last);
 }
 
-__kernel void quant_smooth_delta(__global const float* qm, int qm_nblk, int blk0, int nblk,
-                                 gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,
-                                 __global const float* km, int has_km, int hq, int group, int lk,
-                                 int dim, __global float* delta) {
-  const int j = get_global_id(0), bl = get_global_id(1), bh = get_global_id(2);
-  if (j >= lk) return;
+// One work-group per 64 keys of one (b, h): the 64 rows of K - km are staged once in local
+// memory, then each work-item runs its key's chains for every query block of the range.
+#define SMOOTH_KEYS 64
+#define SMOOTH_DMAX 128
+__kernel __attribute__((reqd_work_group_size(SMOOTH_KEYS, 1, 1))) void quant_smooth_delta(
+    __global const float* qm, int qm_nblk, int blk0, int nblk, gbytes k, long k_off, long k_sb,
+    long k_sr, long k_sh, int k_dt, __global const float* km, int has_km, int hq, int group, int lk,
+    int dim, __global float* delta) {
+  __local float ks[SMOOTH_KEYS * (SMOOTH_DMAX + 1)];
+  const int lid = get_local_id(0), j0 = get_group_id(0) * SMOOTH_KEYS, bh = get_group_id(2);
   const int b = bh / hq, h = bh % hq, hk = h / group;
-  __global const float* q = qm + ((long)bh * qm_nblk + blk0 + bl) * dim;
   __global const float* m = km + ((long)b * (hq / group) + hk) * dim;
-  const long krow = k_off + b * k_sb + hk * k_sh + j * k_sr;
-  float acc = 0.0f;
-  for (int d = 0; d < dim; ++d) {
-    float ks = sq_att_load1(k, krow + d, k_dt);
-    if (has_km) ks = ks - m[d];
-    acc = acc + q[d] * ks;
+  const long kb = k_off + b * k_sb + hk * k_sh;
+  for (int x = lid; x < SMOOTH_KEYS * dim; x += SMOOTH_KEYS) {
+    const int jj = x / dim, d = x % dim;
+    float v = 0.0f;
+    if (j0 + jj < lk) {
+      v = sq_att_load1(k, kb + (long)(j0 + jj) * k_sr + d, k_dt);
+      if (has_km) v = v - m[d];
+    }
+    ks[jj * (SMOOTH_DMAX + 1) + d] = v;
   }
-  delta[((long)bh * nblk + bl) * lk + j] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const int j = j0 + lid;
+  __local const float* kr = ks + lid * (SMOOTH_DMAX + 1);
+  for (int bl = 0; bl < nblk; ++bl) {
+    __global const float* q = qm + ((long)bh * qm_nblk + blk0 + bl) * dim;
+    float acc = 0.0f;
+    for (int d = 0; d < dim; ++d) acc = acc + q[d] * kr[d];
+    if (j < lk) delta[((long)bh * nblk + bl) * lk + j] = acc;
+  }
 }

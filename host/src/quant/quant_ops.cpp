@@ -3,6 +3,7 @@
 #include "quant_ops.h"
 
 #include "device_runtime.h"
+#include "errors.h"
 #include "fallback_cpu/quant/quant_fallback.h"
 #include "quant_kernels.h"
 
@@ -82,6 +83,8 @@ Tensor smooth_delta(Context& ctx, const Tensor& qm, std::int64_t blk0, std::int6
   constexpr const char* op = "quantize (smoothing delta)";
   const std::int64_t B = qm.dim(0), hq = qm.dim(1), qm_nblk = qm.dim(2), D = qm.dim(3);
   const std::int64_t hkv = k.dim(1), lk = k.dim(2), group = hq / hkv;
+  if (D > 128)
+    rt::fail(ErrorCode::internal, op, "head dim {} > 128 (callers accept D = 64 or 128 only)", D);
   Tensor delta = new_f32(ctx, {B, hq, nblk, lk});
   auto& impl = *ctx.impl();
   if (!impl.device) {
@@ -100,9 +103,7 @@ Tensor smooth_delta(Context& ctx, const Tensor& qm, std::int64_t blk0, std::int6
                       km.defined() ? buffer(km) : buffer(qm), I(km.defined()), I(hq), I(group),
                       I(lk), I(D), buffer(delta));
   const int wg = SmoothKernelConfig::work_group;
-  dev.launch(op, kern,
-             cl::NDRange(round_up(lk, wg), static_cast<std::size_t>(nblk),
-                         static_cast<std::size_t>(B * hq)),
+  dev.launch(op, kern, cl::NDRange(round_up(lk, wg), 1, static_cast<std::size_t>(B * hq)),
              cl::NDRange(wg, 1, 1));
   return delta;
 }

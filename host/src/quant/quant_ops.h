@@ -20,7 +20,7 @@ Tensor block_mean(Context& ctx, const Tensor& x, std::int64_t block_rows);
 
 // Smoothing bias delta for query blocks [blk0, blk0 + nblk) of qm (f32 [B, Hq, nblk_q, D]):
 // f32 [B, Hq, nblk, Lk] = sum_d qm[d] * (k[j][d] - km[d]); km f32 [B, Hkv, 1, D] or undefined
-// (K smoothing off).
+// (K smoothing off). D <= 128.
 Tensor smooth_delta(Context& ctx, const Tensor& qm, std::int64_t blk0, std::int64_t nblk,
                     const Tensor& k, const Tensor& km);
 
