@@ -71,6 +71,8 @@ std::vector<Case> attention_decode_cases();
 std::vector<Case> diffusion_cases();
 std::vector<Case> mamba_cases();
 std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)
+// Quest decode + MMInference permutations (quest_cases.cpp).
+std::vector<Case> quest_cases();
 
 // ---- helpers shared by the case files ----
 

@@ -6,6 +6,7 @@
 #include "mamba/mamba_kernels.h"
 #include "quant/quant_kernels.h"
 #include "selftest.h"
+#include "sparse/quest_kernels.h"
 
 namespace sparq {
 
@@ -36,6 +37,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(diffusion::detail_diffusion::diffusion_kernel_variants());
   append(mamba::detail_mamba::mamba_kernel_variants());
   append(quant_detail::quant_kernel_variants());
+  append(quest_detail::quest_kernel_variants());
   return all;
 }
 

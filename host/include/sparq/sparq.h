@@ -6,5 +6,7 @@
 #include "sparq/error.h"
 #include "sparq/int8_attention.h"
 #include "sparq/mamba.h"
+#include "sparq/mminference.h"
+#include "sparq/quest.h"
 #include "sparq/support.h"
 #include "sparq/tensor.h"
