@@ -11,6 +11,7 @@
 
 #include "quest_test_util.h"
 #include "reference/quest_ref.h"
+#include "sparse/quest_math.h"
 
 namespace sparq::test::quest {
 namespace {
@@ -164,6 +165,20 @@ TEST(QuestSelect, BoundsAndSelection) {
           EXPECT_EQ(pages[item * cap + t], want[t]) << what << " b " << bb << " hi " << hi;
       }
   }
+}
+
+// The radix key orders scores as §4 says: +inf, finite descending (-0 == +0), -inf, NaN.
+TEST(QuestSelect, OrderKeyIsTheSpecOrder) {
+  using cl_common::sq_quest_order_key;
+  const float v[] = {INFINITY, 3.0f, 1e-40f, 0.0f, -0.0f, -1e-40f, -2.5f, -INFINITY, kNaN, -kNaN};
+  auto rank = [](float x) {  // class, then value descending
+    if (std::isnan(x)) return std::pair{3, 0.0};
+    if (std::isinf(x)) return std::pair{x > 0 ? 0 : 2, 0.0};
+    return std::pair{1, -static_cast<double>(x)};
+  };
+  for (float a : v)
+    for (float b : v)
+      EXPECT_EQ(sq_quest_order_key(a) < sq_quest_order_key(b), rank(a) < rank(b)) << a << " " << b;
 }
 
 // Exact ties (identical pages), +inf / NaN bounds: the §4 order, identical on both executors.

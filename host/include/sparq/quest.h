@@ -15,22 +15,16 @@
 
 #include "sparq/attention.h"
 #include "sparq/context.h"
+#include "sparq/index_sharing.h"
 #include "sparq/tensor.h"
 
 namespace sparq {
 
-#ifndef SPARQ_INDEX_SHARING_DEFINED
-#define SPARQ_INDEX_SHARING_DEFINED
-// One selection per query head (default), or one per KV head shared by its G query heads
-// (bounds summed over the group, head ascending): each K/V page is then read once per group.
-enum class IndexSharing { per_q_head, kv_group };
-#endif
-
 struct SPARQ_API QuestOptions {
   int page_size = 16;       // tokens per page, 16..128, a multiple of 16 (must match the cache)
   int token_budget = 2048;  // page_budget = token_budget / page_size, the last page included
-  std::vector<int> dense_layers = {0, 1};  // layers that read every page (repo and paper)
-  IndexSharing sharing = IndexSharing::per_q_head;
+  std::vector<int> dense_layers = {0, 1};           // layers that read every page (repo and paper)
+  IndexSharing sharing = IndexSharing::per_q_head;  // kv_group: bounds summed over the group
 };
 
 // The page metadata of one layer's cache and the options it was built with. kmin/kmax are fp32
