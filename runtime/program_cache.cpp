@@ -173,23 +173,57 @@ std::string ProgramCache::file_path(const Key& key) const {
   return cache_dir_ + "/" + hex + ".clbin";
 }
 
+std::vector<unsigned char> make_cache_file(const CacheKey& key,
+                                           std::span<const unsigned char> payload) {
+  CacheFileHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.format_version = kFormatVersion;
+  h.header_bytes = sizeof h;
+  std::memcpy(h.key, key.data(), key.size());
+  h.payload_bytes = payload.size();
+  h.payload_xxh3_64 = XXH3_64bits(payload.data(), payload.size());
+  std::vector<unsigned char> file(sizeof h + payload.size());
+  std::memcpy(file.data(), &h, sizeof h);
+  if (!payload.empty()) std::memcpy(file.data() + sizeof h, payload.data(), payload.size());
+  return file;
+}
+
+std::optional<std::span<const unsigned char>> cache_file_payload(
+    std::span<const unsigned char> file, const CacheKey& key) {
+  CacheFileHeader h{};
+  if (file.size() < sizeof h) return std::nullopt;
+  std::memcpy(&h, file.data(), sizeof h);
+  const std::uint64_t rest = file.size() - sizeof h;
+  const bool ok = std::memcmp(h.magic, kMagic, sizeof kMagic) == 0 &&
+                  h.format_version == kFormatVersion && h.header_bytes == sizeof h &&
+                  std::memcmp(h.key, key.data(), key.size()) == 0 && h.payload_bytes > 0 &&
+                  h.payload_bytes < (std::uint64_t{1} << 32) && h.payload_bytes == rest;
+  if (!ok) return std::nullopt;
+  const auto payload = file.subspan(sizeof h);
+  if (XXH3_64bits(payload.data(), payload.size()) != h.payload_xxh3_64) return std::nullopt;
+  return payload;
+}
+
 bool ProgramCache::load(const Key& key, const std::string& options, cl::Program& out) {
   const std::string path = file_path(key);
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;  // not cached yet
-  CacheFileHeader h{};
-  std::vector<unsigned char> payload;
-  bool ok = static_cast<bool>(in.read(reinterpret_cast<char*>(&h), sizeof h)) &&
-            std::memcmp(h.magic, kMagic, sizeof kMagic) == 0 &&
-            h.format_version == kFormatVersion && h.header_bytes == sizeof h &&
-            std::memcmp(h.key, key.data(), key.size()) == 0 && h.payload_bytes > 0 &&
-            h.payload_bytes < (std::uint64_t{1} << 32);
+  // The whole file, sized by what is on disk (never by a size field inside it).
+  std::vector<unsigned char> file;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  bool ok = !ec && size >= sizeof(CacheFileHeader) && size < (std::uint64_t{1} << 32);
   if (ok) {
-    payload.resize(h.payload_bytes);
-    ok = static_cast<bool>(in.read(reinterpret_cast<char*>(payload.data()),
-                                   static_cast<std::streamsize>(payload.size()))) &&
-         in.peek() == std::ifstream::traits_type::eof() &&
-         XXH3_64bits(payload.data(), payload.size()) == h.payload_xxh3_64;
+    file.resize(size);
+    ok = static_cast<bool>(in.read(reinterpret_cast<char*>(file.data()),
+                                   static_cast<std::streamsize>(file.size()))) &&
+         in.peek() == std::ifstream::traits_type::eof();
+  }
+  std::vector<unsigned char> payload;
+  if (ok) {
+    const auto p = cache_file_payload(file, key);
+    ok = p.has_value();
+    if (ok) payload.assign(p->begin(), p->end());
   }
   if (ok) {
     try {
@@ -214,14 +248,7 @@ void ProgramCache::store(const Key& key, const cl::Program& program) {
     return;  // a driver that cannot export binaries: memory cache only
   }
   if (binaries.size() != 1 || binaries[0].empty()) return;
-  const auto& payload = binaries[0];
-  CacheFileHeader h{};
-  std::memcpy(h.magic, kMagic, sizeof kMagic);
-  h.format_version = kFormatVersion;
-  h.header_bytes = sizeof h;
-  std::memcpy(h.key, key.data(), key.size());
-  h.payload_bytes = payload.size();
-  h.payload_xxh3_64 = XXH3_64bits(payload.data(), payload.size());
+  const std::vector<unsigned char> file = make_cache_file(key, binaries[0]);
 
   // Write a private temp file, then rename over the final name: readers see either no file or a
   // complete one, and two processes writing the same key both succeed (the last rename wins).
@@ -230,9 +257,8 @@ void ProgramCache::store(const Key& key, const cl::Program& program) {
   bool ok = false;
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    ok = out && out.write(reinterpret_cast<const char*>(&h), sizeof h) &&
-         out.write(reinterpret_cast<const char*>(payload.data()),
-                   static_cast<std::streamsize>(payload.size()));
+    ok = out && out.write(reinterpret_cast<const char*>(file.data()),
+                          static_cast<std::streamsize>(file.size()));
     if (ok) {
       out.close();
       ok = !out.fail();

@@ -8,12 +8,27 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "opencl.hpp.h"
 
 namespace sparq::rt {
+
+// The on-disk file format, as pure functions (the fuzz target fuzz/targets/program_cache_file.cpp
+// feeds cache_file_payload arbitrary bytes).
+using CacheKey = std::array<unsigned char, 16>;
+// A complete cache file: header {magic, format version, header size, key, payload size, xxh3-64
+// of the payload} + payload.
+std::vector<unsigned char> make_cache_file(const CacheKey& key,
+                                           std::span<const unsigned char> payload);
+// The payload of a cache file's bytes, or nullopt unless every header field matches (magic,
+// version, header size, `key`), the payload size equals the rest of the file (1 byte to 4 GiB)
+// and its checksum matches. Never reads outside `file`.
+std::optional<std::span<const unsigned char>> cache_file_payload(
+    std::span<const unsigned char> file, const CacheKey& key);
 
 struct CacheStats {
   int memory_hits = 0, disk_hits = 0, builds = 0, disk_writes = 0, corrupt_files = 0;
@@ -35,7 +50,7 @@ class ProgramCache {
   CacheStats stats() const;
 
  private:
-  using Key = std::array<unsigned char, 16>;
+  using Key = CacheKey;
   Key disk_key(const std::string& source, const std::string& options) const;
   std::string file_path(const Key& key) const;
   bool load(const Key& key, const std::string& options, cl::Program& out);

@@ -63,4 +63,11 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 "$cxx" -std=c++20 "$work/hello.cpp" -o "$work/hello" $(pkg-config --cflags --libs sparq) \
   -Wl,-rpath,"$(pkg-config --variable=libdir sparq)"
 "$work/hello"
+# The Python module, when it was built (the python tests build it; this test runs after them).
+module=$(find "$prefix" -name 'sparq.cpython-*.so' | head -n 1)
+if [ -n "$module" ]; then
+  env -u LD_LIBRARY_PATH PYTHONPATH="$(dirname "$module")" "${SPARQ_PYTHON:-python3}" -c \
+    'import sparq; c = sparq.Context(device="fallback"); print("python: sparq", sparq.version(), "from", sparq.__file__, c)' ||
+    fail "the installed Python module does not load"
+fi
 echo "install test: OK ($prefix)"
