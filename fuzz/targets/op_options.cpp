@@ -91,10 +91,13 @@ void fuzz_attention(fuzz::Input& in, Fixture& fx) {
   TENSOR(q, 4);
   TENSOR(k, 4);
   TENSOR(v, 4);
-  const AttentionOptions o{.causal = in.boolean(),
-                           .scale = in.any_float(),
-                           .return_lse = in.boolean(),
-                           .out_dtype = any_dtype(in)};
+  const AttentionOptions o{
+      .causal = in.boolean(),
+      .scale = in.any_float(),
+      .return_lse = in.boolean(),
+      .out_dtype = any_dtype(in),
+      .precision = static_cast<Precision>(in.range(0, 3)),  // 3: invalid
+      .quant = {.q_smooth = static_cast<QSmooth>(in.range(0, 3)), .k_smooth = in.boolean()}};
   (void)supports_attention(fx.ctx, q.desc(), k.desc(), v.desc(), o);
   (void)attention(fx.ctx, q, k, v, o);
 }
