@@ -4,8 +4,29 @@
 
 namespace sparq::py::attention_binding {
 
-AttentionOptions options(bool causal, float scale, bool return_lse, DType out_dtype) {
-  return {.causal = causal, .scale = scale, .return_lse = return_lse, .out_dtype = out_dtype};
+// precision: "fp32" (exact), "int8" (SageAttention 1/2 style), "nvfp4"; q_smooth: "off",
+// "per_head", "per_block128" (QuantAttnOptions).
+AttentionOptions options(bool causal, float scale, bool return_lse, DType out_dtype,
+                         const std::string& precision = "fp32",
+                         const std::string& q_smooth = "per_block128", bool k_smooth = true) {
+  AttentionOptions o{
+      .causal = causal, .scale = scale, .return_lse = return_lse, .out_dtype = out_dtype};
+  if (precision == "int8")
+    o.precision = Precision::int8;
+  else if (precision == "nvfp4")
+    o.precision = Precision::nvfp4;
+  else if (precision != "fp32")
+    throw Error(ErrorCode::invalid_argument,
+                "precision must be 'fp32', 'int8' or 'nvfp4', got '" + precision + "'");
+  if (q_smooth == "off")
+    o.quant.q_smooth = QSmooth::off;
+  else if (q_smooth == "per_head")
+    o.quant.q_smooth = QSmooth::per_head;
+  else if (q_smooth != "per_block128")
+    throw Error(ErrorCode::invalid_argument,
+                "q_smooth must be 'off', 'per_head' or 'per_block128', got '" + q_smooth + "'");
+  o.quant.k_smooth = k_smooth;
+  return o;
 }
 
 pyb::object result(const AttentionResult& r, bool return_lse) {
@@ -26,17 +47,21 @@ SPARQ_PY_BIND(attention, sparq::py::kOps) {
   m.def(
       "attention",
       [](Context& ctx, const pyb::object& q, const pyb::object& k, const pyb::object& v,
-         bool causal, float scale, bool return_lse, DType out_dtype) {
+         bool causal, float scale, bool return_lse, DType out_dtype, const std::string& precision,
+         const std::string& q_smooth, bool k_smooth) {
         const Tensor tq = to_tensor(ctx, q), tk = to_tensor(ctx, k), tv = to_tensor(ctx, v);
+        const AttentionOptions o =
+            options(causal, scale, return_lse, out_dtype, precision, q_smooth, k_smooth);
         AttentionResult r;
         {
           pyb::gil_scoped_release nogil;
-          r = sparq::attention(ctx, tq, tk, tv, options(causal, scale, return_lse, out_dtype));
+          r = sparq::attention(ctx, tq, tk, tv, o);
         }
         return result(r, return_lse);
       },
       pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::kw_only(),
-      SPARQ_PY_ATTENTION_OPTIONS,
+      SPARQ_PY_ATTENTION_OPTIONS, pyb::arg("precision") = "fp32",
+      pyb::arg("q_smooth") = "per_block128", pyb::arg("k_smooth") = true,
       "Exact attention. q [B, Hq, Lq, D], k/v [B, Hkv, Lk, D] (Hq % Hkv == 0, D <= 256); "
       "scale 0 = 1/sqrt(D); causal aligned bottom-right. Returns out [B, Hq, Lq, D] or (out, "
       "lse).");

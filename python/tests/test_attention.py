@@ -102,3 +102,15 @@ def test_merge_states(dev, cpu):
     np.testing.assert_allclose(np.asarray(o_cpu), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(l_cpu), m + np.log2(wa + wb), rtol=1e-6, atol=1e-6)
     assert same_bits(np.asarray(o_cpu)[0, 0], ob[0, 0])
+
+
+def test_int8_precision_device_equals_fallback(dev, cpu):
+    g = rng(15)
+    q, k, v = (g.standard_normal((1, 2, 64, 64)).astype(np.float32) for _ in range(3))
+    o_dev = np.asarray(sparq.attention(dev, q, k, v, precision="int8"))
+    o_cpu = np.asarray(sparq.attention(cpu, q, k, v, precision="int8"))
+    assert same_bits(o_dev, o_cpu)
+    o_ref, _ = reference(q, k, v, False)
+    assert np.abs(o_cpu - o_ref).max() < 0.05  # quantized: close, not exact
+    with pytest.raises(sparq.Error, match="precision must be"):
+        sparq.attention(cpu, q, k, v, precision="fp8")
