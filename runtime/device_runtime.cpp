@@ -78,7 +78,7 @@ void DeviceRuntime::launch(const char* op, const cl::Kernel& kernel, const cl::N
     fail(ErrorCode::opencl_error, op, "launching kernel '{}' failed: {}", kernel_name(kernel),
          cl_error_name(e.err()));
   }
-  if (profile_) pending_.push_back({op, kernel_name(kernel), event});
+  if (profile_) pending_.push_back({op, kernel_name(kernel), event, cl::Event()});
 }
 
 cl::Buffer DeviceRuntime::allocate(std::size_t bytes, const char* what) {
@@ -133,7 +133,8 @@ std::vector<KernelTime> DeviceRuntime::kernel_times() {
   for (auto& p : pending_) {
     try {
       p.event.wait();
-      const auto start = p.event.getProfilingInfo<CL_PROFILING_COMMAND_START>();
+      const auto start =
+          (p.first() ? p.first : p.event).getProfilingInfo<CL_PROFILING_COMMAND_START>();
       const auto end = p.event.getProfilingInfo<CL_PROFILING_COMMAND_END>();
       done_.push_back({p.op, p.kernel, static_cast<double>(end - start) * 1e-6});
     } catch (const cl::Error& e) {

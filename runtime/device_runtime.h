@@ -56,6 +56,13 @@ class DeviceRuntime {
   void launch(const char* op, const cl::Kernel& kernel, const cl::NDRange& global,
               const cl::NDRange& local);
 
+  // Records commands enqueued outside launch() (e.g. by CLBlast) as one KernelTime from `first`'s
+  // start to `last`'s end (the queue is in order), when profiling.
+  void record_span(const char* op, const std::string& name, const cl::Event& first,
+                   const cl::Event& last) {
+    if (profile_) pending_.push_back({op, name, last, first});
+  }
+
   // Allocates after checking CL_DEVICE_MAX_MEM_ALLOC_SIZE and global memory (sparq::Error
   // too_large naming `what` otherwise). Zero bytes allocate one byte (OpenCL forbids 0).
   cl::Buffer allocate(std::size_t bytes, const char* what);
@@ -82,6 +89,7 @@ class DeviceRuntime {
   struct Pending {
     std::string op, kernel;
     cl::Event event;
+    cl::Event first;  // record_span: the span's first command (else `event` alone)
   };
   std::vector<Pending> pending_;
   std::vector<KernelTime> done_;

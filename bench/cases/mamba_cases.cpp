@@ -13,6 +13,9 @@
 #include "cases/case.h"
 
 namespace sparq::bench {
+
+std::vector<Case> mamba_ext_cases();  // mamba_ext_cases.cpp: scan_q, SSD, Hadamard, W8A8
+
 namespace {
 
 using namespace sparq::mamba;
@@ -194,6 +197,7 @@ std::vector<Case> mamba_cases() {
     };
     cases.push_back(std::move(c));
   }
+  for (auto& c : mamba_ext_cases()) cases.push_back(std::move(c));
   return cases;
 }
 

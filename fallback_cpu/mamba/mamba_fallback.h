@@ -41,6 +41,21 @@ inline void store_any(std::byte* base, std::int64_t i, int dtype, float v) {
   std::memcpy(base + i * 2, &h, 2);
 }
 
+// A quantized input of selective_scan_q: token rows [Bt, L, C] as in sparq::mamba::QuantizedRows;
+// at(row, j) is element j of a row, dequantized per spec §5.5 (mamba/outlier_quant_math.h).
+struct QSrc {
+  const std::uint8_t* codes = nullptr;
+  const float* scales = nullptr;
+  const std::int32_t* counts = nullptr;
+  const std::int32_t* idx = nullptr;
+  const float* val_f = nullptr;
+  const std::uint16_t* val_h = nullptr;
+  const std::uint8_t* val_b = nullptr;
+  const float* oscale = nullptr;
+  int bits8 = 0, fmt = 0, K = 0, C = 0;
+  float at(std::int64_t row, std::int64_t j) const;
+};
+
 // selective_scan.cpp (kernels_cl/mamba/selective_scan.cl). Views u, delta, z, out: strides
 // (s0 = batch, s1 = channel); B/C variable: (batch, group, n), constant: (row = N).
 struct ScanProblem {
@@ -54,8 +69,53 @@ struct ScanProblem {
   const std::int32_t* cu = nullptr;
   int nseq = 0;  // 0: one sequence per batch row
   std::int64_t batch = 0, D = 0, L = 0, N = 0, dpg = 1;
+  // selective_scan_q: a quantized input replaces its view (B/C quantized are variable).
+  const QSrc *qu = nullptr, *qdelta = nullptr, *qz = nullptr, *qB = nullptr, *qC = nullptr;
 };
 void selective_scan(const ScanProblem& p);
+
+// ssd_scan.cpp (kernels_cl/mamba/ssd_scan.cl). Views x, z: strides (s0 = batch, s1 = time,
+// s2 = head), p contiguous; dt: (batch, time), h contiguous; B/C: (batch, time, group), n
+// contiguous. out contiguous [Bt, L, H, P]. D_mode 0 none, 1 [H], 2 [H, P].
+struct SsdProblem {
+  std::byte* out = nullptr;
+  int out_dtype = 0;
+  View x, dt, z, A, Bm, Cm, Dskip, bias;
+  int D_mode = 0;
+  bool softplus = false;
+  const float* h0 = nullptr;  // [states, H, P, N]
+  float* last = nullptr;
+  const std::int32_t* cu = nullptr;
+  int nseq = 0;
+  std::int64_t batch = 0, L = 0, H = 0, P = 0, N = 0, hpg = 1;
+};
+void ssd_scan(const SsdProblem& p);
+
+// hadamard.cpp (kernels_cl/mamba/hadamard.cl): rows [rows, C], C = 2^m, contiguous. mode 0
+// writes out; mode 1 writes codes (int8 C bytes / int4 ceil(C/2) bytes per row), scales, counts.
+struct HadamardProblem {
+  const float* x = nullptr;
+  float* out = nullptr;
+  std::uint8_t* codes = nullptr;
+  float* scales = nullptr;
+  std::int32_t* counts = nullptr;
+  std::int64_t rows = 0;
+  int C = 1, m = 0, mode = 0;
+  bool bits8 = true;
+  float c = 1.0f;
+};
+void hadamard(const HadamardProblem& p);
+
+// quant_linear.cpp (kernels_cl/mamba/quant_linear.cl): x codes [R, K], w codes [O, K] (int8 or
+// packed int4 rows), scales sx [R], sw [O], bias [O] or null; out [R, O] contiguous.
+struct QuantLinearProblem {
+  const std::uint8_t *xc = nullptr, *wc = nullptr;
+  const float *sx = nullptr, *sw = nullptr, *bias = nullptr;
+  float* out = nullptr;
+  bool x8 = true, w8 = true;
+  std::int64_t R = 0, O = 0, K = 0;
+};
+void quant_linear(const QuantLinearProblem& p);
 
 // causal_conv1d.cpp (kernels_cl/mamba/causal_conv1d.cl). x and init: strides (s0 = batch or
 // state, s1 = channel). Output out is contiguous [Bt, D, L].

@@ -3,14 +3,23 @@
 // acc chain. Rows are independent and run on several threads.
 #include <vector>
 
+#include "mamba/outlier_quant_math.h"
 #include "mamba/scan_math.h"
 #include "mamba_fallback.h"
 
 namespace sparq::fallback::mamba {
 
-namespace {
-
 using namespace sparq::cl_common;
+
+float QSrc::at(std::int64_t row, std::int64_t j) const {
+  const std::int64_t ncodes = bits8 ? C : (C + 1) / 2, vo = row * K;
+  return sq_oq_dequant_at(codes + row * ncodes, bits8, scales[row], counts[row], idx + vo, fmt,
+                          val_f ? val_f + vo : nullptr, val_h ? val_h + vo : nullptr,
+                          val_b ? val_b + vo : nullptr, fmt == 2 ? oscale[row] : 0.0f,
+                          static_cast<int>(j));
+}
+
+namespace {
 
 void scan_row(const ScanProblem& p, std::int64_t b, std::int64_t d, std::vector<float>& h,
               std::vector<float>& a) {
@@ -34,22 +43,27 @@ void scan_row(const ScanProblem& p, std::int64_t b, std::int64_t d, std::vector<
       init(s);
       end = p.cu[s + 1];
     }
-    const float uu = p.u.at(b * p.u.s0 + d * p.u.s1 + t);
-    const float x = p.delta.at(b * p.delta.s0 + d * p.delta.s1 + t);
+    const std::int64_t row = b * p.L + t;  // token row of quantized inputs
+    const float uu = p.qu ? p.qu->at(row, d) : p.u.at(b * p.u.s0 + d * p.u.s1 + t);
+    const float x =
+        p.qdelta ? p.qdelta->at(row, d) : p.delta.at(b * p.delta.s0 + d * p.delta.s1 + t);
     const float dt = sq_scan_dt(x, bias, p.bias ? 1 : 0, p.softplus ? 1 : 0);
     const float du = dt * uu;
     float acc = sq_scan_acc0(dsk, p.Dskip ? 1 : 0, uu);
     for (std::int64_t n = 0; n < N; ++n) {
-      const float bv =
-          p.B_var ? p.Bm.at(b * p.Bm.s0 + g * p.Bm.s1 + n * p.Bm.s2 + t) : p.Bm.at(d * p.Bm.s0 + n);
-      const float cv =
-          p.C_var ? p.Cm.at(b * p.Cm.s0 + g * p.Cm.s1 + n * p.Cm.s2 + t) : p.Cm.at(d * p.Cm.s0 + n);
+      const float bv = p.qB      ? p.qB->at(row, g * N + n)
+                       : p.B_var ? p.Bm.at(b * p.Bm.s0 + g * p.Bm.s1 + n * p.Bm.s2 + t)
+                                 : p.Bm.at(d * p.Bm.s0 + n);
+      const float cv = p.qC      ? p.qC->at(row, g * N + n)
+                       : p.C_var ? p.Cm.at(b * p.Cm.s0 + g * p.Cm.s1 + n * p.Cm.s2 + t)
+                                 : p.Cm.at(d * p.Cm.s0 + n);
       h[n] = sq_scan_step(h[n], dt, a[n], bv, du);
       acc = sq_fma(h[n], cv, acc);
     }
-    const float zz = p.z ? p.z.at(b * p.z.s0 + d * p.z.s1 + t) : 0.0f;
+    const bool has_z = p.z || p.qz;
+    const float zz = p.qz ? p.qz->at(row, d) : (p.z ? p.z.at(b * p.z.s0 + d * p.z.s1 + t) : 0.0f);
     store_any(p.out, b * p.out_sb + d * p.out_sd + t, p.out_dtype,
-              sq_scan_gate(acc, zz, p.z ? 1 : 0));
+              sq_scan_gate(acc, zz, has_z ? 1 : 0));
   }
   if (!p.last) return;
   for (; s < total; ++s) {  // the open sequence, then any empty sequences after it

@@ -200,21 +200,41 @@ SQ_FN int sq_oq_code(SQ_GLOBAL const uchar* codes, int bits8, int j) {
   return n >= 8 ? n - 16 : n;
 }
 
+// Outlier slot k's value: f32 as stored, f16 widened exactly, int8 (float)val * so.
+SQ_FN float sq_oq_outlier_value(int fmt, SQ_GLOBAL const float* val_f,
+                                SQ_GLOBAL const ushort* val_h, SQ_GLOBAL const uchar* val_b,
+                                float so, int k) {
+  if (fmt == 0) return val_f[k];
+  if (fmt == 1) return sq_f16_to_f32(val_h[k]);
+  return (float)(val_b[k] >= 128 ? (int)val_b[k] - 256 : (int)val_b[k]) * so;
+}
+
 SQ_FN void sq_oq_dequant_row(SQ_GLOBAL float* out, int C, SQ_GLOBAL const uchar* codes, int bits8,
                              float sc, int cnt, SQ_GLOBAL const int* idx, int fmt,
                              SQ_GLOBAL const float* val_f, SQ_GLOBAL const ushort* val_h,
                              SQ_GLOBAL const uchar* val_b, float so) {
   for (int j = 0; j < C; ++j) out[j] = (float)sq_oq_code(codes, bits8, j) * sc;
-  for (int k = 0; k < cnt; ++k) {
-    float v;
-    if (fmt == 0)
-      v = val_f[k];
-    else if (fmt == 1)
-      v = sq_f16_to_f32(val_h[k]);
+  for (int k = 0; k < cnt; ++k) out[idx[k]] = sq_oq_outlier_value(fmt, val_f, val_h, val_b, so, k);
+}
+
+// One element j of a quantized row (§5.5) for readers that dequantize inside (selective_scan_q):
+// the outlier value if j is in the row's list (binary search; the list must be strictly
+// ascending, which the host checks), else (float)q_j * s — the value sq_oq_dequant_row writes.
+SQ_FN float sq_oq_dequant_at(SQ_GLOBAL const uchar* codes, int bits8, float sc, int cnt,
+                             SQ_GLOBAL const int* idx, int fmt, SQ_GLOBAL const float* val_f,
+                             SQ_GLOBAL const ushort* val_h, SQ_GLOBAL const uchar* val_b, float so,
+                             int j) {
+  int lo = 0, hi = cnt - 1;
+  while (lo <= hi) {
+    const int mid = (lo + hi) / 2;
+    const int v = idx[mid];
+    if (v == j) return sq_oq_outlier_value(fmt, val_f, val_h, val_b, so, mid);
+    if (v < j)
+      lo = mid + 1;
     else
-      v = (float)(val_b[k] >= 128 ? (int)val_b[k] - 256 : (int)val_b[k]) * so;
-    out[idx[k]] = v;
+      hi = mid - 1;
   }
+  return (float)sq_oq_code(codes, bits8, j) * sc;
 }
 
 SQ_END_NAMESPACE

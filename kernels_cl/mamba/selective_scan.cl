@@ -21,8 +21,37 @@
 // Per time tile: (1) lanes compute dt, du, acc0 per (d, t) into local memory; (2) each lane
 // advances its states through the tile and writes h_n(t) to local H; (3) lanes take (d, t) pairs
 // and run the acc chain over n from H, gate, store.
+//
+// SQ_SCAN_Q (selective_scan_q, spec §6): each of u, delta, z, B, C may instead be quantized token
+// rows [Bt, L, channels] (u/delta/z: channel d; B/C: channel g*N + n), read through X_q* args and
+// dequantized per element by sq_oq_dequant_at (§5.5's single definition) where the fp32 load
+// would be: no other rounding, no extra pass.
 #include "mamba/mamba_io.h"
+#include "mamba/outlier_quant_math.h"
 #include "mamba/scan_math.h"
+
+#ifdef SQ_SCAN_Q
+// Element j of quantized row `row`. m = (1 | bits8 << 1 | fmt << 2, K, C, 0).
+static inline float sq_q_at(__global const uchar* qc, __global const float* qs,
+                            __global const int* qn, __global const int* qi, gbytes qv,
+                            __global const float* qo, int4 m, long row, int j) {
+  const int bits8 = (m.x >> 1) & 1, fmt = m.x >> 2, K = m.y, C = m.z;
+  const long ncodes = bits8 ? (long)C : (long)(C + 1) / 2;
+  const long vo = row * K;
+  return sq_oq_dequant_at(qc + row * ncodes, bits8, qs[row], qn[row], qi + vo, fmt,
+                          (__global const float*)qv + vo, (__global const ushort*)qv + vo, qv + vo,
+                          fmt == 2 ? qo[row] : 0.0f, j);
+}
+#define SQ_QARGS(X)                                                                         \
+  , __global const uchar *X##_qc, __global const float *X##_qs, __global const int *X##_qn, \
+      __global const int *X##_qi, gbytes X##_qv, __global const float *X##_qo, int4 X##_qm
+#define SQ_LD(X, p, i, dt, row, ch)                                                          \
+  ((X##_qm.x & 1) ? sq_q_at(X##_qc, X##_qs, X##_qn, X##_qi, X##_qv, X##_qo, X##_qm, row, ch) \
+                  : sq_load_any(p, i, dt))
+#else
+#define SQ_QARGS(X)
+#define SQ_LD(X, p, i, dt, row, ch) sq_load_any(p, i, dt)
+#endif
 
 #define SQ_H_CAP 256  // DB * N <= 256 (host: DB = clamp(WG / N, 1, DB_MAX), N <= 256)
 
@@ -30,13 +59,14 @@ typedef struct {
   long off, s0, s1, s2;
 } SqGeo;
 
-// B or C value for (b, g, d, n, t): variable [Bt, G, N, L] (strides s0, s1, s2) or constant
-// [D, N] (row stride s0).
-static inline float bc_load(gbytes p, int dt, int var, long4 g, long b, long grp, long d, long n,
-                            long t) {
-  if (var) return sq_load_any(p, g.x + b * g.y + grp * g.z + n * g.w + t, dt);
-  return sq_load_any(p, g.x + d * g.y + n, dt);
+// Index of the B or C value for (b, g, d, n, t): variable [Bt, G, N, L] (strides s0, s1, s2) or
+// constant [D, N] (row stride s0).
+static inline long bc_index(int var, long4 g, long b, long grp, long d, long n, long t) {
+  return var ? g.x + b * g.y + grp * g.z + n * g.w + t : g.x + d * g.y + n;
 }
+// Quantized B/C rows are [Bt, L, G*N] (always variable): row b*L + t, channel grp*N + n.
+#define SQ_BC(X, p, dt, var, g, b, grp, d, n, t) \
+  SQ_LD(X, p, bc_index(var, g, b, grp, d, n, t), dt, (b)*L + (t), (int)((grp)*N + (n)))
 
 __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_selective_scan(
     __global uchar* out, long4 out_g, int out_dt,  //
@@ -47,11 +77,12 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
     gbytes Bm, long4 B_g, int B_dt, int B_var,     //
     gbytes Cm, long4 C_g, int C_dt, int C_var,     //
     gbytes Dsk, long D_off, int D_dt, int has_D,   //
-    gbytes bias, long b_off, int b_dt, int has_bias, int softplus,
-    __global const float* h0, long h0_off, int has_h0,  //
+    gbytes bias, long b_off, int b_dt, int has_bias, int softplus, __global const float* h0,
+    long h0_off, int has_h0,                            //
     __global float* last, long last_off, int has_last,  //
-    __global const int* cu, long cu_off, int nseq,                  // nseq = 0: one sequence per batch row
-    int D, long L, int N, int dpg, int DB) {
+    __global const int* cu, long cu_off, int nseq,      // nseq = 0: one sequence per batch row
+    int D, long L, int N, int dpg,
+    int DB SQ_QARGS(u) SQ_QARGS(dl) SQ_QARGS(z) SQ_QARGS(B) SQ_QARGS(C)) {
   __local float DT[SQ_SCAN_DB_MAX * SQ_SCAN_T];
   __local float DU[SQ_SCAN_DB_MAX * SQ_SCAN_T];
   __local float AC[SQ_SCAN_DB_MAX * SQ_SCAN_T];
@@ -88,8 +119,8 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
       const int dl = i / SQ_SCAN_T, tt = i - dl * SQ_SCAN_T, d = d0 + dl;
       if (d < D && tt < tl) {
         const long t = t0 + tt;
-        const float uu = sq_load_any(u, u_g.x + b * u_g.y + d * u_g.z + t, u_dt);
-        const float x = sq_load_any(delta, dl_g.x + b * dl_g.y + d * dl_g.z + t, dl_dt);
+        const float uu = SQ_LD(u, u, u_g.x + b * u_g.y + d * u_g.z + t, u_dt, b * L + t, d);
+        const float x = SQ_LD(dl, delta, dl_g.x + b * dl_g.y + d * dl_g.z + t, dl_dt, b * L + t, d);
         const float bv = has_bias ? sq_load_any(bias, b_off + d, b_dt) : 0.0f;
         const float dt = sq_scan_dt(x, bv, has_bias, softplus);
         DT[i] = dt;
@@ -117,7 +148,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         for (int k = 0; k < per; ++k) {
           const int n = nl + k * NL;
           if (n < N) {
-            const float bv = bc_load(Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
+            const float bv = SQ_BC(B, Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
             h[k] = sq_scan_step(h[k], dtv, a[k], bv, du);
             H[(my_dl * SQ_SCAN_T + tt) * N + n] = h[k];
           }
@@ -132,8 +163,9 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         const long t = t0 + tt, g = d / dpg;
         float acc = AC[i];
         for (int n = 0; n < N; ++n)
-          acc = fma(H[i * N + n], bc_load(Cm, C_dt, C_var, C_g, b, g, d, n, t), acc);
-        const float zz = has_z ? sq_load_any(z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt) : 0.0f;
+          acc = fma(H[i * N + n], SQ_BC(C, Cm, C_dt, C_var, C_g, b, g, d, n, t), acc);
+        const float zz =
+            has_z ? SQ_LD(z, z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt, b * L + t, d) : 0.0f;
         sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,
                      sq_scan_gate(acc, zz, has_z));
       }
@@ -149,8 +181,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         const int n = nl + k * NL;
         if (n < N) {
           last[last_off + ((nseq ? (long)s : b) * D + my_d) * N + n] = h[k];
-          if (s + 1 < total)
-            h[k] = has_h0 ? h0[h0_off + ((long)(s + 1) * D + my_d) * N + n] : 0.0f;
+          if (s + 1 < total) h[k] = has_h0 ? h0[h0_off + ((long)(s + 1) * D + my_d) * N + n] : 0.0f;
         }
       }
     }

@@ -10,6 +10,7 @@
 // strides of u, delta, z, B, C and x are free (e.g. u and z as the two halves of one xz buffer).
 #pragma once
 #include <cstdint>
+#include <variant>
 
 #include "sparq/context.h"
 #include "sparq/export.h"
@@ -52,6 +53,45 @@ struct SPARQ_API StateUpdateArgs {
   bool dt_softplus = false;
 };
 SPARQ_API Tensor selective_state_update(Context& ctx, const StateUpdateArgs& args);
+
+// Mamba-2 SSD (mamba_chunk_scan_combined of mamba_ssm; state-space duality with a scalar A per
+// head), with sparq's exact, sequential-in-time definition (docs/mamba.md): per (b, h) the state
+// is a P x N matrix, h[p,n] = fma(exp(dt*A[h]), h[p,n], B[n] * (dt * x[p])),
+// y[p] = (D * x[p] or +0) + sum_n h[p,n] C[n] (fma chain, n increasing), out = y * silu(z).
+// Shapes (H heads of P dims, G groups of B/C, N states):
+//   x, z          [Bt, L, H, P]        (z optional: out = y * silu(z))
+//   dt            [Bt, L, H]           dt_bias [H]; dt_softplus as mamba_ssm
+//   A             [H]
+//   Bm, Cm        [Bt, L, G, N]        head h uses group h / (H / G); 1 <= N <= 256
+//   Dskip         [H] or [H, P]
+//   initial_states fp32 [Bt (or S), H, P, N]; cu_seqlens i32 [S + 1] with Bt = 1 as for
+//   selective_scan. The innermost dimension of x, z, dt, B, C must be contiguous; outer strides
+//   are free (slices of mamba_ssm's zxbcdt projection).
+// out [Bt, L, H, P] in x's dtype; final_states fp32 [Bt (or S), H, P, N]. Bit-identical to
+// selective_scan over channels d = h*P + p with A[d, n] = A[h], so ssd(L1 ++ L2) ==
+// ssd(L2, initial = final(ssd(L1))) for every split and a loop of ssd_state_update equals one
+// call.
+struct SPARQ_API SsdArgs {
+  Tensor x, dt, A, Bm, Cm;
+  Tensor Dskip, z, dt_bias, initial_states, cu_seqlens;
+  bool dt_softplus = false;
+  bool return_final_states = false;
+};
+struct SPARQ_API SsdResult {
+  Tensor out;           // [Bt, L, H, P] in x's dtype
+  Tensor final_states;  // fp32, when return_final_states
+};
+SPARQ_API SsdResult ssd_scan(Context& ctx, const SsdArgs& args);
+
+// One Mamba-2 decode token (selective_state_update of mamba_ssm with a scalar A per head):
+// state fp32 [Bt, H, P, N] is read and overwritten; x, z [Bt, H, P]; dt [Bt, H]; B, C [Bt, G, N];
+// returns out [Bt, H, P] in x's dtype. ssd_scan with L = 1 on views, so it cannot drift.
+struct SPARQ_API SsdStateUpdateArgs {
+  Tensor state, x, dt, A, Bm, Cm;
+  Tensor Dskip, z, dt_bias;
+  bool dt_softplus = false;
+};
+SPARQ_API Tensor ssd_state_update(Context& ctx, const SsdStateUpdateArgs& args);
 
 // causal_conv1d_fn of Dao-AILab/causal-conv1d: depthwise causal convolution over time,
 //   out[b,d,t] = act(bias[d] + sum_k weight[d,k] * x[b,d,t-(W-1)+k])
@@ -116,5 +156,53 @@ SPARQ_API QuantizedRows outlier_quantize(Context& ctx, const Tensor& x,
                                          const Tensor& static_scales = {});
 // fp32 [B, L, C]: (float)q_j * s, outlier slots overwritten by their value (§5.5).
 SPARQ_API Tensor dequantize(Context& ctx, const QuantizedRows& q);
+
+// MambaQuant-style rotation + quantization (docs/mamba.md, "Rotation + quantize"). Token rows
+// x[b, l, :] of C = 2^m values (1 <= C <= 8192; other sizes raise sparq::Error) are rotated by the
+// normalized fast Walsh-Hadamard transform y = c * H_m x, with butterflies in a fixed stage order
+// (stage s = 0..m-1 maps (y_j, y_{j+2^s}) -> (y_j + y_{j+2^s}, y_j - y_{j+2^s}) for j mod 2^(s+1)
+// < 2^s) and c = rn(2^(-m/2)).
+// hadamard_transform returns y (fp32 [B, L, C]); hadamard_quantize quantizes y per token row,
+// symmetric, scale s = max|y| / qmax (qmax 127 for Int8, 7 for Int4), q = sat_rne(y / s) — spec
+// §5.4 steps 6-7 with no outliers — in one pass, returning QuantizedRows with max_outliers = 0
+// (so `dequantize` gives the rotated values back). A row whose y holds NaN/inf gets scale NaN
+// and codes 0, as in outlier_quantize. x: contiguous fp32 [B, L, C].
+SPARQ_API Tensor hadamard_transform(Context& ctx, const Tensor& x);
+SPARQ_API QuantizedRows hadamard_quantize(Context& ctx, const Tensor& x,
+                                          InlierBits bits = InlierBits::Int8);
+
+// W8A8 / W4A8 projection (MambaQuant's int8 GEMM with per-token x per-output-channel scales):
+//   acc[r, o] = sum_k qx[r, k] * qw[o, k]           (exact integer)
+//   out[r, o] = ((float)acc * sx[r]) * sw[o]  (+ bias[o])
+// x: QuantizedRows of token rows [B, L, K] (int8 or int4 codes, max_outliers == 0: from
+// hadamard_quantize, or outlier_quantize with max_outliers = 0); w: QuantizedRows [1, O, K], one
+// row per output channel (outlier_quantize of the weight matrix as rows, max_outliers = 0): int8
+// codes give W8A8, int4 codes W4A8. bias fp32 [O] optional. K <= 131072 (acc fits int32).
+// Returns fp32 [B, L, O]. On a device the codes are widened to integer-valued fp32 and multiplied
+// by CLBlast's SGEMM in K-chunks of at most 1024, so every partial sum is an integer below 2^24
+// (exact in any summation order); the chunk results are summed in int32 and dequantized as above.
+// The fallback computes the same integers directly, so both are bit-identical.
+struct SPARQ_API QuantLinearArgs {
+  QuantizedRows x, w;
+  Tensor bias;
+};
+SPARQ_API Tensor quant_linear(Context& ctx, const QuantLinearArgs& args);
+
+// The selective scan reading quantized inputs (spec §6): each of u, delta, z, Bm, Cm is either a
+// plain tensor (as in SelectiveScanArgs) or QuantizedRows of token rows — u, delta, z rows
+// [Bt, L, D]; Bm, Cm rows [Bt, L, G*N] with channel g*N + n (variable B/C). Each element is
+// dequantized inside the scan (§5.5, the same function as `dequantize`) where the fp32 value
+// would be read, so selective_scan_q(q) == selective_scan(dequantize(q) transposed to
+// [Bt, D, L] / [Bt, G, N, L]) bit for bit; the quantized data is read once, never expanded in
+// memory. The outlier lists must be strictly ascending (outlier_quantize's are). out is fp32
+// when u is quantized, else in u's dtype. cu_seqlens, h0 and the flags as in SelectiveScanArgs.
+using ScanInput = std::variant<Tensor, QuantizedRows>;
+struct SPARQ_API SelectiveScanQArgs {
+  ScanInput u, delta, z, Bm, Cm;  // z: an empty Tensor when absent
+  Tensor A, Dskip, delta_bias, h0, cu_seqlens;
+  bool delta_softplus = false;
+  bool return_last_state = false;
+};
+SPARQ_API SelectiveScanResult selective_scan_q(Context& ctx, const SelectiveScanQArgs& args);
 
 }  // namespace sparq::mamba

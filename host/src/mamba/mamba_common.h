@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -102,6 +103,78 @@ inline int check_cu_seqlens(const char* op, const Tensor& cu, const detail::Cont
 
 inline Tensor new_tensor(const Context& ctx, DType t, std::vector<std::int64_t> shape) {
   return detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0});
+}
+
+// ---- QuantizedRows (outlier_quant.cpp, selective_scan_q) ----
+
+inline int fmt_code(OutlierFormat f) {
+  return f == OutlierFormat::F32 ? 0 : (f == OutlierFormat::F16 ? 1 : 2);
+}
+inline DType val_dtype(OutlierFormat f) {
+  return f == OutlierFormat::F32 ? DType::f32 : (f == OutlierFormat::F16 ? DType::f16 : DType::i8);
+}
+
+inline void check_params(const char* op, const OutlierQuantParams& p, std::int64_t C) {
+  require(op, p.bits == InlierBits::Int4 || p.bits == InlierBits::Int8,
+          "params.bits is not a known InlierBits");
+  require(op,
+          p.outlier_format == OutlierFormat::F32 || p.outlier_format == OutlierFormat::F16 ||
+              p.outlier_format == OutlierFormat::Int8,
+          "params.outlier_format is not a known OutlierFormat");
+  require(op, std::isfinite(p.k_sigma) && p.k_sigma >= 0.0f,
+          "params.k_sigma is {}; expected finite and >= 0", p.k_sigma);
+  require(op, p.window >= 1, "params.window is {}; expected >= 1", p.window);
+  const std::int64_t kmax = C < 256 ? C : 256;
+  require(op, p.max_outliers >= 0 && p.max_outliers <= kmax,
+          "params.max_outliers is {}; expected 0 <= K <= min(C, 256) = {}", p.max_outliers, kmax);
+}
+
+// A contiguous tensor of the given dtype and shape (a QuantizedRows field).
+inline void check_field(const char* op, const char* arg, const Tensor& t,
+                        const detail::ContextImpl& impl, DType dt,
+                        const std::vector<std::int64_t>& shape) {
+  detail::check_tensor_owner(op, arg, t, impl);
+  if (t.dtype() != dt || t.shape() != shape || !t.is_contiguous() || t.offset() != 0)
+    rt::fail(ErrorCode::shape_mismatch, op, "{} is {}; expected a whole contiguous {}[{}]", arg,
+             t.desc().describe(), dtype_name(dt), fmt::join(shape, ", "));
+}
+
+// Checks every field of q against rows [batch, L, C] (dtype, shape, contiguity) and the outlier
+// lists (count in 0..K, indices in 0..C-1; strictly ascending when `ascending`) before a kernel
+// reads or writes through them. Downloads counts and indices (small side lists).
+inline void check_qrows(const char* op, const char* arg, const QuantizedRows& q,
+                        const detail::ContextImpl& impl, std::int64_t batch, std::int64_t L,
+                        bool ascending) {
+  const std::int64_t C = q.C;
+  require(op, C >= 1 && C <= INT32_MAX, "{}.C is {}; expected >= 1", arg, C);
+  check_params(op, q.params, C);
+  const auto name = [&](const char* f) { return fmt::format("{}.{}", arg, f); };
+  const std::int64_t K = q.params.max_outliers;
+  const bool bits8 = q.params.bits == InlierBits::Int8;
+  check_field(op, name("scales").c_str(), q.scales, impl, DType::f32, {batch, L});
+  check_field(op, name("codes").c_str(), q.codes, impl, bits8 ? DType::i8 : DType::u8,
+              {batch, L, bits8 ? C : (C + 1) / 2});
+  check_field(op, name("outlier_count").c_str(), q.outlier_count, impl, DType::i32, {batch, L});
+  check_field(op, name("outlier_idx").c_str(), q.outlier_idx, impl, DType::i32, {batch, L, K});
+  check_field(op, name("outlier_val").c_str(), q.outlier_val, impl,
+              val_dtype(q.params.outlier_format), {batch, L, K});
+  if (q.params.outlier_format == OutlierFormat::Int8)
+    check_field(op, name("outlier_scale").c_str(), q.outlier_scale, impl, DType::f32, {batch, L});
+  const auto cnt = q.outlier_count.download<std::int32_t>();
+  const auto idx = K ? q.outlier_idx.download<std::int32_t>() : std::vector<std::int32_t>();
+  for (std::size_t r = 0; r < cnt.size(); ++r) {
+    require(op, cnt[r] >= 0 && cnt[r] <= K, "{}.outlier_count[{}] is {}; expected 0..{}", arg, r,
+            cnt[r], K);
+    std::int32_t prev = -1;
+    for (std::int32_t s = 0; s < cnt[r]; ++s) {
+      const std::int32_t j = idx[r * static_cast<std::size_t>(K) + static_cast<std::size_t>(s)];
+      require(op, j >= 0 && j < C, "{}.outlier_idx of row {} holds {}; expected 0..{}", arg, r, j,
+              C - 1);
+      require(op, !ascending || j > prev,
+              "{}.outlier_idx of row {} is not strictly ascending ({} after {})", arg, r, j, prev);
+      prev = j;
+    }
+  }
 }
 
 }  // namespace sparq::mamba::detail_mamba

@@ -15,9 +15,10 @@ struct ScanKernelConfig {
   static constexpr const char* source = "mamba/selective_scan.cl";
   static constexpr const char* kernel = "mamba_selective_scan";
   static constexpr int wg = 128, tile = 16, db_max = 32;
-  static std::string defines() {
+  // quantized: the selective_scan_q variant (-DSQ_SCAN_Q: inputs may be quantized rows).
+  static std::string defines(bool quantized = false) {
     return "-DSQ_SCAN_WG=" + std::to_string(wg) + " -DSQ_SCAN_T=" + std::to_string(tile) +
-           " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max);
+           " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max) + (quantized ? " -DSQ_SCAN_Q=1" : "");
   }
   // Channels per work-group for state size N: DB * N <= max(wg, N) <= 256 (the local H tile),
   // and each lane owns at most ceil(N / (wg / DB)) <= 2 states.
@@ -25,6 +26,48 @@ struct ScanKernelConfig {
     const std::int64_t db = wg / n;
     return static_cast<int>(db < 1 ? 1 : (db > db_max ? db_max : db));
   }
+};
+
+// kernels_cl/mamba/ssd_scan.cl. WG lanes, T time steps per chunk, at most PB_MAX head dims per
+// work-group; each lane owns at most 4 states (kernel's SQ_SSD_PER). Geometry only.
+struct SsdKernelConfig {
+  static constexpr const char* source = "mamba/ssd_scan.cl";
+  static constexpr const char* kernel = "mamba_ssd_scan";
+  static constexpr int wg = 128, tile = 8, pb_max = 32, per = 4;
+  static std::string defines() {
+    return "-DSQ_SSD_WG=" + std::to_string(wg) + " -DSQ_SSD_T=" + std::to_string(tile) +
+           " -DSQ_SSD_PB_MAX=" + std::to_string(pb_max);
+  }
+  // Head dims per work-group: the lanes per p (wg / PB) cover N with <= per states each.
+  static int dims_per_group(std::int64_t n, std::int64_t p) {
+    const std::int64_t nl = (n + per - 1) / per;
+    std::int64_t pb = wg / nl;
+    if (pb > pb_max) pb = pb_max;
+    if (pb > p) pb = p;
+    return static_cast<int>(pb < 1 ? 1 : pb);
+  }
+};
+
+// kernels_cl/mamba/hadamard.cl: one work-group of 256 lanes (the canonical reduction's lanes) per
+// row; rows of at most cmax values live in local memory.
+struct HadamardKernelConfig {
+  static constexpr const char* source = "mamba/hadamard.cl";
+  static constexpr const char* kernel = "mamba_hadamard";
+  static constexpr int wg = 256, cmax = 8192;
+  static std::string defines() {
+    return "-DSQ_HQ_WG=" + std::to_string(wg) + " -DSQ_HQ_CMAX=" + std::to_string(cmax);
+  }
+};
+
+// kernels_cl/mamba/quant_linear.cl: code widening and the chunk combine around CLBlast's SGEMM.
+// chunk_max: the K-chunk bound that keeps every fp32 partial sum an integer below 2^24
+// (1024 * 127 * 127 = 16516096 < 16777216).
+struct QuantLinearKernelConfig {
+  static constexpr const char* source = "mamba/quant_linear.cl";
+  static constexpr const char* unpack_kernel = "mamba_ql_unpack";
+  static constexpr const char* combine_kernel = "mamba_ql_combine";
+  static constexpr std::int64_t chunk_max = 1024, k_max = 131072;
+  static std::string defines() { return ""; }
 };
 
 // kernels_cl/mamba/causal_conv1d.cl: forward outputs and state rows (no macros).

@@ -5,6 +5,10 @@ namespace sparq::mamba::detail_mamba {
 
 std::vector<rt::KernelVariant> mamba_kernel_variants() {
   return {{ScanKernelConfig::source, ScanKernelConfig::defines()},
+          {ScanKernelConfig::source, ScanKernelConfig::defines(true)},
+          {SsdKernelConfig::source, SsdKernelConfig::defines()},
+          {HadamardKernelConfig::source, HadamardKernelConfig::defines()},
+          {QuantLinearKernelConfig::source, QuantLinearKernelConfig::defines()},
           {ConvKernelConfig::source, ConvKernelConfig::defines()},
           {OutlierQuantKernelConfig::source, OutlierQuantKernelConfig::defines()}};
 }

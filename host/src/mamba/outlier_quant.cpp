@@ -11,40 +11,7 @@ namespace sparq::mamba {
 
 using namespace detail_mamba;
 
-namespace {
-
-int fmt_code(OutlierFormat f) {
-  return f == OutlierFormat::F32 ? 0 : (f == OutlierFormat::F16 ? 1 : 2);
-}
-DType val_dtype(OutlierFormat f) {
-  return f == OutlierFormat::F32 ? DType::f32 : (f == OutlierFormat::F16 ? DType::f16 : DType::i8);
-}
-
-void check_params(const char* op, const OutlierQuantParams& p, std::int64_t C) {
-  require(op, p.bits == InlierBits::Int4 || p.bits == InlierBits::Int8,
-          "params.bits is not a known InlierBits");
-  require(op,
-          p.outlier_format == OutlierFormat::F32 || p.outlier_format == OutlierFormat::F16 ||
-              p.outlier_format == OutlierFormat::Int8,
-          "params.outlier_format is not a known OutlierFormat");
-  require(op, std::isfinite(p.k_sigma) && p.k_sigma >= 0.0f,
-          "params.k_sigma is {}; expected finite and >= 0", p.k_sigma);
-  require(op, p.window >= 1, "params.window is {}; expected >= 1", p.window);
-  const std::int64_t kmax = C < 256 ? C : 256;
-  require(op, p.max_outliers >= 0 && p.max_outliers <= kmax,
-          "params.max_outliers is {}; expected 0 <= K <= min(C, 256) = {}", p.max_outliers, kmax);
-}
-
-// A contiguous tensor of the given dtype and shape (a QuantizedRows field).
-void check_field(const char* op, const char* arg, const Tensor& t, const detail::ContextImpl& impl,
-                 DType dt, const std::vector<std::int64_t>& shape) {
-  detail::check_tensor_owner(op, arg, t, impl);
-  if (t.dtype() != dt || t.shape() != shape || !t.is_contiguous() || t.offset() != 0)
-    rt::fail(ErrorCode::shape_mismatch, op, "{} is {}; expected a whole contiguous {}[{}]", arg,
-             t.desc().describe(), dtype_name(dt), fmt::join(shape, ", "));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 QuantizedRows outlier_quantize(Context& ctx, const Tensor& x, const OutlierQuantParams& params,
                                const Tensor& static_scales) {
