@@ -1,6 +1,7 @@
 // Umbrella header: the whole public API of sparq.
 #pragma once
 #include "sparq/attention.h"
+#include "sparq/check_finite.h"
 #include "sparq/context.h"
 #include "sparq/diffusion.h"
 #include "sparq/error.h"

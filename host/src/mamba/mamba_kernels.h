@@ -70,6 +70,13 @@ struct QuantLinearKernelConfig {
   static std::string defines() { return ""; }
 };
 
+// kernels_cl/mamba/check_finite.cl: sparq::check_finite (no macros).
+struct CheckFiniteKernelConfig {
+  static constexpr const char* source = "mamba/check_finite.cl";
+  static constexpr const char* kernel = "mamba_check_finite";
+  static std::string defines() { return ""; }
+};
+
 // kernels_cl/mamba/causal_conv1d.cl: forward outputs and state rows (no macros).
 struct ConvKernelConfig {
   static constexpr const char* source = "mamba/causal_conv1d.cl";

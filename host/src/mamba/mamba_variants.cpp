@@ -9,6 +9,7 @@ std::vector<rt::KernelVariant> mamba_kernel_variants() {
           {SsdKernelConfig::source, SsdKernelConfig::defines()},
           {HadamardKernelConfig::source, HadamardKernelConfig::defines()},
           {QuantLinearKernelConfig::source, QuantLinearKernelConfig::defines()},
+          {CheckFiniteKernelConfig::source, CheckFiniteKernelConfig::defines()},
           {ConvKernelConfig::source, ConvKernelConfig::defines()},
           {OutlierQuantKernelConfig::source, OutlierQuantKernelConfig::defines()}};
 }
