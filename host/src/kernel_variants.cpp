@@ -7,6 +7,7 @@
 #include "quant/quant_kernels.h"
 #include "selftest.h"
 #include "sparse/quest_kernels.h"
+#include "sparse/sparse_kernels.h"
 
 namespace sparq {
 
@@ -38,6 +39,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(mamba::detail_mamba::mamba_kernel_variants());
   append(quant_detail::quant_kernel_variants());
   append(quest_detail::quest_kernel_variants());
+  append(sparse_detail::sparse_kernel_variants());
   return all;
 }
 

@@ -9,5 +9,6 @@
 #include "sparq/mamba.h"
 #include "sparq/mminference.h"
 #include "sparq/quest.h"
+#include "sparq/sparse.h"
 #include "sparq/support.h"
 #include "sparq/tensor.h"

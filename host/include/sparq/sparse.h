@@ -1,0 +1,166 @@
+// Dynamic sparse attention (docs/sparse_attention.md, spec specs/sparse_attention.md):
+// one block-sparse index format (SparseIndex) that every pattern converts into, index builders
+// (A-shape, block-sparse, ...; each a device kernel with a bit-exact fallback) and the exact fp32
+// block-sparse prefill kernel that consumes the index.
+//
+// Kernel definition (per query row i; kernels_cl/sparse/sparse_prefill.cl states it in full):
+//   q' = q * c (c = fp32(scale * log2 e)); the row walks its tiles (64 keys from tile_start) in
+//   list order, then its extra columns in chunks of 64 list entries, with the online base-2
+//   softmax of dense attention (kernels_cl/attention/attention_common.h). The state restarts at
+//   every 4096-key chunk boundary of the tile starts (start >> 12 changes) and the segment
+//   states are merged left to right with merge_states' formula — exactly dense attention's
+//   chunk structure, so the dense index reproduces sparq::attention() bit for bit at any length.
+//   Columns continue the last tile segment's state. A row that sees no key gives O = 0,
+//   lse2 = -inf.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "sparq/attention.h"
+#include "sparq/context.h"
+#include "sparq/export.h"
+#include "sparq/index_sharing.h"
+#include "sparq/tensor.h"
+
+namespace sparq {
+
+namespace detail {
+struct SparseSeal;  // inside the library: marks an index made by sparq's own builders
+}
+
+// IndexSharing (sparq/index_sharing.h): whose index rows a query head uses — its own (Hi = Hq,
+// default) or one shared by the G = Hq / Hkv query heads of a KV group (Hi = Hkv, row h / G).
+
+// The common block-sparse index (spec §2). Shapes, with nQB = ceil(Lq / 64):
+//   tile_count int32 [B, Hi, nQB]            tile_start int32 [B, Hi, nQB, max_tiles]
+//   col_count  int32 [B, Hi, nQB]            col_index  int32 [B, Hi, nQB, max_cols]
+//   qpos int32 [B, Lq], kpos int32 [B, Lk]   (only for a permuted order; else undefined)
+// All tensors are contiguous and owned by one Context. A tile is the 64 keys [start, start + 64)
+// (keys >= Lk masked). Invariants (validated on the host for any index a caller passes in):
+//  1. 0 <= tile_count <= max_tiles, 0 <= col_count <= max_cols;
+//  2. tile starts strictly ascending, start[t+1] >= start[t] + 64;
+//  3. 0 <= start < Lk, 0 <= col < Lk;
+//  4. causal: every tile has a key visible to some row of its block (min kpos over the tile
+//     <= P1(qb)), every column too (kpos(col) <= P1(qb));
+//  5. columns strictly ascending and none inside a tile of the same row;
+//  6. causal: every row's own key (kpos(j) == qpos(i)) lies in a tile; non-causal: >= 1 tile;
+//  7. unused slots hold -1;  8. tile_start % 16 == 0.
+// qpos/kpos, when present: kpos[b] is a permutation of [0, Lk), qpos values lie in [0, Lk).
+struct SPARQ_API SparseIndex {
+  Tensor tile_count, tile_start, col_count, col_index;
+  Tensor qpos, kpos;  // undefined = identity order: qpos(i) = off + i, kpos(j) = j
+  int B = 0, Hi = 0, nqb = 0;
+  int max_tiles = 0, max_cols = 0;
+  bool causal = true;
+  std::int64_t Lq = 0, Lk = 0, off = 0;  // off = Lk - Lq
+  IndexSharing sharing = IndexSharing::per_q_head;
+  // Token-exact A-shape (AShape::exact): the kernel also masks keys with
+  // !(kpos(j) < sink_tokens || kpos(j) > qpos(i) - window_tokens). 0/0 = off.
+  int sink_tokens = 0, window_tokens = 0;
+  // from_block_mask: true when diagonal tiles absent from the mask were added (invariant 6).
+  bool added_diagonal = false;
+  // Set by sparq's builders (an index they made is valid by construction and is not downloaded
+  // for validation); an index assembled or modified by the caller has none and is validated.
+  std::shared_ptr<const detail::SparseSeal> seal;
+};
+
+// ---- patterns (spec §5-§7). Add new patterns to the Pattern variant below. ----
+
+// Every key each row may see (the dense index: tiles 0, 64, ... up to P1(qb), no columns).
+struct SPARQ_API Dense {};
+
+// Sink + local window at tile granularity (§5.1): intervals [0, min(n_init, end)) and
+// [max(0, P0 - n_local + 1), end), normalized. exact = true: the kernel also masks per token
+// (MInference's streaming kernel: j < n_init || j > qpos(i) - n_local).
+struct SPARQ_API AShape {
+  int n_init = 128, n_local = 3968;
+  bool exact = false;
+};
+
+// MInference block-sparse (§5.3): mean-pooled 64-blocks, block score dot(qbar, kbar), the
+// diagonal blocks and block 0 forced, top_k blocks per query block in total.
+struct SPARQ_API BlockSparse {
+  int top_k = 100;
+};
+
+using Pattern = std::variant<Dense, AShape, BlockSparse>;
+
+struct SPARQ_API IndexOptions {
+  bool causal = true;
+  IndexSharing sharing = IndexSharing::per_q_head;
+  int layer = -1;                 // the caller's layer id; -1 = none
+  std::vector<int> dense_layers;  // layers that use the dense index whatever the pattern
+};
+
+// Builds the index of `pattern` for Q [B, Hq, Lq, D] and K [B, Hkv, Lk, D] (fp32/f16/bf16, D
+// contiguous, D in {64, 128}, Lq <= Lk). Device kernel or fallback, bit-identical int arrays.
+SPARQ_API SparseIndex build_index(Context& ctx, const Tensor& q, const Tensor& k,
+                                  const Pattern& pattern, const IndexOptions& options = {});
+
+// The dense index of a shape (tiles 0, 64, ... up to P1(qb); no columns) without reading Q/K.
+SPARQ_API SparseIndex dense_index(Context& ctx, int B, int Hi, std::int64_t Lq, std::int64_t Lk,
+                                  bool causal, IndexSharing sharing = IndexSharing::per_q_head);
+
+// Sparse prefill (spec §3) over a given index: validated against the call (shape, causal,
+// lengths, sharing) and against invariants 1-8 unless it came from a sparq builder, before any
+// kernel runs. options.causal must equal index.causal; out_dtype must be f32.
+// Q [B, Hq, Lq, D], K/V [B, Hkv, Lk, D], D in {64, 128}; any float storage, D contiguous.
+SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const SparseIndex& index, const AttentionOptions& options = {});
+
+// build_index (with index_options.causal = options.causal) + the sparse kernel.
+SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Pattern& pattern, const AttentionOptions& options,
+                                    const IndexOptions& index_options = {});
+
+// Checks invariants 1-8 (downloads the index): throws sparq::Error(invalid_argument) naming the
+// field and (b, h, qb, slot) of the first violation.
+SPARQ_API void validate_index(const SparseIndex& index);
+
+// Host copy of an index (what save/load, validation and normalization work on).
+struct SPARQ_API HostIndex {
+  std::vector<std::int32_t> tile_count, tile_start, col_count, col_index, qpos, kpos;
+  int B = 0, Hi = 0, nqb = 0, max_tiles = 0, max_cols = 0;
+  bool causal = true;
+  std::int64_t Lq = 0, Lk = 0, off = 0;
+  IndexSharing sharing = IndexSharing::per_q_head;
+  int sink_tokens = 0, window_tokens = 0;
+  bool added_diagonal = false;
+};
+SPARQ_API HostIndex download_index(const SparseIndex& index);
+SPARQ_API SparseIndex upload_index(Context& ctx, const HostIndex& index);  // validates
+SPARQ_API void validate_index(const HostIndex& index);
+
+// .sqidx files: a 128-byte little-endian header (magic "SQIDX001", sizes, flags) followed by the
+// int32 arrays tile_count, tile_start, col_count, col_index[, qpos, kpos]. save writes
+// path + ".tmp" and renames it over path. load validates the index.
+SPARQ_API void save_index(const SparseIndex& index, const std::string& path);
+SPARQ_API SparseIndex load_index(Context& ctx, const std::string& path);
+
+// Interop with boolean block masks [B, Hi, ceil(Lq/block), ceil(Lk/block)] (u8 0/1), block 64
+// or 128. to_block_mask marks every (query block, key block) pair that some computed key of some
+// row falls into. from_block_mask turns each set block into a key interval for the index rows
+// it covers, adds the diagonal (invariant 6; sets added_diagonal when that added a tile), and
+// normalizes (§2).
+SPARQ_API Tensor to_block_mask(Context& ctx, const SparseIndex& index, int block);
+SPARQ_API SparseIndex from_block_mask(Context& ctx, const Tensor& mask, int block, std::int64_t Lq,
+                                      std::int64_t Lk, bool causal,
+                                      IndexSharing sharing = IndexSharing::per_q_head);
+
+// The shared normalization (§2) of one index row, host side (the device builders call the same
+// code, kernels_cl/sparse/sparse_select.h). Intervals [a, e) are clipped to
+// [0, min(P1 + 1, Lk)) when causal with the identity order (kpos empty), else to [0, Lk).
+// Throws sparq::Error(internal) on capacity overflow.
+struct SPARQ_API NormalizedRow {
+  std::vector<std::int32_t> tiles, cols;
+};
+SPARQ_API NormalizedRow normalize_index_row(
+    std::vector<std::pair<std::int32_t, std::int32_t>> intervals, std::vector<std::int32_t> columns,
+    std::int32_t p1, std::int32_t lk, bool causal, const std::vector<std::int32_t>& kpos,
+    int max_tiles, int max_cols);
+
+}  // namespace sparq
