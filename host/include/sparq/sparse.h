@@ -51,6 +51,9 @@ struct SparseSeal;  // inside the library: marks an index made by sparq's own bu
 //  7. unused slots hold -1;  8. tile_start % 16 == 0.
 // qpos/kpos, when present: kpos[b] is a permutation of [0, Lk), qpos values lie in [0, Lk).
 struct SPARQ_API SparseIndex {
+  // Not an aggregate (so attention(ctx, q, k, v, {.causal = true}) still names AttentionOptions).
+  SparseIndex() = default;
+
   Tensor tile_count, tile_start, col_count, col_index;
   Tensor qpos, kpos;  // undefined = identity order: qpos(i) = off + i, kpos(j) = j
   int B = 0, Hi = 0, nqb = 0;
