@@ -74,6 +74,7 @@ std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)
 // Quest decode + MMInference permutations (quest_cases.cpp).
 std::vector<Case> quest_cases();
 std::vector<Case> sparse_cases();
+std::vector<Case> sparse_builder_cases();
 
 // ---- helpers shared by the case files ----
 

@@ -8,6 +8,7 @@
 #include "selftest.h"
 #include "sparse/quest_kernels.h"
 #include "sparse/sparse_kernels.h"
+#include "sparse/builder_kernels.h"
 
 namespace sparq {
 
@@ -40,6 +41,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(quant_detail::quant_kernel_variants());
   append(quest_detail::quest_kernel_variants());
   append(sparse_detail::sparse_kernel_variants());
+  append(sparse_detail::builder_kernel_variants());
   return all;
 }
 

@@ -196,6 +196,76 @@ SQ_FN int sq_normalize_row(SQ_GLOBAL int* iva, SQ_GLOBAL int* ive, int niv, SQ_G
   return err;
 }
 
+// ---- additions for the dynamic builders (vertical-slash, XAttention) ----
+
+// The top-k order as one unsigned key, for radix selection: (sa, ia) comes before (sb, ib) iff
+// key(sa) > key(sb), or the keys are equal and ia < ib — the same order as sq_topk_before.
+// +INF highest, finite scores by value (-0 == +0), then -INF, NaN lowest (0).
+SQ_FN uint sq_topk_key(float s) {
+  if (sq_isnan(s)) return 0u;
+  const uint u = sq_as_uint(s == 0.0f ? 0.0f : s);
+  return (u >> 31) ? ~u : (u | 0x80000000u);
+}
+
+// Normalization (steps 1-2 and 4 above, identity order) streamed: for a builder whose intervals
+// arrive already sorted by (a, e) and already clipped (empty ones are ignored), so no workspace
+// is needed. Gives the tiles of sq_normalize_row on the same input. Slots past cap are not
+// written; count keeps counting (count > cap is the overflow the caller reports).
+typedef struct {
+  int have, ca, ce, cursor, count, cap;
+} sq_norm_stream;
+
+SQ_FN void sq_norm_stream_init(sq_norm_stream* n, int cap) {
+  n->have = 0;
+  n->ca = 0;
+  n->ce = 0;
+  n->cursor = SQ_SP_INT_MIN;
+  n->count = 0;
+  n->cap = cap;
+}
+
+SQ_FN void sq_norm_stream_flush(sq_norm_stream* n, SQ_GLOBAL int* tiles) {
+  if (!n->have) return;
+  int s = n->ca & ~15;
+  if (s < n->cursor) s = n->cursor;
+  while (s < n->ce) {
+    if (n->count < n->cap) tiles[n->count] = s;
+    n->count += 1;
+    s += SQ_SP_TILE;
+  }
+  n->cursor = s;
+  n->have = 0;
+}
+
+SQ_FN void sq_norm_stream_add(sq_norm_stream* n, SQ_GLOBAL int* tiles, int a, int e) {
+  if (a >= e) return;
+  if (n->have && a <= n->ce) {
+    if (e > n->ce) n->ce = e;
+    return;
+  }
+  sq_norm_stream_flush(n, tiles);
+  n->have = 1;
+  n->ca = a;
+  n->ce = e;
+}
+
+// Step 4 for columns already ascending and duplicate-free (identity order, causal: visible iff
+// col <= p1): keeps those < lk, <= p1 and outside every tile; returns the count (slots past cap
+// not written).
+SQ_FN int sq_norm_stream_columns(SQ_CONST_GLOBAL int* cols, int ncols, SQ_CONST_GLOBAL int* tiles,
+                                 int ntiles, int lk, int p1, SQ_GLOBAL int* out, int cap) {
+  int t = 0, count = 0;
+  for (int i = 0; i < ncols; ++i) {
+    const int c = cols[i];
+    if (c >= lk || c > p1) break;
+    while (t < ntiles && tiles[t] + SQ_SP_TILE <= c) ++t;
+    if (t < ntiles && tiles[t] <= c) continue;
+    if (count < cap) out[count] = c;
+    ++count;
+  }
+  return count;
+}
+
 SQ_END_NAMESPACE
 
 #endif  // SPARQ_SPARSE_SELECT_H

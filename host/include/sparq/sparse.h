@@ -90,7 +90,56 @@ struct SPARQ_API BlockSparse {
   int top_k = 100;
 };
 
-using Pattern = std::variant<Dense, AShape, BlockSparse>;
+// MInference vertical-slash (§5.2): a probe of the last 64 queries scores key columns
+// (vertical lines) and diagonals (slash lines, distance t = qpos - j); the top-V columns and top-S
+// diagonals become tiles (64-wide, following the diagonal) + columns per query block. Budgets
+// after ratio: V = min(Lk, max(vertical * ratio, 30)), S = min(Lk, max(slash * ratio, 50))
+// (MInference's clamps); a budget of exactly 0 selects nothing (the diagonal is always kept).
+// Columns j < forced_cols and diagonals t < forced_diags are forced. Causal only. With
+// IndexSharing::kv_group the probe probabilities of a group's heads are summed first.
+struct SPARQ_API VerticalSlash {
+  int vertical = 1000, slash = 6096;
+  int last_q = 64;  // probe rows; only 64 (MInference) is supported
+  int forced_cols = 30, forced_diags = 100;
+  float ratio = 1.0f;  // multiplies both budgets (budgets as a fraction of a reference)
+};
+
+// XAttention (§6): antidiagonal scores with stride S in {4, 8, 16} estimate 128x128 block mass;
+// per 128-row query block, the first and diagonal blocks plus the heaviest others until their
+// mass reaches threshold * total (the block that crosses it is kept). Requires Lk - Lq to be a
+// multiple of 128. Thresholds in (0, 1]: one for all heads, or per query head
+// (per_head_threshold, [Hq]), or a table [layer][head] indexed by IndexOptions::layer
+// (threshold_table, e.g. from load_xattention_thresholds). kv_group: block scores summed over
+// the group's heads, the largest threshold of the group used.
+struct SPARQ_API XAttention {
+  int stride = 8;
+  float threshold = 0.9f;
+  std::optional<std::vector<float>> per_head_threshold;
+  std::vector<std::vector<float>> threshold_table;
+};
+
+// Reads a JSON list [layer][head] -> tau (every value in (0, 1]) for XAttention::threshold_table
+// (the layout of XAttention's per-head tables, e.g. xattn/threshold for Llama-3.1-8B).
+SPARQ_API std::vector<std::vector<float>> load_xattention_thresholds(const std::string& path);
+
+// MInference's per-head patterns (§5.4, minference/configs/*.json): heads[layer][head] is the
+// head's pattern (VerticalSlash, AShape or BlockSparse), chosen by IndexOptions::layer. A head
+// past the end of its layer's list uses VerticalSlash{1000, 6096}. Each head's index rows are
+// built with its own pattern and capacity; the index gets the largest capacities (unused slots
+// -1). Per query head only (IndexSharing::kv_group is refused).
+using HeadPattern = std::variant<VerticalSlash, AShape, BlockSparse>;
+struct SPARQ_API PerHeadConfig {
+  std::vector<std::vector<HeadPattern>> heads;
+};
+
+// Reads MInference's config JSON: a list over layers of {"<head>": [type, a, b, score]} with type
+// "vertical_and_slash" (a, b = vertical, slash), "stream_llm" (a, b = n_init, n_local; A-shape at
+// tile granularity) or "block_sparse" (MInference's kernel ignores a, b and keeps 100 blocks:
+// BlockSparse{100}). Missing heads: VerticalSlash{1000, 6096}. Files are loaded unchanged.
+SPARQ_API PerHeadConfig load_minference_config(const std::string& path);
+
+using Pattern =
+    std::variant<Dense, AShape, BlockSparse, VerticalSlash, XAttention, PerHeadConfig>;
 
 struct SPARQ_API IndexOptions {
   bool causal = true;

@@ -91,6 +91,7 @@ BuildArgs check_build(Context& ctx, const Tensor& q, const Tensor& k, const Inde
   a.nqb = num_qblocks(a.Lq);
   a.causal = options.causal;
   a.sharing = options.sharing;
+  a.layer = options.layer;
   a.Hi = options.sharing == IndexSharing::kv_group ? a.Hkv : a.Hq;
   return a;
 }

@@ -15,6 +15,7 @@ struct BuildArgs {
   std::int64_t Lq = 0, Lk = 0, off = 0;
   bool causal = true;
   IndexSharing sharing = IndexSharing::per_q_head;
+  int layer = -1;  // IndexOptions::layer (per-layer thresholds / per-head configs)
 };
 
 // An index under construction: its tensors allocated on ctx (tile_start/col_index
@@ -30,6 +31,13 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const Dense& p
 SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const AShape& p,
                   const BuildArgs& a);
 SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const BlockSparse& p,
+                  const BuildArgs& a);
+// Dynamic builders (vertical_slash.cpp, xattention.cpp, per_head_config.cpp).
+SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const VerticalSlash& p,
+                  const BuildArgs& a);
+SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const XAttention& p,
+                  const BuildArgs& a);
+SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const PerHeadConfig& p,
                   const BuildArgs& a);
 
 // The sparse kernel (sparse_attention.cpp).
