@@ -39,10 +39,18 @@
 // 2t, 2t+1; d2, d3 row g+8. int8 lanes packed little-endian (lowest k in the low byte).
 // Called by every work-item of the work-group in uniform control flow.
 #if FP4_MMA == 1
+// NVIDIA's OpenCL compiler takes GNU `asm volatile` (design/NVIDIA_OPENCL.md, verified on the
+// H100); the off-GPU compile check (clang OpenCL -> NVPTX -> ptxas, docs/fp4_attention.md) spells
+// it __asm__ and defines SQ_PTX_CHECK.
+#ifdef SQ_PTX_CHECK
+#define FP4_ASM __asm__
+#else
+#define FP4_ASM asm
+#endif
 static inline int4 fp4_mma16(uint a0, uint a1, uint b0) {
   int d0, d1, d2, d3;
   const int zero = 0;
-  asm volatile(
+  FP4_ASM volatile(
       "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
       "{%7,%7,%7,%7};"
       : "=r"(d0), "=r"(d1), "=r"(d2), "=r"(d3)
