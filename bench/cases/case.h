@@ -73,6 +73,7 @@ std::vector<Case> mamba_cases();
 std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)
 // Quest decode + MMInference permutations (quest_cases.cpp).
 std::vector<Case> quest_cases();
+std::vector<Case> nvfp4_cases();  // Precision::nvfp4 attention + quantizers (nvfp4_cases.cpp)
 
 // ---- helpers shared by the case files ----
 

@@ -88,6 +88,10 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin = 0, int row_end = -1);
 
+// Every check of attention_nvfp4 on descriptors only (supports_attention runs exactly this).
+void validate_nvfp4(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                    const TensorDesc& v, const AttentionOptions& options);
+
 // The dot path the device of ctx uses by default: mma on NVIDIA with inline PTX and sm_80+.
 Fp4DotPath default_dot_path(const detail::ContextImpl& impl);
 

@@ -39,8 +39,7 @@ struct Fp4AttentionKernelConfig {
   }
 };
 
-// Every variant that builds on any capable device (the mma variants need NVIDIA inline PTX and
-// are built by the nvfp4 tests when the test device has it).
+// Every variant (the mma ones are marked needs_inline_ptx: NVIDIA only).
 std::vector<rt::KernelVariant> nvfp4_kernel_variants();
 
 }  // namespace sparq::nvfp4_detail

@@ -4,11 +4,16 @@
 namespace sparq::nvfp4_detail {
 
 std::vector<rt::KernelVariant> nvfp4_kernel_variants() {
-  return {
-      {Fp4QuantKernelConfig::source, Fp4QuantKernelConfig::defines()},
-      {Fp4AttentionKernelConfig::source, Fp4AttentionKernelConfig{64}.defines()},
-      {Fp4AttentionKernelConfig::source, Fp4AttentionKernelConfig{128}.defines()},
-  };
+  std::vector<rt::KernelVariant> out = {
+      {Fp4QuantKernelConfig::source, Fp4QuantKernelConfig::defines()}};
+  for (int dim : {64, 128})
+    for (Fp4DotPath path : {Fp4DotPath::portable, Fp4DotPath::mma, Fp4DotPath::emulated}) {
+      rt::KernelVariant kv{Fp4AttentionKernelConfig::source,
+                           Fp4AttentionKernelConfig{dim, path}.defines()};
+      kv.needs_inline_ptx = path == Fp4DotPath::mma;
+      out.push_back(kv);
+    }
+  return out;
 }
 
 }  // namespace sparq::nvfp4_detail
