@@ -75,6 +75,7 @@ std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)
 std::vector<Case> quest_cases();
 std::vector<Case> sparse_cases();
 std::vector<Case> sparse_builder_cases();
+std::vector<Case> nvfp4_cases();  // Precision::nvfp4 attention + quantizers (nvfp4_cases.cpp)
 
 // ---- helpers shared by the case files ----
 

@@ -4,6 +4,7 @@
 #include "attention/attention_variants.h"
 #include "diffusion/diffusion_kernels.h"
 #include "mamba/mamba_kernels.h"
+#include "nvfp4/nvfp4_kernels.h"
 #include "quant/quant_kernels.h"
 #include "selftest.h"
 #include "sparse/quest_kernels.h"
@@ -42,6 +43,7 @@ std::vector<KernelVariant> all_kernel_variants() {
   append(quest_detail::quest_kernel_variants());
   append(sparse_detail::sparse_kernel_variants());
   append(sparse_detail::builder_kernel_variants());
+  append(nvfp4_detail::nvfp4_kernel_variants());
   return all;
 }
 

@@ -8,6 +8,7 @@
 #include "sparq/int8_attention.h"
 #include "sparq/mamba.h"
 #include "sparq/mminference.h"
+#include "sparq/nvfp4.h"
 #include "sparq/quest.h"
 #include "sparq/sparse.h"
 #include "sparq/support.h"

@@ -6,6 +6,7 @@
 #include "attention_access.h"
 #include "attention_plan.h"
 #include "attention_validate.h"
+#include "host/src/nvfp4/nvfp4_common.h"
 #include "sage8_attention.h"
 
 namespace sparq {
@@ -15,6 +16,10 @@ using namespace attention_detail;
 AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                           const AttentionOptions& options) {
   if (options.precision == Precision::int8) return sage8_attention(ctx, q, k, v, options);
+  if (options.precision == Precision::nvfp4) {
+    std::lock_guard lock(ctx.impl()->mutex);
+    return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options), Tensor()};
+  }
   constexpr const char* op = "attention";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
@@ -55,6 +60,8 @@ AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const 
 Support supports_attention(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                            const TensorDesc& v, const AttentionOptions& options) {
   if (options.precision == Precision::int8) return supports_sage8(ctx, q, k, v, options);
+  if (options.precision == Precision::nvfp4)
+    return support_of([&] { nvfp4_detail::validate_nvfp4(ctx, q, k, v, options); });
   return support_of([&] { validate_dense("attention", q, k, v, options, max_alloc(*ctx.impl())); });
 }
 

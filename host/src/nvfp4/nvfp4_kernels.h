@@ -1,0 +1,45 @@
+// The NVFP4 kernel programs and their -D variants, in one place (STYLE: CLBlast's compile.cpp).
+// defines() is the exact macro string the op passes (program-cache key, build-every-variant list).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kernel_variants.h"
+
+namespace sparq::nvfp4_detail {
+
+// kernels_cl/nvfp4/fp4_quant.cl (no macros): one work-item per 16-group.
+struct Fp4QuantKernelConfig {
+  static constexpr const char* source = "nvfp4/fp4_quant.cl";
+  static constexpr const char* rows_kernel = "fp4_quantize_rows";
+  static constexpr const char* tokens_kernel = "fp4_quantize_tokens";
+  static constexpr int work_group = 64;
+  static std::string defines() { return ""; }
+};
+
+// How fp4_attention.cl computes its exact integer group dots. All three give the same bits.
+enum class Fp4DotPath : int {
+  portable = 0,  // plain int loops (PoCL, any GPU)
+  mma = 1,       // NVIDIA inline PTX mma.sync m16n8k16 s8 (needs DeviceQuirks::inline_ptx, sm_80+)
+  emulated = 2,  // the mma path's fragment code with the MMA emulated through local memory:
+                 // lets PoCL check the PTX path's indexing (tests only)
+};
+
+// kernels_cl/nvfp4/fp4_attention.cl: 64 query rows of one (b, h) per 256-item work-group.
+struct Fp4AttentionKernelConfig {
+  static constexpr const char* source = "nvfp4/fp4_attention.cl";
+  static constexpr const char* kernel = "fp4_attention";
+  static constexpr int rows_per_group = 64;
+  static constexpr int work_group = 256;
+  int head_dim = 128;
+  Fp4DotPath path = Fp4DotPath::portable;
+  std::string defines() const {
+    return "-DHEAD_DIM=" + std::to_string(head_dim) +
+           " -DFP4_MMA=" + std::to_string(static_cast<int>(path));
+  }
+};
+
+// Every variant (the mma ones are marked needs_inline_ptx: NVIDIA only).
+std::vector<rt::KernelVariant> nvfp4_kernel_variants();
+
+}  // namespace sparq::nvfp4_detail
