@@ -15,6 +15,9 @@
 // fallback loop over those samples alone (per-sample seeds and coefficients: spec §6.2).
 #include <fmt/format.h>
 
+#include <string>
+#include <utility>
+
 #include "cases/case.h"
 
 namespace sparq::bench {
@@ -29,15 +32,19 @@ struct StepShape {
   const char* label;
   DType model_dtype = DType::bf16;
   const char* anchor_step = nullptr;  // diffusion_anchor.py's step name, or none
+  float rescale = 0;                  // guidance rescale phi
+  bool thresh = false;                // dynamic thresholding (ratio 0.995, sample_max 1.5)
 };
 
 constexpr int kLoopSteps = 50;
 
-Schedule schedule_of(Sampler sampler, int steps) {
+Schedule schedule_of(Sampler sampler, int steps, bool thresh = false) {
   ScheduleConfig sc{
       .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
   if (sampler == Sampler::FlowEuler || sampler == Sampler::SCM)
     sc = {.prediction = Prediction::Flow, .shift = 3.0};
+  sc.thresholding = thresh;
+  sc.sample_max_value = 1.5;
   return make_schedule(sampler, sc, steps);
 }
 
@@ -82,9 +89,10 @@ struct StepData {
 class StepInstance : public Instance {
  public:
   StepInstance(Context& ctx, StepShape s, std::uint64_t seed) : ctx_(ctx), d_(s, seed) {
-    const Schedule sched = schedule_of(s.sampler, s.sampler == Sampler::SCM ? 2 : 20);
-    k_ = step_coeffs(sched, sched.num_steps > 2 ? 5 : 0,
-                     {.eta = s.eta, .cfg = true, .guidance_scale = 7.5f});
+    const Schedule sched = schedule_of(s.sampler, s.sampler == Sampler::SCM ? 2 : 20, s.thresh);
+    k_ = step_coeffs(
+        sched, sched.num_steps > 2 ? 5 : 0,
+        {.eta = s.eta, .cfg = true, .guidance_scale = 7.5f, .guidance_rescale = s.rescale});
     t_ = d_.make(ctx_, 0, s.batch);
   }
 
@@ -114,9 +122,11 @@ class StepInstance : public Instance {
 class LoopInstance : public Instance {
  public:
   LoopInstance(Context& ctx, StepShape s, std::uint64_t seed) : ctx_(ctx), d_(s, seed) {
-    const Schedule sched = schedule_of(s.sampler, kLoopSteps);
+    const Schedule sched = schedule_of(s.sampler, kLoopSteps, s.thresh);
     for (int i = 0; i < kLoopSteps; ++i)
-      k_.push_back(step_coeffs(sched, i, {.eta = s.eta, .cfg = true, .guidance_scale = 7.5f}));
+      k_.push_back(step_coeffs(
+          sched, i,
+          {.eta = s.eta, .cfg = true, .guidance_scale = 7.5f, .guidance_rescale = s.rescale}));
     t_ = d_.make(ctx_, 0, s.batch);
   }
 
@@ -137,7 +147,7 @@ class LoopInstance : public Instance {
                   per, fmt::format("sample {}", b));
       if (d_.s.batch == 1) break;
     }
-    return cmp.result(d_.s.batch == 1 ? "full" : "first and last sample");
+    return cmp.result(d_.s.batch <= 2 ? "full" : "first and last sample");
   }
 
  private:
@@ -174,8 +184,10 @@ Case step_case(StepShape s, SizeClass size, std::uint64_t seed, bool loop) {
   c.family = "diffusion";
   c.op = loop ? "loop50" : "step";
   const char* dt = s.model_dtype == DType::f32 ? "f32" : "bf16";
-  c.name = fmt::format("diffusion/{} {} cfg B{} {}x{}x{} {}", loop ? "loop50" : "step", s.label,
-                       s.batch, s.c, s.h, s.w, dt);
+  const std::string extra =
+      std::string(s.rescale > 0 ? "+rescale" : "") + (s.thresh ? "+thresh" : "");
+  c.name = fmt::format("diffusion/{} {} cfg{} B{} {}x{}x{} {}", loop ? "loop50" : "step", s.label,
+                       extra, s.batch, s.c, s.h, s.w, dt);
   c.size = size;
   c.seed = seed;
   const double n = static_cast<double>(s.batch * s.c * s.h * s.w);
@@ -184,7 +196,11 @@ Case step_case(StepShape s, SizeClass size, std::uint64_t seed, bool loop) {
               {"height", s.h},    {"width", s.w},
               {"steps", steps},   {"model_bytes", s.model_dtype == DType::f32 ? 4 : 2}};
   const double sm = s.model_dtype == DType::f32 ? 4 : 2;
-  c.bytes_moved = steps * n * (8 + 2 * sm + (is_dpm(s.sampler) ? 8 : 0));
+  // + guidance rescale's statistics pass (reads u, c); + dynamic thresholding's x0 pre-pass
+  // (reads x, u, c; writes x0) and three histogram passes over x0.
+  c.bytes_moved = steps * n *
+                  (8 + 2 * sm + (is_dpm(s.sampler) ? 8 : 0) + (s.rescale > 0 ? 2 * sm : 0) +
+                   (s.thresh ? 4 + 2 * sm + 4 + 12 : 0));
   c.flops = steps * 20 * n;
   c.steps_per_call = steps;
   c.wall_time = loop;
@@ -252,9 +268,19 @@ std::vector<Case> diffusion_cases() {
       cases.push_back(step_case(k, sz.cls, seed++, false));
       cases.push_back(step_case(k, sz.cls, seed++, true));
     }
-  // One small loop (CI checks its 50 steps device == fallback).
-  cases.push_back(step_case({Sampler::DDIM, 0.0f, 2, 4, 32, 32, "ddim", DType::f32, nullptr},
+  // One small loop (CI checks its 50 steps device == fallback; its anchor key matches no real
+  // anchor row and exercises the matching path).
+  cases.push_back(step_case({Sampler::DDIM, 0.0f, 2, 4, 32, 32, "ddim", DType::f32, "ddim"},
                             SizeClass::small, seed++, true));
+  // Guidance rescale and dynamic thresholding: their extra launches and passes.
+  for (const Size& sz :
+       {Size{2, 4, 32, 32, SizeClass::small}, Size{16, 16, 128, 128, SizeClass::large},
+        Size{64, 16, 128, 128, SizeClass::large}})
+    for (auto [phi, th] : {std::pair{0.7f, false}, std::pair{0.7f, true}}) {
+      StepShape k{Sampler::DDIM, 0.0f,       sz.b,    sz.c, sz.h, sz.w,
+                  "ddim",        DType::f32, nullptr, phi,  th};
+      cases.push_back(step_case(k, sz.cls, seed++, false));
+    }
   for (auto [b, per, cls] :
        {std::tuple{1, 16384, SizeClass::small}, std::tuple{64, 16 * 128 * 128, SizeClass::large}}) {
     Case c;
