@@ -136,6 +136,9 @@ TEST(DiffusionGuide, LcmTimesteps) {
   const Schedule s = make_schedule(Sampler::LCM, kSd, 4);
   EXPECT_TRUE(step_coeffs(s, 2).draws_noise());
   EXPECT_FALSE(step_coeffs(s, 3).draws_noise());  // last step: y = denoised
+  EXPECT_EQ(model_input_scale(s, 2), 1.0);        // no sigma table: the input is not scaled
+  EXPECT_EQ(model_timestep(s, 1), 759.0);
+  EXPECT_EQ(model_input_scale(make_schedule(Sampler::DDIM, kSd, 10), 9), 1.0);
 }
 
 template <class F>

@@ -343,11 +343,14 @@ Schedule make_schedule(Sampler sampler, const ScheduleConfig& config, int N) {
 
 double model_input_scale(const Schedule& s, int step) {
   detail_diffusion::check_step("model_input_scale", s, step);
-  const double sigma = s.sigmas[static_cast<std::size_t>(step)];
-  if (s.sampler == Sampler::Euler || s.sampler == Sampler::EulerAncestral)
+  // DDIM and LCM have no sigma table: read it only for the samplers that scale their input.
+  if (s.sampler == Sampler::Euler || s.sampler == Sampler::EulerAncestral) {
+    const double sigma = s.sigmas[static_cast<std::size_t>(step)];
     return 1 / std::sqrt(sigma * sigma + 1);
+  }
   if (s.sampler == Sampler::SCM)
-    return detail_diffusion::trigflow_norm(sigma) / s.config.sigma_data;
+    return detail_diffusion::trigflow_norm(s.sigmas[static_cast<std::size_t>(step)]) /
+           s.config.sigma_data;
   return 1.0;
 }
 
