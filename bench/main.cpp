@@ -14,7 +14,8 @@ namespace sparq::bench {
 namespace {
 
 struct Flags {
-  std::string device, filter, json_path, anchor_path, size = "auto";
+  std::string device, filter, json_path, size = "auto";
+  std::vector<std::string> anchor_paths;
   int repeat = 0, warmup = -1;  // 0 / -1: chosen for the device
   bool list = false;
 };
@@ -51,7 +52,8 @@ int list_cases(const std::vector<const Case*>& cases) {
 int run(const Flags& flags, const std::string& command_line) {
   if (flags.list) return list_cases(select(flags.filter, flags.size));
   std::vector<AnchorRow> anchors;
-  if (!flags.anchor_path.empty()) anchors = load_anchor(flags.anchor_path);
+  for (const auto& path : flags.anchor_paths)
+    for (auto& row : load_anchor(path)) anchors.push_back(std::move(row));
 
   // The first Context of the process is the cold one: ICD loading, platform query, cache set-up.
   const auto t0 = std::chrono::steady_clock::now();
@@ -119,8 +121,9 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", f.warmup, "untimed calls before timing (default: 3 on a GPU, else 1)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--json", f.json_path, "write every number (device, peaks, cases) to FILE");
-  app.add_option("--anchor", f.anchor_path,
-                 "JSON of attention_anchor.py --json: print sparq/anchor ratios per matching case");
+  app.add_option("--anchor", f.anchor_paths,
+                 "JSON of attention_anchor.py or diffusion_anchor.py --json (repeatable): print "
+                 "sparq/anchor ratios per matching case");
   app.add_option("--size", f.size, "case sizes: small (PoCL/CPU), large (GPU), auto (by device)")
       ->check(CLI::IsMember({"small", "large", "auto"}));
   app.add_flag("--list", f.list, "list the cases (after --filter/--size) and exit");

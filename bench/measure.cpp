@@ -37,7 +37,7 @@ std::pair<double, double> timed_call(Context& ctx, Instance& instance) {
 
 }  // namespace
 
-Timing time_case(Context& ctx, Instance& instance, int warmup, int repeat) {
+Timing time_case(Context& ctx, Instance& instance, int warmup, int repeat, bool wall_time) {
   for (int i = 0; i < warmup; ++i) timed_call(ctx, instance);
   Timing t;
   bool all_events = true;
@@ -50,6 +50,7 @@ Timing time_case(Context& ctx, Instance& instance, int warmup, int repeat) {
   }
   ctx.clear_kernel_times();
   // Events exclude host overhead and launch gaps; they are used only when every repeat has them.
+  all_events = all_events && !wall_time;
   t.source = all_events && repeat > 0 ? "events" : "wall";
   t.ms = all_events ? events : t.wall_ms;
   t.median_ms = median(t.ms);
@@ -88,7 +89,7 @@ CaseResult run_case(const Case& c, Context& device, Context* fallback, const Pea
   try {
     auto instance = c.prepare(device);
     device.finish();
-    r.timing = time_case(device, *instance, warmup, repeat);
+    r.timing = time_case(device, *instance, warmup, repeat, c.wall_time);
     if (fallback) {
       r.validation = instance->validate(*fallback);
       r.validated = true;
@@ -115,6 +116,12 @@ CaseResult run_case(const Case& c, Context& device, Context* fallback, const Pea
           a.heads == c.anchor->heads && a.head_dim == c.anchor->head_dim &&
           a.causal == c.anchor->causal && a.tflops > 0)
         r.anchors.push_back({a, r.tflops / a.tflops});
+  if (c.step_anchor) {
+    const double per_step = r.timing.median_ms / std::max(1, c.steps_per_call);
+    for (const auto& a : anchors)
+      if (a.shape == c.step_anchor->shape && a.step == c.step_anchor->step && a.ms > 0)
+        r.anchors.push_back({a, a.ms / per_step, per_step});
+  }
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <utility>
 
 #include "runner.h"
 
@@ -85,6 +86,9 @@ json case_json(const CaseResult& r) {
   json anchors = json::array();
   for (const auto& a : r.anchors)
     anchors.push_back({{"backend", a.anchor.backend},
+                       {"shape", a.anchor.shape},
+                       {"step", a.anchor.step},
+                       {"sparq_ms_per_step", a.sparq_ms_per_step},
                        {"dtype", a.anchor.dtype},
                        {"anchor_ms", a.anchor.ms},
                        {"anchor_tflops", a.anchor.tflops},
@@ -101,6 +105,20 @@ std::vector<AnchorRow> load_anchor(const std::string& path) {
   std::vector<AnchorRow> rows;
   try {
     const json doc = json::parse(in);
+    if (doc.is_object() && doc.contains("rows")) {  // diffusion_anchor.py --json
+      for (const auto& j : doc.at("rows"))
+        for (const auto& [key, backend] :
+             {std::pair{"eager_ms", "eager"}, std::pair{"compiled_ms", "torch.compile"}}) {
+          AnchorRow a;
+          a.shape = j.at("shape").get<std::string>();
+          a.step = j.at("step").get<std::string>();
+          a.backend = backend;
+          a.dtype = "fp32";
+          a.ms = j.at(key).get<double>();
+          rows.push_back(a);
+        }
+      return rows;
+    }
     if (!doc.is_array())
       throw std::runtime_error("expected a list of rows as attention_anchor.py --json writes");
     for (const auto& j : doc) {
@@ -192,9 +210,14 @@ void print_report(const RunReport& rep) {
       note(fmt::format("yes* {}: fallback compared on a {} ({} values)", r.c->name,
                        r.validation.scope, r.validation.values_compared));
     for (const auto& a : r.anchors)
-      note(fmt::format("anchor {}: {} TFLOP/s vs {} {} {:.3f} ms = {} TFLOP/s -> ratio {:.3f}x",
-                       r.c->name, number(r.tflops), a.anchor.backend, a.anchor.dtype, a.anchor.ms,
-                       number(a.anchor.tflops), a.ratio));
+      if (!a.anchor.step.empty())
+        note(fmt::format("anchor {}: {:.4f} ms/step ({}) vs {} {} {:.4f} ms/step -> ratio {:.2f}x",
+                         r.c->name, a.sparq_ms_per_step, r.timing.source, a.anchor.backend,
+                         a.anchor.step, a.anchor.ms, a.ratio));
+      else
+        note(fmt::format("anchor {}: {} TFLOP/s vs {} {} {:.3f} ms = {} TFLOP/s -> ratio {:.3f}x",
+                         r.c->name, number(r.tflops), a.anchor.backend, a.anchor.dtype, a.anchor.ms,
+                         number(a.anchor.tflops), a.ratio));
   }
   if (!rep.results.empty() && !rep.results.front().validated && rep.results.front().error.empty())
     note("exact n/a: the device is the fallback itself; nothing to compare against");

@@ -27,7 +27,8 @@ struct Timing {
   std::string source;           // "events" or "wall"
   double median_ms = 0, min_ms = 0;
 };
-Timing time_case(Context& ctx, Instance& instance, int warmup, int repeat);
+// wall_time: always host wall time (a loop of launches, synchronized at the end).
+Timing time_case(Context& ctx, Instance& instance, int warmup, int repeat, bool wall_time = false);
 
 // Context creation + the first op (program build or disk-cache load) versus the next call.
 struct ColdStart {
@@ -40,19 +41,22 @@ struct ColdStart {
 // caller with nothing run on it yet (preparing the inputs is not timed).
 ColdStart measure_cold_start(Context& ctx, double create_ms, const Case& first);
 
-// One row of attention_anchor.py's JSON.
+// One row of attention_anchor.py's JSON, or one timing (eager / compiled) of a
+// diffusion_anchor.py row (shape and step set, tflops 0).
 struct AnchorRow {
   std::int64_t length = 0, batch = 0, heads = 0, head_dim = 0;
   bool causal = false;
   std::string backend, dtype;
   double ms = 0, tflops = 0;
+  std::string shape, step;
 };
 // Throws std::runtime_error naming the file and what is wrong with it.
 std::vector<AnchorRow> load_anchor(const std::string& path);
 
 struct AnchorRatio {
   AnchorRow anchor;
-  double ratio = 0;  // sparq TFLOP/s / anchor TFLOP/s (= anchor time / sparq time)
+  double ratio = 0;              // sparq TFLOP/s / anchor TFLOP/s (= anchor time / sparq time)
+  double sparq_ms_per_step = 0;  // step anchors: the case's median ms / steps_per_call
 };
 
 struct CaseResult {

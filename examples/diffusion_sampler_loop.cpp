@@ -4,13 +4,15 @@
 // stays in sparq tensors on the Context's device except the toy model, which the app would run
 // on its own framework (here on the host).
 //
-// Usage: diffusion_sampler_loop [ddim|euler|euler-a|dpm|dpm-sde|flow|scm] [steps]
+// Usage: diffusion_sampler_loop [ddim|euler|euler-a|dpm|dpm-sde|flow|scm|lcm] [steps] [rescale]
+// (rescale: the guidance-rescale phi, e.g. 0.7, fused into each step)
 // Runs on $SPARQ_DEVICE (default: first capable GPU, else PoCL, else the fallback), then repeats
 // the run on the fallback and prints whether the two final latents are bit-identical.
 #include <sparq/sparq.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@ sd::Sampler parse(const std::string& s) {
   if (s == "dpm-sde") return sd::Sampler::DPMpp2MSDE;
   if (s == "flow") return sd::Sampler::FlowEuler;
   if (s == "scm") return sd::Sampler::SCM;
+  if (s == "lcm") return sd::Sampler::LCM;
   return sd::Sampler::DDIM;
 }
 
@@ -41,7 +44,7 @@ std::vector<float> toy_denoiser(const std::vector<float>& x_in, double timestep)
   return out;
 }
 
-std::vector<float> sample(sparq::Context& ctx, sd::Sampler sampler, int steps) {
+std::vector<float> sample(sparq::Context& ctx, sd::Sampler sampler, int steps, float rescale) {
   sd::ScheduleConfig cfg{
       .beta_schedule = sd::BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
   if (sampler == sd::Sampler::FlowEuler || sampler == sd::Sampler::SCM)
@@ -64,7 +67,10 @@ std::vector<float> sample(sparq::Context& ctx, sd::Sampler sampler, int steps) {
       for (auto& v : x_in) v = static_cast<float>(v * sd::model_input_scale(sched, 0));
     const auto pred = toy_denoiser(x_in, sd::model_timestep(sched, i));
     t.model_out = ctx.upload(pred, sparq::DType::f32, cfg_shape);
-    sd::step(ctx, sd::step_coeffs(sched, i, {.cfg = true, .guidance_scale = 4.5f}), t);
+    sd::step(ctx,
+             sd::step_coeffs(sched, i,
+                             {.cfg = true, .guidance_scale = 4.5f, .guidance_rescale = rescale}),
+             t);
   }
   return t.latent.download<float>();
 }
@@ -74,11 +80,12 @@ std::vector<float> sample(sparq::Context& ctx, sd::Sampler sampler, int steps) {
 int main(int argc, char** argv) {
   try {
     const sd::Sampler sampler = parse(argc > 1 ? argv[1] : "ddim");
-    const int steps = argc > 2 ? std::atoi(argv[2]) : 20;
+    const int steps = argc > 2 ? std::atoi(argv[2]) : (sampler == sd::Sampler::LCM ? 4 : 20);
+    const float rescale = argc > 3 ? std::strtof(argv[3], nullptr) : 0.0f;
     sparq::Context dev = sparq::Context::create();
     sparq::Context cpu = sparq::Context::create({.device = "fallback"});
-    const auto a = sample(dev, sampler, steps);
-    const auto b = sample(cpu, sampler, steps);
+    const auto a = sample(dev, sampler, steps, rescale);
+    const auto b = sample(cpu, sampler, steps, rescale);
     double mean = 0;
     for (float v : a) mean += v;
     const bool same = std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -48,6 +48,12 @@ struct AnchorKey {
   bool causal = false;
 };
 
+// A row of a step-time anchor script (diffusion_anchor.py), matched by its "shape" and "step"
+// fields; the ratio is anchor ms / sparq ms per step.
+struct StepAnchorKey {
+  std::string shape, step;  // "16x16x128x128", "ddim"
+};
+
 struct Case {
   std::string family;  // "attention", ...
   std::string op;      // "prefill", "decode_paged", "merge_states", ...
@@ -58,6 +64,9 @@ struct Case {
   double bytes_moved = 0;  // compulsory global-memory traffic of one call
   double flops = 0;        // operations of one call, as the spec counts them
   std::optional<AnchorKey> anchor;
+  std::optional<StepAnchorKey> step_anchor;
+  int steps_per_call = 1;  // a call runs this many steps (loop cases): per-step ms = ms / steps
+  bool wall_time = false;  // time each call by host wall clock (launches included), not events
   std::function<std::unique_ptr<Instance>(Context&)> prepare;
 };
 

@@ -26,10 +26,25 @@ struct StepProblem {
   const float* noise = nullptr;          // external noise, or null for Philox
   const std::uint32_t* seeds = nullptr;  // [B][2]
   const cl_common::SqStepCoef* coefs = nullptr;
-  bool per_sample = false;  // coefs[b] per sample, else coefs[0]
+  bool per_sample = false;     // coefs[b] per sample, else coefs[0]
+  const float* rho = nullptr;  // [B] guidance rescale factors (flag RESCALE)
+  const float* thr = nullptr;  // [B] dynamic thresholds (flag THRESH)
+  bool x0_only = false;        // write only x0_out = x0 before clip / threshold
   std::int64_t s = 0, n = 0;
 };
 void step(const StepProblem& p);
+
+// guide.cpp (kernels_cl/diffusion/guide.cl): rho[b] of guidance rescale from the model output
+// ([uncond; cond], dtype code), with the §6.4 tree; thr[b] of dynamic thresholding from x0
+// (B x s, before clip) and per-sample (rank_lo, rank_hi, frac, smax).
+void rescale_rho(const std::byte* model, int model_dtype, const cl_common::SqStepCoef* coefs,
+                 bool per_sample, std::int64_t s, std::int64_t n, float rn, float rn1, float* rho);
+struct ThreshRank {
+  std::uint32_t lo = 0, hi = 0;
+  float frac = 0, smax = 1;
+};
+void thresh_scale(const float* x0, std::int64_t s, std::int64_t batch, const ThreshRank* ranks,
+                  float* thr);
 
 // noise.cpp (kernels_cl/diffusion/noise.cl).
 void randn(std::byte* out, int out_dtype, const std::uint32_t* seeds, std::int64_t s,
@@ -41,6 +56,10 @@ void renoise(float* y, const float* x0, const std::uint32_t* seeds, const std::u
 void l2_normalize(float* out, const float* v, std::int64_t rows, std::int64_t d);
 void sim_top1(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::int64_t m,
               const float* q, std::int64_t bq, std::int64_t d, std::int32_t* index, float* score);
+// k (<= 16) best per query, best first, index -1 / score 0 past the valid rows: [bq][k].
+void sim_topk(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::int64_t m,
+              const float* q, std::int64_t bq, std::int64_t d, int k, std::int32_t* index,
+              float* score);
 
 using fallback::parallel_chunks;
 

@@ -65,4 +65,30 @@ void sim_top1(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::i
   });
 }
 
+void sim_topk(const std::byte* e, int e_dtype, const std::uint8_t* valid, std::int64_t m,
+              const float* q, std::int64_t bq, std::int64_t d, int k, std::int32_t* index,
+              float* score) {
+  parallel_chunks(bq, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t qi = lo; qi < hi; ++qi) {
+      float ls[16];
+      int li[16];
+      for (int t = 0; t < 16; ++t) {
+        ls[t] = 0.0f;
+        li[t] = -1;
+      }
+      for (std::int64_t r = 0; r < m; ++r) {
+        if (!valid[r]) continue;
+        float p[32] = {};
+        for (std::int64_t c = 0; c < d; ++c)
+          p[c & 31] = sq_fma(q[qi * d + c], load_e(e, r * d + c, e_dtype), p[c & 31]);
+        sq_topk_insert(ls, li, k, sq_lane_tree32(p), static_cast<int>(r));
+      }
+      for (int t = 0; t < k; ++t) {
+        index[qi * k + t] = li[t];
+        score[qi * k + t] = ls[t];
+      }
+    }
+  });
+}
+
 }  // namespace sparq::fallback::diffusion

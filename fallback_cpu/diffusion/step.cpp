@@ -34,9 +34,11 @@ void store_any(std::byte* base, std::int64_t i, int dt, float v) {
 
 void element(const StepProblem& p, std::int64_t i) {
   const std::int64_t b = i / p.s, j = i - b * p.s;
-  const SqStepCoef& k = p.coefs[p.per_sample ? b : 0];
+  SqStepCoef k = p.coefs[p.per_sample ? b : 0];
+  if ((k.flags & SQ_DF_THRESH) && !p.x0_only) k.thr = p.thr[b];
   float m = load_any(p.model, i, p.model_dtype);
   if (p.cfg) m = sq_cfg(m, load_any(p.model, p.n + i, p.model_dtype), k.guidance);
+  if (k.flags & SQ_DF_RESCALE) m = p.rho[b] * m;
   float z = 0.0f;
   if (sq_step_draws_noise(k.flags)) {
     if (p.noise)
@@ -60,9 +62,16 @@ void element(const StepProblem& p, std::int64_t i) {
     case SQ_SAMPLER_FLOW:
       o = sq_step_flow(k, x, m, z);
       break;
-    default:
+    case SQ_SAMPLER_SCM:
       o = sq_step_scm(k, x, m, z);
       break;
+    default:
+      o = sq_step_lcm(k, x, m, z);
+      break;
+  }
+  if (p.x0_only) {
+    p.x0_out[i] = o.pre;
+    return;
   }
   p.y[i] = o.y;
   if (p.history) p.history[i] = o.x0;

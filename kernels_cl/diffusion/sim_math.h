@@ -24,6 +24,21 @@ SQ_FN int sq_top1_better(float s, int i, float best_s, int best_i) {
   return s > best_s || (s == best_s && i < best_i);
 }
 
+// sim_topk: insert (s, i) into a list of k best entries kept in selection order (best first;
+// empty slots have index -1 and lose to every candidate). The order is a strict total order on
+// (score, index) for non-NaN scores, so the k best of any partition, merged, are the k best.
+SQ_FN void sq_topk_insert(float* ls, int* li, int k, float s, int i) {
+  if (!sq_top1_better(s, i, ls[k - 1], li[k - 1])) return;
+  int p = k - 1;
+  while (p > 0 && sq_top1_better(s, i, ls[p - 1], li[p - 1])) {
+    ls[p] = ls[p - 1];
+    li[p] = li[p - 1];
+    --p;
+  }
+  ls[p] = s;
+  li[p] = i;
+}
+
 SQ_END_NAMESPACE
 
 #endif  // SPARQ_DIFFUSION_SIM_MATH_H

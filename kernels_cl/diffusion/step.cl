@@ -1,16 +1,19 @@
 #pragma OPENCL FP_CONTRACT OFF
 // step.cl — one fused diffusion sampler step (specs/diffusion_sampling.md §2), element-wise over
 // n = B·S latent elements; element i is sample b = i / S, within-sample index j = i % S.
-// Macros: SQ_SAMPLER (step_math.h: DDIM, EULER, DPM, FLOW, SCM).
+// Macros: SQ_SAMPLER (step_math.h: DDIM, EULER, DPM, FLOW, SCM, LCM).
 //
 // Defined arithmetic order, per element (every value fp32, each op rounded once):
 //   1. m = widen(model[i]) (f32/f16/bf16, exact); CFG: u = widen(model[i]),
-//      c = widen(model[n + i]), m = fma(g_b, c - u, u).
+//      c = widen(model[n + i]), m = fma(g_b, c - u, u); guidance rescale (flag RESCALE):
+//      m = rho[b] · m (rho from guide.cl). Dynamic thresholding (flag THRESH): thr[b] from
+//      guide.cl is the sample's threshold (step_math.h sq_x0_post).
 //   2. z (only when the step draws noise): external noise[i], else sq_randn(seed_b, j, step, tag)
 //      (common/philox.h; tag STEP_NOISE, or CHURN for Euler churn).
 //   3. (y, x0) = sq_step_<sampler>(coef_b, x[i], m, [m1 = hist[i]], z) (step_math.h).
 //   4. stores: y -> y_out[i] (may alias x), x0 -> x0_out[i] and/or hist[i] (DPM history),
 //      model_in_next[i] = RNE-narrow(flag SCALE_NEXT ? c_in_next · y : y).
+//      x0_only (the dynamic-threshold pre-pass): only x0_out[i] = the x0 before clip/threshold.
 // coef_b: the broadcast argument, or word block b of `coefs` (16 words per sample; word 11 is
 // the sample's step index, the Philox step word).
 // No reduction; launch geometry cannot change a value.
@@ -34,12 +37,24 @@ static inline void store_any(__global uchar* base, long i, int dt, float v) {
 }
 
 static inline SqStepCoef coef_of(uint16 bc, __global const uint* coefs, long b, int per_sample) {
-  uint w[12];
+  uint w[SQ_STEP_COEF_WORDS];
   if (per_sample) {
-    for (int t = 0; t < 12; ++t) w[t] = coefs[b * 16 + t];
+    for (int t = 0; t < SQ_STEP_COEF_WORDS; ++t) w[t] = coefs[b * 16 + t];
   } else {
-    w[0] = bc.s0; w[1] = bc.s1; w[2] = bc.s2; w[3] = bc.s3; w[4] = bc.s4; w[5] = bc.s5;
-    w[6] = bc.s6; w[7] = bc.s7; w[8] = bc.s8; w[9] = bc.s9; w[10] = bc.sa; w[11] = bc.sb;
+    w[0] = bc.s0;
+    w[1] = bc.s1;
+    w[2] = bc.s2;
+    w[3] = bc.s3;
+    w[4] = bc.s4;
+    w[5] = bc.s5;
+    w[6] = bc.s6;
+    w[7] = bc.s7;
+    w[8] = bc.s8;
+    w[9] = bc.s9;
+    w[10] = bc.sa;
+    w[11] = bc.sb;
+    w[12] = bc.sc;
+    w[13] = bc.sd;
   }
   SqStepCoef k;
   for (int t = 0; t < 8; ++t) k.c[t] = as_float(w[t]);
@@ -47,23 +62,28 @@ static inline SqStepCoef coef_of(uint16 bc, __global const uint* coefs, long b, 
   k.c_in_next = as_float(w[9]);
   k.flags = w[10];
   k.step = w[11];
+  k.phi = as_float(w[12]);
+  k.keep = as_float(w[13]);
+  k.thr = 1.0f;
   return k;
 }
 
 __kernel void diffusion_step(__global float* y_out, long y_off, __global const float* x_in,
                              long x_off, gbytes model, long m_off, int m_dt, int cfg,
-                             __global float* hist, long h_off, int use_hist,
-                             __global float* x0_out, long x0_off, int want_x0,
-                             __global uchar* next, long nx_off, int next_dt, int want_next,
-                             __global const float* noise, long nz_off, int ext_noise,
-                             __global const uint* seeds, long sd_off, uint16 bc,
-                             __global const uint* coefs, int per_sample, long s, long n) {
+                             __global float* hist, long h_off, int use_hist, __global float* x0_out,
+                             long x0_off, int want_x0, __global uchar* next, long nx_off,
+                             int next_dt, int want_next, __global const float* noise, long nz_off,
+                             int ext_noise, __global const uint* seeds, long sd_off, uint16 bc,
+                             __global const uint* coefs, int per_sample, __global const float* rho,
+                             __global const float* thr, int x0_only, long s, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
   const long b = i / s, j = i - b * s;
-  const SqStepCoef k = coef_of(bc, coefs, b, per_sample);
+  SqStepCoef k = coef_of(bc, coefs, b, per_sample);
+  if ((k.flags & SQ_DF_THRESH) && !x0_only) k.thr = thr[b];
   float m = load_any(model, m_off + i, m_dt);
   if (cfg) m = sq_cfg(m, load_any(model, m_off + n + i, m_dt), k.guidance);
+  if (k.flags & SQ_DF_RESCALE) m = rho[b] * m;
   float z = 0.0f;
   if (sq_step_draws_noise(k.flags)) {
     if (ext_noise)
@@ -82,9 +102,15 @@ __kernel void diffusion_step(__global float* y_out, long y_off, __global const f
   const SqStepOut o = sq_step_dpm(k, x, m, m1, z);
 #elif SQ_SAMPLER == SQ_SAMPLER_FLOW
   const SqStepOut o = sq_step_flow(k, x, m, z);
-#else
+#elif SQ_SAMPLER == SQ_SAMPLER_SCM
   const SqStepOut o = sq_step_scm(k, x, m, z);
+#else
+  const SqStepOut o = sq_step_lcm(k, x, m, z);
 #endif
+  if (x0_only) {
+    x0_out[x0_off + i] = o.pre;
+    return;
+  }
   y_out[y_off + i] = o.y;
   if (use_hist) hist[h_off + i] = o.x0;
   if (want_x0) x0_out[x0_off + i] = o.x0;

@@ -39,7 +39,8 @@ SPARQ_PY_BIND(diffusion_types, sparq::py::kTypes) {
       .value("DPMpp2M", Sampler::DPMpp2M)
       .value("DPMpp2MSDE", Sampler::DPMpp2MSDE)
       .value("FlowEuler", Sampler::FlowEuler)
-      .value("SCM", Sampler::SCM);
+      .value("SCM", Sampler::SCM)
+      .value("LCM", Sampler::LCM);
   pyb::enum_<FinalSigmas>(d, "FinalSigmas")
       .value("Zero", FinalSigmas::Zero)
       .value("SigmaMin", FinalSigmas::SigmaMin);
@@ -77,6 +78,11 @@ SPARQ_PY_BIND(diffusion_types, sparq::py::kTypes) {
       .def_readwrite("clip_sample", &C::clip_sample)
       .def_readwrite("clip_sample_range", &C::clip_sample_range)
       .def_readwrite("use_clipped_model_output", &C::use_clipped_model_output)
+      .def_readwrite("thresholding", &C::thresholding)
+      .def_readwrite("dynamic_thresholding_ratio", &C::dynamic_thresholding_ratio)
+      .def_readwrite("sample_max_value", &C::sample_max_value)
+      .def_readwrite("original_inference_steps", &C::original_inference_steps)
+      .def_readwrite("timestep_scaling", &C::timestep_scaling)
       .def_readwrite("karras_sigmas", &C::karras_sigmas)
       .def_readwrite("final_sigmas", &C::final_sigmas)
       .def_readwrite("lower_order_final", &C::lower_order_final)
@@ -116,6 +122,7 @@ SPARQ_PY_BIND(diffusion_types, sparq::py::kTypes) {
       .def_readonly("sampler", &StepCoeffs::sampler)
       .def_readonly("cfg", &StepCoeffs::cfg)
       .def_readonly("step", &StepCoeffs::step)
+      .def_readonly("guidance_rescale", &StepCoeffs::guidance_rescale)
       .def("draws_noise", &StepCoeffs::draws_noise);
 
   pyb::class_<RenoiseCoeffs>(d, "RenoiseCoeffs")
@@ -141,11 +148,17 @@ SPARQ_PY_BIND(diffusion, sparq::py::kOps) {
   d.def("model_timestep", &model_timestep, pyb::arg("schedule"), pyb::arg("step"));
   d.def(
       "step_coeffs",
-      [](const Schedule& s, int step, float eta, bool cfg, float guidance_scale) {
-        return step_coeffs(s, step, {.eta = eta, .cfg = cfg, .guidance_scale = guidance_scale});
+      [](const Schedule& s, int step, float eta, bool cfg, float guidance_scale,
+         float guidance_rescale) {
+        return step_coeffs(s, step,
+                           {.eta = eta,
+                            .cfg = cfg,
+                            .guidance_scale = guidance_scale,
+                            .guidance_rescale = guidance_rescale});
       },
       pyb::arg("schedule"), pyb::arg("step"), pyb::kw_only(), pyb::arg("eta") = 0.0f,
-      pyb::arg("cfg") = false, pyb::arg("guidance_scale") = 1.0f);
+      pyb::arg("cfg") = false, pyb::arg("guidance_scale") = 1.0f,
+      pyb::arg("guidance_rescale") = 0.0f);
 
   d.def(
       "step",
@@ -230,4 +243,22 @@ SPARQ_PY_BIND(diffusion, sparq::py::kOps) {
       },
       pyb::arg("ctx"), pyb::arg("E"), pyb::arg("valid"), pyb::arg("Q"),
       "(index int32 [Bq], score float32 [Bq]): the best valid row of E per query (-1: none).");
+  d.def(
+      "sim_topk",
+      [](Context& ctx, const pyb::object& E, const pyb::object& valid, const pyb::object& Q,
+         int k) {
+        const Tensor te = to_tensor(ctx, E), tv = to_tensor(ctx, valid), tq = to_tensor(ctx, Q);
+        TopK r;
+        {
+          pyb::gil_scoped_release nogil;
+          r = sim_topk(ctx, te, tv, tq, k);
+        }
+        const auto rows = static_cast<pyb::ssize_t>(r.index.size() / static_cast<std::size_t>(k));
+        return pyb::make_tuple(
+            pyb::array_t<std::int32_t>({rows, static_cast<pyb::ssize_t>(k)}, r.index.data()),
+            pyb::array_t<float>({rows, static_cast<pyb::ssize_t>(k)}, r.score.data()));
+      },
+      pyb::arg("ctx"), pyb::arg("E"), pyb::arg("valid"), pyb::arg("Q"), pyb::arg("k"),
+      "(index int32 [Bq, k], score float32 [Bq, k]): the k best valid rows per query, best "
+      "first (-1: none).");
 }

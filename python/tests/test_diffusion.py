@@ -89,3 +89,22 @@ def test_renoise_and_retrieval(cpu):
     idx, score = sd.sim_top1(cpu, En, valid, En[[1, 2]])
     assert idx[0] == 1 and score[0] == pytest.approx(1, rel=1e-6)
     assert idx[1] != 2  # an invalid row never wins
+    top_idx, top_score = sd.sim_topk(cpu, En, valid, En[[1, 2]], 3)
+    assert top_idx.shape == (2, 3) and top_idx[0, 0] == 1 and 2 not in top_idx
+
+
+def test_lcm_rescale_threshold(dev, cpu):
+    cfg = sd.ScheduleConfig(beta_schedule=sd.BetaSchedule.ScaledLinear, beta_start=0.00085,
+                            beta_end=0.012, thresholding=True, sample_max_value=2.0)
+    sched = sd.make_schedule(sd.Sampler.LCM, cfg, 4)
+    assert list(sched.timesteps) == [999, 759, 499, 259]
+    shape = [2, 4, 16, 16]
+    pred = rng(24).standard_normal([4] + shape[1:]).astype(np.float32)
+    x = rng(25).standard_normal(shape).astype(np.float32)
+    out = []
+    for ctx in (dev, cpu):
+        lat = x.copy()
+        co = sd.step_coeffs(sched, 1, cfg=True, guidance_scale=5.0, guidance_rescale=0.7)
+        sd.step(ctx, co, lat, pred, seeds=sd.make_seeds(ctx, [1, 2]))
+        out.append(lat)
+    assert same_bits(out[0], out[1])

@@ -33,6 +33,8 @@ inline const char* sampler_name(Sampler s) {
       return "FlowEuler";
     case Sampler::SCM:
       return "SCM";
+    case Sampler::LCM:
+      return "LCM";
   }
   return "?";
 }

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "diffusion/diffusion_test_util.h"
 
@@ -87,6 +89,25 @@ TEST(DiffusionLatentCache, PersistenceRoundTripAndCorruption) {
   EXPECT_EQ(a[0].slot, b[0].slot);
   EXPECT_EQ(b[0].payload, 507u);
   EXPECT_EQ(a[0].score, b[0].score);
+  std::string good;
+  {
+    std::ifstream f(path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  auto write_file = [](const std::string& p, const std::string& bytes) {
+    std::ofstream f(p, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  // A crash during save leaves a partial temporary file; the published file is untouched.
+  write_file(path + ".tmp.999999", good.substr(0, good.size() / 3));
+  EXPECT_EQ(LatentCache::load(cpu, path).size(), 9u);
+  // A torn (truncated) cache file is refused, whatever the cut.
+  for (std::size_t keep : {good.size() / 2, good.size() - 1, std::size_t{20}}) {
+    write_file(path, good.substr(0, keep));
+    EXPECT_THROW(LatentCache::load(cpu, path), Error) << "truncated to " << keep;
+  }
+  write_file(path, good);
+  EXPECT_EQ(LatentCache::load(cpu, path).size(), 9u);
   // Flip one byte: the checksum refuses the file.
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);

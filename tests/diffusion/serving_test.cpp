@@ -78,6 +78,73 @@ TEST(DiffusionServing, SimTop1PlantedTiesInvalid) {
   EXPECT_EQ(empty.index[0], -1);
 }
 
+// sim_topk: device == fallback for k in {1, 5, 16}; the list is the brute-force order of the
+// fallback's own scores (higher score, then smaller index; invalid and NaN rows never listed);
+// k = 1 equals sim_top1; fewer valid rows than k pad with -1.
+TEST(DiffusionServing, SimTopKOrderTiesAndPadding) {
+  Context dev = device_context(), cpu = fallback_context();
+  const std::int64_t m = 3000, d = 64, bq = 3;
+  auto e = normalized_rows(m, d, 21);
+  const auto q = normalized_rows(bq, d, 22);
+  for (std::int64_t r : {2999, 40, 1234, 600})  // 4 exact copies of query 0: tied scores
+    for (std::int64_t k = 0; k < d; ++k) e[r * d + k] = q[k];
+  for (std::int64_t k = 0; k < d; ++k) e[9 * d + k] = NAN;
+  std::vector<std::uint8_t> valid(static_cast<std::size_t>(m), 1);
+  valid[1234] = 0;
+  auto E = [&](Context& ctx) { return ctx.upload(e, DType::f32, {m, d}); };
+  auto V = [&](Context& ctx, const std::vector<std::uint8_t>& v) {
+    return ctx.upload(v, DType::u8, {static_cast<std::int64_t>(v.size())});
+  };
+  auto Q = [&](Context& ctx) { return ctx.upload(q, DType::f32, {bq, d}); };
+  for (int k : {1, 5, 16}) {
+    const TopK a = sim_topk(dev, E(dev), V(dev, valid), Q(dev), k);
+    const TopK b = sim_topk(cpu, E(cpu), V(cpu, valid), Q(cpu), k);
+    EXPECT_EQ(a.index, b.index) << k;
+    EXPECT_EQ(compare_bits(a.score, b.score), "") << k;
+    if (k == 5) {  // query 0: the three valid copies first, smaller index first
+      EXPECT_EQ(b.index[0], 40);
+      EXPECT_EQ(b.index[1], 600);
+      EXPECT_EQ(b.index[2], 2999);
+      EXPECT_EQ(b.score[0], b.score[1]);
+    }
+    if (k == 1) {
+      const Top1 t = sim_top1(cpu, E(cpu), V(cpu, valid), Q(cpu));
+      EXPECT_EQ(t.index, b.index);
+      EXPECT_EQ(compare_bits(t.score, b.score), "");
+    }
+    for (std::int64_t qi = 0; qi < bq; ++qi)
+      for (int t = 0; t + 1 < k; ++t) {
+        const float s0 = b.score[qi * k + t], s1 = b.score[qi * k + t + 1];
+        const int i0 = b.index[qi * k + t], i1 = b.index[qi * k + t + 1];
+        EXPECT_TRUE(s0 > s1 || (s0 == s1 && i0 < i1)) << "order at " << t;
+        EXPECT_NE(i0, 9);
+        EXPECT_NE(i0, 1234);
+      }
+  }
+  // Brute force for query 1 with k = 16: every row's score from a one-row sim_top1 call would be
+  // slow; instead the 16th score bounds every unlisted valid row (double dot product, 1e-5 slack).
+  const TopK b = sim_topk(cpu, E(cpu), V(cpu, valid), Q(cpu), 16);
+  for (std::int64_t r = 0; r < m; ++r) {
+    if (!valid[r] || r == 9) continue;
+    bool listed = false;
+    for (int t = 0; t < 16; ++t) listed = listed || b.index[16 + t] == r;
+    if (listed) continue;
+    double sc = 0;
+    for (std::int64_t k = 0; k < d; ++k) sc += double(q[d + k]) * e[r * d + k];
+    EXPECT_LE(sc, b.score[16 + 15] + 1e-5) << "row " << r;
+  }
+  // Two valid rows, k = 4: padded.
+  std::vector<std::uint8_t> two(static_cast<std::size_t>(m), 0);
+  two[5] = two[77] = 1;
+  const TopK p = sim_topk(cpu, E(cpu), V(cpu, two), Q(cpu), 4);
+  const TopK pd = sim_topk(dev, E(dev), V(dev, two), Q(dev), 4);
+  EXPECT_EQ(p.index, pd.index);
+  EXPECT_EQ(p.index[2], -1);
+  EXPECT_EQ(p.index[3], -1);
+  EXPECT_THROW(sim_topk(cpu, E(cpu), V(cpu, valid), Q(cpu), 17), Error);
+  EXPECT_THROW(sim_topk(cpu, E(cpu), V(cpu, valid), Q(cpu), 0), Error);
+}
+
 TEST(DiffusionServing, RenoiseDeviceEqualsFallbackAndFormula) {
   Context dev = device_context(), cpu = fallback_context();
   const Schedule s = make_schedule(Sampler::DDIM, {}, 50);

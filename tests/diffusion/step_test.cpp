@@ -3,6 +3,7 @@
 // invariance.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diffusion/diffusion_test_util.h"
@@ -18,12 +19,14 @@ struct Config {
   int steps = 10;
   float eta = 0;
   std::string label;
+  float rescale = 0;  // guidance rescale phi (applied where the test runs CFG)
 };
 
 std::vector<Config> configs() {
   std::vector<Config> v;
-  auto add = [&](Sampler s, ScheduleConfig sc, int n, float eta, std::string label) {
-    v.push_back({s, std::move(sc), n, eta, std::move(label)});
+  auto add = [&](Sampler s, ScheduleConfig sc, int n, float eta, std::string label,
+                 float rescale = 0) {
+    v.push_back({s, std::move(sc), n, eta, std::move(label), rescale});
   };
   ScheduleConfig sd{
       .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
@@ -65,6 +68,39 @@ std::vector<Config> configs() {
   ScheduleConfig scm{.prediction = Prediction::Flow};
   add(Sampler::SCM, scm, 2, 0, "scm 2-step");
   add(Sampler::SCM, scm, 4, 0, "scm 4-step");
+  add(Sampler::LCM, sd, 4, 0, "lcm eps 4-step");
+  auto lv = sd;
+  lv.prediction = Prediction::VPrediction;
+  add(Sampler::LCM, lv, 8, 0, "lcm v 8-step", 0.7f);
+  // Guidance rescale, clipping and dynamic thresholding composed with every sampler family.
+  add(Sampler::DDIM, sd, 10, 0.0f, "ddim eps rescale", 0.7f);
+  auto clip = sd;
+  clip.clip_sample = true;
+  clip.clip_sample_range = 1.5;
+  add(Sampler::Euler, clip, 10, 0, "euler eps clip", 0.5f);
+  auto th = sd;
+  th.thresholding = true;
+  th.dynamic_thresholding_ratio = 0.9;
+  th.sample_max_value = 2.5;
+  auto thc = th;
+  thc.use_clipped_model_output = true;
+  add(Sampler::DDIM, thc, 10, 0.5f, "ddim thresh clipped-eps", 0.7f);
+  add(Sampler::EulerAncestral, th, 10, 0, "euler-a thresh");
+  add(Sampler::DPMpp2M, th, 10, 0, "dpm++2m thresh", 1.0f);
+  add(Sampler::LCM, th, 4, 0, "lcm thresh");
+  auto fclip = flow;
+  fclip.clip_sample = true;
+  add(Sampler::FlowEuler, fclip, 8, 0, "flow euler clip", 0.7f);
+  auto fth = flow;
+  fth.thresholding = true;
+  fth.dynamic_thresholding_ratio = 0.8;
+  fth.sample_max_value = 1.5;
+  add(Sampler::FlowEuler, fth, 8, 0, "flow euler thresh");
+  auto sth = scm;
+  sth.thresholding = true;
+  sth.dynamic_thresholding_ratio = 0.75;
+  sth.sample_max_value = 3.0;
+  add(Sampler::SCM, sth, 2, 0, "scm thresh", 0.3f);
   return v;
 }
 
@@ -101,9 +137,14 @@ TEST(DiffusionStepExact, AllSamplers) {
       const bool cfg = (variant % 2) == 1;
       const DType mdt = dts[variant % 3], ndt = dts[(variant / 3) % 3];
       ++variant;
-      const StepCoeffs k = step_coeffs(s, i, {.eta = c.eta, .cfg = cfg, .guidance_scale = 7.5f});
-      const std::vector<std::int64_t> shape{2, 4, 64, 64};
-      const auto in = inputs(2 * 4 * 64 * 64, cfg, 100 + variant);
+      const StepCoeffs k = step_coeffs(s, i,
+                                       {.eta = c.eta,
+                                        .cfg = cfg,
+                                        .guidance_scale = 7.5f,
+                                        .guidance_rescale = cfg ? c.rescale : 0.0f});
+      // 4·40·40 = 6400 elements per sample: 7 chunks of the rescale tree (padded to 8).
+      const std::vector<std::int64_t> shape{2, 4, 40, 40};
+      const auto in = inputs(2 * 4 * 40 * 40, cfg, 100 + variant);
       const auto seeds = seeds_for(2, variant);
       const std::string what = fmt::format("{} step {} cfg={} model={} next={}", c.label, i, cfg,
                                            dtype_name(mdt), dtype_name(ndt));
@@ -130,8 +171,11 @@ TEST(DiffusionStepExact, ShapesAndPerSample) {
     const int b = static_cast<int>(sh.dims[0]);
     std::vector<StepCoeffs> ks;
     for (int i = 0; i < b; ++i) {
-      auto k =
-          step_coeffs(ddim, (3 * i) % 20, {.eta = 0.3f, .cfg = true, .guidance_scale = 1.0f + i});
+      auto k = step_coeffs(ddim, (3 * i) % 20,
+                           {.eta = 0.3f,
+                            .cfg = true,
+                            .guidance_scale = 1.0f + i,
+                            .guidance_rescale = (i % 3) * 0.35f});
       ks.push_back(k);
     }
     auto in = inputs(n, true, 7 + b);
@@ -148,6 +192,57 @@ TEST(DiffusionStepExact, ShapesAndPerSample) {
                          run_step(cpu, one, sh.dims, in, DType::f32, DType::f32, seeds),
                          what + " euler-a external noise");
   }
+}
+
+// Every sampler family at the latent sizes (4x64x64 to 16x128x128, batch 1 to 16), CFG
+// with bf16 outputs, a middle step; rescale and thresholding on some. (Larger batches of the big
+// latents run in the bench cases, validated the same way.)
+TEST(DiffusionStepExact, EverySamplerEveryShape) {
+  Context dev = device_context(), cpu = fallback_context();
+  const ScheduleConfig sd{
+      .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
+  auto th = sd;
+  th.thresholding = true;
+  th.dynamic_thresholding_ratio = 0.95;
+  th.sample_max_value = 3.0;
+  auto churn = sd;
+  churn.s_churn = 1.0;
+  const ScheduleConfig flow{
+      .prediction = Prediction::Flow, .shift = 3.0, .stochastic_sampling = true};
+  struct Kind {
+    Sampler s;
+    ScheduleConfig c;
+    int steps;
+    float eta, rescale;
+  };
+  const Kind kinds[] = {{Sampler::DDIM, sd, 20, 0.5f, 0.7f},
+                        {Sampler::Euler, churn, 20, 0, 0},
+                        {Sampler::EulerAncestral, th, 20, 0, 0},
+                        {Sampler::DPMpp2M, sd, 20, 0, 0.5f},
+                        {Sampler::DPMpp2MSDE, sd, 20, 0, 0},
+                        {Sampler::FlowEuler, flow, 20, 0, 0},
+                        {Sampler::SCM, {.prediction = Prediction::Flow}, 2, 0, 0},
+                        {Sampler::LCM, th, 4, 0, 0.3f}};
+  const std::vector<std::int64_t> shapes[] = {
+      {1, 4, 64, 64}, {16, 4, 64, 64}, {1, 16, 128, 128}};
+  int v = 0;
+  for (const auto& shape : shapes)
+    for (const auto& kd : kinds) {
+      ++v;
+      const Schedule s = make_schedule(kd.s, kd.c, kd.steps);
+      const int i = kd.steps / 2;
+      const StepCoeffs k = step_coeffs(
+          s, i,
+          {.eta = kd.eta, .cfg = true, .guidance_scale = 5.0f, .guidance_rescale = kd.rescale});
+      std::int64_t n = 1;
+      for (auto d : shape) n *= d;
+      const auto in = inputs(n, true, 900 + v);
+      const auto seeds = seeds_for(static_cast<int>(shape[0]), v);
+      const std::span<const StepCoeffs> ks(&k, 1);
+      expect_outputs_equal(run_step(dev, ks, shape, in, DType::bf16, DType::f16, seeds),
+                           run_step(cpu, ks, shape, in, DType::bf16, DType::f16, seeds),
+                           fmt::format("{} [{}]", sampler_name(kd.s), fmt::join(shape, ",")));
+    }
 }
 
 // Sample b's bits are the same alone and inside a batch of 7 (per-sample seeds and coefficients).
@@ -176,13 +271,28 @@ TEST(DiffusionStepExact, BatchInvariant) {
 }
 
 // Fallback vs the float64 diffusers formula, per step, every config.
+// torch.quantile(v, p) with linear interpolation, in double.
+double quantile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - std::floor(pos)) * (v[hi] - v[lo]);
+}
+
+// Fallback vs the float64 diffusers formula, per step, every config (CFG, guidance rescale with
+// the unbiased std of diffusers' rescale_noise_cfg, dynamic thresholding with torch.quantile).
 TEST(DiffusionStepReference, AllSamplers) {
   Context cpu = fallback_context();
   for (const auto& c : configs()) {
     const Schedule s = make_schedule(c.sampler, c.sc, c.steps);
+    Schedule raw = s;  // the same steps without clip / threshold: the x0 the quantile is taken of
+    raw.config.thresholding = false;
+    raw.config.clip_sample = false;
     for (int i : steps_of(c.steps)) {
       const float g = 2.0f;
-      const StepCoeffs k = step_coeffs(s, i, {.eta = c.eta, .cfg = true, .guidance_scale = g});
+      const StepCoeffs k = step_coeffs(
+          s, i, {.eta = c.eta, .cfg = true, .guidance_scale = g, .guidance_rescale = c.rescale});
       const std::int64_t S = 4 * 32 * 32;
       const auto in = inputs(2 * S, true, 300 + i);
       const auto seeds = seeds_for(2, 77);
@@ -196,15 +306,46 @@ TEST(DiffusionStepReference, AllSamplers) {
                 .download<float>();
       }
       double worst = 0;
-      for (std::int64_t e = 0; e < 2 * S; ++e) {
-        const double u = in.model[e], cc = in.model[2 * S + e];
-        const double m = u + g * (cc - u);
-        double x0;
-        const double y = ref::diffusion_step(s, i, c.eta, in.x[e], m, in.history[e],
-                                             z.empty() ? 0.0 : z[e], &x0);
-        const double scale = 1 + std::fabs(in.x[e]) + std::fabs(m) + std::fabs(y);
-        worst =
-            std::max({worst, std::fabs(out.y[e] - y) / scale, std::fabs(out.x0[e] - x0) / scale});
+      for (std::int64_t b = 0; b < 2; ++b) {
+        std::vector<double> m(static_cast<std::size_t>(S)), cond(m.size());
+        for (std::int64_t j = 0; j < S; ++j) {
+          const double u = in.model[b * S + j], cc = in.model[2 * S + b * S + j];
+          cond[j] = cc;
+          m[j] = u + g * (cc - u);
+        }
+        if (c.rescale > 0) {  // diffusers rescale_noise_cfg
+          auto stdev = [&](const std::vector<double>& v) {
+            double mean = 0, ss = 0;
+            for (double x : v) mean += x;
+            mean /= static_cast<double>(v.size());
+            for (double x : v) ss += (x - mean) * (x - mean);
+            return std::sqrt(ss / static_cast<double>(v.size() - 1));
+          };
+          const double f = c.rescale * stdev(cond) / stdev(m) + 1 - c.rescale;
+          for (auto& v : m) v *= f;
+        }
+        double thr = 1.0;
+        if (c.sc.thresholding) {
+          std::vector<double> ax(m.size());
+          for (std::int64_t j = 0; j < S; ++j) {
+            const std::int64_t e = b * S + j;
+            double x0;
+            ref::diffusion_step(raw, i, c.eta, in.x[e], m[j], in.history[e], z.empty() ? 0.0 : z[e],
+                                &x0);
+            ax[j] = std::fabs(x0);
+          }
+          thr =
+              std::clamp(quantile(ax, c.sc.dynamic_thresholding_ratio), 1.0, c.sc.sample_max_value);
+        }
+        for (std::int64_t j = 0; j < S; ++j) {
+          const std::int64_t e = b * S + j;
+          double x0;
+          const double y = ref::diffusion_step(s, i, c.eta, in.x[e], m[j], in.history[e],
+                                               z.empty() ? 0.0 : z[e], &x0, thr);
+          const double scale = 1 + std::fabs(in.x[e]) + std::fabs(m[j]) + std::fabs(y);
+          worst =
+              std::max({worst, std::fabs(out.y[e] - y) / scale, std::fabs(out.x0[e] - x0) / scale});
+        }
       }
       EXPECT_LT(worst, 1e-5) << c.label << " step " << i;
     }

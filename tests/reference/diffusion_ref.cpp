@@ -11,8 +11,16 @@ using diffusion::Sampler;
 
 namespace {
 
+// The x0 post-processing of spec §2.8 in double: dynamic threshold thr (when the config
+// thresholds; thr is the caller's per-sample quantile), else clip_sample.
+double post(const diffusion::ScheduleConfig& c, double x0, double thr) {
+  if (c.thresholding) return std::clamp(x0, -thr, thr) / thr;
+  if (c.clip_sample) return std::clamp(x0, -c.clip_sample_range, c.clip_sample_range);
+  return x0;
+}
+
 double ddim(const diffusion::Schedule& s, int i, double eta, double x, double m, double z,
-            double* x0o) {
+            double* x0o, double thr) {
   const auto& c = s.config;
   const int t = static_cast<int>(s.timesteps[i]);
   const int prev = t - c.num_train_timesteps / s.num_steps;
@@ -31,8 +39,9 @@ double ddim(const diffusion::Schedule& s, int i, double eta, double x, double m,
     x0 = std::sqrt(a) * x - std::sqrt(bt) * m;
     eps = std::sqrt(a) * m + std::sqrt(bt) * x;
   }
-  if (c.clip_sample) x0 = std::clamp(x0, -c.clip_sample_range, c.clip_sample_range);
-  if (c.clip_sample && c.use_clipped_model_output) eps = (x - std::sqrt(a) * x0) / std::sqrt(bt);
+  x0 = post(c, x0, thr);
+  if ((c.clip_sample || c.thresholding) && c.use_clipped_model_output)
+    eps = (x - std::sqrt(a) * x0) / std::sqrt(bt);
   const double var = (1 - ap) / bt * (1 - a / ap);
   const double sd = eta * std::sqrt(var);
   *x0o = x0;
@@ -42,7 +51,7 @@ double ddim(const diffusion::Schedule& s, int i, double eta, double x, double m,
 }
 
 double euler(const diffusion::Schedule& s, int i, bool ancestral, double x, double m, double z,
-             double* x0o) {
+             double* x0o, double thr) {
   const auto& c = s.config;
   const double sigma = s.sigmas[i], sn = s.sigmas[i + 1];
   double sh = sigma;
@@ -60,6 +69,7 @@ double euler(const diffusion::Schedule& s, int i, bool ancestral, double x, doub
     x0 = m;
   else
     x0 = m * (-sigma / std::sqrt(sigma * sigma + 1)) + x / (sigma * sigma + 1);
+  x0 = post(c, x0, thr);
   *x0o = x0;
   if (!ancestral) return x + (x - x0) / sh * (sn - sh);
   const double up = std::sqrt(sn * sn * (sigma * sigma - sn * sn) / (sigma * sigma));
@@ -68,7 +78,7 @@ double euler(const diffusion::Schedule& s, int i, bool ancestral, double x, doub
 }
 
 double dpm(const diffusion::Schedule& s, int i, bool sde, double x, double m, double m1, double z,
-           double* x0o) {
+           double* x0o, double thr) {
   const auto& c = s.config;
   const bool flow = c.prediction == Prediction::Flow;
   auto at = [&](double sg, double* al, double* sv) {
@@ -81,6 +91,7 @@ double dpm(const diffusion::Schedule& s, int i, bool sde, double x, double m, do
   double x0 = c.prediction == Prediction::Epsilon ? (x - v0 * m) / a0
               : flow                              ? x - s.sigmas[i] * m
                                                   : a0 * x - v0 * m;
+  x0 = post(c, x0, thr);
   *x0o = x0;
   if (s.sigmas[i + 1] == 0) return x0;
   const double lt = std::log(at_) - std::log(vt), l0 = std::log(a0) - std::log(v0);
@@ -100,39 +111,62 @@ double dpm(const diffusion::Schedule& s, int i, bool sde, double x, double m, do
          0.5 * at_ * (1 - std::exp(-2 * h)) * D1 + vt * std::sqrt(1 - std::exp(-2 * h)) * z;
 }
 
-double scm(const diffusion::Schedule& s, int i, double x, double v, double z, double* x0o) {
+double scm(const diffusion::Schedule& s, int i, double x, double v, double z, double* x0o,
+           double thr) {
   const double sd = s.config.sigma_data;
   const double a = s.sigmas[i], t = s.sigmas[i + 1];
   const double tau = std::sin(a) / (std::cos(a) + std::sin(a));
   const double ns = std::sqrt(tau * tau + (1 - tau) * (1 - tau));
   const double xin = x * ns / sd;
   const double F = sd * ((1 - 2 * tau) * xin + (1 - 2 * tau + 2 * tau * tau) * v) / ns;
-  const double x0 = std::cos(a) * x - std::sin(a) * F;
+  const double x0 = post(s.config, std::cos(a) * x - std::sin(a) * F, thr);
   *x0o = x0;
   return t > 0 ? std::cos(t) * x0 + std::sin(t) * sd * z : x0;
+}
+
+// scheduling_lcm.py step, written as diffusers does (denoised = c_out·x0 + c_skip·x).
+double lcm(const diffusion::Schedule& s, int i, double x, double m, double z, double* x0o,
+           double thr) {
+  const auto& c = s.config;
+  const int t = static_cast<int>(s.timesteps[i]);
+  const double a = s.alphas_cumprod[t], bt = 1 - a;
+  double x0 = c.prediction == Prediction::Epsilon  ? (x - std::sqrt(bt) * m) / std::sqrt(a)
+              : c.prediction == Prediction::Sample ? m
+                                                   : std::sqrt(a) * x - std::sqrt(bt) * m;
+  x0 = post(c, x0, thr);
+  const double st = t * c.timestep_scaling, sd2 = c.sigma_data * c.sigma_data;
+  const double c_skip = sd2 / (st * st + sd2), c_out = st / std::sqrt(st * st + sd2);
+  const double d = c_out * x0 + c_skip * x;
+  *x0o = d;
+  if (i + 1 == s.num_steps) return d;
+  const double ap = s.alphas_cumprod[static_cast<int>(s.timesteps[i + 1])];
+  return std::sqrt(ap) * d + std::sqrt(1 - ap) * z;
 }
 
 }  // namespace
 
 double diffusion_step(const diffusion::Schedule& s, int i, float eta, double x, double m, double m1,
-                      double z, double* x0) {
+                      double z, double* x0, double thr) {
   switch (s.sampler) {
     case Sampler::DDIM:
-      return ddim(s, i, eta, x, m, z, x0);
+      return ddim(s, i, eta, x, m, z, x0, thr);
     case Sampler::Euler:
     case Sampler::EulerAncestral:
-      return euler(s, i, s.sampler == Sampler::EulerAncestral, x, m, z, x0);
+      return euler(s, i, s.sampler == Sampler::EulerAncestral, x, m, z, x0, thr);
     case Sampler::DPMpp2M:
     case Sampler::DPMpp2MSDE:
-      return dpm(s, i, s.sampler == Sampler::DPMpp2MSDE, x, m, m1, z, x0);
+      return dpm(s, i, s.sampler == Sampler::DPMpp2MSDE, x, m, m1, z, x0, thr);
     case Sampler::FlowEuler: {
       const double sg = s.sigmas[i], sn = s.sigmas[i + 1];
-      *x0 = x - sg * m;
+      *x0 = post(s.config, x - sg * m, thr);
       if (s.config.stochastic_sampling) return (1 - sn) * *x0 + sn * z;
+      if (s.config.clip_sample || s.config.thresholding) return x + (sn - sg) * (x - *x0) / sg;
       return x + (sn - sg) * m;
     }
     case Sampler::SCM:
-      return scm(s, i, x, m, z, x0);
+      return scm(s, i, x, m, z, x0, thr);
+    case Sampler::LCM:
+      return lcm(s, i, x, m, z, x0, thr);
   }
   return 0;
 }

@@ -25,7 +25,7 @@ enum class Spacing { Leading, Trailing, Linspace };
 // What the network predicts. Flow: velocity (flow matching; FlowEuler, DPM-Solver with flow
 // sigmas). SCM always takes a flow-matching velocity (SANA-Sprint's TrigFlow conversion).
 enum class Prediction { Epsilon, VPrediction, Sample, Flow };
-enum class Sampler { DDIM, Euler, EulerAncestral, DPMpp2M, DPMpp2MSDE, FlowEuler, SCM };
+enum class Sampler { DDIM, Euler, EulerAncestral, DPMpp2M, DPMpp2MSDE, FlowEuler, SCM, LCM };
 enum class FinalSigmas { Zero, SigmaMin };
 enum class TimeShift { Exponential, Linear };
 
@@ -44,11 +44,21 @@ struct SPARQ_API ScheduleConfig {
   std::optional<Spacing> spacing;
   int steps_offset = 0;
   Prediction prediction = Prediction::Epsilon;
-  // DDIM
+  // DDIM, LCM
   bool set_alpha_to_one = true;
-  bool clip_sample = false;  // diffusers' class default is true; every SD config sets false
+  // x0 clipping, for every sampler (spec §2.8): diffusers' DDIM class default is true; every SD
+  // config sets false.
+  bool clip_sample = false;
   double clip_sample_range = 1.0;
-  bool use_clipped_model_output = false;
+  bool use_clipped_model_output = false;  // DDIM: eps recomputed from the clipped x0
+  // Imagen dynamic thresholding (spec §2.8), for every sampler; takes precedence over
+  // clip_sample as in diffusers: s = clamp(quantile(|x0|, ratio), 1, sample_max_value) per
+  // sample, x0 = clamp(x0, -s, s) / s.
+  bool thresholding = false;
+  double dynamic_thresholding_ratio = 0.995, sample_max_value = 1.0;
+  // LCM: the origin grid of original_inference_steps steps; c_skip / c_out at timestep_scaling·t
+  int original_inference_steps = 50;
+  double timestep_scaling = 10.0;
   // Euler / DPM-Solver
   bool karras_sigmas = false;
   FinalSigmas final_sigmas = FinalSigmas::Zero;
@@ -63,7 +73,7 @@ struct SPARQ_API ScheduleConfig {
   std::vector<double> custom_sigmas;  // dynamic shifting: the pipeline's sigmas (default
                                       // linspace(1, 1/N, N))
   bool stochastic_sampling = false;
-  // sCM / TrigFlow
+  // sCM / TrigFlow (and LCM's boundary condition)
   double sigma_data = 0.5, max_timestep = 1.57080, intermediate_timestep = 1.3;
 };
 
@@ -99,6 +109,9 @@ struct SPARQ_API StepOptions {
   float eta = 0.0f;             // DDIM
   bool cfg = false;             // model_out is [uncond(B); cond(B)]
   float guidance_scale = 1.0f;  // m = u + g·(c − u), fused as fma(g, c − u, u)
+  // Guidance rescale phi (Lin et al. 2023; diffusers guidance_rescale), CFG only, in [0, 1]:
+  // m = m·(phi·std(c)/std(m) + 1 − phi) per sample (two extra reduction launches).
+  float guidance_rescale = 0.0f;
 };
 
 // Per-step scalars, computed in double and rounded once (spec §6.1). Both executors consume these
@@ -111,6 +124,9 @@ struct SPARQ_API StepCoeffs {
   Sampler sampler = Sampler::DDIM;
   bool cfg = false;
   int step = 0;
+  float guidance_rescale = 0.0f;  // phi (flag RESCALE)
+  // Dynamic thresholding (flag THRESH): the quantile ratio and the upper clamp of s.
+  float threshold_ratio = 0.995f, sample_max_value = 1.0f;
   bool draws_noise() const;
 };
 
@@ -166,6 +182,15 @@ struct SPARQ_API Top1 {
 // For each query row of Q [Bq, D] (f32), the valid row of E [M, D] (f32/f16) of highest dot
 // product; ties -> smaller index; NaN scores and invalid rows never win. valid: u8 [M].
 SPARQ_API Top1 sim_top1(Context& ctx, const Tensor& E, const Tensor& valid, const Tensor& Q);
+// The k (1..16) best valid rows per query in the same order (higher score, then smaller index;
+// NaN scores and invalid rows never listed), best first: index/score are [Bq][k] row-major,
+// padded with -1 / 0 when fewer than k rows are valid. k = 1 equals sim_top1.
+struct SPARQ_API TopK {
+  int k = 0;
+  std::vector<std::int32_t> index;
+  std::vector<float> score;
+};
+SPARQ_API TopK sim_topk(Context& ctx, const Tensor& E, const Tensor& valid, const Tensor& Q, int k);
 
 // ---- MoDM / NIRVANA-style cache of final latents keyed by text embeddings (spec §4) ----------
 enum class CachePolicy { LRU, LFU, FIFO, LCBFU };

@@ -22,7 +22,7 @@ void require(const char* op, bool ok, fmt::format_string<Args...> f, Args&&... a
 inline void check_step(const char* op, const Schedule& s, int step) {
   require(op,
           s.num_steps > 0 && s.timesteps.size() == static_cast<std::size_t>(s.num_steps) &&
-              (s.sampler == Sampler::DDIM ||
+              (s.sampler == Sampler::DDIM || s.sampler == Sampler::LCM ||
                s.sigmas.size() == static_cast<std::size_t>(s.num_steps) + 1),
           "schedule is empty or inconsistent (use make_schedule)");
   require(op, step >= 0 && step < s.num_steps, "step index {} is outside the schedule [0, {})",
@@ -87,5 +87,10 @@ inline std::size_t elementwise_local(const detail::ContextImpl& ctx) {
 inline std::size_t round_up(std::int64_t n, std::size_t m) {
   return (static_cast<std::size_t>(n) + m - 1) / m * m;
 }
+
+// Test hook (step.cpp): the work-group size of the step kernel and of the guidance-rescale /
+// threshold reduction kernels, to check that it never changes a value (spec §6.3); 0 = the
+// device's choice.
+void set_reduce_local_size_for_testing(std::size_t local);
 
 }  // namespace sparq::diffusion::detail_diffusion

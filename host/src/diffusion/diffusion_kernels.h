@@ -30,6 +30,8 @@ struct StepKernelConfig {
         return SQ_SAMPLER_FLOW;
       case Sampler::SCM:
         return SQ_SAMPLER_SCM;
+      case Sampler::LCM:
+        return SQ_SAMPLER_LCM;
     }
     return SQ_SAMPLER_DDIM;
   }
@@ -43,11 +45,23 @@ struct NoiseKernelConfig {
   std::string defines() const { return ""; }
 };
 
+// kernels_cl/diffusion/guide.cl: guidance-rescale statistics and dynamic-threshold quantile.
+struct GuideKernelConfig {
+  static constexpr const char* source = "diffusion/guide.cl";
+  static constexpr const char* stats_kernel = "diffusion_rescale_stats";
+  static constexpr const char* finalize_kernel = "diffusion_rescale_finalize";
+  static constexpr const char* hist_kernel = "diffusion_thresh_hist";
+  static constexpr const char* select_kernel = "diffusion_thresh_select";
+  static constexpr const char* scale_kernel = "diffusion_thresh_scale";
+  std::string defines() const { return ""; }
+};
+
 // kernels_cl/diffusion/sim.cl: l2_normalize and sim_top1 (+ its cross-group merge).
 struct SimKernelConfig {
   static constexpr const char* source = "diffusion/sim.cl";
   static constexpr const char* normalize_kernel = "diffusion_l2_normalize";
   static constexpr const char* top1_kernel = "diffusion_sim_top1";
+  static constexpr const char* topk_kernel = "diffusion_sim_topk";
   std::string defines() const { return ""; }
 };
 

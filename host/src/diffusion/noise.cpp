@@ -58,7 +58,8 @@ RenoiseCoeffs renoise_coeffs(const Schedule& s, int k) {
   r.step = static_cast<std::uint32_t>(k);
   const double at = s.sigmas.empty() ? 0.0 : s.sigmas[static_cast<std::size_t>(k)];
   switch (s.sampler) {
-    case Sampler::DDIM: {  // VP: sqrt(abar_t), sqrt(1 - abar_t)
+    case Sampler::DDIM:
+    case Sampler::LCM: {  // VP: sqrt(abar_t), sqrt(1 - abar_t)
       const double a =
           s.alphas_cumprod[static_cast<std::size_t>(s.timesteps[static_cast<std::size_t>(k)])];
       r.a = static_cast<float>(std::sqrt(a));

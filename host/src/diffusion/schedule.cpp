@@ -143,7 +143,25 @@ void validate_config(Sampler sampler, const ScheduleConfig& c, int N) {
   if (sampler == Sampler::DPMpp2M || sampler == Sampler::DPMpp2MSDE)
     require(kOp, c.prediction != Prediction::Sample,
             "DPM-Solver++ takes epsilon, v or flow predictions, not sample");
-  if (sampler == Sampler::DDIM || sampler == Sampler::Euler || sampler == Sampler::EulerAncestral)
+  require(kOp,
+          std::isfinite(c.dynamic_thresholding_ratio) && c.dynamic_thresholding_ratio >= 0 &&
+              c.dynamic_thresholding_ratio <= 1,
+          "dynamic_thresholding_ratio must be in [0, 1], got {}", c.dynamic_thresholding_ratio);
+  require(kOp, std::isfinite(c.sample_max_value) && c.sample_max_value >= 1,
+          "sample_max_value must be finite and >= 1, got {}", c.sample_max_value);
+  if (sampler == Sampler::LCM) {
+    require(kOp,
+            c.original_inference_steps >= 1 && c.original_inference_steps <= c.num_train_timesteps,
+            "original_inference_steps must be in [1, num_train_timesteps], got {}",
+            c.original_inference_steps);
+    require(kOp, N <= c.original_inference_steps,
+            "LCM num_steps ({}) must not exceed original_inference_steps ({})", N,
+            c.original_inference_steps);
+    require(kOp, std::isfinite(c.timestep_scaling) && c.timestep_scaling > 0,
+            "timestep_scaling must be finite and > 0, got {}", c.timestep_scaling);
+  }
+  if (sampler == Sampler::DDIM || sampler == Sampler::Euler || sampler == Sampler::EulerAncestral ||
+      sampler == Sampler::LCM)
     require(kOp, c.prediction != Prediction::Flow,
             "flow prediction needs FlowEuler, SCM or DPM-Solver++ (flow sigmas)");
   if (sampler == Sampler::FlowEuler || sampler == Sampler::SCM)
@@ -269,6 +287,14 @@ Schedule make_schedule(Sampler sampler, const ScheduleConfig& config, int N) {
   s.betas = make_betas(c);
   s.alphas_cumprod = cumprod_alphas(s.betas);
   const bool dpm = sampler == Sampler::DPMpp2M || sampler == Sampler::DPMpp2MSDE;
+  if (sampler == Sampler::LCM) {  // scheduling_lcm.py set_timesteps, strength 1
+    const int orig = c.original_inference_steps, k = T / orig;
+    for (int i = 0; i < N; ++i) {
+      const auto idx = static_cast<int>(std::floor(i * (static_cast<double>(orig) / N)));
+      s.timesteps.push_back(static_cast<double>((orig - idx) * k - 1));
+    }
+    return s;
+  }
   if (sampler == Sampler::DDIM) {
     s.timesteps = int_timesteps(c.spacing.value_or(Spacing::Leading), T, N, c.steps_offset, false);
     for (double t : s.timesteps)
@@ -317,11 +343,14 @@ Schedule make_schedule(Sampler sampler, const ScheduleConfig& config, int N) {
 
 double model_input_scale(const Schedule& s, int step) {
   detail_diffusion::check_step("model_input_scale", s, step);
-  const double sigma = s.sigmas[static_cast<std::size_t>(step)];
-  if (s.sampler == Sampler::Euler || s.sampler == Sampler::EulerAncestral)
+  // DDIM and LCM have no sigma table: read it only for the samplers that scale their input.
+  if (s.sampler == Sampler::Euler || s.sampler == Sampler::EulerAncestral) {
+    const double sigma = s.sigmas[static_cast<std::size_t>(step)];
     return 1 / std::sqrt(sigma * sigma + 1);
+  }
   if (s.sampler == Sampler::SCM)
-    return detail_diffusion::trigflow_norm(sigma) / s.config.sigma_data;
+    return detail_diffusion::trigflow_norm(s.sigmas[static_cast<std::size_t>(step)]) /
+           s.config.sigma_data;
   return 1.0;
 }
 

@@ -48,14 +48,10 @@ void ddim(const Schedule& s, int i, float eta, StepCoeffs& k) {
       k.c[3] = f(from_x0[1]);
       break;
   }
-  if (c.clip_sample) {
-    k.flags |= SQ_DF_CLIP;
-    k.c[7] = f(c.clip_sample_range);
-    if (c.use_clipped_model_output) {
-      k.flags = (k.flags & ~SQ_DF_EPS_IS_M) | SQ_DF_EPS_FROM_X0;
-      k.c[2] = f(from_x0[0]);
-      k.c[3] = f(from_x0[1]);
-    }
+  if ((c.clip_sample || c.thresholding) && c.use_clipped_model_output) {
+    k.flags = (k.flags & ~SQ_DF_EPS_IS_M) | SQ_DF_EPS_FROM_X0;
+    k.c[2] = f(from_x0[0]);
+    k.c[3] = f(from_x0[1]);
   }
   k.c[4] = f(std::sqrt(ap));
   k.c[5] = f(std::sqrt(1 - ap - sd * sd));
@@ -88,13 +84,17 @@ void euler(const Schedule& s, int i, bool ancestral, StepCoeffs& k) {
       k.c[6] = f(c.s_noise * std::sqrt(sh * sh - sigma * sigma));
     }
   }
-  if (c.prediction == Prediction::Epsilon) {
+  const bool x0_post = c.clip_sample || c.thresholding;
+  if (c.prediction == Prediction::Epsilon && !x0_post) {
     k.flags |= SQ_DF_DIRECT;
     k.c[0] = f(target - sh);
     k.c[1] = f(-sh);
   } else {
     if (c.prediction == Prediction::Sample) {
       k.flags |= SQ_DF_X0_IS_M;
+    } else if (c.prediction == Prediction::Epsilon) {  // x0 = fma(-sh, m, 1·x): the direct x0
+      k.c[2] = 1.0f;
+      k.c[3] = f(-sh);
     } else {
       k.c[2] = f(1 / (sigma * sigma + 1));
       k.c[3] = f(-sigma / std::sqrt(sigma * sigma + 1));
@@ -161,6 +161,48 @@ void flow_euler(const Schedule& s, int i, StepCoeffs& k) {
     } else {
       k.flags |= SQ_DF_COPY_X0;
     }
+  } else if (s.config.clip_sample || s.config.thresholding) {
+    // y from the clipped x0: x + (sn - s)·(x - x0)/s = (sn/s)·x + (1 - sn/s)·x0.
+    if (sn > 0) {
+      k.flags |= SQ_DF_X0_FORM;
+      k.c[4] = f(sn / sg);
+      k.c[5] = f(1 - sn / sg);
+    } else {
+      k.flags |= SQ_DF_COPY_X0;
+    }
+  }
+}
+
+// LCM (scheduling_lcm.py): x0 as DDIM, boundary-condition scalings at the current timestep,
+// re-noise to the next timestep of the table (none at the last step).
+void lcm(const Schedule& s, int i, StepCoeffs& k) {
+  const auto& c = s.config;
+  const int N = s.num_steps;
+  const auto t = static_cast<std::size_t>(s.timesteps[static_cast<std::size_t>(i)]);
+  const double a = s.alphas_cumprod[t], bt = 1 - a;
+  switch (c.prediction) {
+    case Prediction::Epsilon:
+    case Prediction::Flow:  // unreachable: make_schedule refuses flow for LCM
+      k.c[0] = f(1 / std::sqrt(a));
+      k.c[1] = f(-std::sqrt(bt) / std::sqrt(a));
+      break;
+    case Prediction::VPrediction:
+      k.c[0] = f(std::sqrt(a));
+      k.c[1] = f(-std::sqrt(bt));
+      break;
+    case Prediction::Sample:
+      k.flags |= SQ_DF_X0_IS_M;
+      break;
+  }
+  const double st = static_cast<double>(t) * c.timestep_scaling, sd2 = c.sigma_data * c.sigma_data;
+  k.c[2] = f(sd2 / (st * st + sd2));
+  k.c[3] = f(st / std::sqrt(st * st + sd2));
+  if (i + 1 < N) {
+    const auto prev = static_cast<std::size_t>(s.timesteps[static_cast<std::size_t>(i) + 1]);
+    const double ap = s.alphas_cumprod[prev];
+    k.flags |= SQ_DF_NOISE;
+    k.c[4] = f(std::sqrt(ap));
+    k.c[5] = f(std::sqrt(1 - ap));
   }
 }
 
@@ -195,6 +237,11 @@ StepCoeffs step_coeffs(const Schedule& s, int step, const StepOptions& o) {
                             "guidance_scale must be finite, got {}", o.guidance_scale);
   detail_diffusion::require(kOp, o.eta == 0 || s.sampler == Sampler::DDIM,
                             "eta applies to DDIM only");
+  detail_diffusion::require(
+      kOp, std::isfinite(o.guidance_rescale) && o.guidance_rescale >= 0 && o.guidance_rescale <= 1,
+      "guidance_rescale must be in [0, 1], got {}", o.guidance_rescale);
+  detail_diffusion::require(kOp, o.guidance_rescale == 0 || o.cfg,
+                            "guidance_rescale needs cfg (the cond output's std)");
   StepCoeffs k;
   k.sampler = s.sampler;
   k.step = step;
@@ -218,6 +265,23 @@ StepCoeffs step_coeffs(const Schedule& s, int step, const StepOptions& o) {
     case Sampler::SCM:
       scm(s, step, k);
       break;
+    case Sampler::LCM:
+      lcm(s, step, k);
+      break;
+  }
+  // x0 post-processing (§2.8), every sampler; thresholding takes precedence as in diffusers.
+  const auto& c = s.config;
+  if (c.thresholding) {
+    k.flags |= SQ_DF_THRESH;
+    k.threshold_ratio = f(c.dynamic_thresholding_ratio);
+    k.sample_max_value = f(c.sample_max_value);
+  } else if (c.clip_sample) {
+    k.flags |= SQ_DF_CLIP;
+    k.c[7] = f(c.clip_sample_range);
+  }
+  if (o.guidance_rescale > 0) {
+    k.flags |= SQ_DF_RESCALE;
+    k.guidance_rescale = o.guidance_rescale;
   }
   return k;
 }
