@@ -116,6 +116,38 @@ TEST(SparsePrefill, KernelEqualsFallback) {
     }
 }
 
+// The sparse kernel shares the dense kernel's body and speed knobs (prefill_body.h,
+// DenseKernelConfig): under the other SPARQ_TUNE_DENSE layout (PoCL: 256 work-items with the next
+// slice prefetched, i.e. the GPU layout and its one-step-ahead slot staging; GPUs: 128, plain)
+// it still equals the fallback bit for bit, and the dense index still equals dense attention.
+TEST(SparsePrefill, KernelOtherConfig) {
+  Context dev = device_context();
+  Context cpu = fallback_context();
+  const bool gpu = dev.device().is_gpu;
+  struct Env {
+    explicit Env(const char* v) { EXPECT_EQ(setenv("SPARQ_TUNE_DENSE", v, 1), 0); }
+    ~Env() { unsetenv("SPARQ_TUNE_DENSE"); }
+  } env(gpu ? "threads=128,prefetch=0,unroll=0" : "threads=256,prefetch=1,unroll=0");
+  std::uint64_t seed = 500;
+  for (const Shape& s : random_shapes()) {
+    const HostIndex h = random_index(s, seed, 4, seed % 2 ? 70 : 20);
+    const Inputs in = random_inputs(s, seed);
+    AttentionOptions o;
+    o.causal = s.causal;
+    o.return_lse = seed % 2 == 0;
+    const Uploaded td = upload(dev, s, in), tc = upload(cpu, s, in);
+    const AttentionResult a = sparq::attention(dev, td.q, td.k, td.v, upload_index(dev, h), o);
+    const AttentionResult b = sparq::attention(cpu, tc.q, tc.k, tc.v, upload_index(cpu, h), o);
+    EXPECT_EQ(compare_bits(f32(a.out), f32(b.out)), "") << name(s) << " seed " << seed;
+    if (o.return_lse) {
+      EXPECT_EQ(compare_bits(f32(a.lse), f32(b.lse)), "") << name(s);
+    }
+    ++seed;
+  }
+  dense_equals_dense(dev, {1, 2, 1, 64, 37, 4300, true}, seed++);  // two segments
+  dense_equals_dense(dev, {2, 2, 2, 128, 100, 300, true}, seed++);
+}
+
 TEST(SparsePrefill, NanReachesOnlyRowsThatSeeIt) {
   Context dev = device_context();
   Context cpu = fallback_context();

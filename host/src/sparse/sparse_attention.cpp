@@ -16,11 +16,13 @@ using namespace sparse_detail;
 namespace sparse_detail {
 
 std::vector<rt::KernelVariant> sparse_kernel_variants() {
-  return {{PrefillKernelConfig::source, PrefillKernelConfig{64, true}.defines()},
-          {PrefillKernelConfig::source, PrefillKernelConfig{128, true}.defines()},
-          {PrefillKernelConfig::source, PrefillKernelConfig{64, false}.defines()},
-          {PrefillKernelConfig::source, PrefillKernelConfig{128, false}.defines()},
-          {BuildKernelConfig::source, BuildKernelConfig::defines()}};
+  // GPU (portable: no NVIDIA register cap) and CPU, as attention_kernel_variants().
+  return {
+      {PrefillKernelConfig::source, PrefillKernelConfig::for_device(64, true, false).defines()},
+      {PrefillKernelConfig::source, PrefillKernelConfig::for_device(128, true, false).defines()},
+      {PrefillKernelConfig::source, PrefillKernelConfig::for_device(64, false, false).defines()},
+      {PrefillKernelConfig::source, PrefillKernelConfig::for_device(128, false, false).defines()},
+      {BuildKernelConfig::source, BuildKernelConfig::defines()}};
 }
 
 }  // namespace sparse_detail
@@ -141,26 +143,39 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
     return r;
   }
   auto& dev = *impl.device;
-  const PrefillKernelConfig cfg{static_cast<int>(d.d), dev.info().is_gpu};
+  const PrefillKernelConfig cfg = PrefillKernelConfig::for_device(
+      static_cast<int>(d.d), dev.info().is_gpu, dev.quirks().is_nvidia);
   cl::Kernel kern = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
   const cl::Buffer& dummy = r.out.storage()->buffer;
   auto buf = [&](const Tensor& t) -> const cl::Buffer& {
     return t.defined() && t.numel() ? t.storage()->buffer : dummy;
   };
   cl_uint i = 0;
-  auto tensor = [&](const Tensor& t) {
+  // buffer, element offset, strides (batch, row, head), dtype code (attention_launch.cpp's order)
+  auto tensor = [&](const Tensor& t, bool with_dtype) {
     kern.setArg(i++, t.storage()->buffer);
     kern.setArg(i++, static_cast<cl_long>(t.offset()));
     kern.setArg(i++, static_cast<cl_long>(t.strides()[0]));
     kern.setArg(i++, static_cast<cl_long>(t.strides()[2]));
     kern.setArg(i++, static_cast<cl_long>(t.strides()[1]));
-    kern.setArg(i++, static_cast<cl_int>(t.dtype()));
+    if (with_dtype) kern.setArg(i++, static_cast<cl_int>(t.dtype()));
   };
-  tensor(q);
-  tensor(k);
-  tensor(v);
-  kern.setArg(i++, r.out.storage()->buffer);
-  kern.setArg(i++, buf(r.lse));
+  tensor(q, true);
+  tensor(k, true);
+  tensor(v, true);
+  tensor(r.out, true);   // O: fp32 [B, Hq, Lq, D]
+  tensor(r.out, false);  // the merged state between segments: O itself
+  if (options.return_lse) {
+    // lse [B, Hq, Lq] as a [B, Hq, Lq, 1] view: strides batch, row, head
+    kern.setArg(i++, r.lse.storage()->buffer);
+    kern.setArg(i++, static_cast<cl_long>(r.lse.offset()));
+    kern.setArg(i++, static_cast<cl_long>(r.lse.strides()[0]));
+    kern.setArg(i++, static_cast<cl_long>(r.lse.strides()[2]));
+    kern.setArg(i++, static_cast<cl_long>(r.lse.strides()[1]));
+  } else {
+    kern.setArg(i++, dummy);
+    for (int z = 0; z < 4; ++z) kern.setArg(i++, static_cast<cl_long>(0));
+  }
   kern.setArg(i++, static_cast<cl_int>(options.return_lse));
   kern.setArg(i++, buf(x.tile_count));
   kern.setArg(i++, buf(x.tile_start));
@@ -169,7 +184,6 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   kern.setArg(i++, buf(x.qpos));
   kern.setArg(i++, buf(x.kpos));
   kern.setArg(i++, static_cast<cl_int>(x.qpos.defined()));
-  kern.setArg(i++, static_cast<cl_int>(d.hq));
   kern.setArg(i++, static_cast<cl_int>(x.Hi));
   kern.setArg(i++, static_cast<cl_int>(d.hq / d.hkv));
   kern.setArg(i++, static_cast<cl_int>(share));
@@ -182,8 +196,8 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   kern.setArg(i++, static_cast<cl_int>(x.sink_tokens));
   kern.setArg(i++, static_cast<cl_int>(x.window_tokens));
   kern.setArg(i++, static_cast<cl_float>(c));
-  dev.launch(kAttOp, kern, cl::NDRange(cfg.work_group * d.hq, x.nqb, d.batch),
-             cl::NDRange(cfg.work_group, 1, 1));
+  dev.launch(kAttOp, kern, cl::NDRange(cfg.work_group() * d.hq, x.nqb, d.batch),
+             cl::NDRange(cfg.work_group(), 1, 1));
   return r;
 }
 

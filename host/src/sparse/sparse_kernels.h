@@ -4,19 +4,22 @@
 #include <string>
 #include <vector>
 
+#include "host/src/attention/attention_kernels.h"
 #include "kernel_variants.h"
 
 namespace sparq::sparse_detail {
 
-// kernels_cl/sparse/sparse_prefill.cl: 64 query rows x 64-key steps per work-group (128 items).
+// kernels_cl/sparse/sparse_prefill.cl: 64 query rows x 64-key steps per work-group. Its body is
+// the dense prefill kernel's (kernels_cl/attention/prefill_body.h), so it takes the dense kernel's
+// layout and speed knobs as they are: DenseKernelConfig::for_device, SPARQ_TUNE_DENSE included.
 struct PrefillKernelConfig {
   static constexpr const char* source = "sparse/sparse_prefill.cl";
   static constexpr const char* kernel = "sparse_prefill";
-  static constexpr int work_group = 128;
-  int head_dim = 128;
-  bool unroll = true;  // GPUs; PoCL builds the ATT_UNROLL=0 variant (as dense.cl)
-  std::string defines() const {
-    return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DATT_UNROLL=" + (unroll ? "1" : "0");
+  attention_detail::DenseKernelConfig knobs;
+  int work_group() const { return knobs.work_group; }
+  std::string defines() const { return knobs.defines(); }
+  static PrefillKernelConfig for_device(int head_dim, bool is_gpu, bool is_nvidia) {
+    return {attention_detail::DenseKernelConfig::for_device(head_dim, is_gpu, is_nvidia)};
   }
 };
 
