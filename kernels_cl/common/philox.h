@@ -54,8 +54,8 @@ SQ_FN SqPhilox4 sq_philox4x32_10(uint c0, uint c1, uint c2, uint c3, uint k0, ui
   return out;
 }
 
-// One Box-Muller output of the pair (ra, rb): R·cos θ when want_sin is 0, R·sin θ otherwise.
-SQ_FN float sq_box_muller(uint ra, uint rb, int want_sin) {
+// Both Box-Muller outputs of the pair (ra, rb): *cos_out = R·cos θ, *sin_out = R·sin θ.
+SQ_FN void sq_box_muller2(uint ra, uint rb, float* cos_out, float* sin_out) {
   const float u = (float)(2u * (ra >> 9) + 1u) * 5.9604644775390625e-8f;  // * 2^-24, exact
   const float radius = sq_sqrt(-2.0f * sq_log(u));
   const uint a = rb >> 8;
@@ -81,7 +81,15 @@ SQ_FN float sq_box_muller(uint ra, uint rb, int want_sin) {
     cos_t = sq;
     sin_t = -cq;
   }
-  return radius * (want_sin ? sin_t : cos_t);
+  *cos_out = radius * cos_t;
+  *sin_out = radius * sin_t;
+}
+
+// One Box-Muller output of the pair (ra, rb): R·cos θ when want_sin is 0, R·sin θ otherwise.
+SQ_FN float sq_box_muller(uint ra, uint rb, int want_sin) {
+  float c, s;
+  sq_box_muller2(ra, rb, &c, &s);
+  return want_sin ? s : c;
 }
 
 // The standard normal value of within-sample element j for (seed, step, tag).
@@ -91,6 +99,14 @@ SQ_FN float sq_randn(uint seed_lo, uint seed_hi, ulong j, uint step, uint tag) {
   const uint lane = (uint)(j & 3u);
   return lane < 2u ? sq_box_muller(r.v[0], r.v[1], (int)lane)
                    : sq_box_muller(r.v[2], r.v[3], (int)(lane - 2u));
+}
+
+// The four values of quad q (within-sample elements 4q .. 4q+3) at once: one Philox call and two
+// Box-Muller pairs, the same bits as sq_randn of each element (kernels that own a whole quad).
+SQ_FN void sq_randn4(uint seed_lo, uint seed_hi, ulong q, uint step, uint tag, float* out) {
+  const SqPhilox4 r = sq_philox4x32_10((uint)q, (uint)(q >> 32), step, tag, seed_lo, seed_hi);
+  sq_box_muller2(r.v[0], r.v[1], &out[0], &out[1]);
+  sq_box_muller2(r.v[2], r.v[3], &out[2], &out[3]);
 }
 
 SQ_END_NAMESPACE

@@ -17,23 +17,91 @@
 // coef_b: the broadcast argument, or word block b of `coefs` (16 words per sample; word 11 is
 // the sample's step index, the Philox step word).
 // No reduction; launch geometry cannot change a value.
+//
+// Launch (speed only, diffusion/quad_launch.h): one work-item owns the
+// within-sample elements j = 4q .. min(4q + 4, s) - 1, so the four values of one Philox call
+// (common/philox.h sq_randn4) are drawn once, and no 64-bit division is needed. SQ_VEC4 (host:
+// s % 4 == 0 and every element offset % 4 == 0) moves whole quads with 16-byte (8-byte for 16-bit
+// data) loads and stores; the scalar path moves the same values one by one.
 #include "common/convert.h"
 #include "common/philox.h"
+#include "diffusion/quad_launch.h"
 #include "diffusion/step_math.h"
 
 typedef __global const uchar* gbytes;
 
-static inline float load_any(gbytes base, long i, int dt) {
-  if (dt == 0) return ((__global const float*)base)[i];
-  const ushort h = ((__global const ushort*)base)[i];
+#ifndef SQ_VEC4
+#define SQ_VEC4 0
+#endif
+
+// Quad loads/stores: nl = number of valid lanes (4 except a sample's last, partial quad, which
+// only the scalar path has). Lanes >= nl are left untouched / not stored.
+static inline void load4_f32(__global const float* p, int nl, float* v) {
+#if SQ_VEC4
+  const float4 t = *(__global const float4*)p;
+  v[0] = t.s0;
+  v[1] = t.s1;
+  v[2] = t.s2;
+  v[3] = t.s3;
+#else
+#pragma unroll
+  for (int l = 0; l < 4; ++l)
+    if (l < nl) v[l] = p[l];
+#endif
+}
+
+static inline void store4_f32(__global float* p, int nl, const float* v) {
+#if SQ_VEC4
+  *(__global float4*)p = (float4)(v[0], v[1], v[2], v[3]);
+#else
+#pragma unroll
+  for (int l = 0; l < 4; ++l)
+    if (l < nl) p[l] = v[l];
+#endif
+}
+
+static inline float widen16(ushort h, int dt) {
   return dt == 1 ? sq_f16_to_f32(h) : sq_bf16_to_f32(h);
 }
 
-static inline void store_any(__global uchar* base, long i, int dt, float v) {
-  if (dt == 0)
-    ((__global float*)base)[i] = v;
-  else
-    ((__global ushort*)base)[i] = dt == 1 ? sq_f32_to_f16_rne(v) : sq_f32_to_bf16_rne(v);
+static inline ushort narrow16(float v, int dt) {
+  return dt == 1 ? sq_f32_to_f16_rne(v) : sq_f32_to_bf16_rne(v);
+}
+
+// Elements i .. i+nl-1 of a tensor of dtype dt (0 f32, 1 f16, 2 bf16), widened exactly.
+static inline void load4_any(gbytes base, long i, int dt, int nl, float* v) {
+  if (dt == 0) {
+    load4_f32((__global const float*)base + i, nl, v);
+    return;
+  }
+  __global const ushort* p = (__global const ushort*)base + i;
+#if SQ_VEC4
+  const ushort4 t = *(__global const ushort4*)p;
+  v[0] = widen16(t.s0, dt);
+  v[1] = widen16(t.s1, dt);
+  v[2] = widen16(t.s2, dt);
+  v[3] = widen16(t.s3, dt);
+#else
+#pragma unroll
+  for (int l = 0; l < 4; ++l)
+    if (l < nl) v[l] = widen16(p[l], dt);
+#endif
+}
+
+static inline void store4_any(__global uchar* base, long i, int dt, int nl, const float* v) {
+  if (dt == 0) {
+    store4_f32((__global float*)base + i, nl, v);
+    return;
+  }
+  __global ushort* p = (__global ushort*)base + i;
+#if SQ_VEC4
+  *(__global ushort4*)p =
+      (ushort4)(narrow16(v[0], dt), narrow16(v[1], dt), narrow16(v[2], dt), narrow16(v[3], dt));
+#else
+#pragma unroll
+  for (int l = 0; l < 4; ++l)
+    if (l < nl) p[l] = narrow16(v[l], dt);
+#endif
 }
 
 static inline SqStepCoef coef_of(uint16 bc, __global const uint* coefs, long b, int per_sample) {
@@ -75,45 +143,64 @@ __kernel void diffusion_step(__global float* y_out, long y_off, __global const f
                              int next_dt, int want_next, __global const float* noise, long nz_off,
                              int ext_noise, __global const uint* seeds, long sd_off, uint16 bc,
                              __global const uint* coefs, int per_sample, __global const float* rho,
-                             __global const float* thr, int x0_only, long s, long n) {
-  const long i = get_global_id(0);
-  if (i >= n) return;
-  const long b = i / s, j = i - b * s;
+                             __global const float* thr, int x0_only, long s, long n, uint gps) {
+  long b, q0;
+  sq_quad_base(gps, &b, &q0);
   SqStepCoef k = coef_of(bc, coefs, b, per_sample);
   if ((k.flags & SQ_DF_THRESH) && !x0_only) k.thr = thr[b];
-  float m = load_any(model, m_off + i, m_dt);
-  if (cfg) m = sq_cfg(m, load_any(model, m_off + n + i, m_dt), k.guidance);
-  if (k.flags & SQ_DF_RESCALE) m = rho[b] * m;
-  float z = 0.0f;
-  if (sq_step_draws_noise(k.flags)) {
-    if (ext_noise)
-      z = noise[nz_off + i];
-    else
-      z = sq_randn(seeds[sd_off + 2 * b], seeds[sd_off + 2 * b + 1], (ulong)j, k.step,
-                   sq_step_noise_tag(k.flags));
-  }
-  const float x = x_in[x_off + i];
-#if SQ_SAMPLER == SQ_SAMPLER_DDIM
-  const SqStepOut o = sq_step_ddim(k, x, m, z);
-#elif SQ_SAMPLER == SQ_SAMPLER_EULER
-  const SqStepOut o = sq_step_euler(k, x, m, z);
-#elif SQ_SAMPLER == SQ_SAMPLER_DPM
-  const float m1 = (k.flags & SQ_DF_SECOND_ORDER) ? hist[h_off + i] : 0.0f;
-  const SqStepOut o = sq_step_dpm(k, x, m, m1, z);
-#elif SQ_SAMPLER == SQ_SAMPLER_FLOW
-  const SqStepOut o = sq_step_flow(k, x, m, z);
-#elif SQ_SAMPLER == SQ_SAMPLER_SCM
-  const SqStepOut o = sq_step_scm(k, x, m, z);
-#else
-  const SqStepOut o = sq_step_lcm(k, x, m, z);
+  for (int u = 0; u < SQ_QPT; ++u) {
+    const long q = q0 + u * (long)get_local_size(0);
+    const int nl = sq_quad_lanes(s, q);
+    if (nl == 0) return;
+    const long i = b * s + 4 * q;
+    float m[4] = {0.0f, 0.0f, 0.0f, 0.0f}, c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float x[4] = {0.0f, 0.0f, 0.0f, 0.0f}, z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    load4_any(model, m_off + i, m_dt, nl, m);
+    if (cfg) load4_any(model, m_off + n + i, m_dt, nl, c);
+    load4_f32(x_in + x_off + i, nl, x);
+    if (sq_step_draws_noise(k.flags)) {
+      if (ext_noise)
+        load4_f32(noise + nz_off + i, nl, z);
+      else
+        sq_randn4(seeds[sd_off + 2 * b], seeds[sd_off + 2 * b + 1], (ulong)q, k.step,
+                  sq_step_noise_tag(k.flags), z);
+    }
+#if SQ_SAMPLER == SQ_SAMPLER_DPM
+    float m1[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (k.flags & SQ_DF_SECOND_ORDER) load4_f32(hist + h_off + i, nl, m1);
 #endif
-  if (x0_only) {
-    x0_out[x0_off + i] = o.pre;
-    return;
+    const float r = (k.flags & SQ_DF_RESCALE) ? rho[b] : 1.0f;
+    float y[4], x0[4], pre[4], nx[4];
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      float ml = m[l];
+      if (cfg) ml = sq_cfg(ml, c[l], k.guidance);
+      if (k.flags & SQ_DF_RESCALE) ml = r * ml;
+#if SQ_SAMPLER == SQ_SAMPLER_DDIM
+      const SqStepOut o = sq_step_ddim(k, x[l], ml, z[l]);
+#elif SQ_SAMPLER == SQ_SAMPLER_EULER
+      const SqStepOut o = sq_step_euler(k, x[l], ml, z[l]);
+#elif SQ_SAMPLER == SQ_SAMPLER_DPM
+      const SqStepOut o = sq_step_dpm(k, x[l], ml, m1[l], z[l]);
+#elif SQ_SAMPLER == SQ_SAMPLER_FLOW
+      const SqStepOut o = sq_step_flow(k, x[l], ml, z[l]);
+#elif SQ_SAMPLER == SQ_SAMPLER_SCM
+      const SqStepOut o = sq_step_scm(k, x[l], ml, z[l]);
+#else
+      const SqStepOut o = sq_step_lcm(k, x[l], ml, z[l]);
+#endif
+      y[l] = o.y;
+      x0[l] = o.x0;
+      pre[l] = o.pre;
+      nx[l] = (k.flags & SQ_DF_SCALE_NEXT) ? k.c_in_next * o.y : o.y;
+    }
+    if (x0_only) {
+      store4_f32(x0_out + x0_off + i, nl, pre);
+      continue;
+    }
+    store4_f32(y_out + y_off + i, nl, y);
+    if (use_hist) store4_f32(hist + h_off + i, nl, x0);
+    if (want_x0) store4_f32(x0_out + x0_off + i, nl, x0);
+    if (want_next) store4_any(next, nx_off + i, next_dt, nl, nx);
   }
-  y_out[y_off + i] = o.y;
-  if (use_hist) hist[h_off + i] = o.x0;
-  if (want_x0) x0_out[x0_off + i] = o.x0;
-  if (want_next)
-    store_any(next, nx_off + i, next_dt, (k.flags & SQ_DF_SCALE_NEXT) ? k.c_in_next * o.y : o.y);
 }

@@ -64,20 +64,40 @@ struct StepOutputs {
 };
 
 // Runs step() on ctx with fresh tensors made from `in` (model in dtype mdt; next in dtype ndt).
+// off > 0: every tensor is a view starting `off` elements into a larger buffer (unaligned data).
 inline StepOutputs run_step(Context& ctx, std::span<const StepCoeffs> k,
                             const std::vector<std::int64_t>& shape, const StepInputs& in, DType mdt,
                             DType ndt, const std::vector<std::uint64_t>& seeds,
-                            bool want_next = true) {
+                            bool want_next = true, std::int64_t off = 0) {
+  auto place = [&](Tensor full, const std::vector<std::int64_t>& sh) {
+    return full.view(sh, {}, off);
+  };
+  auto numel = [](const std::vector<std::int64_t>& sh) {
+    std::int64_t n = 1;
+    for (auto d : sh) n *= d;
+    return n;
+  };
+  auto padded = [&](const std::vector<float>& v) {
+    std::vector<float> p(static_cast<std::size_t>(off), 0.0f);
+    p.insert(p.end(), v.begin(), v.end());
+    return p;
+  };
+  auto up = [&](const std::vector<float>& v, DType dt, const std::vector<std::int64_t>& sh) {
+    return place(upload_as(ctx, padded(v), dt, {numel(sh) + off}), sh);
+  };
+  auto empty = [&](DType dt, const std::vector<std::int64_t>& sh) {
+    return place(ctx.empty(dt, {numel(sh) + off}), sh);
+  };
   StepTensors t;
-  t.latent = ctx.upload(in.x, DType::f32, shape);
+  t.latent = up(in.x, DType::f32, shape);
   auto mshape = shape;
   if (k[0].cfg) mshape[0] *= 2;
-  t.model_out = upload_as(ctx, in.model, mdt, mshape);
+  t.model_out = up(in.model, mdt, mshape);
   const bool dpm = k[0].sampler == Sampler::DPMpp2M || k[0].sampler == Sampler::DPMpp2MSDE;
-  if (dpm) t.history = ctx.upload(in.history, DType::f32, shape);
-  t.x0_out = ctx.empty(DType::f32, shape);
-  if (want_next) t.model_in_next = ctx.empty(ndt, shape);
-  if (!in.noise.empty()) t.noise = ctx.upload(in.noise, DType::f32, shape);
+  if (dpm) t.history = up(in.history, DType::f32, shape);
+  t.x0_out = empty(DType::f32, shape);
+  if (want_next) t.model_in_next = empty(ndt, shape);
+  if (!in.noise.empty()) t.noise = up(in.noise, DType::f32, shape);
   t.seeds = make_seeds(ctx, seeds);
   step(ctx, k, t);
   StepOutputs o;

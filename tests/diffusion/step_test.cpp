@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "diffusion/diffusion_test_util.h"
 #include "diffusion/step_math.h"
@@ -223,8 +224,7 @@ TEST(DiffusionStepExact, EverySamplerEveryShape) {
                         {Sampler::FlowEuler, flow, 20, 0, 0},
                         {Sampler::SCM, {.prediction = Prediction::Flow}, 2, 0, 0},
                         {Sampler::LCM, th, 4, 0, 0.3f}};
-  const std::vector<std::int64_t> shapes[] = {
-      {1, 4, 64, 64}, {16, 4, 64, 64}, {1, 16, 128, 128}};
+  const std::vector<std::int64_t> shapes[] = {{1, 4, 64, 64}, {16, 4, 64, 64}, {1, 16, 128, 128}};
   int v = 0;
   for (const auto& shape : shapes)
     for (const auto& kd : kinds) {
@@ -243,6 +243,78 @@ TEST(DiffusionStepExact, EverySamplerEveryShape) {
                            run_step(cpu, ks, shape, in, DType::bf16, DType::f16, seeds),
                            fmt::format("{} [{}]", sampler_name(kd.s), fmt::join(shape, ",")));
     }
+}
+
+// Views at element offsets 1..3 take the scalar path of step.cl, aligned data the quad-vector
+// path: the same bits either way, and equal to the fallback.
+TEST(DiffusionStepExact, UnalignedViewsEqualAligned) {
+  Context dev = device_context(), cpu = fallback_context();
+  const ScheduleConfig sd{
+      .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
+  const std::vector<std::int64_t> shape{3, 4, 8, 8};
+  int v = 0;
+  for (Sampler smp : {Sampler::DDIM, Sampler::EulerAncestral, Sampler::DPMpp2MSDE}) {
+    const Schedule s = make_schedule(smp, sd, 10);
+    const StepCoeffs k = step_coeffs(
+        s, 5, {.eta = smp == Sampler::DDIM ? 1.0f : 0.0f, .cfg = true, .guidance_scale = 4.0f});
+    const std::span<const StepCoeffs> ks(&k, 1);
+    const auto in = inputs(3 * 4 * 8 * 8, true, 4000 + v);
+    const auto seeds = seeds_for(3, 77 + v);
+    ++v;
+    const auto aligned = run_step(dev, ks, shape, in, DType::bf16, DType::f16, seeds);
+    for (std::int64_t off : {1, 2, 3}) {
+      const std::string what = fmt::format("{} offset {}", sampler_name(smp), off);
+      expect_outputs_equal(run_step(dev, ks, shape, in, DType::bf16, DType::f16, seeds, true, off),
+                           aligned, what + " vs aligned");
+      expect_outputs_equal(run_step(cpu, ks, shape, in, DType::bf16, DType::f16, seeds, true, off),
+                           aligned, what + " fallback");
+    }
+  }
+}
+
+// The launch tuning knob (quads per work-item, work-group size) never changes a bit: steps with
+// and without noise, randn and renoise under non-default configs equal the fallback.
+TEST(DiffusionStepExact, OtherLaunchConfigs) {
+  Context dev = device_context(), cpu = fallback_context();
+  const ScheduleConfig sd{
+      .beta_schedule = BetaSchedule::ScaledLinear, .beta_start = 0.00085, .beta_end = 0.012};
+  int v = 0;
+  for (const char* tune : {"qpt=2,local=64", "qpt=4,local=32"}) {
+    ASSERT_EQ(setenv("SPARQ_TUNE_DIFFUSION", tune, 1), 0);
+    for (const std::vector<std::int64_t>& shape :
+         {std::vector<std::int64_t>{3, 5, 7, 9}, std::vector<std::int64_t>{2, 4, 16, 16}}) {
+      std::int64_t n = 1;
+      for (auto d : shape) n *= d;
+      for (Sampler smp : {Sampler::DDIM, Sampler::DPMpp2MSDE}) {
+        const Schedule s = make_schedule(smp, sd, 10);
+        const StepCoeffs k = step_coeffs(
+            s, 5, {.eta = smp == Sampler::DDIM ? 1.0f : 0.0f, .cfg = true, .guidance_scale = 3.0f});
+        const std::span<const StepCoeffs> ks(&k, 1);
+        const auto in = inputs(n, true, 5000 + v);
+        const auto seeds = seeds_for(static_cast<int>(shape[0]), 91 + v);
+        ++v;
+        expect_outputs_equal(
+            run_step(dev, ks, shape, in, DType::f32, DType::bf16, seeds),
+            run_step(cpu, ks, shape, in, DType::f32, DType::bf16, seeds),
+            fmt::format("{} {} [{}]", tune, sampler_name(smp), fmt::join(shape, ",")));
+      }
+      const auto seeds = seeds_for(static_cast<int>(shape[0]), 7);
+      const Tensor sd_dev = make_seeds(dev, seeds), sd_cpu = make_seeds(cpu, seeds);
+      EXPECT_EQ(compare_bits(randn(dev, sd_dev, shape).download<float>(),
+                             randn(cpu, sd_cpu, shape).download<float>()),
+                "")
+          << tune << " randn";
+      const auto x0 = random_normal(static_cast<std::size_t>(n), 600 + v);
+      const RenoiseCoeffs rc{.a = 0.8f, .b = 0.6f, .step = 3};
+      const std::span<const RenoiseCoeffs> rcs(&rc, 1);
+      EXPECT_EQ(compare_bits(
+                    renoise(dev, dev.upload(x0, DType::f32, shape), sd_dev, rcs).download<float>(),
+                    renoise(cpu, cpu.upload(x0, DType::f32, shape), sd_cpu, rcs).download<float>()),
+                "")
+          << tune << " renoise";
+    }
+  }
+  unsetenv("SPARQ_TUNE_DIFFUSION");
 }
 
 // Sample b's bits are the same alone and inside a batch of 7 (per-sample seeds and coefficients).

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "context_impl.h"
@@ -87,6 +88,22 @@ inline std::size_t elementwise_local(const detail::ContextImpl& ctx) {
 inline std::size_t round_up(std::int64_t n, std::size_t m) {
   return (static_cast<std::size_t>(n) + m - 1) / m * m;
 }
+// Launch of the quad-per-work-item kernels (kernels_cl/diffusion/quad_launch.h): every sample of
+// s elements gets gps = ceil(ceil(s / 4) / (local·qpt)) work-groups of `local` work-items, each
+// owning qpt quads. Speed only: no value depends on local or qpt.
+struct QuadLaunch {
+  std::size_t local = 256;
+  int qpt = 1;            // quads per work-item (-DSQ_QPT when not 1)
+  std::uint32_t gps = 0;  // work-groups per sample
+  std::size_t global = 0;
+  std::string define() const { return qpt == 1 ? "" : " -DSQ_QPT=" + std::to_string(qpt); }
+};
+// The device's choice, SPARQ_TUNE_DIFFUSION="qpt=1|2|4,local=32..1024" for tuning sweeps, and the
+// step's test hook (set_reduce_local_size_for_testing) when `local_override` is not 0.
+QuadLaunch quad_launch(const char* op, const detail::ContextImpl& ctx, std::int64_t batch,
+                       std::int64_t s, std::size_t local_override = 0);
+// The qpt every quad kernel is built with (the variant list builds this one).
+int quad_qpt();
 
 // Test hook (step.cpp): the work-group size of the step kernel and of the guidance-rescale /
 // threshold reduction kernels, to check that it never changes a value (spec §6.3); 0 = the

@@ -15,7 +15,12 @@ struct StepKernelConfig {
   static constexpr const char* source = "diffusion/step.cl";
   static constexpr const char* kernel = "diffusion_step";
   int family = SQ_SAMPLER_DDIM;
-  std::string defines() const { return "-DSQ_SAMPLER=" + std::to_string(family); }
+  bool vec4 = false;  // whole-quad vector loads/stores (s and every offset a multiple of 4)
+  int qpt = 1;        // quads per work-item (kernels_cl/diffusion/quad_launch.h)
+  std::string defines() const {
+    return "-DSQ_SAMPLER=" + std::to_string(family) + (vec4 ? " -DSQ_VEC4=1" : "") +
+           (qpt == 1 ? "" : " -DSQ_QPT=" + std::to_string(qpt));
+  }
   static int family_of(Sampler s) {
     switch (s) {
       case Sampler::DDIM:
@@ -42,7 +47,8 @@ struct NoiseKernelConfig {
   static constexpr const char* source = "diffusion/noise.cl";
   static constexpr const char* randn_kernel = "diffusion_randn";
   static constexpr const char* renoise_kernel = "diffusion_renoise";
-  std::string defines() const { return ""; }
+  int qpt = 1;  // quads per work-item (kernels_cl/diffusion/quad_launch.h)
+  std::string defines() const { return qpt == 1 ? "" : "-DSQ_QPT=" + std::to_string(qpt); }
 };
 
 // kernels_cl/diffusion/guide.cl: guidance-rescale statistics and dynamic-threshold quantile.

@@ -40,14 +40,15 @@ Tensor randn(Context& ctx, const Tensor& seeds, std::vector<std::int64_t> shape,
                                host_ptr<std::uint32_t>(seeds), s, n, o.step, o.tag, o.scale);
     return out;
   }
-  const NoiseKernelConfig cfg;
+  const QuadLaunch ql = quad_launch(op, impl, n / s, s);
+  const NoiseKernelConfig cfg{ql.qpt};
   cl::Kernel k = impl.device->kernel(cfg.source, cfg.randn_kernel, cfg.defines());
   rt::set_kernel_args(op, k, out.storage()->buffer, static_cast<cl_int>(o.dtype),
                       seeds.storage()->buffer, static_cast<cl_long>(seeds.offset()),
                       static_cast<cl_long>(s), static_cast<cl_long>(n),
-                      static_cast<cl_uint>(o.step), static_cast<cl_uint>(o.tag), o.scale);
-  const std::size_t local = elementwise_local(impl);
-  impl.device->launch(op, k, cl::NDRange(round_up(n, local)), cl::NDRange(local));
+                      static_cast<cl_uint>(o.step), static_cast<cl_uint>(o.tag), o.scale,
+                      static_cast<cl_uint>(ql.gps));
+  impl.device->launch(op, k, cl::NDRange(ql.global), cl::NDRange(ql.local));
   return out;
 }
 
@@ -121,14 +122,15 @@ Tensor renoise(Context& ctx, const Tensor& x0, const Tensor& seeds,
   auto& dev = *impl.device;
   cl::Buffer cbuf = dev.allocate(words.size() * 4, "renoise coefficients");
   dev.write(cbuf, 0, words.size() * 4, words.data(), op);
-  const NoiseKernelConfig cfg;
+  const QuadLaunch ql = quad_launch(op, impl, batch, s);
+  const NoiseKernelConfig cfg{ql.qpt};
   cl::Kernel k = dev.kernel(cfg.source, cfg.renoise_kernel, cfg.defines());
   rt::set_kernel_args(op, k, y.storage()->buffer, x0.storage()->buffer,
                       static_cast<cl_long>(x0.offset()), seeds.storage()->buffer,
                       static_cast<cl_long>(seeds.offset()), cbuf, static_cast<cl_long>(stride),
-                      static_cast<cl_long>(s), static_cast<cl_long>(n));
-  const std::size_t local = elementwise_local(impl);
-  dev.launch(op, k, cl::NDRange(round_up(n, local)), cl::NDRange(local));
+                      static_cast<cl_long>(s), static_cast<cl_long>(n),
+                      static_cast<cl_uint>(ql.gps));
+  dev.launch(op, k, cl::NDRange(ql.global), cl::NDRange(ql.local));
   return y;
 }
 

@@ -245,7 +245,13 @@ void step(Context& ctx, std::span<const StepCoeffs> coeffs, const StepTensors& t
     dev.launch(kOp, kf, cl::NDRange(round_up(batch, 32)), cl::NDRange(32));
   }
 
-  const StepKernelConfig cfg{family};
+  // Whole-quad vector access needs every element offset and the sample size to be multiples of 4
+  // (the threshold pre-pass writes its own buffer at offset 0).
+  auto off4 = [](const Tensor& x) { return !x.defined() || x.offset() % 4 == 0; };
+  const bool vec4 = s % 4 == 0 && off4(t.latent) && off4(t.model_out) && off4(t.history) &&
+                    off4(t.x0_out) && off4(t.model_in_next) && off4(t.noise);
+  const QuadLaunch ql = quad_launch(kOp, impl, batch, s, g_reduce_local.load());
+  const StepKernelConfig cfg{family, vec4, ql.qpt};
   cl::Kernel kern = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
   auto launch_step = [&](const cl::Buffer* x0_only) {
     cl_uint a = 0;
@@ -283,9 +289,8 @@ void step(Context& ctx, std::span<const StepCoeffs> coeffs, const StepTensors& t
     kern.setArg(a++, static_cast<cl_int>(x0_only != nullptr));
     kern.setArg(a++, static_cast<cl_long>(s));
     kern.setArg(a++, static_cast<cl_long>(n));
-    const std::size_t local =
-        g_reduce_local.load() ? g_reduce_local.load() : elementwise_local(impl);
-    dev.launch(kOp, kern, cl::NDRange(round_up(n, local)), cl::NDRange(local));
+    kern.setArg(a++, static_cast<cl_uint>(ql.gps));
+    dev.launch(kOp, kern, cl::NDRange(ql.global), cl::NDRange(ql.local));
   };
 
   if (thresh) {

@@ -1,0 +1,70 @@
+// Launch geometry of the quad kernels (step.cl, noise.cl) and its tuning knob.
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+#include "diffusion_common.h"
+
+namespace sparq::diffusion::detail_diffusion {
+
+namespace {
+
+struct Tuning {
+  int qpt = 1;
+  std::size_t local = 0;  // 0 = elementwise_local
+};
+
+// SPARQ_TUNE_DIFFUSION="qpt=2,local=128": for sparq-bench sweeps on a GPU; read on every call so
+// a sweep can change it between runs of one process.
+Tuning tuning(const char* op) {
+  Tuning t;
+  const char* env = std::getenv("SPARQ_TUNE_DIFFUSION");
+  if (env == nullptr || *env == '\0') return t;
+  const std::string spec = env;
+  std::size_t pos = 0;
+  while (pos < spec.size()) {
+    std::size_t end = spec.find(',', pos);
+    if (end == std::string::npos) end = spec.size();
+    const std::string item = spec.substr(pos, end - pos);
+    const std::size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    const long value = eq == std::string::npos ? -1 : std::atol(item.c_str() + eq + 1);
+    if (key == "qpt" && (value == 1 || value == 2 || value == 4))
+      t.qpt = static_cast<int>(value);
+    else if (key == "local" && value >= 32 && value <= 1024 && (value & (value - 1)) == 0)
+      t.local = static_cast<std::size_t>(value);
+    else
+      rt::fail(ErrorCode::invalid_argument, op,
+               "SPARQ_TUNE_DIFFUSION item '{}' is not qpt=1|2|4 or local=32..1024 (a power of 2)",
+               item);
+    pos = end + 1;
+  }
+  return t;
+}
+
+}  // namespace
+
+int quad_qpt() {
+  return tuning("diffusion").qpt;
+}
+
+QuadLaunch quad_launch(const char* op, const detail::ContextImpl& ctx, std::int64_t batch,
+                       std::int64_t s, std::size_t local_override) {
+  const Tuning t = tuning(op);
+  QuadLaunch q;
+  q.qpt = t.qpt;
+  q.local = local_override ? local_override : t.local ? t.local : elementwise_local(ctx);
+  if (ctx.info.max_work_group_size && q.local > ctx.info.max_work_group_size)
+    q.local = ctx.info.max_work_group_size;
+  const std::int64_t quads = (s + 3) / 4;
+  const std::int64_t per_group = static_cast<std::int64_t>(q.local) * q.qpt;
+  const std::int64_t gps = (quads + per_group - 1) / per_group;
+  // The kernels index groups with 32-bit values (quad_launch.h).
+  require(op, gps * batch <= std::numeric_limits<std::uint32_t>::max(),
+          "{} samples of {} elements need more than 2^32 work-groups", batch, s);
+  q.gps = static_cast<std::uint32_t>(gps);
+  q.global = static_cast<std::size_t>(gps * batch) * q.local;
+  return q;
+}
+
+}  // namespace sparq::diffusion::detail_diffusion
