@@ -73,12 +73,12 @@ void DeviceRuntime::launch(const char* op, const cl::Kernel& kernel, const cl::N
   cl::Event event;
   try {
     queue_.enqueueNDRangeKernel(kernel, cl::NullRange, global, local, nullptr,
-                                profile_ ? &event : nullptr);
+                                profiling() ? &event : nullptr);
   } catch (const cl::Error& e) {
     fail(ErrorCode::opencl_error, op, "launching kernel '{}' failed: {}", kernel_name(kernel),
          cl_error_name(e.err()));
   }
-  if (profile_) pending_.push_back({op, kernel_name(kernel), event, cl::Event()});
+  if (profiling()) pending_.push_back({op, kernel_name(kernel), event, cl::Event()});
 }
 
 cl::Buffer DeviceRuntime::allocate(std::size_t bytes, const char* what) {

@@ -46,7 +46,10 @@ class DeviceRuntime {
   cl::CommandQueue& queue() { return queue_; }
   const cl::Device& device() const { return device_; }
   ProgramCache& programs() { return *programs_; }
-  bool profiling() const { return profile_; }
+  bool profiling() const { return profile_ && !paused_; }
+  // Stops (true) or resumes recording KernelTimes on a profiling Context: sparq-bench's wall-clock
+  // cases time what an app without profiling sees (no event per launch).
+  void pause_profiling(bool paused) { paused_ = paused; }
 
   // Kernel `name` from kernels_cl/`source_path` built with `defines` (cached).
   cl::Kernel kernel(const std::string& source_path, const std::string& name,
@@ -60,7 +63,7 @@ class DeviceRuntime {
   // start to `last`'s end (the queue is in order), when profiling.
   void record_span(const char* op, const std::string& name, const cl::Event& first,
                    const cl::Event& last) {
-    if (profile_) pending_.push_back({op, name, last, first});
+    if (profiling()) pending_.push_back({op, name, last, first});
   }
 
   // Allocates after checking CL_DEVICE_MAX_MEM_ALLOC_SIZE and global memory (sparq::Error
@@ -84,6 +87,7 @@ class DeviceRuntime {
   DeviceInfo info_;
   DeviceQuirks quirks_;
   bool profile_ = false;
+  bool paused_ = false;
   std::unique_ptr<ProgramCache> programs_;
   std::map<std::string, cl::Kernel> kernels_;
   struct Pending {
