@@ -8,7 +8,7 @@
 #define SPARQ_DIFFUSION_QUAD_LAUNCH_H
 
 #ifndef SQ_QPT
-#define SQ_QPT 1  // quads per work-item (tuning: SPARQ_TUNE_DIFFUSION)
+#define SQ_QPT 1  // quads per work-item (the host passes its choice: SPARQ_TUNE_DIFFUSION)
 #endif
 
 // Sets b (sample) and q0 (the work-item's first quad; the u-th is q0 + u·L).

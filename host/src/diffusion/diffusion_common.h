@@ -93,10 +93,9 @@ inline std::size_t round_up(std::int64_t n, std::size_t m) {
 // owning qpt quads. Speed only: no value depends on local or qpt.
 struct QuadLaunch {
   std::size_t local = 256;
-  int qpt = 1;            // quads per work-item (-DSQ_QPT when not 1)
+  int qpt = 2;            // quads per work-item (-DSQ_QPT)
   std::uint32_t gps = 0;  // work-groups per sample
   std::size_t global = 0;
-  std::string define() const { return qpt == 1 ? "" : " -DSQ_QPT=" + std::to_string(qpt); }
 };
 // The device's choice, SPARQ_TUNE_DIFFUSION="qpt=1|2|4,local=32..1024" for tuning sweeps, and the
 // step's test hook (set_reduce_local_size_for_testing) when `local_override` is not 0.
