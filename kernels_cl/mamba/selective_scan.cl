@@ -54,6 +54,10 @@ static inline float sq_q_at(__global const uchar* qc, __global const float* qs,
 #endif
 
 #define SQ_H_CAP 256  // DB * N <= 256 (host: DB = clamp(WG / N, 1, DB_MAX), N <= 256)
+#ifndef SQ_SCAN_STAGE
+#define SQ_SCAN_STAGE 1  // stage variable B/C tiles in local memory (geometry only)
+#endif
+#define SQ_STAGE_NMAX 64  // staging only for N <= 64 (the tiles' local memory)
 
 typedef struct {
   long off, s0, s1, s2;
@@ -86,7 +90,14 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
   __local float DT[SQ_SCAN_DB_MAX * SQ_SCAN_T];
   __local float DU[SQ_SCAN_DB_MAX * SQ_SCAN_T];
   __local float AC[SQ_SCAN_DB_MAX * SQ_SCAN_T];
-  __local float H[SQ_SCAN_T * SQ_H_CAP];
+  // H[n * HS + dl * T + tt], HS = DB * T + 1: the padding keeps both the per-state writes of
+  // phase 2 and the per-(d, t) reads of phase 3 free of bank conflicts.
+  __local float H[SQ_SCAN_T * SQ_H_CAP + SQ_H_CAP];
+#if SQ_SCAN_STAGE
+  // Variable B / C of the tile for the work-group's channel group: [n][tt], row stride T + 1.
+  __local float BT[SQ_STAGE_NMAX * (SQ_SCAN_T + 1)];
+  __local float CT[SQ_STAGE_NMAX * (SQ_SCAN_T + 1)];
+#endif
 
   const int lid = (int)get_local_id(0);
   const long groups_per_b = (D + DB - 1) / DB;
@@ -98,6 +109,16 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
   const int my_d = d0 + my_dl;
   const int active = my_dl < DB && my_d < D;
   const long grp = active ? my_d / dpg : 0;
+  const int HS = DB * SQ_SCAN_T + 1;
+  // One channel group for the whole work-group: its B/C rows are shared, stage them.
+  const int d_last = min(d0 + DB, D) - 1;
+  const long g0 = d0 / dpg;
+#if SQ_SCAN_STAGE
+  const int one_group = N <= SQ_STAGE_NMAX && g0 == d_last / dpg;
+  const int stage_b = one_group && B_var, stage_c = one_group && C_var;
+#else
+  const int stage_b = 0, stage_c = 0;
+#endif
 
   float h[4], a[4];
   int s = 0;  // current sequence (state index = nseq ? s : b)
@@ -128,6 +149,18 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         AC[i] = sq_scan_acc0(has_D ? sq_load_any(Dsk, D_off + d, D_dt) : 0.0f, has_D, uu);
       }
     }
+#if SQ_SCAN_STAGE
+    if (stage_b || stage_c) {
+      for (int i = lid; i < N * SQ_SCAN_T; i += SQ_SCAN_WG) {
+        const int n = i / SQ_SCAN_T, tt = i - n * SQ_SCAN_T;
+        if (tt < tl) {
+          const long t = t0 + tt;
+          if (stage_b) BT[n * (SQ_SCAN_T + 1) + tt] = SQ_BC(B, Bm, B_dt, 1, B_g, b, g0, d0, n, t);
+          if (stage_c) CT[n * (SQ_SCAN_T + 1) + tt] = SQ_BC(C, Cm, C_dt, 1, C_g, b, g0, d0, n, t);
+        }
+      }
+    }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
     // (2) the recurrences, sequential in t.
     if (active) {
@@ -148,9 +181,14 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         for (int k = 0; k < per; ++k) {
           const int n = nl + k * NL;
           if (n < N) {
+#if SQ_SCAN_STAGE
+            const float bv = stage_b ? BT[n * (SQ_SCAN_T + 1) + tt]
+                                     : SQ_BC(B, Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
+#else
             const float bv = SQ_BC(B, Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
+#endif
             h[k] = sq_scan_step(h[k], dtv, a[k], bv, du);
-            H[(my_dl * SQ_SCAN_T + tt) * N + n] = h[k];
+            H[n * HS + my_dl * SQ_SCAN_T + tt] = h[k];
           }
         }
       }
@@ -162,8 +200,13 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
       if (d < D && tt < tl) {
         const long t = t0 + tt, g = d / dpg;
         float acc = AC[i];
-        for (int n = 0; n < N; ++n)
-          acc = fma(H[i * N + n], SQ_BC(C, Cm, C_dt, C_var, C_g, b, g, d, n, t), acc);
+#if SQ_SCAN_STAGE
+        if (stage_c) {
+          for (int n = 0; n < N; ++n) acc = fma(H[n * HS + i], CT[n * (SQ_SCAN_T + 1) + tt], acc);
+        } else
+#endif
+          for (int n = 0; n < N; ++n)
+            acc = fma(H[n * HS + i], SQ_BC(C, Cm, C_dt, C_var, C_g, b, g, d, n, t), acc);
         const float zz =
             has_z ? SQ_LD(z, z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt, b * L + t, d) : 0.0f;
         sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,

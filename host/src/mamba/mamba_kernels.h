@@ -2,6 +2,7 @@
 // exact macro string the op passes (program-cache key, build-every-variant list). Dtypes and
 // optional inputs are run-time arguments, so each program has one variant.
 #pragma once
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,14 @@ struct ScanKernelConfig {
   static constexpr const char* kernel = "mamba_selective_scan";
   static constexpr int wg = 128, tile = 16, db_max = 32;
   // quantized: the selective_scan_q variant (-DSQ_SCAN_Q: inputs may be quantized rows).
+  // SPARQ_TUNE_SCAN=stage=0 (for sparq-bench comparisons on a GPU) builds the variant that reads
+  // B/C from global memory instead of staging the tile's rows in local memory.
   static std::string defines(bool quantized = false) {
+    const char* env = std::getenv("SPARQ_TUNE_SCAN");
+    const bool no_stage = env != nullptr && std::string(env) == "stage=0";
     return "-DSQ_SCAN_WG=" + std::to_string(wg) + " -DSQ_SCAN_T=" + std::to_string(tile) +
-           " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max) + (quantized ? " -DSQ_SCAN_Q=1" : "");
+           " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max) + (quantized ? " -DSQ_SCAN_Q=1" : "") +
+           (no_stage ? " -DSQ_SCAN_STAGE=0" : "");
   }
   // Channels per work-group for state size N: DB * N <= max(wg, N) <= 256 (the local H tile),
   // and each lane owns at most ceil(N / (wg / DB)) <= 2 states.
