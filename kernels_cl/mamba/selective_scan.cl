@@ -53,11 +53,26 @@ static inline float sq_q_at(__global const uchar* qc, __global const float* qs,
 #define SQ_LD(X, p, i, dt, row, ch) sq_load_any(p, i, dt)
 #endif
 
-#define SQ_H_CAP 256  // DB * N <= 256 (host: DB = clamp(WG / N, 1, DB_MAX), N <= 256)
+// SQ_SCAN_NCAP: the largest N of this program (host: 16 for N <= 16, else 256). The local tiles
+// are sized by it, so the common N = 16 program needs half the local memory (more work-groups
+// per compute unit).
+#ifndef SQ_SCAN_NCAP
+#define SQ_SCAN_NCAP 256
+#endif
+// DB * N <= max(WG, N) (host: DB = clamp(WG / N, 1, DB_MAX), N <= 256).
+#if SQ_SCAN_NCAP <= SQ_SCAN_WG
+#define SQ_H_CAP SQ_SCAN_WG
+#else
+#define SQ_H_CAP SQ_SCAN_NCAP
+#endif
 #ifndef SQ_SCAN_STAGE
 #define SQ_SCAN_STAGE 1  // stage variable B/C tiles in local memory (geometry only)
 #endif
+#if SQ_SCAN_NCAP < 64
+#define SQ_STAGE_NMAX SQ_SCAN_NCAP
+#else
 #define SQ_STAGE_NMAX 64  // staging only for N <= 64 (the tiles' local memory)
+#endif
 
 typedef struct {
   long off, s0, s1, s2;

@@ -16,15 +16,20 @@ struct ScanKernelConfig {
   static constexpr const char* source = "mamba/selective_scan.cl";
   static constexpr const char* kernel = "mamba_selective_scan";
   static constexpr int wg = 128, tile = 16, db_max = 32;
-  // quantized: the selective_scan_q variant (-DSQ_SCAN_Q: inputs may be quantized rows).
-  // SPARQ_TUNE_SCAN=stage=0 (for sparq-bench comparisons on a GPU) builds the variant that reads
-  // B/C from global memory instead of staging the tile's rows in local memory.
-  static std::string defines(bool quantized = false) {
+  // SPARQ_TUNE_SCAN (a comma list, for sparq-bench comparisons on a GPU) holds `item`:
+  // "stage=0" builds the variant that reads B/C from global memory instead of staging the tile's
+  // rows in local memory; "small=0" uses the general program for N <= 16 too.
+  static bool tune_off(const char* item) {
     const char* env = std::getenv("SPARQ_TUNE_SCAN");
-    const bool no_stage = env != nullptr && std::string(env) == "stage=0";
+    return env != nullptr && std::string(env).find(item) != std::string::npos;
+  }
+  static bool use_small(std::int64_t n) { return n <= 16 && !tune_off("small=0"); }
+  // quantized: the selective_scan_q variant (-DSQ_SCAN_Q: inputs may be quantized rows).
+  // small: the program for N <= 16, its local tiles sized for that (-DSQ_SCAN_NCAP=16).
+  static std::string defines(bool quantized = false, bool small = false) {
     return "-DSQ_SCAN_WG=" + std::to_string(wg) + " -DSQ_SCAN_T=" + std::to_string(tile) +
            " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max) + (quantized ? " -DSQ_SCAN_Q=1" : "") +
-           (no_stage ? " -DSQ_SCAN_STAGE=0" : "");
+           (tune_off("stage=0") ? " -DSQ_SCAN_STAGE=0" : "") + (small ? " -DSQ_SCAN_NCAP=16" : "");
   }
   // Channels per work-group for state size N: DB * N <= max(wg, N) <= 256 (the local H tile),
   // and each lane owns at most ceil(N / (wg / DB)) <= 2 states.

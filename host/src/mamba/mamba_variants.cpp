@@ -6,6 +6,8 @@ namespace sparq::mamba::detail_mamba {
 std::vector<rt::KernelVariant> mamba_kernel_variants() {
   return {{ScanKernelConfig::source, ScanKernelConfig::defines()},
           {ScanKernelConfig::source, ScanKernelConfig::defines(true)},
+          {ScanKernelConfig::source, ScanKernelConfig::defines(false, true)},
+          {ScanKernelConfig::source, ScanKernelConfig::defines(true, true)},
           {SsdKernelConfig::source, SsdKernelConfig::defines()},
           {HadamardKernelConfig::source, HadamardKernelConfig::defines()},
           {QuantLinearKernelConfig::source, QuantLinearKernelConfig::defines()},

@@ -225,7 +225,7 @@ SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const ch
              "the device allows work-groups of {} items; the scan needs {}",
              dev.info().max_work_group_size, ScanKernelConfig::wg);
   cl::Kernel k = dev.kernel(ScanKernelConfig::source, ScanKernelConfig::kernel,
-                            ScanKernelConfig::defines(quantized));
+                            ScanKernelConfig::defines(quantized, ScanKernelConfig::use_small(N)));
   const int db = ScanKernelConfig::channels_per_group(N);
   auto tgeo = [](const Tensor& t) {
     return t.defined() ? geo(t.offset(), stride(t, 0), stride(t, 1)) : geo(0, 0);
