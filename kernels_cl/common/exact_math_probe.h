@@ -7,6 +7,7 @@
 
 #include "common/convert.h"
 #include "common/exact_math.h"
+#include "common/philox.h"
 #include "common/prelude.h"
 #include "common/rounding.h"
 
@@ -29,7 +30,8 @@
 #define SQ_PROBE_BF16_TO_F32 14  // bf16 code -> float
 #define SQ_PROBE_F32_TO_F16 15   // float -> half code
 #define SQ_PROBE_F32_TO_BF16 16  // float -> bf16 code
-#define SQ_PROBE_COUNT 17
+#define SQ_PROBE_BM_RADIUS 17    // m (< 2^23) -> Box-Muller radius sqrt(-2 log((2m+1) 2^-24))
+#define SQ_PROBE_COUNT 18
 
 SQ_BEGIN_NAMESPACE
 
@@ -88,6 +90,9 @@ SQ_FN uint sq_probe_eval(int fn, uint in, int lo, int hi, uint* second) {
       return (uint)sq_f32_to_f16_rne(x);
     case SQ_PROBE_F32_TO_BF16:
       return (uint)sq_f32_to_bf16_rne(x);
+    case SQ_PROBE_BM_RADIUS:
+      y = sq_bm_radius(in & 0x7fffffu);
+      break;
     default:
       return 0xffffffffu;
   }

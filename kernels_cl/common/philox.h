@@ -54,10 +54,16 @@ SQ_FN SqPhilox4 sq_philox4x32_10(uint c0, uint c1, uint c2, uint c3, uint k0, ui
   return out;
 }
 
+// The Box-Muller radius of the 23-bit value m = ra >> 9: u = (2m + 1)·2^-24 (exact, never 0 or
+// 1), R = sqrt(-2·log u).
+SQ_FN float sq_bm_radius(uint m) {
+  const float u = (float)(2u * m + 1u) * 5.9604644775390625e-8f;  // * 2^-24, exact
+  return sq_sqrt(-2.0f * sq_log(u));
+}
+
 // Both Box-Muller outputs of the pair (ra, rb): *cos_out = R·cos θ, *sin_out = R·sin θ.
 SQ_FN void sq_box_muller2(uint ra, uint rb, float* cos_out, float* sin_out) {
-  const float u = (float)(2u * (ra >> 9) + 1u) * 5.9604644775390625e-8f;  // * 2^-24, exact
-  const float radius = sq_sqrt(-2.0f * sq_log(u));
+  const float radius = sq_bm_radius(ra >> 9);
   const uint a = rb >> 8;
   const uint quadrant = a >> 22;
   uint f = a & 0x3FFFFFu;

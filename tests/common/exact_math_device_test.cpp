@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/exact_math_cases.h"
+#include "common/philox.h"
 #include "context_impl.h"
 #include "device_runtime.h"
 #include "fallback_cpu/common/exact_math_probe.h"
@@ -42,6 +43,11 @@ std::vector<std::uint32_t> int_range_inputs() {  // sq_round_rne_int needs |x| <
     if (std::fabs(from_bits(u)) < 0x1p31f) in.push_back(u);
   append_domain(in, -0x1p31f, 0x1p31f);
   std::erase_if(in, [](std::uint32_t u) { return !(std::fabs(from_bits(u)) < 0x1p31f); });
+  return in;
+}
+std::vector<std::uint32_t> all_radius_inputs() {
+  std::vector<std::uint32_t> in(std::size_t{1} << 23);
+  for (std::uint32_t m = 0; m < (1u << 23); ++m) in[m] = m;
   return in;
 }
 std::vector<std::uint32_t> all_16bit_codes() {
@@ -87,6 +93,8 @@ const std::vector<ProbeCase>& probe_cases() {
       {"bf16_to_f32", SQ_PROBE_BF16_TO_F32, all_16bit_codes},
       {"f32_to_f16", SQ_PROBE_F32_TO_F16, narrowing_inputs, 0, 0, false},
       {"f32_to_bf16", SQ_PROBE_F32_TO_BF16, narrowing_inputs, 0, 0, false},
+      // Box-Muller's radius path (diffusion spec §9 test 2): every one of the 2^23 inputs.
+      {"bm_radius", SQ_PROBE_BM_RADIUS, all_radius_inputs},
   };
   return cases;
 }
@@ -157,7 +165,8 @@ TEST_P(ExactMathDevice, BitwiseEqualToCpp) {
                       << (bad2 ? want2[i2] : 0u);
   EXPECT_GE(in.size(), c.probe >= SQ_PROBE_F16_TO_F32 && c.probe <= SQ_PROBE_BF16_TO_F32
                            ? std::size_t{65536}
-                           : kWholeRangeInputs);
+                       : c.probe == SQ_PROBE_BM_RADIUS ? std::size_t{1} << 23
+                                                       : kWholeRangeInputs);
 }
 
 // The C++ mirror over `in`, split over all hardware threads.
@@ -184,6 +193,8 @@ TEST_P(ExactMathDevice, StrideScanOfAllPatterns) {
   const ProbeCase& c = probe_cases()[GetParam()];
   if (c.probe == SQ_PROBE_F16_TO_F32 || c.probe == SQ_PROBE_BF16_TO_F32)
     GTEST_SKIP() << "16-bit inputs: the default test already covers all 65536 codes";
+  if (c.probe == SQ_PROBE_BM_RADIUS)
+    GTEST_SKIP() << "23-bit inputs: the default test already covers all 2^23 of them";
   Context ctx = device_context();
   if (ctx.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
   constexpr std::uint64_t kBlock = std::uint64_t{1} << 24;
@@ -215,6 +226,26 @@ TEST_P(ExactMathDevice, StrideScanOfAllPatterns) {
               static_cast<unsigned long long>(scanned), ctx.device().name.c_str(),
               static_cast<unsigned long long>(bad));
   EXPECT_EQ(bad, 0u);
+}
+
+// Box-Muller's radius (common/philox.h sq_bm_radius) over all 2^23 inputs against float64
+// sqrt(-2 log u): the C++ side, whose bits the device test above shows the kernels share.
+TEST(ExactMathBoxMuller, RadiusAccuracyAllInputs) {
+  double max_ulp = 0;
+  std::uint32_t worst = 0;
+  for (std::uint32_t m = 0; m < (1u << 23); ++m) {
+    const float got = cl_common::sq_bm_radius(m);
+    const double u = (2.0 * m + 1.0) * 0x1p-24;
+    const double want = std::sqrt(-2.0 * std::log(u));
+    int e = 0;
+    std::frexp(want, &e);
+    const double ulp = std::ldexp(1.0, e - 24);  // float ulp at want
+    const double err = std::fabs(static_cast<double>(got) - want) / ulp;
+    if (err > max_ulp) max_ulp = err, worst = m;
+  }
+  std::printf("[exact_math] bm_radius: max error %.3f ulp over 2^23 inputs (at m = %u)\n", max_ulp,
+              worst);
+  EXPECT_LT(max_ulp, 2.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Functions, ExactMathDevice,
