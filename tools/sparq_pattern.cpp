@@ -51,7 +51,8 @@ Heads load_heads(const std::string& path, const std::string& layout) {
 
 int search(const std::string& qp, const std::string& kp, const std::string& vp,
            const std::string& layout, int layer, const std::string& metric, double target,
-           std::int64_t first_row, const std::string& device, const std::string& out) {
+           std::int64_t first_row, const std::string& device, const std::string& out,
+           bool legacy_map) {
   const Heads q = load_heads(qp, layout), k = load_heads(kp, layout);
   Heads v;
   if (!vp.empty()) v = load_heads(vp, layout);
@@ -82,7 +83,15 @@ int search(const std::string& qp, const std::string& kp, const std::string& vp,
                   c.scores[i].recall, c.scores[i].density);
     std::printf("\n");
   }
-  const std::string json = minference_config(heads, cands, layer, o.metric).dump(1);
+  nlohmann::json cfg = minference_config(heads, cands, layer, o.metric);
+  if (legacy_map)  // MInference's first variant: a block-sparse winner runs as vertical-slash
+    for (auto& [name, e] : cfg.back().items())
+      if (e.is_array() && !e.empty() && e[0] == "block_sparse") {
+        e[0] = "vertical_and_slash";
+        e[1] = 1000;
+        e[2] = 6096;
+      }
+  const std::string json = cfg.dump(1);
   const std::string tmp = out + ".tmp";
   {
     std::ofstream f(tmp);
@@ -116,6 +125,7 @@ int main(int argc, char** argv) {
   std::string q, k, v, layout = "hld", metric = "recall", device = "fallback", out, idx;
   int layer = 0, b = 0, h = -1, width = 64;
   double target = 0;
+  bool legacy_map = false;
   std::int64_t first_row = -1;
   auto* s = app.add_subcommand("search", "score MInference's candidates per head, write a config");
   s->add_option("--q", q, "post-RoPE queries (.npy float32/float16)")->required();
@@ -132,6 +142,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   s->add_option("--first-row", first_row,
                 "score rows i >= this (default 2500, or L/2 if L <= 5000)");
+  s->add_flag("--legacy-map", legacy_map,
+              "write block-sparse winners as vertical_and_slash (1000, 6096), as MInference's "
+              "first search variant");
   s->add_option("--device", device, "where indices are built (fallback, pocl, gpu, ...)");
   s->add_option("-o,--out", out, "the config JSON to write")->required();
   auto* w = app.add_subcommand("show", "ASCII density map of a saved index (.sqidx)");
@@ -141,7 +154,8 @@ int main(int argc, char** argv) {
   w->add_option("--width", width, "map width in characters")->check(CLI::Range(4, 512));
   CLI11_PARSE(app, argc, argv);
   try {
-    if (s->parsed()) return search(q, k, v, layout, layer, metric, target, first_row, device, out);
+    if (s->parsed())
+      return search(q, k, v, layout, layer, metric, target, first_row, device, out, legacy_map);
     return show(idx, b, h, width);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sparq-pattern: %s\n", e.what());

@@ -182,6 +182,16 @@ TEST(SparqPattern, CommandLine) {
   const PerHeadConfig cfg = load_minference_config(d + "/c.json");
   ASSERT_EQ(cfg.heads.size(), 3u);
   EXPECT_EQ(cfg.heads[2].size(), 2u);
+  // --legacy-map: no block_sparse entry survives (spec §5.4 step 5).
+  EXPECT_EQ(run_tool("search --q " + d + "/q.npy --k " + d + "/k.npy --legacy-map -o " + d +
+                     "/c3.json > /dev/null"),
+            0);
+  {
+    std::ifstream c3(d + "/c3.json");
+    const std::string text((std::istreambuf_iterator<char>(c3)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find("block_sparse"), std::string::npos) << text;
+    EXPECT_EQ(load_minference_config(d + "/c3.json").heads.size(), 1u);
+  }
   EXPECT_EQ(run_tool("search --q " + d + "/bad.npy --k " + d + "/k.npy -o " + d +
                      "/c2.json 2> /dev/null"),
             2);
