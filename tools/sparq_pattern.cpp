@@ -91,6 +91,17 @@ int search(const std::string& qp, const std::string& kp, const std::string& vp,
         e[1] = 1000;
         e[2] = 6096;
       }
+  {  // an existing config keeps its other layers (one run per layer fills one file)
+    std::ifstream prev(out);
+    if (prev) {
+      nlohmann::json old = nlohmann::json::parse(prev, nullptr, false);
+      if (!old.is_array())
+        throw std::runtime_error(out + ": exists and is not a config list; not overwritten");
+      while (old.size() < cfg.size()) old.push_back(nlohmann::json::object());
+      old[static_cast<std::size_t>(layer)] = cfg[static_cast<std::size_t>(layer)];
+      cfg = std::move(old);
+    }
+  }
   const std::string json = cfg.dump(1);
   const std::string tmp = out + ".tmp";
   {
@@ -146,7 +157,9 @@ int main(int argc, char** argv) {
               "write block-sparse winners as vertical_and_slash (1000, 6096), as MInference's "
               "first search variant");
   s->add_option("--device", device, "where indices are built (fallback, pocl, gpu, ...)");
-  s->add_option("-o,--out", out, "the config JSON to write")->required();
+  s->add_option("-o,--out", out,
+                "the config JSON to write (an existing one keeps its other layers)")
+      ->required();
   auto* w = app.add_subcommand("show", "ASCII density map of a saved index (.sqidx)");
   w->add_option("index", idx, ".sqidx file")->required();
   w->add_option("--batch", b, "batch row");

@@ -182,6 +182,18 @@ TEST(SparqPattern, CommandLine) {
   const PerHeadConfig cfg = load_minference_config(d + "/c.json");
   ASSERT_EQ(cfg.heads.size(), 3u);
   EXPECT_EQ(cfg.heads[2].size(), 2u);
+  // A second layer into the same file keeps the first; a non-config file is not overwritten.
+  EXPECT_EQ(run_tool("search --q " + d + "/q.npy --k " + d + "/k.npy --layer 0 -o " + d +
+                     "/c.json > /dev/null"),
+            0);
+  const PerHeadConfig both = load_minference_config(d + "/c.json");
+  ASSERT_EQ(both.heads.size(), 3u);
+  EXPECT_EQ(both.heads[0].size(), 2u);
+  EXPECT_EQ(both.heads[2].size(), 2u);
+  write_file(d + "/notcfg.json", "{\"a\": 1}");
+  EXPECT_EQ(run_tool("search --q " + d + "/q.npy --k " + d + "/k.npy -o " + d +
+                     "/notcfg.json 2> /dev/null"),
+            2);
   // --legacy-map: no block_sparse entry survives (spec §5.4 step 5).
   EXPECT_EQ(run_tool("search --q " + d + "/q.npy --k " + d + "/k.npy --legacy-map -o " + d +
                      "/c3.json > /dev/null"),
