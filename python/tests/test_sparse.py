@@ -14,8 +14,8 @@ def qkv(L=200, Hq=4, Hkv=2, D=64, seed=30):
             g.standard_normal((1, Hkv, L, D)).astype(np.float32))
 
 
-@pytest.mark.parametrize("pattern", [sparq.AShape(16, 64), sparq.AShape(16, 64, exact=True),
-                                     sparq.VerticalSlash(40, 60), sparq.BlockSparse(2),
+# (BlockSparse and plain AShape are covered by the C++ tests; CI time.)
+@pytest.mark.parametrize("pattern", [sparq.AShape(16, 64, exact=True), sparq.VerticalSlash(40, 60),
                                      sparq.XAttention(8, 0.9)])
 def test_patterns_device_equals_fallback(dev, cpu, pattern):
     q, k, v = qkv(L=256)

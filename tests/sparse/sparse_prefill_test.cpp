@@ -144,7 +144,8 @@ TEST(SparsePrefill, KernelOtherConfig) {
     }
     ++seed;
   }
-  dense_equals_dense(dev, {1, 2, 1, 64, 37, 4300, true}, seed++);  // two segments
+  // (Two 4096-key segments under the other config: AttentionExact.DenseKernelOtherConfig covers
+  // the shared body at 4200 keys; CI time.)
   dense_equals_dense(dev, {2, 2, 2, 128, 100, 300, true}, seed++);
 }
 
