@@ -20,7 +20,8 @@ libdir=$(dirname "$(find "$prefix" -name 'libsparq.so.*.*.*' | head -n 1)")
 [ -L "$libdir/libsparq.so" ] && [ -L "$libdir/libsparq.so.0" ] || fail "missing libsparq.so links"
 soname=$(objdump -p "$libdir/libsparq.so" | awk '$1 == "SONAME" { print $2 }')
 [ "$soname" = libsparq.so.0 ] || fail "SONAME is '$soname', want libsparq.so.0"
-for f in include/sparq/sparq.h include/sparq/attention.h bin/sparq-info bin/sparq-bench; do
+for f in include/sparq/sparq.h include/sparq/attention.h bin/sparq-info bin/sparq-bench \
+         bin/sparq-pattern; do
   [ -e "$prefix/$f" ] || fail "missing $f"
 done
 for f in cmake/sparq/sparqConfig.cmake cmake/sparq/sparqConfigVersion.cmake pkgconfig/sparq.pc; do
