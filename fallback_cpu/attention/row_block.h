@@ -120,6 +120,10 @@ class BlockRunner {
     return a.at(b, hk, p_.k_row0(b) + j);
   }
 
+  float row_scale(const Tensor& t, const Access& a, int b, int hk, int j) const {
+    return reinterpret_cast<const float*>(storage_of(t))[kv_row(a, b, hk, j)];
+  }
+
   // K transposed [d][64] and V [64][d] of keys [j0, j0 + 64); keys >= lk are zero (never used).
   void load_tile(int b, int hk, int j0, int lk) {
     const std::byte* kd = storage_of(p_.k);
@@ -132,6 +136,15 @@ class BlockRunner {
         continue;
       }
       const std::int64_t ka = kv_row(p_.k_at, b, hk, j), va = kv_row(p_.v_at, b, hk, j);
+      if (p_.k_at.dtype == DType::i8) {  // int8 pages: codes times the row's scale
+        const float ks = row_scale(p_.k_scales, p_.ks_at, b, hk, j);
+        const float vs = row_scale(p_.v_scales, p_.vs_at, b, hk, j);
+        const auto* kc = reinterpret_cast<const std::int8_t*>(kd);
+        const auto* vc = reinterpret_cast<const std::int8_t*>(vd);
+        for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = sq_att_deq_i8(kc[ka + e], ks);
+        for (int e = 0; e < d_; ++e) s_.v[jj * d_ + e] = sq_att_deq_i8(vc[va + e], vs);
+        continue;
+      }
       for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = load(kd, p_.k_at.dtype, ka + e);
       for (int e = 0; e < d_; ++e) s_.v[jj * d_ + e] = load(vd, p_.v_at.dtype, va + e);
     }

@@ -52,6 +52,9 @@
 #define SQ_DT_F32 0
 #define SQ_DT_F16 1
 #define SQ_DT_BF16 2
+// int8 KV cache pages (attention_paged only): element = sq_att_deq_i8(code, scale of its
+// (page, slot, head) row), then the fp32 definition as for any stored float.
+#define SQ_DT_I8 3
 
 #ifdef __OPENCL_C_VERSION__
 // Local-memory float4 access through 16-byte-aligned arrays (declared SQ_ATT_LOCAL_ALIGN), so the
@@ -76,6 +79,13 @@ SQ_FN float sq_att_widen16(uint bits, int dtype) {
 // Rounding of one output element into f16/bf16 (nearest even).
 SQ_FN ushort sq_att_narrow16(float x, int dtype) {
   return dtype == SQ_DT_F16 ? sq_f32_to_f16_rne(x) : sq_f32_to_bf16_rne(x);
+}
+
+// Dequantized element of an int8 KV page row: one fp32 rounding of code * row scale. The
+// conversion is exact (|code| <= 127), so the product is the only rounding; attention over int8
+// pages is attention over these floats, bit for bit.
+SQ_FN float sq_att_deq_i8(int code, float scale) {
+  return (float)code * scale;
 }
 
 // First key index not visible to query row i (visible keys are [0, end)); may be <= 0.
@@ -165,6 +175,22 @@ static inline float4 sq_att_load4n(gbytes base, long i, int dt, int n) {
   return (float4)(sq_att_load1(base, i, dt), n > 1 ? sq_att_load1(base, i + 1, dt) : 0.0f,
                   n > 2 ? sq_att_load1(base, i + 2, dt) : 0.0f,
                   n > 3 ? sq_att_load1(base, i + 3, dt) : 0.0f);
+}
+
+// Elements [i, i + n) (n <= 4, the rest 0) of a K/V row in any stored dtype; `scale` is the
+// row's scale when dt == SQ_DT_I8 (ignored otherwise).
+static inline float4 sq_att_load_kv4(gbytes base, long i, int dt, int n, float scale) {
+  if (dt == SQ_DT_I8) {
+    __global const char* c = (__global const char*)base + i;
+    if (n >= 4) {
+      const char4 x = vload4(0, c);
+      return (float4)(sq_att_deq_i8(x.x, scale), sq_att_deq_i8(x.y, scale),
+                      sq_att_deq_i8(x.z, scale), sq_att_deq_i8(x.w, scale));
+    }
+    return (float4)(sq_att_deq_i8(c[0], scale), n > 1 ? sq_att_deq_i8(c[1], scale) : 0.0f,
+                    n > 2 ? sq_att_deq_i8(c[2], scale) : 0.0f, 0.0f);
+  }
+  return n >= 4 ? sq_att_load4(base, i, dt) : sq_att_load4n(base, i, dt, n);
 }
 
 static inline void sq_att_store1(__global uchar* base, long i, int dt, float x) {

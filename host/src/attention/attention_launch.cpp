@@ -14,7 +14,8 @@ namespace sparq::attention_detail {
 namespace {
 
 static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f16) == 1 &&
-              static_cast<int>(DType::bf16) == 2);  // SQ_DT_* codes in attention_common.h
+              static_cast<int>(DType::bf16) == 2 &&
+              static_cast<int>(DType::i8) == 3);  // SQ_DT_* codes in attention_common.h
 
 constexpr std::uint64_t kMaxWorkspaceBytes = std::uint64_t{1} << 30;
 // The dense kernel's 64-row blocks waste work below this many query rows.
@@ -102,7 +103,14 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
   cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
   Args b(kernel);
-  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
+  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
+  for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
+    if (t->defined())
+      b.tensor(*t, *a, false);
+    else
+      b.buf(dummy).i64(0).i64(0).i64(0).i64(0);
+  }
+  b.tensor(p.out, p.out_at);
   if (p.lse.defined())
     b.tensor(p.lse, p.lse_at, false).i32(1);
   else

@@ -46,6 +46,10 @@ struct AttentionPlan {
 
   Tensor q, k, v;  // k, v: the page pools when paged
   Access q_at, k_at, v_at;
+  // int8 pages (k_at/v_at.dtype == i8): fp32 scale of each (page, slot, head) row, addressed
+  // like the pages without d; undefined otherwise.
+  Tensor k_scales, v_scales;
+  Access ks_at, vs_at;
   Tensor out, lse;        // lse undefined when not requested
   Access out_at, lse_at;  // lse_at.row / .head / .seq in elements (dtype f32, no d)
   DType out_dtype = DType::f32;
