@@ -134,5 +134,56 @@ TEST(AttentionMasks, HostileOptionsRefused) {
   });
 }
 
+// Fallback vs a float64 reference of the hooks written from the formulas (natural units:
+// softcap * tanh(scale q.k / softcap) - slope |qp - kp|, window, padding, exp(sink) in the
+// denominator). Tolerance: |O - ref| <= 2e-5 (fp32 chains of 100 keys, D = 64).
+TEST(AttentionMasks, FallbackMatchesFloat64Reference) {
+  Context cpu = fallback_context();
+  const int b = 2, hq = 4, hkv = 2, d = 64;
+  const std::int64_t lq = 70, lk = 100;
+  auto q = random_normal(static_cast<std::size_t>(b * hq * lq * d), 31, 2.0f);
+  auto k = random_normal(static_cast<std::size_t>(b * hkv * lk * d), 32, 2.0f);
+  auto v = random_normal(static_cast<std::size_t>(b * hkv * lk * d), 33);
+  Hooked keep;
+  AttentionOptions o = hooked_options(cpu, b, hq, lk, true, keep);
+  const auto r = attention(cpu, upload_as(cpu, q, DType::f32, {b, hq, lq, d}),
+                           upload_as(cpu, k, DType::f32, {b, hkv, lk, d}),
+                           upload_as(cpu, v, DType::f32, {b, hkv, lk, d}), o);
+  const auto out = download_f32(r.out);
+  const auto sl = o.masks.alibi_slopes.download<float>(), sk = o.masks.sinks.download<float>();
+  const auto pad = o.masks.key_padding.download<std::uint8_t>();
+  const double scale = 1.0 / std::sqrt(64.0), cap = o.masks.softcap;
+  double worst = 0;
+  for (int bb = 0; bb < b; ++bb)
+    for (int h = 0; h < hq; ++h)
+      for (std::int64_t i = 0; i < lq; ++i) {
+        const std::int64_t qp = i + lk - lq;
+        const int hk = h / (hq / hkv);
+        std::vector<double> w(static_cast<std::size_t>(lk), 0.0);
+        double mx = sk[h];
+        for (std::int64_t j = 0; j < lk; ++j) {
+          if (j > qp || j < qp - o.masks.window_left || !pad[bb * lk + j]) {
+            w[j] = -INFINITY;
+            continue;
+          }
+          double s = 0;
+          for (int e = 0; e < d; ++e)
+            s +=
+                double{q[((bb * hq + h) * lq + i) * d + e]} * k[((bb * hkv + hk) * lk + j) * d + e];
+          s = cap * std::tanh(scale * s / cap) - sl[h] * std::fabs(double(qp - j));
+          w[j] = s;
+          mx = std::max(mx, s);
+        }
+        double den = std::exp(sk[h] - mx);
+        for (auto& x : w) den += (x = std::exp(x - mx));
+        for (int e = 0; e < d; ++e) {
+          double acc = 0;
+          for (std::int64_t j = 0; j < lk; ++j) acc += w[j] * v[((bb * hkv + hk) * lk + j) * d + e];
+          worst = std::max(worst, std::fabs(acc / den - out[((bb * hq + h) * lq + i) * d + e]));
+        }
+      }
+  EXPECT_LE(worst, 2e-5);
+}
+
 }  // namespace
 }  // namespace sparq::test::attn
