@@ -185,5 +185,28 @@ TEST(AttentionMasks, FallbackMatchesFloat64Reference) {
   EXPECT_LE(worst, 2e-5);
 }
 
+// Split decode (two 4096-key chunks, merge.cl merges the sink) == fallback == prefill row.
+TEST(AttentionMasks, SplitDecodeSink) {
+  Context dev = device_context(), cpu = fallback_context();
+  const int d = 64;
+  const std::int64_t l = 4200;
+  auto q = random_normal(static_cast<std::size_t>(d), 41);
+  auto k = random_normal(static_cast<std::size_t>(l * d), 42);
+  auto v = random_normal(static_cast<std::size_t>(l * d), 43);
+  std::vector<std::vector<float>> outs;
+  for (Context* c : {&dev, &cpu}) {
+    Hooked keep;
+    AttentionOptions h = hooked_options(*c, 1, 1, l, true, keep);
+    h.masks.window_left = 4150;
+    const PagedHost ph = make_paged({k}, {v}, {static_cast<std::int32_t>(l)}, 1, d, 64, true, 7);
+    const auto r = attention_paged(*c, upload_as(*c, q, DType::f32, {1, 1, 1, d}),
+                                   upload_paged(*c, ph, DType::f32), h);
+    outs.push_back(download_f32(r.out));
+    outs.push_back(r.lse.download<float>());
+  }
+  EXPECT_EQ(compare_bits(outs[0], outs[2]), "");
+  EXPECT_EQ(compare_bits(outs[1], outs[3]), "");
+}
+
 }  // namespace
 }  // namespace sparq::test::attn
