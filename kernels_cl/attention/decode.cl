@@ -12,9 +12,11 @@
 //    state (o_c, lse_c) to the workspace; merge.cl's attention_merge_chunks then merges the
 //    chunks left to right with the same formula. Chunk states do not depend on who computes them,
 //    so both give the same bits.
-// Macros: none (D, dtypes, mode, causal are run-time arguments). K/V may be int8 pages
-// (SQ_DT_I8, paged mode): each element is sq_att_deq_i8(code, its row's scale) when staged, so
-// the definition is the fp32 one over the dequantized values.
+// Macros: SQ_ATT_HOOKS (1: masks and logit hooks of attention_common.h, extra arguments at the
+// end; invisible (row, key) pairs then hold -1 in P and are skipped by the row sum and P.V, as in
+// prefill_body.h; split mode leaves the sink to merge.cl). D, dtypes, mode, causal: run time.
+// K/V may be int8 pages (SQ_DT_I8, paged mode): each element is sq_att_deq_i8(code, its row's
+// scale) when staged, so the definition is the fp32 one over the dequantized values.
 //
 // Work split (no chain is split): scores: work-item (key lid % 64, rows lid / 64 + 2k, k < 4),
 // each dot one sequential chain over d (K staged 128 d at a time); tile max, m, alpha, the row
@@ -49,7 +51,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     __global const int* seq_a, long sa_off, long sa_st,  // varlen: cu_q; paged: seq_lens
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
     __global const int* pages, long pt_off, long pt_st, int page_size,
-    int mode, int hq, int group, int d, int lq, int lk, int causal, float c) {
+    int mode, int hq, int group, int d, int lq, int lk, int causal, float c
+#if SQ_ATT_HOOKS
+    , __global const float* hk_head, __global const uchar* hk_mask, long hk_moff, long hk_msb,
+    int hk_has_mask, int hk_wl, int hk_wr, float hk_cap2
+#endif
+    ) {
   __local float qs[ROWS * DMAX] SQ_ATT_LOCAL_ALIGN;  // q' rows, zero beyond d
   __local float kv[KV_FLOATS] SQ_ATT_LOCAL_ALIGN;    // K slice [64][KS], or V slice [jsv][d4]
   __local float sp[ROWS * PS] SQ_ATT_LOCAL_ALIGN;    // scores, then p
@@ -109,6 +116,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   const int my_row = lid & (ROWS - 1);
   float m_mine = sq_att_neg_inf(), l_mine = 0.0f, alpha_mine = 1.0f;
   const int jsv_cap = min(BN, (KV_FLOATS / max(d4, 4)) & ~3);
+#if SQ_ATT_HOOKS
+  const long hk_mrow = hk_moff + b * hk_msb;
+  int vbits = 0;  // bit kk: key s_key of the tile visible to row s_rh + 2 kk
+#endif
 
   // One flat loop over the tiles; chunk starts and ends happen inside it.
   const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
@@ -161,7 +172,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       for (int kk = 0; kk < 4; ++kk) {
         const int r = s_rh + 2 * kk;
         const int ve = sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal);
+#if SQ_ATT_HOOKS
+        const int j = j0 + s_key, qpos = lk - lq + (rr0 + r) % lqd;
+        const bool ok = j < ve && sq_att_hook_window(qpos, j, hk_wl, hk_wr) &&
+                        (!hk_has_mask || hk_mask[hk_mrow + j] != 0);
+        const float slope2 = r < nrows ? hk_head[hk * group + (rr0 + r) / lqd] : 0.0f;
+        s[kk] = sq_att_hook_score(s[kk], hk_cap2, slope2, qpos, j);
+        vbits = (vbits & ~(1 << kk)) | ((int)ok << kk);
+        sp[r * PS + s_key] = ok ? s[kk] : sq_att_neg_inf();
+#else
         sp[r * PS + s_key] = j0 + s_key < ve ? s[kk] : sq_att_neg_inf();
+#endif
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       // ---- per row: tile max, m_new, alpha, visible prefix ----
@@ -183,12 +204,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       barrier(CLK_LOCAL_MEM_FENCE);
       for (int kk = 0; kk < 4; ++kk) {
         const int r = s_rh + 2 * kk;
+#if SQ_ATT_HOOKS
+        const bool ok = s_key < row_vlim[r] && ((vbits >> kk) & 1);
+        sp[r * PS + s_key] = ok ? sq_att_prob(s[kk], row_m[r]) : -1.0f;
+#else
         sp[r * PS + s_key] = s_key < row_vlim[r] ? sq_att_prob(s[kk], row_m[r]) : 0.0f;
+#endif
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       {  // the row sum: one chain over the tile's 64 p_j, ascending
         float r = 0.0f;
+#if SQ_ATT_HOOKS
+        for (int jj = 0; jj < BN; ++jj) {
+          const float p = sp[my_row * PS + jj];
+          r = p < 0.0f ? r : r + p;
+        }
+#else
         for (int jj = 0; jj < BN; ++jj) r = r + sp[my_row * PS + jj];
+#endif
         l_mine = fma(l_mine, alpha_mine, r);
       }
       for (int kk = 0; kk < 4; ++kk) acc[kk] = acc[kk] * row_alpha[pv_r0 + kk];
@@ -220,7 +253,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             const float4 vv = LD4(kv + jj * d4 + pv_col);
             for (int kk = 0; kk < 4; ++kk) {
               const int r = pv_r0 + kk;
+#if SQ_ATT_HOOKS
+              const float p = sp[r * PS + js + jj];
+              if (js + jj < row_vlim[r] && !(p < 0.0f)) acc[kk] = fma((float4)(p), vv, acc[kk]);
+#else
               if (js + jj < row_vlim[r]) acc[kk] = fma((float4)(sp[r * PS + js + jj]), vv, acc[kk]);
+#endif
             }
           }
         }
@@ -257,6 +295,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         if (pv_col + x < d) ws_o[e * d + pv_col + x] = comp(o_r[kk], x);
       if (pv_col == 0) ws_lse[e] = lse_r[kk];
     } else {
+#if SQ_ATT_HOOKS
+      const SqAttMerge w = sq_att_merge_weights(lse_r[kk], hk_head[hq + h]);  // the sink
+      o_r[kk].x = sq_att_merge_out(w, o_r[kk].x, 0.0f);
+      o_r[kk].y = sq_att_merge_out(w, o_r[kk].y, 0.0f);
+      o_r[kk].z = sq_att_merge_out(w, o_r[kk].z, 0.0f);
+      o_r[kk].w = sq_att_merge_out(w, o_r[kk].w, 0.0f);
+      lse_r[kk] = w.lse;
+#endif
       const long at = o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh;
       for (int x = 0; x < 4; ++x)
         if (pv_col + x < d) sq_att_store1(out, at + pv_col + x, o_dt, comp(o_r[kk], x));

@@ -31,6 +31,34 @@ struct SPARQ_API QuantAttnOptions {
   bool k_smooth = true;                      // subtract the mean key (softmax ignores it)
 };
 
+// Masks and logit hooks of the exact fp32 path (docs/attention.md "Masks and logit hooks"; the
+// arithmetic is stated in kernels_cl/attention/attention_common.h, HOOKS). They compose with
+// each other, with causal, with every sparse pattern (attention(..., SparseIndex)) and with
+// attention_paged / attention_varlen; the same token gets the same bits in prefill and decode.
+// Positions: query row i sits at qp = i + (Lk - Lq), key j at kp = j (sparse: the index's
+// qpos/kpos). Quantized precisions (int8, nvfp4) refuse every hook.
+struct SPARQ_API AttentionMasks {
+  // Sliding window (FlashAttention's window_size): key kp is visible to qp iff
+  // qp - window_left <= kp <= qp + window_right; -1 = unbounded on that side.
+  int window_left = -1, window_right = -1;
+  // Logit soft-cap (Gemma-2): s -> softcap * tanh(s / softcap) on s = scale * q.k; 0 = off,
+  // otherwise finite and > 0.
+  float softcap = 0.0f;
+  // ALiBi: f32 [Hq], finite and >= 0; bias -slope[h] * |qp - kp| added to the (soft-capped)
+  // score (FlashAttention's alibi_slopes). Undefined = off.
+  Tensor alibi_slopes;
+  // Learned attention sinks (gpt-oss): f32 [Hq], finite, natural-log units; one virtual key per
+  // query head with logit sinks[h] and value 0 joins the softmax denominator (and the returned
+  // lse). Undefined = off.
+  Tensor sinks;
+  // Key padding (Hugging Face attention_mask convention): u8 [B, Lk] (attention_paged: [B, N] with
+  // N >= every seq_lens[b]), nonzero = the key takes part, 0 = padding (left or right). Note
+  // PyTorch's nn.MultiheadAttention key_padding_mask is the inverse (True = padding).
+  // attention_varlen refuses it (its cu_seqlens already give each sequence's keys). Undefined =
+  // off.
+  Tensor key_padding;
+};
+
 struct SPARQ_API AttentionOptions {
   bool causal = false;  // aligned bottom-right when Lq != Lk (as FlashAttention)
   float scale = 0.0f;   // 0 = 1/sqrt(D); otherwise finite and > 0
@@ -38,6 +66,7 @@ struct SPARQ_API AttentionOptions {
   DType out_dtype = DType::f32;  // f32, or f16/bf16 rounded to nearest even
   Precision precision = Precision::fp32;
   QuantAttnOptions quant{};  // used when precision is int8 or nvfp4
+  AttentionMasks masks{};    // fp32 only
 };
 
 struct SPARQ_API AttentionResult {

@@ -82,6 +82,7 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.lk = *std::max_element(p.seq_lens.begin(), p.seq_lens.end());
   p.causal = options.causal;
   p.c = c;
+  p.hooks = plan_hooks(op, ctx, options, batch, hq, p.lk, true, false);
   p.q = q;
   p.k = kv.k_pages;
   p.v = kv.v_pages;
