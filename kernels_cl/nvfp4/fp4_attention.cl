@@ -220,6 +220,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     const int is_tile = 1, j0 = n * SQ_FP4_TILE;
 #define FP4_SLOT_KEY(t) (j0 + (t))
 #endif
+    const int tile_groups = is_tile ? 4 : 0;  // V groups of the step's tile P·V (columns: none)
     barrier(CLK_LOCAL_MEM_FENCE);
 #if FP4_SPARSE
     if (lid < 64) {
@@ -409,7 +410,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
           u10 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d0 * 64, ktw + d0 * 64);
           u11 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d1 * 64, ktw + d1 * 64);
         }
-        for (int hg = 0; hg < 4 && is_tile; ++hg) {
+        for (int hg = 0; hg < tile_groups; ++hg) {
           const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft);
           int4 I;
           MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)
@@ -448,7 +449,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
         const int d = q * QD + dd;
         float ot =
             is_tile ? 0.0f : fp4_col_out(ptw + r * 64, psc + r * 4, vtw + d * 64, ktw + d * 64);
-        for (int hg = 0; hg < 4 && is_tile; ++hg) {
+        for (int hg = 0; hg < tile_groups; ++hg) {
           const float u =
               sq_fp4_group_term(fp4_dot16(ptw + r * 64 + 16 * hg, vtw + d * 64 + 16 * hg),
                                 psc[r * 4 + hg], vsc[d * 4 + hg]);

@@ -114,7 +114,7 @@ std::vector<float> run_plan(Context& ctx, const Shape& s, const sparse::Inputs& 
 }
 
 // mode: 0 the public entry (device default kernel, Q/K smoothing) ≡ fallback; 1 the plan with
-// the emulated-MMA kernel ≡ the fallback's plan.
+// the emulated-MMA kernel (and on NVIDIA the mma.sync kernel) ≡ the fallback's plan.
 void check_cases(const std::vector<Case>& cases, int mode) {
   Context dev = device_context();
   if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
@@ -138,11 +138,14 @@ void check_cases(const std::vector<Case>& cases, int mode) {
           sparse::f32(sparq::attention(dev, td.q, td.k, td.v, upload_index(dev, h), o).out);
       EXPECT_EQ(compare_bits(got, want), "") << c.what << " D" << c.s.D << " seed " << seed;
     } else {
-      const auto portable = nvfp4_detail::Fp4DotPath::portable;
-      const auto emu = nvfp4_detail::Fp4DotPath::emulated;
-      EXPECT_EQ(compare_bits(run_plan(dev, c.s, in, h, emu), run_plan(cpu, c.s, in, h, portable)),
+      const auto want = run_plan(cpu, c.s, in, h, nvfp4_detail::Fp4DotPath::portable);
+      EXPECT_EQ(compare_bits(run_plan(dev, c.s, in, h, nvfp4_detail::Fp4DotPath::emulated), want),
                 "")
           << c.what << " D" << c.s.D << " emulated MMA, seed " << seed;
+      if (dev.impl()->device->quirks().inline_ptx) {  // NVIDIA: the real mma.sync path too
+        EXPECT_EQ(compare_bits(run_plan(dev, c.s, in, h, nvfp4_detail::Fp4DotPath::mma), want), "")
+            << c.what << " D" << c.s.D << " mma.sync, seed " << seed;
+      }
     }
   }
 }
