@@ -102,6 +102,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
           static_cast<int>(x.sharing), want_hi, x.sharing == IndexSharing::kv_group ? "Hkv" : "Hq");
   check_index_tensors(x, impl);
   if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
+  check_masks_precision(kAttOp, options);  // masks: fp32 only, before any quantized branch
   if (options.precision == Precision::nvfp4)
     return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x), Tensor()};
   check_fp32_precision(kAttOp, options);
