@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -281,6 +282,11 @@ cl::Program ProgramCache::build(const std::string& source_path, const std::strin
   try {
     program = cl::Program(context_, source);
     program.build({device_}, options.c_str());
+    // SPARQ_BUILD_LOG=1 prints every build's log (on NVIDIA, with -cl-nv-verbose among the
+    // options, ptxas's register and spill counts): for tuning sessions, never needed otherwise.
+    if (const char* env = std::getenv("SPARQ_BUILD_LOG"); env != nullptr && *env == '1')
+      std::fprintf(stderr, "[sparq] built kernels_cl/%s with '%s':\n%s\n", source_path.c_str(),
+                   options.c_str(), build_log(program, device_).c_str());
   } catch (const cl::Error& e) {
     std::string log = program() ? build_log(program, device_) : std::string("(no program)");
     constexpr std::size_t kMaxLog = 64 * 1024;

@@ -7,7 +7,12 @@
 // Macros: HEAD_DIM (64 or 128). SAGE8_EMULATE (0/1): 1 emulates mma.sync and shfl.sync in local
 // memory with the PTX ISA's layouts ("mma.m16n8k32" / "mma.m16n8k16" for .s8, shfl.sync.bfly),
 // so PoCL tests every index of this kernel; 0 (NVIDIA sm_80+ only) uses the instructions.
-// Launch: local (128), global (128 * nqb, Hq, B), as sage8.cl (64 query rows per work-group).
+// SAGE8_ROWS (64 or 128): query rows per work-group (NT = 2 * SAGE8_ROWS work-items, one warp per
+// 16 rows); the rows' arithmetic does not depend on it.
+// SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
+// while tile n is computed (stored to local memory at the next step), hiding load latency; it only
+// moves loads earlier, so every staged value and every bit is the same.
+// Launch: local (NT), global (NT * nqb, Hq, B); nqb blocks of SAGE8_ROWS query rows.
 //
 // Work split: warp w owns rows 16w + g and 16w + g + 8 (g = lane / 4, t = lane % 4); the four
 // lanes of a quad hold identical copies of their two rows' m and l. QK^T n-tile nt's column c is
@@ -24,15 +29,21 @@
 #ifndef SAGE8_EMULATE
 #define SAGE8_EMULATE 0
 #endif
+#ifndef SAGE8_PREFETCH
+#define SAGE8_PREFETCH 0
+#endif
+#ifndef SAGE8_ROWS
+#define SAGE8_ROWS 64
+#endif
 #if SAGE8_EMULATE
 #define SQ_UNROLL  // PoCL builds the emulated test variant much faster without unrolling
 #else
 #define SQ_UNROLL _Pragma("unroll")  // constant indices keep s[], o[], pa[], sp[] in registers
 #endif
 #define DH HEAD_DIM
-#define BM 64
+#define BM SAGE8_ROWS  // query rows per work-group: 64 or 128 (16 per warp)
 #define BN SQ_ATT_TILE
-#define NT 128
+#define NT (2 * BM)
 #define QW (DH / 4 + 4)  // words per K8 row in local memory (padded: conflict-free fragments)
 #define VW (BN / 4 + 4)  // words per V8 channel row
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
@@ -44,7 +55,7 @@ static inline int dot4(uint a, uint b) {
 }
 
 #if SAGE8_EMULATE
-#define EMU_WORDS (4 * 192)
+#define EMU_WORDS ((NT / 32) * 192)
 static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
                            __local uint* emu) {
   const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
@@ -190,22 +201,65 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   SQ_UNROLL
   for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
 
+  // Tile staging: work-item lid moves K words (x = lid + NT i), V words and V scales of a tile.
+#if (BN * (DH / 16)) % NT != 0 || (DH * 4) % NT != 0
+#error "tile staging needs NT to divide the tile's word counts"
+#endif
+#define KX (BN * (DH / 16) / NT)
+#define VX (DH * (BN / 16) / NT)
+#define SX (DH * 4 / NT)
+#define LOAD_K(n, i)                                                                 \
+  ((n) * BN + (lid + NT * (i)) / (DH / 16) < lk                                        \
+       ? vload4(0, k8 + (kv_bh * lk + (n) * BN + (lid + NT * (i)) / (DH / 16)) * (DH / 4) + \
+                       4 * ((lid + NT * (i)) % (DH / 16)))                           \
+       : (uint4)(0u))
+#define LOAD_V(n, i)                                                                  \
+  vload4(0, v8 + ((kv_bh * DH + (lid + NT * (i)) / (BN / 16)) * lk64 + (n) * BN) / 4 + \
+                4 * ((lid + NT * (i)) % (BN / 16)))
+#define LOAD_S(n, i) sv[(kv_bh * DH + (lid + NT * (i)) / 4) * (lk64 / 16) + 4 * (n) + (lid & 3)]
+#define STORE_K(i, y) \
+  ST4U(ks + ((lid + NT * (i)) / (DH / 16)) * QW + 4 * ((lid + NT * (i)) % (DH / 16)), y)
+#define STORE_V(i, y) \
+  ST4U(vs + ((lid + NT * (i)) / (BN / 16)) * VW + 4 * ((lid + NT * (i)) % (BN / 16)), y)
+#if SAGE8_PREFETCH
+  uint4 kpre[KX], vpre[VX];
+  float spre[SX];
+  if (ntiles > 0) {
+    SQ_UNROLL
+    for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(0, i);
+    SQ_UNROLL
+    for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(0, i);
+    SQ_UNROLL
+    for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(0, i);
+  }
+#endif
   for (int n = 0; n < ntiles; ++n) {
     const int j0 = n * BN;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int x = lid; x < BN * (DH / 16); x += NT) {
-      const int jj = x / (DH / 16), w = 4 * (x % (DH / 16));
-      const uint4 y =
-          j0 + jj < lk ? vload4(0, k8 + (kv_bh * lk + j0 + jj) * (DH / 4) + w) : (uint4)(0u);
-      ST4U(ks + jj * QW + w, y);
+#if SAGE8_PREFETCH
+    SQ_UNROLL
+    for (int i = 0; i < KX; ++i) STORE_K(i, kpre[i]);
+    SQ_UNROLL
+    for (int i = 0; i < VX; ++i) STORE_V(i, vpre[i]);
+    SQ_UNROLL
+    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = spre[i];
+    if (n + 1 < ntiles) {
+      SQ_UNROLL
+      for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(n + 1, i);
+      SQ_UNROLL
+      for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(n + 1, i);
+      SQ_UNROLL
+      for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(n + 1, i);
     }
-    for (int x = lid; x < DH * (BN / 16); x += NT) {
-      const int d = x / (BN / 16), w = 4 * (x % (BN / 16));
-      ST4U(vs + d * VW + w, vload4(0, v8 + ((kv_bh * DH + d) * lk64 + j0) / 4 + w));
-    }
-    for (int x = lid; x < DH * 4; x += NT)
-      svs[x] = sv[(kv_bh * DH + x / 4) * (lk64 / 16) + 4 * n + (x & 3)];
+#else
+    SQ_UNROLL
+    for (int i = 0; i < KX; ++i) STORE_K(i, LOAD_K(n, i));
+    SQ_UNROLL
+    for (int i = 0; i < VX; ++i) STORE_V(i, LOAD_V(n, i));
+    SQ_UNROLL
+    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = LOAD_S(n, i);
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // ---- S2 in registers: s[half][16 gr + 4 t + u] held as s[half][4 gr + u] ----

@@ -46,6 +46,7 @@ Sage8KernelConfig kernel_config(const rt::DeviceRuntime& dev, int head_dim) {
     if (std::string(env) == "0") cfg.mma = false;
     if (std::string(env) == "emulate") cfg.mma = cfg.emulate = true;
   }
+  apply_sage8_tuning(cfg, q.is_nvidia);
   return cfg;
 }
 
@@ -134,8 +135,8 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
   auto& dev = *impl.device;
   const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(d.d));
   cl::Kernel k = dev.kernel(cfg.source(), cfg.kernel, cfg.defines());
-  const std::int64_t qb0 = s.row0 / cfg.rows_per_group;
-  const std::int64_t nqb = cdiv(s.row1, cfg.rows_per_group) - qb0;
+  const std::int64_t qb0 = s.row0 / cfg.rows_per_group();
+  const std::int64_t nqb = cdiv(s.row1, cfg.rows_per_group()) - qb0;
   const bool has_delta = s.delta.defined();
   rt::set_kernel_args(
       "attention", k, buffer(p.q.codes), buffer(p.q.scales), buffer(p.k.codes), buffer(p.k.scales),
@@ -146,9 +147,9 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
       static_cast<cl_int>(d.lk), static_cast<cl_int>(causal), c, static_cast<cl_int>(qb0),
       static_cast<cl_int>(nqb));
   dev.launch("attention", k,
-             cl::NDRange(static_cast<std::size_t>(cfg.work_group * nqb),
+             cl::NDRange(static_cast<std::size_t>(cfg.work_group() * nqb),
                          static_cast<std::size_t>(d.hq), static_cast<std::size_t>(d.batch)),
-             cl::NDRange(cfg.work_group, 1, 1));
+             cl::NDRange(cfg.work_group(), 1, 1));
 }
 
 Tensor new_out(Context& ctx, const Dims& d) {

@@ -15,17 +15,32 @@ namespace sparq::attention_detail {
 //    the fragment indexing on PoCL).
 struct Sage8KernelConfig {
   static constexpr const char* kernel = "sage8_attention";
-  static constexpr int rows_per_group = 64;
-  static constexpr int work_group = 128;
   int head_dim = 128;
   bool mma = false;
   bool emulate = false;
+  // MMA path speed knobs (no effect on any bit; SPARQ_TUNE_SAGE8 overrides them for sweeps):
+  bool prefetch = true;     // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
+  int rows = 64;            // SAGE8_ROWS: query rows per work-group (64 or 128)
+  int nv_max_regs = 0;      // NVIDIA: -cl-nv-maxrregcount (0 = the compiler's choice)
+  bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
+  int rows_per_group() const { return mma ? rows : 64; }
+  int work_group() const { return mma ? 2 * rows : 128; }
   const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
   std::string defines() const {
-    return "-DHEAD_DIM=" + std::to_string(head_dim) +
-           (mma ? std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0") : std::string());
+    std::string d = "-DHEAD_DIM=" + std::to_string(head_dim);
+    if (!mma) return d;
+    d += std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0");
+    d += std::string(" -DSAGE8_PREFETCH=") + (prefetch ? "1" : "0");
+    if (rows != 64) d += " -DSAGE8_ROWS=" + std::to_string(rows);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
+    return d;
   }
 };
+
+// SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,regs=0..255,verbose=0|1" (NVIDIA tuning sweeps; regs
+// and verbose apply on NVIDIA only).
+void apply_sage8_tuning(Sage8KernelConfig& cfg, bool is_nvidia);
 
 std::vector<rt::KernelVariant> sage8_kernel_variants();
 
