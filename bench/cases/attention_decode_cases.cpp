@@ -3,7 +3,8 @@
 // Counting:
 //   decode: flops = 4 * Hq * D * Lq * sum_b(seq_len_b) (every query row reads its sequence's
 //           whole context; the causal triangle inside Lq > 1 rows is not subtracted);
-//           bytes = Q + the K and V rows in use (storage dtype) + O (fp32) + page table + lengths.
+//           bytes = Q + the K and V rows in use (storage dtype; int8 pages: codes + one fp32 scale
+//           per row) + O (fp32) + page table + lengths.
 //   merge_states: flops = 3 per output element (the multiply, the fma, the divide);
 //           bytes = two fp32 partial outputs + two LSEs read, one output + one LSE written.
 // Validation is always the full shape: both ops cost time linear in their inputs on the CPU.
@@ -26,6 +27,7 @@ struct PagedShape {
   std::int64_t hq, hkv, dim, lq, page_size;
   PageLayout layout;
   std::vector<std::int32_t> seq_lens;
+  DType storage = DType::f32;  // f32, or i8 (codes and per-row scales as kv_append writes them)
   std::int64_t batch() const { return static_cast<std::int64_t>(seq_lens.size()); }
   std::int64_t pages_of(std::int32_t len) const { return (len + page_size - 1) / page_size; }
   std::int64_t max_pages() const {
@@ -46,8 +48,24 @@ class PagedInstance : public Instance {
   PagedInstance(Context& ctx, PagedShape s, std::uint64_t seed) : ctx_(ctx), s_(std::move(s)) {
     const std::int64_t page_elems = s_.page_size * s_.hkv * s_.dim;
     q_ = random_normal(static_cast<std::size_t>(s_.batch() * s_.hq * s_.lq * s_.dim), seed * 4);
-    k_ = random_normal(static_cast<std::size_t>(s_.total_pages() * page_elems), seed * 4 + 1);
-    v_ = random_normal(static_cast<std::size_t>(s_.total_pages() * page_elems), seed * 4 + 2);
+    const auto elems = static_cast<std::size_t>(s_.total_pages() * page_elems);
+    if (s_.storage == DType::i8) {
+      // Codes uniform in [-127, 127] and scales of N(0,1) rows (absmax about 3 / 127): the bytes
+      // and the arithmetic of int8 pages without quantizing gigabytes on the host.
+      std::mt19937_64 rng(seed * 4 + 1);
+      k8_.resize(elems);
+      v8_.resize(elems);
+      for (auto& x : k8_) x = static_cast<std::int8_t>(static_cast<int>(rng() % 255) - 127);
+      for (auto& x : v8_) x = static_cast<std::int8_t>(static_cast<int>(rng() % 255) - 127);
+      const auto rows = elems / static_cast<std::size_t>(s_.dim);
+      k_ = random_normal(rows, seed * 4 + 2, 0.002f);
+      v_ = random_normal(rows, seed * 4 + 3, 0.002f);
+      for (auto* sc : {&k_, &v_})
+        for (auto& x : *sc) x = 0.024f + std::fabs(x);
+    } else {
+      k_ = random_normal(elems, seed * 4 + 1);
+      v_ = random_normal(elems, seed * 4 + 2);
+    }
     // Pages handed out in a shuffled order, as a serving engine's allocator ends up doing.
     // Fisher-Yates written out: std::shuffle's algorithm is implementation-defined.
     std::vector<std::int32_t> order(static_cast<std::size_t>(s_.total_pages()));
@@ -82,8 +100,16 @@ class PagedInstance : public Instance {
         s_.layout == PageLayout::nhd ? std::vector<std::int64_t>{n, s_.page_size, s_.hkv, s_.dim}
                                      : std::vector<std::int64_t>{n, s_.hkv, s_.page_size, s_.dim};
     PagedKV kv;
-    kv.k_pages = ctx.upload(k_, DType::f32, shape);
-    kv.v_pages = ctx.upload(v_, DType::f32, shape);
+    if (s_.storage == DType::i8) {
+      kv.k_pages = ctx.upload(k8_, DType::i8, shape);
+      kv.v_pages = ctx.upload(v8_, DType::i8, shape);
+      shape.pop_back();
+      kv.k_scales = ctx.upload(k_, DType::f32, shape);
+      kv.v_scales = ctx.upload(v_, DType::f32, shape);
+    } else {
+      kv.k_pages = ctx.upload(k_, DType::f32, shape);
+      kv.v_pages = ctx.upload(v_, DType::f32, shape);
+    }
     kv.page_table = ctx.upload(table_, DType::i32, {s_.batch(), s_.max_pages()});
     kv.seq_lens = ctx.upload(s_.seq_lens, DType::i32, {s_.batch()});
     kv.page_size = static_cast<int>(s_.page_size);
@@ -92,7 +118,8 @@ class PagedInstance : public Instance {
   }
   Context ctx_;
   PagedShape s_;
-  std::vector<float> q_, k_, v_;
+  std::vector<float> q_, k_, v_;  // int8 pages: k_ / v_ are the per-row scales
+  std::vector<std::int8_t> k8_, v8_;
   std::vector<std::int32_t> table_;
   Tensor q_dev_, out_;
   PagedKV kv_dev_;
@@ -108,9 +135,10 @@ Case paged_case(PagedShape s, SizeClass size, std::uint64_t seed) {
       s.seq_lens.size() <= 4
           ? fmt::format("ctx {}", fmt::join(s.seq_lens, ","))
           : fmt::format("ctx {}..{}, {} keys", *shortest, *longest, s.total_keys());
-  c.name = fmt::format("attention/decode_paged B{} {} Lq{} D{} page{} {} f32 ({})", s.batch(),
-                       head_label(s.hq, s.hkv), s.lq, s.dim, s.page_size,
-                       s.layout == PageLayout::nhd ? "nhd" : "hnd", contexts);
+  c.name =
+      fmt::format("attention/decode_paged B{} {} Lq{} D{} page{} {} {} ({})", s.batch(),
+                  head_label(s.hq, s.hkv), s.lq, s.dim, s.page_size,
+                  s.layout == PageLayout::nhd ? "nhd" : "hnd", dtype_name(s.storage), contexts);
   c.size = size;
   c.seed = seed;
   c.params = {{"B", s.batch()},
@@ -120,9 +148,11 @@ Case paged_case(PagedShape s, SizeClass size, std::uint64_t seed) {
               {"D", s.dim},
               {"page_size", s.page_size},
               {"total_keys", static_cast<std::int64_t>(s.total_keys())}};
-  c.bytes_moved =
-      4.0 * (2.0 * s.batch() * s.hq * s.lq * s.dim + 2.0 * s.total_keys() * s.hkv * s.dim) +
-      4.0 * (static_cast<double>(s.total_pages()) + s.batch());
+  const double kv_row_bytes =
+      s.storage == DType::i8 ? static_cast<double>(s.dim) + 4.0 : 4.0 * static_cast<double>(s.dim);
+  c.bytes_moved = 4.0 * (2.0 * s.batch() * s.hq * s.lq * s.dim) +
+                  2.0 * s.total_keys() * s.hkv * kv_row_bytes +
+                  4.0 * (static_cast<double>(s.total_pages()) + s.batch());
   c.flops = 4.0 * s.hq * s.dim * s.lq * s.total_keys();
   c.prepare = [s, seed](Context& ctx) { return std::make_unique<PagedInstance>(ctx, s, seed); };
   return c;
@@ -206,6 +236,20 @@ std::vector<Case> attention_decode_cases() {
       paged_case({32, 8, 128, 1, 16, nhd, {32768, 30001, 24576, 16384, 12000, 8192, 4097, 2048}},
                  S::large, 401),
       merge_case({1, 32, 16384, 128}, S::large, 402),
+      // Serving decode over int8 pages (issue 8's bandwidth goal: batch >= 8, context >= 32K),
+      // and the same batch over f32 pages.
+      paged_case({32, 8, 128, 1, 16, nhd, {131072}, DType::i8}, S::large, 403),
+      paged_case({32, 8, 128, 1, 16, nhd, std::vector<std::int32_t>(8, 32768), DType::i8}, S::large,
+                 404),
+      paged_case({32, 8, 128, 1, 16, nhd, std::vector<std::int32_t>(8, 131072), DType::i8},
+                 S::large, 405),
+      paged_case({32, 8, 128, 1, 16, nhd, std::vector<std::int32_t>(32, 32768), DType::i8},
+                 S::large, 406),
+      paged_case({32, 8, 128, 1, 64, hnd, std::vector<std::int32_t>(8, 32768), DType::i8}, S::large,
+                 407),
+      paged_case({32, 8, 128, 1, 16, nhd, std::vector<std::int32_t>(8, 32768)}, S::large, 408),
+      // Small: int8 pages, one context past a chunk boundary.
+      paged_case({4, 2, 64, 1, 16, nhd, {4200, 100}, DType::i8}, S::small, 304),
   };
 }
 
