@@ -1,37 +1,27 @@
-// sparq.attention, attention_varlen, attention_paged, merge_states, supports_attention.
+// sparq.attention, attention_varlen, attention_paged (arrays or a sparq.PagedKV), PagedKV,
+// make_paged_kv, kv_append, merge_states, supports_attention. Mask keywords (window_left/right,
+// softcap, alibi_slopes, sinks, key_padding) as sparq::AttentionMasks; fp32 only.
 // Results: out, or (out, lse) when return_lse (lse is base 2: natural LSE = lse * ln 2).
-#include "common.h"
+#include "attention_options.h"
 
 namespace sparq::py::attention_binding {
 
-// precision: "fp32" (exact), "int8" (SageAttention 1/2 style), "nvfp4"; q_smooth: "off",
-// "per_head", "per_block128" (QuantAttnOptions).
-AttentionOptions options(bool causal, float scale, bool return_lse, DType out_dtype,
-                         const std::string& precision = "fp32",
-                         const std::string& q_smooth = "per_block128", bool k_smooth = true) {
-  AttentionOptions o{
-      .causal = causal, .scale = scale, .return_lse = return_lse, .out_dtype = out_dtype};
-  if (precision == "int8")
-    o.precision = Precision::int8;
-  else if (precision == "nvfp4")
-    o.precision = Precision::nvfp4;
-  else if (precision != "fp32")
-    throw Error(ErrorCode::invalid_argument,
-                "precision must be 'fp32', 'int8' or 'nvfp4', got '" + precision + "'");
-  if (q_smooth == "off")
-    o.quant.q_smooth = QSmooth::off;
-  else if (q_smooth == "per_head")
-    o.quant.q_smooth = QSmooth::per_head;
-  else if (q_smooth != "per_block128")
-    throw Error(ErrorCode::invalid_argument,
-                "q_smooth must be 'off', 'per_head' or 'per_block128', got '" + q_smooth + "'");
-  o.quant.k_smooth = k_smooth;
-  return o;
-}
+using attention_options::options;
 
 pyb::object result(const AttentionResult& r, bool return_lse) {
   if (!return_lse) return pyb::cast(r.out);
   return pyb::make_tuple(r.out, r.lse);
+}
+
+PageLayout layout_of(const std::string& layout) {
+  if (layout != "nhd" && layout != "hnd")
+    throw Error(ErrorCode::invalid_argument, "layout must be 'nhd' or 'hnd', got '" + layout + "'");
+  return layout == "nhd" ? PageLayout::nhd : PageLayout::hnd;
+}
+
+AttentionResult paged(Context& ctx, const Tensor& q, const PagedKV& kv, const AttentionOptions& o) {
+  pyb::gil_scoped_release nogil;
+  return sparq::attention_paged(ctx, q, kv, o);
 }
 
 #define SPARQ_PY_ATTENTION_OPTIONS                                                      \
@@ -39,6 +29,27 @@ pyb::object result(const AttentionResult& r, bool return_lse) {
   pyb::arg("out_dtype") = DType::f32
 
 }  // namespace sparq::py::attention_binding
+
+SPARQ_PY_BIND(attention_types, sparq::py::kTypes) {
+  using namespace sparq;
+  using namespace sparq::py;
+  pyb::class_<PagedKV>(
+      m, "PagedKV",
+      "A paged KV cache (sparq::PagedKV): pages, page_table, seq_lens and, for "
+      "int8 pages, per-row scales; fields are sparq.Tensor (assign ctx.upload(...) "
+      "results or keep make_paged_kv's).")
+      .def(pyb::init<>())
+      .def_readwrite("k_pages", &PagedKV::k_pages)
+      .def_readwrite("v_pages", &PagedKV::v_pages)
+      .def_readwrite("page_table", &PagedKV::page_table)
+      .def_readwrite("seq_lens", &PagedKV::seq_lens)
+      .def_readwrite("page_size", &PagedKV::page_size)
+      .def_readwrite("k_scales", &PagedKV::k_scales)
+      .def_readwrite("v_scales", &PagedKV::v_scales)
+      .def_property(
+          "layout", [](const PagedKV& kv) { return kv.layout == PageLayout::nhd ? "nhd" : "hnd"; },
+          [](PagedKV& kv, const std::string& l) { kv.layout = attention_binding::layout_of(l); });
+}
 
 SPARQ_PY_BIND(attention, sparq::py::kOps) {
   using namespace sparq;
@@ -48,10 +59,11 @@ SPARQ_PY_BIND(attention, sparq::py::kOps) {
       "attention",
       [](Context& ctx, const pyb::object& q, const pyb::object& k, const pyb::object& v,
          bool causal, float scale, bool return_lse, DType out_dtype, const std::string& precision,
-         const std::string& q_smooth, bool k_smooth) {
+         const std::string& q_smooth, bool k_smooth, SPARQ_PY_MASK_PARAMS) {
         const Tensor tq = to_tensor(ctx, q), tk = to_tensor(ctx, k), tv = to_tensor(ctx, v);
-        const AttentionOptions o =
+        AttentionOptions o =
             options(causal, scale, return_lse, out_dtype, precision, q_smooth, k_smooth);
+        o.masks = SPARQ_PY_MASKS(ctx);
         AttentionResult r;
         {
           pyb::gil_scoped_release nogil;
@@ -61,58 +73,99 @@ SPARQ_PY_BIND(attention, sparq::py::kOps) {
       },
       pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::kw_only(),
       SPARQ_PY_ATTENTION_OPTIONS, pyb::arg("precision") = "fp32",
-      pyb::arg("q_smooth") = "per_block128", pyb::arg("k_smooth") = true,
+      pyb::arg("q_smooth") = "per_block128", pyb::arg("k_smooth") = true, SPARQ_PY_MASK_ARGS,
       "Exact attention. q [B, Hq, Lq, D], k/v [B, Hkv, Lk, D] (Hq % Hkv == 0, D <= 256); "
       "scale 0 = 1/sqrt(D); causal aligned bottom-right. Returns out [B, Hq, Lq, D] or (out, "
-      "lse).");
+      "lse). Masks (fp32): window_left/right (-1 = unbounded), softcap (0 = off), alibi_slopes "
+      "f32 [Hq], sinks f32 [Hq] (natural-log logits), key_padding [B, Lk] (nonzero = key "
+      "kept).");
 
   m.def(
       "attention_varlen",
       [](Context& ctx, const pyb::object& q, const pyb::object& k, const pyb::object& v,
          const pyb::object& cu_q, const pyb::object& cu_k, bool causal, float scale,
-         bool return_lse, DType out_dtype) {
+         bool return_lse, DType out_dtype, SPARQ_PY_MASK_PARAMS) {
         const Tensor tq = to_tensor(ctx, q), tk = to_tensor(ctx, k), tv = to_tensor(ctx, v);
         const Tensor cq = to_tensor(ctx, cu_q), ck = to_tensor(ctx, cu_k);
+        AttentionOptions o = options(causal, scale, return_lse, out_dtype);
+        o.masks = SPARQ_PY_MASKS(ctx);
         AttentionResult r;
         {
           pyb::gil_scoped_release nogil;
-          r = sparq::attention_varlen(ctx, tq, tk, tv, cq, ck,
-                                      options(causal, scale, return_lse, out_dtype));
+          r = sparq::attention_varlen(ctx, tq, tk, tv, cq, ck, o);
         }
         return result(r, return_lse);
       },
       pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::arg("cu_seqlens_q"),
-      pyb::arg("cu_seqlens_k"), pyb::kw_only(), SPARQ_PY_ATTENTION_OPTIONS,
+      pyb::arg("cu_seqlens_k"), pyb::kw_only(), SPARQ_PY_ATTENTION_OPTIONS, SPARQ_PY_MASK_ARGS,
       "Packed sequences: q [total_q, Hq, D], k/v [total_k, Hkv, D], cu_seqlens int32 [S + 1].");
 
   m.def(
       "attention_paged",
       [](Context& ctx, const pyb::object& q, const pyb::object& k_pages, const pyb::object& v_pages,
          const pyb::object& page_table, const pyb::object& seq_lens, int page_size,
-         const std::string& layout, bool causal, float scale, bool return_lse, DType out_dtype) {
-        if (layout != "nhd" && layout != "hnd")
-          throw Error(ErrorCode::invalid_argument,
-                      "attention_paged: layout must be 'nhd' or 'hnd', got '" + layout + "'");
+         const std::string& layout, const pyb::object& k_scales, const pyb::object& v_scales,
+         bool causal, float scale, bool return_lse, DType out_dtype, SPARQ_PY_MASK_PARAMS) {
         const Tensor tq = to_tensor(ctx, q);
         const PagedKV kv{.k_pages = to_tensor(ctx, k_pages),
                          .v_pages = to_tensor(ctx, v_pages),
                          .page_table = to_tensor(ctx, page_table),
                          .seq_lens = to_tensor(ctx, seq_lens),
                          .page_size = page_size,
-                         .layout = layout == "nhd" ? PageLayout::nhd : PageLayout::hnd};
-        AttentionResult r;
-        {
-          pyb::gil_scoped_release nogil;
-          r = sparq::attention_paged(ctx, tq, kv, options(causal, scale, return_lse, out_dtype));
-        }
-        return result(r, return_lse);
+                         .layout = layout_of(layout),
+                         .k_scales = opt_tensor(ctx, k_scales),
+                         .v_scales = opt_tensor(ctx, v_scales)};
+        AttentionOptions o = options(causal, scale, return_lse, out_dtype);
+        o.masks = SPARQ_PY_MASKS(ctx);
+        return result(paged(ctx, tq, kv, o), return_lse);
       },
       pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k_pages"), pyb::arg("v_pages"),
       pyb::arg("page_table"), pyb::arg("seq_lens"), pyb::kw_only(), pyb::arg("page_size") = 16,
-      pyb::arg("layout") = "nhd", SPARQ_PY_ATTENTION_OPTIONS,
+      pyb::arg("layout") = "nhd", pyb::arg("k_scales") = pyb::none(),
+      pyb::arg("v_scales") = pyb::none(), SPARQ_PY_ATTENTION_OPTIONS, SPARQ_PY_MASK_ARGS,
       "Decode over a paged KV cache: q [B, Hq, Lq, D] or [B, Hq, D]; pages [P, page_size, Hkv, D] "
-      "(nhd) or [P, Hkv, page_size, D] (hnd); page_table int32 [B, max_pages]; seq_lens int32 "
-      "[B].");
+      "(nhd) or [P, Hkv, page_size, D] (hnd), f32/f16/bf16 or int8 codes with k_scales/v_scales "
+      "f32 (the pages' shape without D); page_table int32 [B, max_pages]; seq_lens int32 [B].");
+  m.def(
+      "attention_paged",
+      [](Context& ctx, const pyb::object& q, const PagedKV& kv, bool causal, float scale,
+         bool return_lse, DType out_dtype, SPARQ_PY_MASK_PARAMS) {
+        const Tensor tq = to_tensor(ctx, q);
+        AttentionOptions o = options(causal, scale, return_lse, out_dtype);
+        o.masks = SPARQ_PY_MASKS(ctx);
+        return result(paged(ctx, tq, kv, o), return_lse);
+      },
+      pyb::arg("ctx"), pyb::arg("q"), pyb::arg("kv"), pyb::kw_only(), SPARQ_PY_ATTENTION_OPTIONS,
+      SPARQ_PY_MASK_ARGS, "Decode over a sparq.PagedKV (make_paged_kv + kv_append).");
+
+  m.def(
+      "make_paged_kv",
+      [](Context& ctx, std::int64_t num_pages, int page_size, int hkv, int head_dim, DType storage,
+         const std::string& layout, const pyb::object& page_table, const pyb::object& seq_lens) {
+        PagedKV kv = sparq::make_paged_kv(ctx, num_pages, page_size, hkv, head_dim, storage,
+                                          layout_of(layout));
+        if (!page_table.is_none()) kv.page_table = to_tensor(ctx, page_table, DType::i32);
+        if (!seq_lens.is_none()) kv.seq_lens = to_tensor(ctx, seq_lens, DType::i32);
+        return kv;
+      },
+      pyb::arg("ctx"), pyb::arg("num_pages"), pyb::arg("page_size"), pyb::arg("hkv"),
+      pyb::arg("head_dim"), pyb::kw_only(), pyb::arg("storage") = DType::f32,
+      pyb::arg("layout") = "nhd", pyb::arg("page_table") = pyb::none(),
+      pyb::arg("seq_lens") = pyb::none(),
+      "Zero-filled pages (f32, f16, bf16, or i8 with per-row scales) on ctx's device, with your "
+      "block manager's page_table int32 [B, max_pages] and seq_lens int32 [B] (0 = empty).");
+
+  m.def(
+      "kv_append",
+      [](Context& ctx, PagedKV& kv, const pyb::object& k_new, const pyb::object& v_new) {
+        const Tensor tk = to_tensor(ctx, k_new), tv = to_tensor(ctx, v_new);
+        pyb::gil_scoped_release nogil;
+        sparq::kv_append(ctx, kv, tk, tv);
+      },
+      pyb::arg("ctx"), pyb::arg("kv"), pyb::arg("k_new"), pyb::arg("v_new"),
+      "Writes n new tokens per sequence (k_new/v_new [B, Hkv, n, D]) at positions seq_lens[b].. "
+      "through the page table (rounded or int8-quantized per row as the pages' storage), then "
+      "seq_lens += n on the device (kv.seq_lens.numpy() reads it).");
 
   m.def(
       "merge_states",

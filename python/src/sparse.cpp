@@ -2,7 +2,7 @@
 // sparq.dense_index, sparq.SparseIndex (arrays as numpy, density, save), sparq.load_index,
 // sparq.load_minference_config, sparq.sparse_attention (a pattern or an index; fp32, int8 or
 // nvfp4 where the op supports it).
-#include "common.h"
+#include "attention_options.h"
 
 namespace sparq::py::sparse_binding {
 
@@ -12,10 +12,11 @@ Pattern to_pattern(const pyb::object& p) {
   if (pyb::isinstance<BlockSparse>(p)) return p.cast<BlockSparse>();
   if (pyb::isinstance<XAttention>(p)) return p.cast<XAttention>();
   if (pyb::isinstance<PerHeadConfig>(p)) return p.cast<PerHeadConfig>();
+  if (pyb::isinstance<Grid>(p)) return p.cast<Grid>();
   if (pyb::isinstance<pyb::str>(p) && p.cast<std::string>() == "dense") return Dense{};
   throw Error(ErrorCode::invalid_argument,
-              "pattern must be sparq.AShape, VerticalSlash, BlockSparse, XAttention, a loaded "
-              "MInference config or 'dense'");
+              "pattern must be sparq.AShape, VerticalSlash, BlockSparse, XAttention, Grid, a "
+              "loaded MInference config or 'dense'");
 }
 
 IndexSharing sharing_of(const std::string& s) {
@@ -69,6 +70,44 @@ SPARQ_PY_BIND(sparse_types, sparq::py::kTypes) {
            pyb::arg("stride") = 8, pyb::arg("threshold") = 0.9f)
       .def_readwrite("stride", &XAttention::stride)
       .def_readwrite("threshold", &XAttention::threshold);
+  pyb::class_<VideoSegment>(m, "VideoSegment", "Video tokens [start, end), frame_tokens per frame.")
+      .def(pyb::init([](std::int64_t start, std::int64_t end, std::int64_t frame_tokens) {
+             return VideoSegment{start, end, frame_tokens};
+           }),
+           pyb::arg("start"), pyb::arg("end"), pyb::arg("frame_tokens") = 0)
+      .def_readwrite("start", &VideoSegment::start)
+      .def_readwrite("end", &VideoSegment::end)
+      .def_readwrite("frame_tokens", &VideoSegment::frame_tokens);
+  pyb::class_<Grid>(m, "Grid",
+                    "MMInference grid head, built in a permuted order (sparse_attention and "
+                    "permuted_attention return O in the original order). boundary: 'none', "
+                    "'q_boundary' or 'two_d' with modality ids per key position.")
+      .def(pyb::init([](int stride, int top_k, int lines, std::vector<VideoSegment> segments,
+                        const std::string& boundary, std::vector<std::int32_t> modality) {
+             Grid g;
+             g.stride = stride;
+             g.top_k = top_k;
+             g.lines = lines;
+             g.segments = std::move(segments);
+             if (boundary == "q_boundary")
+               g.boundary = Boundary::q_boundary;
+             else if (boundary == "two_d")
+               g.boundary = Boundary::two_d;
+             else if (boundary != "none")
+               throw Error(
+                   ErrorCode::invalid_argument,
+                   "boundary must be 'none', 'q_boundary' or 'two_d', got '" + boundary + "'");
+             g.modality = std::move(modality);
+             return g;
+           }),
+           pyb::arg("stride") = 0, pyb::arg("top_k") = 100, pyb::arg("lines") = 16,
+           pyb::arg("segments") = std::vector<VideoSegment>{}, pyb::arg("boundary") = "none",
+           pyb::arg("modality") = std::vector<std::int32_t>{})
+      .def_readwrite("stride", &Grid::stride)
+      .def_readwrite("top_k", &Grid::top_k)
+      .def_readwrite("lines", &Grid::lines)
+      .def_readwrite("segments", &Grid::segments)
+      .def_readwrite("modality", &Grid::modality);
   pyb::class_<PerHeadConfig>(m, "PerHeadConfig",
                              "MInference per-head config (load_minference_config).")
       .def_property_readonly("layers", [](const PerHeadConfig& c) { return c.heads.size(); });
@@ -143,16 +182,19 @@ SPARQ_PY_BIND(sparse, sparq::py::kOps) {
   m.def(
       "sparse_attention",
       [](Context& ctx, const pyb::object& q, const pyb::object& k, const pyb::object& v,
-         const pyb::object& pattern_or_index, bool causal, bool return_lse, int layer) {
+         const pyb::object& pattern_or_index, bool causal, bool return_lse, int layer,
+         const std::string& precision, const std::string& q_smooth, bool k_smooth, bool permuted,
+         SPARQ_PY_MASK_PARAMS) {
         const Tensor tq = to_tensor(ctx, q), tk = to_tensor(ctx, k), tv = to_tensor(ctx, v);
-        AttentionOptions o;
-        o.causal = causal;
-        o.return_lse = return_lse;
+        AttentionOptions o = attention_options::options(causal, 0.0f, return_lse, DType::f32,
+                                                        precision, q_smooth, k_smooth);
+        o.masks = SPARQ_PY_MASKS(ctx);
         AttentionResult r;
         if (pyb::isinstance<SparseIndex>(pattern_or_index)) {
           const SparseIndex idx = pattern_or_index.cast<SparseIndex>();
           pyb::gil_scoped_release nogil;
-          r = attention(ctx, tq, tk, tv, idx, o);
+          r = permuted ? permuted_attention(ctx, tq, tk, tv, idx, o)
+                       : attention(ctx, tq, tk, tv, idx, o);
         } else {
           const Pattern p = to_pattern(pattern_or_index);
           IndexOptions io;
@@ -166,6 +208,10 @@ SPARQ_PY_BIND(sparse, sparq::py::kOps) {
       },
       pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::arg("pattern"),
       pyb::kw_only(), pyb::arg("causal") = true, pyb::arg("return_lse") = false,
-      pyb::arg("layer") = -1,
-      "Block-sparse exact fp32 prefill over a pattern (built on the fly) or a SparseIndex.");
+      pyb::arg("layer") = -1, pyb::arg("precision") = "fp32", pyb::arg("q_smooth") = "per_block128",
+      pyb::arg("k_smooth") = true, pyb::arg("permuted") = false, SPARQ_PY_MASK_ARGS,
+      "Block-sparse prefill over a pattern (built on the fly; Grid runs in its permuted order and "
+      "returns O in the original order) or a SparseIndex: as given, or with permuted=True on "
+      "q/k/v in their original order for an index built in a permuted order (C++ "
+      "permuted_attention). precision 'fp32' (exact), 'int8' or 'nvfp4'; masks fp32 only.");
 }
