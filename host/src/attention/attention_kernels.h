@@ -49,6 +49,21 @@ struct DecodeKernelConfig {
   std::string defines() const { return ""; }
 };
 
+// kernels_cl/attention/decode_stream.cl: the bandwidth path of decode-shaped calls (same
+// arguments, launch and bits as decode.cl): D = 64 or 128, K and V of one storage dtype (f32,
+// f16, bf16 or int8 pages) with 16-byte aligned rows, no hooks; up to 8 query rows per group.
+struct DecodeStreamConfig {
+  static constexpr const char* source = "attention/decode_stream.cl";
+  static constexpr const char* kernel = "attention_rows";
+  static constexpr int work_group = 128;
+  static constexpr int max_rows = 8;
+  int head_dim = 128;
+  int element_bytes = 4;  // KV_ES: 4 f32, 2 f16/bf16, 1 int8
+  std::string defines() const {
+    return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes);
+  }
+};
+
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.
 struct MergeKernelConfig {
   static constexpr const char* source = "attention/merge.cl";

@@ -1,7 +1,11 @@
 // Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, decode.cl general /
-// split path + merge.cl), sets arguments and launches; or runs the fallback. The choice never
-// changes a bit (all paths compute attention_common.h's definition); it only picks the fastest.
+// split path + merge.cl, or decode_stream.cl for decode shapes it fits), sets arguments and
+// launches; or runs the fallback. The choice never changes a bit (all paths compute
+// attention_common.h's definition); it only picks the fastest.
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <string>
 
 #include "attention_kernels.h"
 #include "attention_plan.h"
@@ -88,8 +92,25 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
              cl::NDRange(cfg.work_group, 1, 1));
 }
 
+// decode_stream.cl when the call fits it (SPARQ_DECODE=general forces decode.cl, for A/B checks).
+std::optional<DecodeStreamConfig> stream_config(const AttentionPlan& p) {
+  if (const char* env = std::getenv("SPARQ_DECODE");
+      env != nullptr && std::string(env) == "general")
+    return std::nullopt;
+  const DType dt = p.k_at.dtype;
+  if (p.hooks.on || (p.head_dim != 64 && p.head_dim != 128) || p.v_at.dtype != dt ||
+      !(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16 || dt == DType::i8))
+    return std::nullopt;
+  const std::int64_t vec = 16 / static_cast<std::int64_t>(dtype_size(dt));
+  for (const Access* a : {&p.k_at, &p.v_at})
+    for (std::int64_t x : {a->base, a->seq, a->row, a->head})
+      if (x % vec != 0) return std::nullopt;
+  return DecodeStreamConfig{p.head_dim, static_cast<int>(dtype_size(dt))};
+}
+
 void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   const DecodeKernelConfig cfg;
+  const std::optional<DecodeStreamConfig> stream = stream_config(p);
   const std::int64_t group = p.hq / p.hkv;
   const std::int64_t nchunks = p.num_chunks();
   const std::int64_t ws_rows =
@@ -107,7 +128,9 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   }
   const cl::Buffer& dummy = buffer(p.q);
   const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
-  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  cl::Kernel kernel = stream
+                          ? dev.kernel(stream->source, stream->kernel, stream->defines())
+                          : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
   Args b(kernel);
   b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
   for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
@@ -130,7 +153,8 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   b.i32(std::max(p.page_size, 1)).i32(static_cast<int>(p.mode)).i32(p.hq).i32(group);
   b.i32(p.head_dim).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
   if (p.hooks.on) b.hooks(p.hooks, dummy);
-  const std::int64_t row_groups = (group * p.lq + cfg.max_rows - 1) / cfg.max_rows;
+  const std::int64_t rows_per_group = stream ? stream->max_rows : cfg.max_rows;
+  const std::int64_t row_groups = (group * p.lq + rows_per_group - 1) / rows_per_group;
   dev.launch(p.op, kernel,
              cl::NDRange(cfg.work_group * row_groups, split ? nchunks : 1, p.batch * p.hkv),
              cl::NDRange(cfg.work_group, 1, 1));

@@ -13,6 +13,12 @@ std::vector<rt::KernelVariant> attention_kernel_variants() {
       {DenseKernelConfig::source, DenseKernelConfig::for_device(64, false, false).defines()},
       {DenseKernelConfig::source, DenseKernelConfig::for_device(128, false, false).defines()},
       {DecodeKernelConfig::source, DecodeKernelConfig{}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{64, 4}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{128, 4}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{64, 2}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{128, 2}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{64, 1}.defines()},
+      {DecodeStreamConfig::source, DecodeStreamConfig{128, 1}.defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
       {KvAppendKernelConfig::source, KvAppendKernelConfig{}.defines()},
   };
