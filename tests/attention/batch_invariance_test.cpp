@@ -14,8 +14,6 @@
 #include <numeric>
 #include <random>
 #include <tuple>
-#include <chrono>
-#include <cstdio>
 
 #include "attention/attention_test_util.h"
 #include "sparq/sparse.h"
@@ -97,9 +95,11 @@ Full full_of(const AttentionResult& r, std::int64_t len) {
 // Rows [r0, r0 + n) of `full` == `got`; false (and a failure naming `what`) otherwise.
 bool expect_rows(const Full& full, std::int64_t r0, const Rows& got, const std::string& what) {
   const auto n = static_cast<std::int64_t>(got.o.size()) / (kHq * kD);
-  const std::string o = first_diff(got.o, rows_of(full.o, kHq, full.len, r0, r0 + n, kD), n, kD, r0);
+  const std::string o =
+      first_diff(got.o, rows_of(full.o, kHq, full.len, r0, r0 + n, kD), n, kD, r0);
   const std::string l =
-      full.l.empty() ? "" : first_diff(got.l, rows_of(full.l, kHq, full.len, r0, r0 + n, 1), n, 1, r0);
+      full.l.empty() ? ""
+                     : first_diff(got.l, rows_of(full.l, kHq, full.len, r0, r0 + n, 1), n, 1, r0);
   EXPECT_EQ(o, "") << what << ": O";
   EXPECT_EQ(l, "") << what << ": lse";
   return o.empty() && l.empty();
@@ -184,8 +184,8 @@ std::vector<Seq> batch_around(const Seq& s, int batch, int at, std::int64_t max_
   std::mt19937_64 rng(seed);
   std::vector<Seq> seqs;
   for (int b = 0; b < batch; ++b)
-    seqs.push_back(b == at ? s
-                           : make_seq(1 + static_cast<std::int64_t>(rng() % max_len), seed + 7 * b));
+    seqs.push_back(
+        b == at ? s : make_seq(1 + static_cast<std::int64_t>(rng() % max_len), seed + 7 * b));
   return seqs;
 }
 
@@ -211,8 +211,9 @@ void check_fp32_storage(Context& ctx, DType storage) {
   for (std::int64_t chunk : {37, 64})
     for (std::int64_t s0 = 0; s0 < L; s0 += chunk) {
       const std::int64_t e = std::min(s0 + chunk, L);
-      const auto r = attention(ctx, q.view({1, kHq, e - s0, kD}, {kHq * L * kD, L * kD, kD, 1}, s0 * kD),
-                               k.view({1, kHkv, e, kD}, st), v.view({1, kHkv, e, kD}, st), o);
+      const auto r =
+          attention(ctx, q.view({1, kHq, e - s0, kD}, {kHq * L * kD, L * kD, kD, 1}, s0 * kD),
+                    k.view({1, kHkv, e, kD}, st), v.view({1, kHkv, e, kD}, st), o);
       if (!expect_rows(full, s0, rows_of_result(r, 0, e - s0),
                        fmt::format("chunked prefill, chunk {}, rows [{}, {})", chunk, s0, e)))
         break;
@@ -275,10 +276,11 @@ void check_fp32_storage(Context& ctx, DType storage) {
       cq.push_back(cq.back() + static_cast<std::int32_t>(q1 - q0));
       ck.push_back(ck.back() + static_cast<std::int32_t>(k1));
     }
-    const auto r = attention_varlen(
-        ctx, ctx.upload(qp, DType::f32, {cq.back(), kHq, kD}),
-        upload_as(ctx, kp, ct, {ck.back(), kHkv, kD}), upload_as(ctx, vp, ct, {ck.back(), kHkv, kD}),
-        ctx.upload(cq, DType::i32, {batch + 1}), ctx.upload(ck, DType::i32, {batch + 1}), o);
+    const auto r = attention_varlen(ctx, ctx.upload(qp, DType::f32, {cq.back(), kHq, kD}),
+                                    upload_as(ctx, kp, ct, {ck.back(), kHkv, kD}),
+                                    upload_as(ctx, vp, ct, {ck.back(), kHkv, kD}),
+                                    ctx.upload(cq, DType::i32, {batch + 1}),
+                                    ctx.upload(ck, DType::i32, {batch + 1}), o);
     expect_rows(full, r0, rows_of_varlen(r, cq[at], r1 - r0),
                 fmt::format("varlen batch of {} at index {}, rows [{}, {})", batch, at, r0, r1));
   }
@@ -287,11 +289,222 @@ void check_fp32_storage(Context& ctx, DType storage) {
 TEST(BatchInvariance, Fp32OverEveryPageStorage) {
   Context dev = device_context(), cpu = fallback_context();
   for (Context* ctx : {&dev, &cpu})
-    for (DType storage : {DType::f32, DType::f16, DType::bf16, DType::i8}) {
-      const auto t0 = std::chrono::steady_clock::now();
+    for (DType storage : {DType::f32, DType::f16, DType::bf16, DType::i8})
       check_fp32_storage(*ctx, storage);
-      std::printf("%s %s %.0f ms\n", ctx->device().name.c_str(), dt(storage), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// ---- sparse attention with an explicit index --------------------------------------------------
+
+// The explicit index of a sink + sliding-window selection for query rows [r0, r1) of B sequences
+// (positions r0.., keys [0, r1)): per 64-row block, every 64-aligned key tile that holds a key
+// some row of the block sees; the token-exact mask (index sink_tokens / window_tokens: key kp is
+// visible to qp iff kp < sink || kp > qp - window) makes each row's visible keys independent of
+// the block it shares, and 64-aligned tiles group the keys as dense attention does, so every
+// chunking gives a row the same keys in the same tiles: the selection is the same.
+HostIndex window_index(int batch, std::int64_t r0, std::int64_t r1, int sink, int window,
+                       int max_cols = 1) {
+  HostIndex h;
+  h.B = batch;
+  h.Hi = kHq;
+  h.Lq = r1 - r0;
+  h.Lk = r1;
+  h.off = r0;
+  h.causal = true;
+  h.nqb = static_cast<int>((h.Lq + 63) / 64);
+  h.max_tiles = static_cast<int>((r1 + 63) / 64);
+  h.max_cols = max_cols;
+  h.sink_tokens = sink;
+  h.window_tokens = window;
+  const auto rows = static_cast<std::size_t>(batch * kHq * h.nqb);
+  h.tile_count.assign(rows, 0);
+  h.col_count.assign(rows, 0);
+  h.tile_start.assign(rows * static_cast<std::size_t>(h.max_tiles), -1);
+  h.col_index.assign(rows * static_cast<std::size_t>(max_cols), -1);
+  for (std::size_t row = 0; row < rows; ++row) {
+    const std::int64_t qb = static_cast<std::int64_t>(row) % h.nqb;
+    const std::int64_t p0 = r0 + 64 * qb, p1 = std::min(p0 + 63, r1 - 1);
+    for (std::int32_t t = 0; t <= p1; t += 64)
+      if (t < sink || t + 63 > p0 - window)
+        h.tile_start[row * static_cast<std::size_t>(h.max_tiles) +
+                     static_cast<std::size_t>(h.tile_count[row]++)] = t;
+  }
+  return h;
+}
+
+// all: also the window-hook and index-builder checks. The test runs them on the fallback only:
+// their kernels equal the fallback bit for bit (AttentionMasks.DenseKernelMatchesFallback, the
+// builders' DeviceEqualsFallback tests), and first use of those PoCL variants costs ~8 s of CI.
+void check_sparse(Context& ctx, bool all) {
+  SCOPED_TRACE(ctx.device().name);
+  const std::int64_t L = 200;
+  const int sink = 20, window = 70;
+  const Seq s = make_seq(L, 200);
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  const std::vector<std::int64_t> st{kHkv * L * kD, L * kD, kD, 1};
+  const Tensor q = ctx.upload(s.q, DType::f32, {1, kHq, L, kD});
+  const Tensor k = ctx.upload(s.k, DType::f32, {1, kHkv, L, kD});
+  const Tensor v = ctx.upload(s.v, DType::f32, {1, kHkv, L, kD});
+  auto rows = [&](std::int64_t s0, std::int64_t e) {
+    return attention(ctx, q.view({1, kHq, e - s0, kD}, {kHq * L * kD, L * kD, kD, 1}, s0 * kD),
+                     k.view({1, kHkv, e, kD}, st), v.view({1, kHkv, e, kD}, st),
+                     upload_index(ctx, window_index(1, s0, e, sink, window)), o);
+  };
+  const Full full = full_of(rows(0, L), L);
+
+  // Sliding window == its explicit index: dense attention with the window hook, the explicit
+  // index (window only) with its token mask, and the same tiles with the window hook instead.
+  if (all) {
+    AttentionOptions w = o;
+    w.masks.window_left = window - 1;
+    const Full dense = full_of(attention(ctx, q, k, v, w), L);
+    const SparseIndex x = upload_index(ctx, window_index(1, 0, L, 0, window));
+    expect_rows(dense, 0, rows_of_result(attention(ctx, q, k, v, x, o), 0, L),
+                "explicit window index == dense window hook");
+    HostIndex hooked = window_index(1, 0, L, 0, window);
+    hooked.window_tokens = 0;
+    expect_rows(dense, 0,
+                rows_of_result(attention(ctx, q, k, v, upload_index(ctx, hooked), w), 0, L),
+                "explicit window tiles + window hook == dense window hook");
+  }
+
+  // Chunked prefill: each chunk's own index (its blocks start at other positions).
+  for (std::int64_t chunk : {1, 37, 64})
+    for (std::int64_t s0 = 0; s0 < L; s0 += chunk) {
+      const std::int64_t e = std::min(s0 + chunk, L);
+      if (!expect_rows(
+              full, s0, rows_of_result(rows(s0, e), 0, e - s0),
+              fmt::format("sparse chunked prefill, chunk {}, rows [{}, {})", chunk, s0, e)))
+        break;
     }
+
+  // Batches of 7 (rows [163, 200)) and 64 (the last row): the other sequences get random data and
+  // random index rows (intervals and columns, sparse_test_util.h) under the same token mask.
+  for (const auto& [batch, at, n] :
+       {std::tuple{7, 3, std::int64_t{37}}, std::tuple{64, 40, std::int64_t{1}}}) {
+    sparse::Shape sh{.B = batch, .Hq = kHq, .Hkv = kHkv, .D = kD, .Lq = n, .Lk = L};
+    sh.sink = sink;
+    sh.window = window;
+    HostIndex h = sparse::random_index(sh, 40 + batch);
+    const HostIndex mine = window_index(1, L - n, L, sink, window, h.max_cols);
+    const auto per_b = static_cast<std::size_t>(kHq * h.nqb);
+    std::copy(mine.tile_count.begin(), mine.tile_count.end(), h.tile_count.begin() + at * per_b);
+    std::copy(mine.col_count.begin(), mine.col_count.end(), h.col_count.begin() + at * per_b);
+    std::copy(mine.tile_start.begin(), mine.tile_start.end(),
+              h.tile_start.begin() + at * per_b * h.max_tiles);
+    std::copy(mine.col_index.begin(), mine.col_index.end(),
+              h.col_index.begin() + at * per_b * h.max_cols);
+    sparse::Inputs in = sparse::random_inputs(sh, 60 + batch);
+    const auto qr = rows_of(s.q, kHq, L, L - n, L, kD);
+    std::copy(qr.begin(), qr.end(), in.q.begin() + at * kHq * n * kD);
+    std::copy(s.k.begin(), s.k.end(), in.k.begin() + at * kHkv * L * kD);
+    std::copy(s.v.begin(), s.v.end(), in.v.begin() + at * kHkv * L * kD);
+    const sparse::Uploaded t = sparse::upload(ctx, sh, in);
+    const auto r = attention(ctx, t.q, t.k, t.v, upload_index(ctx, h), o);
+    expect_rows(full, L - n, rows_of_result(r, at, n),
+                fmt::format("sparse batch of {} at index {}", batch, at));
+  }
+
+  // The builders select per (sequence, head): a pattern's selection, hence its bits, does not
+  // depend on the batch around it (B = 1 vs the sequence at index 2 of 5).
+  if (!all) return;
+  sparse::Shape sh{.B = 5, .Hq = kHq, .Hkv = kHkv, .D = kD, .Lq = L, .Lk = L};
+  sparse::Inputs in = sparse::random_inputs(sh, 80);
+  std::copy(s.q.begin(), s.q.end(), in.q.begin() + 2 * kHq * L * kD);
+  std::copy(s.k.begin(), s.k.end(), in.k.begin() + 2 * kHkv * L * kD);
+  std::copy(s.v.begin(), s.v.end(), in.v.begin() + 2 * kHkv * L * kD);
+  const sparse::Uploaded t = sparse::upload(ctx, sh, in);
+  for (const auto& [name, pattern] :
+       {std::pair<std::string, Pattern>{"AShape", AShape{64, 64, true}},
+        std::pair<std::string, Pattern>{"BlockSparse", BlockSparse{2}},
+        std::pair<std::string, Pattern>{"VerticalSlash",
+                                        VerticalSlash{.vertical = 30, .slash = 50}},
+        std::pair<std::string, Pattern>{"XAttention",
+                                        XAttention{.stride = 8, .threshold = 0.5f}}}) {
+    const Full one = full_of(attention(ctx, q, k, v, pattern, o), L);
+    expect_rows(one, 0, rows_of_result(attention(ctx, t.q, t.k, t.v, pattern, o), 2, L),
+                name + ": batch of 5 at index 2 == alone");
+  }
+}
+
+TEST(BatchInvariance, SparseExplicitIndexAndPatterns) {
+  Context dev = device_context(), cpu = fallback_context();
+  for (Context* ctx : {&dev, &cpu}) check_sparse(*ctx, ctx == &cpu);
+}
+
+// ---- int8 and NVFP4 precisions -----------------------------------------------------------------
+
+// attention(o) of rows [r0, r1) against keys [0, r1) of s, as contiguous copies (nvfp4 takes
+// contiguous f32 only).
+AttentionResult quant_rows(Context& ctx, const Seq& s, std::int64_t r0, std::int64_t r1,
+                           const AttentionOptions& o) {
+  return attention(
+      ctx, ctx.upload(rows_of(s.q, kHq, s.len, r0, r1, kD), DType::f32, {1, kHq, r1 - r0, kD}),
+      ctx.upload(rows_of(s.k, kHkv, s.len, 0, r1, kD), DType::f32, {1, kHkv, r1, kD}),
+      ctx.upload(rows_of(s.v, kHkv, s.len, 0, r1, kD), DType::f32, {1, kHkv, r1, kD}), o);
+}
+
+// The sequence s at index `at` of a dense batch of `batch` sequences of its length (the others
+// random) == s alone.
+void expect_batch(Context& ctx, const Seq& s, int batch, int at, const AttentionOptions& o,
+                  const std::string& what) {
+  const std::int64_t L = s.len;
+  std::vector<float> qb, kb, vb;
+  for (int b = 0; b < batch; ++b) {
+    const Seq x = b == at ? s : make_seq(L, 310 + 3 * b);
+    qb.insert(qb.end(), x.q.begin(), x.q.end());
+    kb.insert(kb.end(), x.k.begin(), x.k.end());
+    vb.insert(vb.end(), x.v.begin(), x.v.end());
+  }
+  const auto r = attention(ctx, ctx.upload(qb, DType::f32, {batch, kHq, L, kD}),
+                           ctx.upload(kb, DType::f32, {batch, kHkv, L, kD}),
+                           ctx.upload(vb, DType::f32, {batch, kHkv, L, kD}), o);
+  expect_rows(full_of(quant_rows(ctx, s, 0, L, o), L), 0, rows_of_result(r, at, L),
+              fmt::format("{}: batch of {} at index {}", what, batch, at));
+}
+
+void check_quantized(Context& ctx, Precision p) {
+  const std::string name = p == Precision::int8 ? "int8" : "nvfp4";
+  SCOPED_TRACE(fmt::format("{}, {}", ctx.device().name, name));
+  const std::int64_t L = 256;
+  const Seq s = make_seq(L, 300);
+
+  // Batch composition holds with every option: scales and means are per (sequence, head). (A
+  // dense batch has one length: 130 tokens at batch 7, 16 at batch 64.)
+  AttentionOptions o{.causal = true, .precision = p};  // default smoothing (per_block128, k_smooth)
+  expect_batch(ctx, make_seq(130, 320), 7, 2, o, name);
+  expect_batch(ctx, make_seq(16, 330), 64, 40, o, name);
+
+  // Chunked prefill holds where every quantization group of the call is the one-prefill group:
+  // rows in whole 128-row blocks (Q means and int8 Q scales are per 128 rows of the call), keys
+  // ending on a 64-key block (int8 K scales per 64 keys, V scales per 16 tokens) and k_smooth off
+  // (the mean key is over the call's keys). Probed: every other chunk, int8 decode and per_head
+  // Q smoothing change bits (docs/attention.md lists why).
+  o.quant = {.q_smooth = QSmooth::per_block128, .k_smooth = false};
+  Full full = full_of(quant_rows(ctx, s, 0, L, o), L);
+  for (std::int64_t s0 : {0, 128})
+    expect_rows(full, s0, rows_of_result(quant_rows(ctx, s, s0, s0 + 128, o), 0, 128),
+                fmt::format("{} chunk [{}, {})", name, s0, s0 + 128));
+  if (p != Precision::nvfp4) return;
+
+  // NVFP4 quantizes Q and K per row (groups of 16 along D) and P per row: without smoothing, any
+  // chunk whose keys end on a 16-token V group boundary holds, decode of such a row included.
+  o.quant = {.q_smooth = QSmooth::off, .k_smooth = false};
+  full = full_of(quant_rows(ctx, s, 0, L, o), L);
+  for (const auto& [r0, r1] : {std::pair<std::int64_t, std::int64_t>{0, 16},
+                               {16, 80},
+                               {80, 128},
+                               {127, 128},
+                               {128, 208},
+                               {208, 256},
+                               {255, 256}})
+    expect_rows(full, r0, rows_of_result(quant_rows(ctx, s, r0, r1, o), 0, r1 - r0),
+                fmt::format("nvfp4 (no smoothing) rows [{}, {})", r0, r1));
+}
+
+TEST(BatchInvariance, QuantizedWhereDefined) {
+  Context dev = device_context(), cpu = fallback_context();
+  for (Context* ctx : {&dev, &cpu})
+    for (Precision p : {Precision::int8, Precision::nvfp4}) check_quantized(*ctx, p);
 }
 
 }  // namespace
