@@ -343,6 +343,35 @@ HostIndex window_index(int batch, std::int64_t r0, std::int64_t r1, int sink, in
   return h;
 }
 
+// Quest decode (sparq/quest.h) selects pages and computes per (sequence, head): the batch around
+// a sequence and the page layout change no bit. (Its tiles are its pages and its splits are
+// pages_per_split pages, so the page size and the split are part of its definition.)
+void check_quest(Context& ctx, const Seq& s) {
+  const QuestOptions qo{.page_size = 16, .token_budget = 64};  // 4 of 13 pages
+  DecodeOptions d;
+  d.return_lse = true;
+  auto run = [&](PageLayout layout, int batch, int at) {
+    const auto seqs = batch_around(s, batch, at, 200, 900 + batch);
+    std::vector<std::int64_t> caps;
+    for (const auto& x : seqs) caps.push_back(x.len);
+    Cache c = make_cache(ctx, DType::f32, layout, 16, caps, 5 + batch);
+    std::vector<float> qb;
+    for (int b = 0; b < batch; ++b) {
+      append(ctx, c, b, seqs[b], 0, seqs[b].len);
+      const auto qr = b == at ? rows_of(s.q, kHq, s.len, s.len - 1, s.len, kD)
+                              : random_normal(static_cast<std::size_t>(kHq * kD), 950 + b);
+      qb.insert(qb.end(), qr.begin(), qr.end());
+    }
+    const QuestState st = quest_init(ctx, c.kv, qo);
+    return rows_of_result(decode(ctx, ctx.upload(qb, DType::f32, {batch, kHq, kD}), c.kv, &st, d),
+                          at, 1);
+  };
+  const Rows alone = run(PageLayout::nhd, 1, 0);
+  const Full one{alone.o, alone.l, 1};
+  expect_rows(one, 0, run(PageLayout::hnd, 1, 0), "Quest decode: HND pages == NHD pages");
+  expect_rows(one, 0, run(PageLayout::nhd, 7, 3), "Quest decode: batch of 7 at index 3 == alone");
+}
+
 // all: also the window-hook and index-builder checks. The test runs them on the fallback only:
 // their kernels equal the fallback bit for bit (AttentionMasks.DenseKernelMatchesFallback, the
 // builders' DeviceEqualsFallback tests), and first use of those PoCL variants costs ~8 s of CI.
@@ -436,6 +465,7 @@ void check_sparse(Context& ctx, bool all) {
     expect_rows(one, 0, rows_of_result(attention(ctx, t.q, t.k, t.v, pattern, o), 2, L),
                 name + ": batch of 5 at index 2 == alone");
   }
+  check_quest(ctx, s);
 }
 
 TEST(BatchInvariance, SparseExplicitIndexAndPatterns) {
