@@ -287,12 +287,38 @@ void check_fp32_storage(Context& ctx, DType storage, const AttentionOptions& o) 
   }
 }
 
+// Past one 4096-key chunk the paged decode kernel merges chunk states in place (Lq > 16) or
+// splits the chunks across work-groups and merges them in merge.cl (Lq <= 16): rows [L - 40, L)
+// of a 4200-key sequence, as one dense call ≡ paged Lq = 20, 16 and 1 calls.
+void check_long_context(Context& ctx, DType storage) {
+  SCOPED_TRACE(fmt::format("{}, {} pages, 4200 keys", ctx.device().name, dt(storage)));
+  const std::int64_t L = 4200;
+  const Seq s = make_seq(L, 600);
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  Cache c = make_cache(ctx, storage, PageLayout::nhd, 64, {L}, 3);
+  append(ctx, c, 0, s, 0, L);
+  const DType ct = storage == DType::i8 ? DType::f32 : storage;
+  const auto q40 = rows_of(s.q, kHq, L, L - 40, L, kD);
+  const Full last40 = full_of(
+      attention(ctx, ctx.upload(q40, DType::f32, {1, kHq, 40, kD}),
+                upload_as(ctx, stored(c, c.kv.k_pages, c.kv.k_scales, 0), ct, {1, kHkv, L, kD}),
+                upload_as(ctx, stored(c, c.kv.v_pages, c.kv.v_scales, 0), ct, {1, kHkv, L, kD}), o),
+      40);
+  for (std::int64_t n : {20, 16, 1}) {
+    const Tensor qt = ctx.upload(rows_of(s.q, kHq, L, L - n, L, kD), DType::f32, {1, kHq, n, kD});
+    expect_rows(last40, 40 - n, rows_of_result(attention_paged(ctx, qt, c.kv, o), 0, n),
+                fmt::format("paged Lq = {} (rows from {} of the last 40)", n, 40 - n));
+  }
+}
+
 TEST(BatchInvariance, Fp32OverEveryPageStorage) {
   Context dev = device_context(), cpu = fallback_context();
   const AttentionOptions o{.causal = true, .return_lse = true};
   for (Context* ctx : {&dev, &cpu})
-    for (DType storage : {DType::f32, DType::f16, DType::bf16, DType::i8})
+    for (DType storage : {DType::f32, DType::f16, DType::bf16, DType::i8}) {
       check_fp32_storage(*ctx, storage, o);
+      if (storage == DType::f32 || storage == DType::i8) check_long_context(*ctx, storage);
+    }
   // The mask hooks keep the guarantee (key padding aside: varlen refuses it, its cu_seqlens give
   // the keys). Fallback only: AttentionMasks.* check the hooked kernels against it bit for bit,
   // and first use of the hooked PoCL variants would cost seconds of CI.
