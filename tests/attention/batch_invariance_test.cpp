@@ -5,9 +5,10 @@
 // compute over f32 / f16 / bf16 / int8 pages, for sparse attention with an explicit index whose
 // selection is the same in every call, for the batch composition of the index builders, and for
 // the int8 / NVFP4 precisions exactly where their definition allows it (their per-block scales
-// and means depend on which tokens one call holds; the doc lists what cannot hold and why). Every
-// check runs on the test device and on the fallback and compares bit for bit; a failure names
-// the first differing element. Tiny shapes (CI budget): D = 64, Hq = 4, Hkv = 2, L <= 256.
+// and means depend on which tokens one call holds; the doc lists what cannot hold and why). The
+// checks run on the test device and on the fallback (mask hooks, builders and Quest on the
+// fallback only, see check_sparse) and compare bit for bit; a failure names the first differing
+// element. Tiny shapes (CI budget): D = 64, Hq = 4, Hkv = 2, L <= 256 (one 4200-key case).
 #include <fmt/format.h>
 
 #include <algorithm>
