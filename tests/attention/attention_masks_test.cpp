@@ -185,6 +185,100 @@ TEST(AttentionMasks, FallbackMatchesFloat64Reference) {
   EXPECT_LE(worst, 2e-5);
 }
 
+// Each hook alone (and window right, non-causal ALiBi, padding that empties rows) on the
+// fallback vs a float64 reference of its formula in natural units: s = scale q.k, then
+// softcap * tanh(s / softcap), then - slope |qp - kp|; window / padding / causal drop keys; a sink
+// adds exp(sink) to the denominator. Asserted: max |O - ref| <= 1e-5 * max |V| and
+// |lse2 - ref| <= 4e-5 (the unhooked fp32 bounds of docs/attention.md); an empty row is exactly
+// O = 0, lse = -inf (or lse = sink * log2 e with a sink).
+TEST(AttentionMasks, EachHookAloneMatchesFloat64Reference) {
+  Context cpu = fallback_context();
+  const int b = 2, hq = 4, hkv = 2, d = 64;
+  const std::int64_t lq = 50, lk = 90;
+  const auto q = random_normal(static_cast<std::size_t>(b * hq * lq * d), 51, 2.0f);
+  const auto k = random_normal(static_cast<std::size_t>(b * hkv * lk * d), 52, 2.0f);
+  const auto v = random_normal(static_cast<std::size_t>(b * hkv * lk * d), 53);
+  const Tensor Q = upload_as(cpu, q, DType::f32, {b, hq, lq, d});
+  const Tensor K = upload_as(cpu, k, DType::f32, {b, hkv, lk, d});
+  const Tensor V = upload_as(cpu, v, DType::f32, {b, hkv, lk, d});
+  const std::vector<float> slopes{0.3f, 0.1f, 0.05f, 0.0f}, sinks{1.5f, -2.0f, 0.0f, 6.0f};
+  std::vector<std::uint8_t> pad(static_cast<std::size_t>(b * lk), 1);
+  for (std::int64_t j = 0; j < 45; ++j) pad[static_cast<std::size_t>(j)] = 0;  // left padding
+  for (std::int64_t j = 3; j < lk; j += 4) pad[static_cast<std::size_t>(lk + j)] = 0;
+  double vmax = 0;
+  for (float x : v) vmax = std::max(vmax, double{std::fabs(x)});
+  struct Case {
+    const char* name;
+    bool causal;
+    int wl = -1, wr = -1;
+    float cap = 0.0f;
+    bool alibi = false, sink = false, padding = false;
+  };
+  for (const Case& c :
+       {Case{"window left 30 right 10", false, 30, 10},
+        Case{"window left 0 (own key only), causal", true, 0},
+        Case{"softcap 2", false, -1, -1, 2.0f}, Case{"ALiBi", false, -1, -1, 0, true},
+        Case{"ALiBi, causal", true, -1, -1, 0, true},
+        Case{"sinks, causal", true, -1, -1, 0, false, true},
+        Case{"key padding, causal", true, -1, -1, 0, false, false, true},
+        Case{"key padding + sinks", true, -1, -1, 0, false, true, true}}) {
+    SCOPED_TRACE(c.name);
+    AttentionOptions o{.causal = c.causal, .return_lse = true};
+    o.masks.window_left = c.wl;
+    o.masks.window_right = c.wr;
+    o.masks.softcap = c.cap;
+    if (c.alibi) o.masks.alibi_slopes = cpu.upload(slopes, DType::f32, {hq});
+    if (c.sink) o.masks.sinks = cpu.upload(sinks, DType::f32, {hq});
+    if (c.padding) o.masks.key_padding = cpu.upload(pad, DType::u8, {b, lk});
+    const AttentionResult r = attention(cpu, Q, K, V, o);
+    const auto out = download_f32(r.out), lse = r.lse.download<float>();
+    const double scale = 1.0 / std::sqrt(double{d});
+    double err_o = 0, err_l = 0;
+    int empty_rows = 0;
+    for (int bb = 0; bb < b; ++bb)
+      for (int h = 0; h < hq; ++h)
+        for (std::int64_t i = 0; i < lq; ++i) {
+          const std::int64_t qp = i + lk - lq, row = (bb * hq + h) * lq + i;
+          const int hk = h / (hq / hkv);
+          std::vector<double> w(static_cast<std::size_t>(lk), -INFINITY);
+          double mx = c.sink ? double{sinks[h]} : -INFINITY;
+          for (std::int64_t j = 0; j < lk; ++j) {
+            if ((c.causal && j > qp) || (c.wl >= 0 && j < qp - c.wl) ||
+                (c.wr >= 0 && j > qp + c.wr) || (c.padding && !pad[bb * lk + j]))
+              continue;
+            double s = 0;
+            for (int e = 0; e < d; ++e)
+              s += double{q[row * d + e]} * k[((bb * hkv + hk) * lk + j) * d + e];
+            s *= scale;
+            if (c.cap > 0) s = c.cap * std::tanh(s / c.cap);
+            if (c.alibi) s -= slopes[h] * std::fabs(double(qp - j));
+            w[j] = s;
+            mx = std::max(mx, s);
+          }
+          if (mx == -INFINITY) {  // no key, no sink: exactly O = 0, lse = -inf
+            ++empty_rows;
+            for (int e = 0; e < d; ++e) EXPECT_EQ(out[row * d + e], 0.0f) << "row " << row;
+            EXPECT_EQ(lse[row], -INFINITY) << "row " << row;
+            continue;
+          }
+          double den = c.sink ? std::exp(sinks[h] - mx) : 0.0;
+          for (auto& x : w) den += (x = std::exp(x - mx));
+          err_l = std::max(err_l, std::fabs((mx + std::log(den)) / std::log(2.0) - lse[row]));
+          for (int e = 0; e < d; ++e) {
+            double acc = 0;
+            for (std::int64_t j = 0; j < lk; ++j)
+              acc += w[j] * v[((bb * hkv + hk) * lk + j) * d + e];
+            err_o = std::max(err_o, std::fabs(acc / den - out[row * d + e]));
+          }
+        }
+    EXPECT_LE(err_o, 1e-5 * vmax);
+    EXPECT_LE(err_l, 4e-5);
+    if (c.padding && !c.sink) {
+      EXPECT_GT(empty_rows, 0);  // left padding empties the first rows of sequence 0
+    }
+  }
+}
+
 // Split decode (two 4096-key chunks, merge.cl merges the sink) == fallback == prefill row.
 TEST(AttentionMasks, SplitDecodeSink) {
   Context dev = device_context(), cpu = fallback_context();
