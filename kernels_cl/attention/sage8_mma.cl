@@ -7,6 +7,10 @@
 // Macros: HEAD_DIM (64 or 128). SAGE8_EMULATE (0/1): 1 emulates mma.sync and shfl.sync in local
 // memory with the PTX ISA's layouts ("mma.m16n8k32" / "mma.m16n8k16" for .s8, shfl.sync.bfly),
 // so PoCL tests every index of this kernel; 0 (NVIDIA sm_80+ only) uses the instructions.
+// SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
+// attention/sage8_sparse.h, as sage8.cl's sparse mode). A column step runs the tile MMAs too
+// (uniform control flow around the emulation's barriers) but takes Ot from the per-column terms,
+// folded per lane from the P codes and scales every sparse step writes to local memory.
 // Launch: local (128), global (128 * nqb, Hq, B), as sage8.cl (64 query rows per work-group).
 //
 // Work split: warp w owns rows 16w + g and 16w + g + 8 (g = lane / 4, t = lane % 4); the four
@@ -24,6 +28,9 @@
 #ifndef SAGE8_EMULATE
 #define SAGE8_EMULATE 0
 #endif
+#ifndef SAGE8_SPARSE
+#define SAGE8_SPARSE 0
+#endif
 #if SAGE8_EMULATE
 #define SQ_UNROLL  // PoCL builds the emulated test variant much faster without unrolling
 #else
@@ -36,6 +43,7 @@
 #define QW (DH / 4 + 4)  // words per K8 row in local memory (padded: conflict-free fragments)
 #define VW (BN / 4 + 4)  // words per V8 channel row
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
+#include "attention/sage8_sparse.h"
 
 static inline int dot4(uint a, uint b) {
   const char4 x = as_char4(a), y = as_char4(b);
@@ -148,7 +156,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* k8, __global const float* sk,  // [B,Hkv,Lk,D], [B,Hkv,ceil(Lk/64)]
     __global const uint* v8, __global const float* sv,  // [B,Hkv,D,Lk64], [B,Hkv,D,Lk64/16]
     __global const float* delta, int has_delta, int delta_rows, int delta_blk0, int delta_nblk,
-    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0, int nqb) {
+    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0,
+    int nqb SAGE8_SPARSE_ARGS) {
   __local uint ks[BN * QW] SQ_ATT_LOCAL_ALIGN;
   __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
   __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
@@ -160,8 +169,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   const int nrows = min(BM, lq - r0);
   const int hk = h / group, hkv = hq / group;
   const int lk64 = (lk + 63) / 64 * 64;
+#if SAGE8_SPARSE
+  __local int kid[BN], kps[BN];
+  __local float skl[BN], spl[BM * 4];
+  __local uint pcl[BM * VW];
+  const long irow = ((long)b * hi_n + (share ? hk : h)) * ((lq + BM - 1) / BM) + qb;
+  const int ntl = clamp(tcount[irow], 0, max_tiles), ncol = clamp(ccount[irow], 0, max_cols);
+  const int nsteps = ntl + (ncol + BN - 1) / BN;
+#else
   const int kend = sq_att_visible_end(r0 + nrows - 1, lq, lk, causal);
-  const int ntiles = kend > 0 ? (kend + BN - 1) / BN : 0;
+  const int nsteps = kend > 0 ? (kend + BN - 1) / BN : 0;
+#endif
   const float sq_blk = sq[((long)b * hq + h) * ((lq + 127) / 128) + r0 / 128];
   __global const float* drow =
       delta +
@@ -183,14 +201,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       qa[kb][3] = ra + 8 < nrows ? q1[w + 4] : 0u;
     }
   }
+#if SAGE8_SPARSE
+  int qpr[2];  // positions of rows ra, ra + 8 (-1 past Lq: never stored)
+  for (int hf = 0; hf < 2; ++hf) {
+    const int row = ra + 8 * hf;
+    qpr[hf] = row < nrows ? (has_pos ? qpos[(long)b * lq + r0 + row] : lk - lq + r0 + row) : -1;
+  }
+#define KVIS(key, hf) SAGE8_VIS(key, qpr[hf])
+#else
   const int vend[2] = {sq_att_visible_end(r0 + ra, lq, lk, causal),
                        sq_att_visible_end(r0 + ra + 8, lq, lk, causal)};
+#define KVIS(key, hf) ((key) < vend[hf] - j0)
+#endif
   float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
   float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
   SQ_UNROLL
   for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
 
-  for (int n = 0; n < ntiles; ++n) {
+  for (int n = 0; n < nsteps; ++n) {
+#if SAGE8_SPARSE
+    const int is_tile = n < ntl, j0 = is_tile ? tstart[irow * max_tiles + n] : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_slots(n, ntl, ncol, j0, cidx + irow * max_cols, lk, has_pos, kpos + (long)b * lk,
+                      sk + kv_bh * (lk64 / 64), kid, kps, skl);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_k(ks, k8 + kv_bh * lk * (DH / 4), kid);
+    sq_s8_stage_v(vs, svs, is_tile, j0, lk64, v8 + kv_bh * DH * lk64 / 4,
+                  sv + kv_bh * DH * (lk64 / 16), kid);
+#else
     const int j0 = n * BN;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -206,6 +244,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     }
     for (int x = lid; x < DH * 4; x += NT)
       svs[x] = sv[(kv_bh * DH + x / 4) * (lk64 / 16) + 4 * n + (x & 3)];
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // ---- S2 in registers: s[half][16 gr + 4 t + u] held as s[half][4 gr + u] ----
@@ -222,9 +261,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       for (int e = 0; e < 4; ++e) {
         const int hf = e >> 1, u = 2 * (nt & 1) + (e & 1);
         const int key = 16 * (nt >> 1) + 4 * t + u;
-        const bool vis = key < vend[hf] - j0;
+        const bool vis = KVIS(key, hf);
+#if SAGE8_SPARSE
+        float s2 = sq_s8_score(acc[e], sq_blk, skl[key]);
+        if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
+#else
         float s2 = sq_s8_score(acc[e], sq_blk, sk_t);
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
+#endif
         s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
       }
     }
@@ -235,14 +279,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     bool skip[2];
     SQ_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
-      const int ve = vend[hf] - j0;
       float mt = sq_att_neg_inf();
       SQ_UNROLL
       for (int x = 0; x < 16; ++x)
-        if (16 * (x >> 2) + 4 * t + (x & 3) < ve) mt = sq_mx(mt, s[hf][x]);
+        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
       mt = quad_mx(mt, emu);
       const float m_new = sq_mx(m[hf], mt);
-      skip[hf] = ve <= 0 || m_new == sq_att_neg_inf();
+#if SAGE8_SPARSE
+      uint any = 0;  // a slot of the step visible to the row
+      SQ_UNROLL
+      for (int x = 0; x < 16; ++x) any |= KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf) ? 1u : 0u;
+      skip[hf] = !quad_umax(any, emu) || m_new == sq_att_neg_inf();
+#else
+      skip[hf] = vend[hf] - j0 <= 0 || m_new == sq_att_neg_inf();
+#endif
       alpha[hf] = skip[hf] ? 1.0f : sq_exp2(m[hf] - m_new);
       float lt = 0.0f;
       SQ_UNROLL
@@ -252,7 +302,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int key = 16 * gr + 4 * t + u;
-          p[u] = (!skip[hf] && key < ve) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
+          p[u] = (!skip[hf] && KVIS(key, hf)) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
           amax = max(amax, sq_i8_absbits(p[u]));
         }
         sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
@@ -273,6 +323,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         m[hf] = m_new;
       }
     }
+
+#if SAGE8_SPARSE
+    // P codes and scales of every row to local memory (read by column steps' per-lane folds).
+    SQ_UNROLL
+    for (int hf = 0; hf < 2; ++hf) SQ_UNROLL
+    for (int gr = 0; gr < 4; ++gr) {
+      pcl[(ra + 8 * hf) * VW + 4 * gr + t] = pa[hf][gr];
+      if (t == 0) spl[(ra + 8 * hf) * 4 + gr] = sp[hf][gr];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 
     // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
     SQ_UNROLL
@@ -295,6 +356,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         ot[2] = gr == 0 ? u2 : ot[2] + u2;
         ot[3] = gr == 0 ? u3 : ot[3] + u3;
       }
+#if SAGE8_SPARSE
+      if (!is_tile) {  // column step: per-column terms (sage8_sparse.h)
+        SQ_UNROLL
+        for (int e = 0; e < 4; ++e) {
+          const int row = ra + 8 * (e >> 1), d = 8 * nt + 2 * t + (e & 1);
+          ot[e] = sq_s8_column_pv(qpr[e >> 1], pcl + row * VW, spl + row * 4, vs + d * VW, kid, kps,
+                                  sv + (kv_bh * DH + d) * (lk64 / 16), causal, sink, window);
+        }
+      }
+#endif
       SQ_UNROLL
       for (int e = 0; e < 4; ++e)
         if (!skip[e >> 1]) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);

@@ -20,11 +20,15 @@ struct Sage8KernelConfig {
   int head_dim = 128;
   bool mma = false;
   bool emulate = false;
+  bool sparse = false;  // SAGE8_SPARSE: walk a SparseIndex (kernels_cl/attention/sage8_sparse.h)
   const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) +
-           (mma ? std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0") : std::string());
+           (mma ? std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0") : std::string()) +
+           (sparse ? " -DSAGE8_SPARSE=1" : "");
   }
+  // The index arguments of sparse mode follow this many dense ones.
+  static constexpr unsigned dense_args = 20;
 };
 
 std::vector<rt::KernelVariant> sage8_kernel_variants();

@@ -6,6 +6,7 @@
 #include "fallback_cpu/sparse/sparse_fallback.h"
 #include "host/src/attention/attention_access.h"
 #include "host/src/attention/attention_validate.h"
+#include "host/src/attention/sage8_sparse.h"
 #include "sparse_common.h"
 #include "sparse_kernels.h"
 
@@ -76,9 +77,10 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   detail::check_tensor_owner(kAttOp, "Q", q, impl);
   detail::check_tensor_owner(kAttOp, "K", k, impl);
   detail::check_tensor_owner(kAttOp, "V", v, impl);
-  check_fp32_precision(kAttOp, options);  // quantized sparse paths: not yet
+  AttentionOptions fp32 = options;  // the checks below hold for every precision
+  fp32.precision = Precision::fp32;
   const AttentionDims d =
-      validate_dense(kAttOp, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
+      validate_dense(kAttOp, q.desc(), k.desc(), v.desc(), fp32, max_alloc(impl));
   if (d.d != 64 && d.d != 128)
     rt::fail(ErrorCode::unsupported, kAttOp, "head dim D = {}; the sparse kernel supports 64, 128",
              d.d);
@@ -100,6 +102,8 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
           static_cast<int>(x.sharing), want_hi, x.sharing == IndexSharing::kv_group ? "Hkv" : "Hq");
   check_index_tensors(x, impl);
   if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
+  if (options.precision == Precision::int8) return sage8_sparse_attention(ctx, q, k, v, x, options);
+  check_fp32_precision(kAttOp, options);  // NVFP4 over an index: not yet
 
   const float c = scale_constant(kAttOp, options.scale, d.d);
   AttentionResult r;
