@@ -208,10 +208,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     qpr[hf] = row < nrows ? (has_pos ? qpos[(long)b * lq + r0 + row] : lk - lq + r0 + row) : -1;
   }
 #define KVIS(key, hf) SAGE8_VIS(key, qpr[hf])
+#define TILE_STEP is_tile
 #else
   const int vend[2] = {sq_att_visible_end(r0 + ra, lq, lk, causal),
                        sq_att_visible_end(r0 + ra + 8, lq, lk, causal)};
 #define KVIS(key, hf) ((key) < vend[hf] - j0)
+#define TILE_STEP 1
 #endif
   float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
   float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
@@ -356,20 +358,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         ot[2] = gr == 0 ? u2 : ot[2] + u2;
         ot[3] = gr == 0 ? u3 : ot[3] + u3;
       }
-#if SAGE8_SPARSE
-      if (!is_tile) {  // column step: per-column terms (sage8_sparse.h)
-        SQ_UNROLL
-        for (int e = 0; e < 4; ++e) {
-          const int row = ra + 8 * (e >> 1), d = 8 * nt + 2 * t + (e & 1);
-          ot[e] = sq_s8_column_pv(qpr[e >> 1], pcl + row * VW, spl + row * 4, vs + d * VW, kid, kps,
-                                  sv + (kv_bh * DH + d) * (lk64 / 16), causal, sink, window);
-        }
-      }
-#endif
       SQ_UNROLL
       for (int e = 0; e < 4; ++e)
-        if (!skip[e >> 1]) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
+        if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
     }
+#if SAGE8_SPARSE
+    if (!is_tile) {  // column step: per-column terms (sage8_sparse.h), no barrier in here
+      SQ_UNROLL
+      for (int x = 0; x < DH / 2;
+           ++x) {  // x = 4 nt + e: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
+        const int hf = (x >> 1) & 1, d = 8 * (x >> 2) + 2 * t + (x & 1), row = ra + 8 * hf;
+        if (!skip[hf])
+          o[x] = fma(o[x], alpha[hf],
+                     sq_s8_column_pv(qpr[hf], pcl + row * VW, spl + row * 4, vs + d * VW, kid, kps,
+                                     sv + (kv_bh * DH + d) * (lk64 / 16), causal, sink, window));
+      }
+    }
+#endif
   }
 
   // ---- out = O / l (0 for a row that sees no key) ----
