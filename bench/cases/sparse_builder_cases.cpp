@@ -25,10 +25,12 @@ namespace {
 
 struct BuilderShape {
   std::int64_t hq, hkv, lq, lk, dim;
-  bool xattn;  // false: vertical-slash
+  bool xattn;         // false: vertical-slash
+  bool grid = false;  // MMInference grid (F = 256 tokens per frame over [64, Lk - 64))
 };
 
 Pattern pattern_of(const BuilderShape& s) {
+  if (s.grid) return Grid{.stride = 256, .segments = {{64, s.lk - 64, 0}}};
   if (s.xattn) return XAttention{.stride = 8, .threshold = 0.9f};
   return VerticalSlash{};
 }
@@ -109,8 +111,11 @@ class BuilderInstance : public Instance {
 Case builder_case(BuilderShape s, SizeClass size, std::uint64_t seed) {
   Case c;
   c.family = "sparse";
-  c.op = s.xattn ? "build_xattention" : "build_vertical_slash";
-  c.name = fmt::format("sparse/build {} {} L{} D{}", s.xattn ? "xattn S8 t0.9" : "vs 1000/6096",
+  c.op = s.grid ? "build_grid" : s.xattn ? "build_xattention" : "build_vertical_slash";
+  c.name = fmt::format("sparse/build {} {} L{} D{}",
+                       s.grid    ? "grid F256 100/16"
+                       : s.xattn ? "xattn S8 t0.9"
+                                 : "vs 1000/6096",
                        head_label(s.hq, s.hkv), s.lk, s.dim);
   c.size = size;
   c.seed = seed;
@@ -151,6 +156,11 @@ std::vector<Case> sparse_builder_cases() {
       for (std::int64_t hkv : {32, 8})
         cases.push_back(builder_case({32, hkv, len, len, 128, x}, SizeClass::large, seed++));
   }
+  // Grid (§7.3): the vertical-slash probe + pooled block scores; counted as vertical-slash's
+  // probe (the pooling and block scores add O((Lq + Lk) D + nQB nKB D)).
+  cases.push_back(builder_case({2, 1, 384, 512, 64, false, true}, SizeClass::small, seed++));
+  for (std::int64_t len : {32768, 131072})
+    cases.push_back(builder_case({32, 8, len, len, 128, false, true}, SizeClass::large, seed++));
   return cases;
 }
 

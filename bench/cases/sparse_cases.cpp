@@ -1,5 +1,6 @@
 // Sparse attention cases (specs/sparse_attention.md §3, §14): the A-shape and block-sparse index
-// builders and the sparse prefill kernel over their indices, causal, B = 1.
+// builders and the sparse prefill kernel over their indices, causal, B = 1; the prefill also with
+// Precision::nvfp4 (op prefill_nvfp4: smoothing, quantization and fp4_attention_sparse).
 //
 // Counting (spec §3): computed pairs N = sum over (b, h, qb) of rows(qb) * (64 * tile_count +
 // col_count); kernel flops = 4 * D * N; kernel bytes = 4 * (|Q| + |O|) + 4 * 2 * D * sum over
@@ -7,6 +8,9 @@
 // 1e6 * N / N_dense (N of the dense causal index, same formula). The tile counts are computed on
 // the host from the builders' definitions (A-shape: static; block-sparse: max(#forced,
 // min(top_k, #candidates)) blocks per query block, whatever the data).
+// prefill_nvfp4: the same flops; bytes = fp32 Q, K, V read once and O written once (the
+// compulsory traffic of the fp32-in op, as nvfp4/attention) + the packed K/V of every visited
+// key (D/2 + D/16 bytes each of K and V) + index bytes.
 // Builders: A-shape reads nothing (bytes = index written); block-sparse pools Q and K
 // (bytes = |Q| + |K| in fp32 + index) and scores nQB x nKB / 2 block pairs (causal) per head
 // (flops = 2 * D * that + (Lq + Lk) * D for the pooling sums).
@@ -31,6 +35,13 @@ struct SparseShape {
   bool block_sparse;  // else A-shape (128, 3968)
   int top_k = 100;
   int n_init = 128, n_local = 3968;
+  Precision precision = Precision::fp32;  // of the prefill
+  AttentionOptions options() const {
+    AttentionOptions o;
+    o.causal = true;
+    o.precision = precision;
+    return o;
+  }
   Pattern pattern() const {
     if (block_sparse) return BlockSparse{top_k};
     return AShape{n_init, n_local};
@@ -117,7 +128,7 @@ class SparseInstance : public Instance {
 
   void run() override {
     if (kernel_)
-      out_ = attention(ctx_, q_dev_, k_dev_, v_dev_, index_, {.causal = true}).out;
+      out_ = attention(ctx_, q_dev_, k_dev_, v_dev_, index_, s_.options()).out;
     else
       index_ = build_index(ctx_, q_dev_, k_dev_, s_.pattern());
   }
@@ -139,8 +150,7 @@ class SparseInstance : public Instance {
                  "tile_start");
       if (kernel_) {
         Tensor v = fallback.upload(v_, DType::f32, {1, s_.hkv, s_.l, s_.dim});
-        bc.compare(out, attention(fallback, q, k, v, x, {.causal = true}).out.download<float>(),
-                   "out");
+        bc.compare(out, attention(fallback, q, k, v, x, s_.options()).out.download<float>(), "out");
       }
     } else {
       const std::int64_t rows = kSubsetRows, r0 = s_.l - rows, group = s_.hq / s_.hkv;
@@ -167,8 +177,8 @@ class SparseInstance : public Instance {
         if (kernel_) {
           Tensor v = fallback.upload(slice_rows(v_, hk, s_.l, s_.dim, 0, s_.l), DType::f32,
                                      {1, 1, s_.l, s_.dim});
-          const auto want_out =
-              attention(fallback, q, k, v, x, {.causal = true}).out.download<float>();
+          // (nvfp4: the last 128 rows are one whole smoothing block, and K is whole)
+          const auto want_out = attention(fallback, q, k, v, x, s_.options()).out.download<float>();
           bc.compare(out.data() + (h * s_.l + r0) * s_.dim, want_out.data(), want_out.size(),
                      fmt::format("out[h={}, rows {}..{}]", h, r0, s_.l - 1));
         }
@@ -200,9 +210,10 @@ class SparseInstance : public Instance {
 Case sparse_case(SparseShape s, bool kernel, SizeClass size, std::uint64_t seed) {
   Case c;
   c.family = "sparse";
-  c.op = kernel ? "prefill" : "build";
-  c.name = fmt::format("sparse/{} {} causal B1 {} L{} D{}", kernel ? "prefill" : "build",
-                       s.pattern_name(), head_label(s.hq, s.hkv), s.l, s.dim);
+  const bool fp4 = s.precision == Precision::nvfp4;
+  c.op = kernel ? (fp4 ? "prefill_nvfp4" : "prefill") : "build";
+  c.name = fmt::format("sparse/{} {} causal B1 {} L{} D{}", c.op, s.pattern_name(),
+                       head_label(s.hq, s.hkv), s.l, s.dim);
   c.size = size;
   c.seed = seed;
   const Counts n = count(s);
@@ -221,7 +232,11 @@ Case sparse_case(SparseShape s, bool kernel, SizeClass size, std::uint64_t seed)
               {"causal", 1},
               {"density_ppm", static_cast<std::int64_t>(1e6 * n.pairs / n.dense_pairs)},
               {"computed_pairs", static_cast<std::int64_t>(n.pairs)}};
-  if (kernel) {
+  if (kernel && fp4) {
+    c.flops = 4.0 * s.dim * n.pairs;
+    c.bytes_moved = 4.0 * 2 * (s.hq + s.hkv) * s.l * s.dim +
+                    2.0 * (s.dim / 2 + s.dim / 16) * n.kv_keys + index_bytes;
+  } else if (kernel) {
     c.flops = 4.0 * s.dim * n.pairs;
     c.bytes_moved = 4.0 * 2 * s.hq * s.l * s.dim + 4.0 * 2 * s.dim * n.kv_keys + index_bytes;
   } else if (s.block_sparse) {
@@ -265,6 +280,22 @@ std::vector<Case> sparse_cases() {
         v.push_back(sparse_case(s, false, SizeClass::large, seed++));
         v.push_back(sparse_case(s, true, SizeClass::large, seed++));
       }
+  // sparse x nvfp4 (own seeds, so the cases above keep theirs): CI size, then GQA 32/8 at 32K
+  // and 128K with both patterns
+  std::uint64_t fp4_seed = 9300;
+  {
+    SparseShape s{4, 2, 512, 64, false};
+    s.n_init = 64;
+    s.n_local = 128;
+    s.precision = Precision::nvfp4;
+    v.push_back(sparse_case(s, true, SizeClass::small, fp4_seed++));
+  }
+  for (std::int64_t l : {32768, 131072})
+    for (bool bs : {false, true}) {
+      SparseShape s{32, 8, l, 128, bs};
+      s.precision = Precision::nvfp4;
+      v.push_back(sparse_case(s, true, SizeClass::large, fp4_seed++));
+    }
   return v;
 }
 

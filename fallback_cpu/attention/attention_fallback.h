@@ -19,6 +19,19 @@ namespace sparq::fallback {
 void attention(const attention_detail::AttentionPlan& plan);
 void attention_split(const attention_detail::AttentionPlan& plan);
 
+// kv_append.cpp: one tensor (K or V) of kernels_cl/attention/kv_append.cl. src [B, Hkv, n, D] read
+// as src_at.at(b, h, t); pages written at dst_at.at(page, h, slot), int8 row scales at
+// sc_at.at(page, h, slot); positions from seq_lens (before the append) and page_table.
+struct KvAppendProblem {
+  Tensor src, dst, scales;
+  attention_detail::Access src_at, dst_at, sc_at;
+  const std::int32_t* seq_lens = nullptr;
+  const std::int32_t* page_table = nullptr;
+  std::int64_t max_pages = 0;
+  int batch = 0, hkv = 0, n = 0, d = 0, page_size = 0;
+};
+void kv_append(const KvAppendProblem& problem);
+
 // merge.cpp: merge_states over `rows` rows of `d` elements. Element (row, e) of tensor t is at
 // t.base + offset(row) + e, with offset(row) from the 4-d decomposition of row over `dims`.
 struct MergeOperand {

@@ -15,6 +15,7 @@ namespace sparq::fallback::attention_rows {
 
 using attention_detail::Access;
 using attention_detail::AttentionPlan;
+using attention_detail::HookPlan;
 using attention_detail::KvMode;
 using namespace sparq::cl_common;  // NOLINT: the shared kernel helpers
 
@@ -101,12 +102,19 @@ class BlockRunner {
   }
 
   // Row `i` of (b, h): O from o (fp32, D values) in the output dtype, and lse when requested.
+  // With hooks, R (o, lse) is first merged with the sink state (0, sink2[h]) (attention_common.h).
   static void write_row(const AttentionPlan& p, int b, int h, std::int64_t i, const float* o,
                         float lse) {
     const std::int64_t row = p.q_row0(b) + i;
     const std::int64_t at = p.out_at.at(b, h, row);
     std::byte* od = p.out.storage()->host.data();
-    for (int e = 0; e < p.head_dim; ++e) store(od, p.out_dtype, at + e, o[e]);
+    SqAttMerge w{};
+    if (p.hooks.on) {
+      w = sq_att_merge_weights(lse, p.hooks.sink2(h));
+      lse = w.lse;
+    }
+    for (int e = 0; e < p.head_dim; ++e)
+      store(od, p.out_dtype, at + e, p.hooks.on ? sq_att_merge_out(w, o[e], 0.0f) : o[e]);
     if (p.lse.defined())
       store(p.lse.storage()->host.data(), DType::f32, p.lse_at.at(b, h, row), lse);
   }
@@ -118,6 +126,10 @@ class BlockRunner {
       return a.at(page, hk, j % p_.page_size);
     }
     return a.at(b, hk, p_.k_row0(b) + j);
+  }
+
+  float row_scale(const Tensor& t, const Access& a, int b, int hk, int j) const {
+    return reinterpret_cast<const float*>(storage_of(t))[kv_row(a, b, hk, j)];
   }
 
   // K transposed [d][64] and V [64][d] of keys [j0, j0 + 64); keys >= lk are zero (never used).
@@ -132,6 +144,15 @@ class BlockRunner {
         continue;
       }
       const std::int64_t ka = kv_row(p_.k_at, b, hk, j), va = kv_row(p_.v_at, b, hk, j);
+      if (p_.k_at.dtype == DType::i8) {  // int8 pages: codes times the row's scale
+        const float ks = row_scale(p_.k_scales, p_.ks_at, b, hk, j);
+        const float vs = row_scale(p_.v_scales, p_.vs_at, b, hk, j);
+        const auto* kc = reinterpret_cast<const std::int8_t*>(kd);
+        const auto* vc = reinterpret_cast<const std::int8_t*>(vd);
+        for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = sq_att_deq_i8(kc[ka + e], ks);
+        for (int e = 0; e < d_; ++e) s_.v[jj * d_ + e] = sq_att_deq_i8(vc[va + e], vs);
+        continue;
+      }
       for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = load(kd, p_.k_at.dtype, ka + e);
       for (int e = 0; e < d_; ++e) s_.v[jj * d_ + e] = load(vd, p_.v_at.dtype, va + e);
     }
@@ -150,14 +171,19 @@ class BlockRunner {
         const float* kt = &s_.kt[e * kTile];
         for (int jj = 0; jj < kTile; ++jj) s[jj] = std::fma(qe, kt[jj], s[jj]);
       }
+      bool vis[kTile];  // visible': the causal prefix, then the hooks' window and key mask
+      for (int jj = 0; jj < kTile; ++jj) vis[jj] = jj < nv;
+      if (p_.hooks.on) hook_row(static_cast<int>(i0 + r), lq, lk, j0, nv, s, vis);
       float m_t = sq_att_neg_inf();
-      for (int jj = 0; jj < nv; ++jj) m_t = sq_mx(m_t, s[jj]);
+      for (int jj = 0; jj < nv; ++jj)
+        if (vis[jj]) m_t = sq_mx(m_t, s[jj]);
       const float m_new = sq_mx(s_.m[r], m_t);
       if (m_new == sq_att_neg_inf()) continue;
       const float alpha = sq_att_alpha(s_.m[r], m_new);
       float p[kTile];
       float rsum = 0.0f;
       for (int jj = 0; jj < nv; ++jj) {
+        if (!vis[jj]) continue;
         p[jj] = sq_att_prob(s[jj], m_new);
         rsum = rsum + p[jj];
       }
@@ -165,6 +191,7 @@ class BlockRunner {
       float* acc = &s_.acc[r * d_];
       for (int e = 0; e < d_; ++e) acc[e] = acc[e] * alpha;
       for (int jj = 0; jj < nv; ++jj) {
+        if (!vis[jj]) continue;
         const float pj = p[jj];
         const float* v = &s_.v[jj * d_];
         for (int e = 0; e < d_; ++e) acc[e] = std::fma(pj, v[e], acc[e]);
@@ -173,9 +200,23 @@ class BlockRunner {
     }
   }
 
+  // Hooks of row i over keys [j0, j0 + nv) (attention_common.h HOOKS): visible' and s'.
+  void hook_row(int i, int lq, int lk, int j0, int nv, float* s, bool* vis) const {
+    const HookPlan& hk = p_.hooks;
+    const int qp = lk - lq + i;
+    const float slope2 = hk.slope2(h_);
+    const std::uint8_t* mask = hk.mask_row(b_);
+    for (int jj = 0; jj < nv; ++jj) {
+      const int j = j0 + jj;
+      vis[jj] = sq_att_hook_window(qp, j, hk.wl, hk.wr) && (mask == nullptr || mask[j] != 0);
+      s[jj] = sq_att_hook_score(s[jj], hk.cap2, slope2, qp, j);
+    }
+  }
+
   // Loads q' = q * c of the item's rows and empties R; returns the block's tile count.
   int begin(const Item& it) {
     b_ = it.b;
+    h_ = it.h;
     hk_ = it.h / (p_.hq / p_.hkv);
     lq_ = static_cast<int>(p_.seq_lq(it.b));
     lk_ = static_cast<int>(p_.seq_lk(it.b));
@@ -206,7 +247,7 @@ class BlockRunner {
   const AttentionPlan& p_;
   Scratch& s_;
   int d_;
-  int b_ = 0, hk_ = 0, lq_ = 0, lk_ = 0, rows_ = 0;
+  int b_ = 0, h_ = 0, hk_ = 0, lq_ = 0, lk_ = 0, rows_ = 0;
   std::int64_t i0_ = 0;
 };
 

@@ -2,6 +2,7 @@
 // query row at a time, in the order the .cl banner defines (scores per key as delta + left fold
 // of group terms; 64-key tiles ascending; tile max, two-level P quantization, P·V per group of
 // 16 keys folded over the tile's 4 groups, online update with fma; final division).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -72,18 +73,17 @@ void fp4_attention(const Fp4AttentionProblem& p) {
       const float* ks = ksc.data() + kvh * Lk * G;
       const std::int8_t* vt = vtw.data() + kvh * D * Lk64;
       const float* vs = vsc.data() + kvh * D * (Lk64 / SQ_FP4_GROUP);
-      // Keys j < limit are visible (causal: bottom-right aligned).
-      const std::int64_t limit =
-          p.causal ? std::min<std::int64_t>(Lk, static_cast<std::int64_t>(i) + (Lk - Lq) + 1) : Lk;
       float m = neg_inf, mu_old = neg_inf, l = 0.0f;
       for (float& o : O) o = 0.0f;
-      for (std::int64_t j0 = 0; j0 < limit; j0 += SQ_FP4_TILE) {
+      // One step: 64 slots holding keys key[t] (-1: none), vis[t] = visible to row i; a tile
+      // (keys j0 + t, j0 % 16 == 0) or a column chunk (P·V per column, §4.6).
+      auto step = [&](const int* key, const bool* vis, bool is_tile, std::int64_t j0) {
         float S[SQ_FP4_TILE];
         float tmax = neg_inf;
         for (int t = 0; t < SQ_FP4_TILE; ++t) {
-          const std::int64_t j = j0 + t;
           float s = neg_inf;
-          if (j < limit) {
+          if (vis[t]) {
+            const std::int64_t j = key[t];
             s = delta ? delta[j] : 0.0f;
             for (int g = 0; g < G; ++g) {
               int I = 0;
@@ -96,16 +96,16 @@ void fp4_attention(const Fp4AttentionProblem& p) {
           tmax = sq_mx(tmax, s);
         }
         const float m_new = sq_mx(m, tmax);
-        if (m_new == neg_inf) continue;
+        if (m_new == neg_inf) return;
         const float mu_new = m_new * p.c;
-        // Two-level P quantization per group of 16 keys (twice values, scales, row sums).
+        // Two-level P quantization per group of 16 slots (twice values, scales, row sums).
         int ptw[SQ_FP4_TILE];
         float sp[4], Lh[4];
         for (int hgrp = 0; hgrp < 4; ++hgrp) {
           float pt[SQ_FP4_GROUP];
           for (int e = 0; e < SQ_FP4_GROUP; ++e) {
             const int t = hgrp * SQ_FP4_GROUP + e;
-            pt[e] = j0 + t < limit ? sq_fp4_p_level1(S[t], p.c, mu_new) : 0.0f;
+            pt[e] = vis[t] ? sq_fp4_p_level1(S[t], p.c, mu_new) : 0.0f;
           }
           std::uint8_t bytes[SQ_FP4_GROUP / 2];
           const std::uint32_t sc = sq_fp4_quant16(pt, bytes);
@@ -120,16 +120,30 @@ void fp4_attention(const Fp4AttentionProblem& p) {
         }
         const float Lt = ((Lh[0] + Lh[1]) + Lh[2]) + Lh[3];
         const float alpha = sq_exp2(mu_old - mu_new);
-        const std::int64_t vg0 = j0 / SQ_FP4_GROUP;
+        const std::int64_t nvg = Lk64 / SQ_FP4_GROUP;
         for (int d = 0; d < D; ++d) {
-          const std::int8_t* vrow = vt + static_cast<std::int64_t>(d) * Lk64 + j0;
-          const float* vsrow = vs + static_cast<std::int64_t>(d) * (Lk64 / SQ_FP4_GROUP) + vg0;
+          const std::int8_t* vrow = vt + static_cast<std::int64_t>(d) * Lk64;
+          const float* vsrow = vs + static_cast<std::int64_t>(d) * nvg;
           float U[4];
           for (int hgrp = 0; hgrp < 4; ++hgrp) {
-            int I = 0;
-            for (int e = 0; e < SQ_FP4_GROUP; ++e)
-              I += ptw[hgrp * SQ_FP4_GROUP + e] * vrow[hgrp * SQ_FP4_GROUP + e];
-            U[hgrp] = sq_fp4_group_term(I, sp[hgrp], vsrow[hgrp]);
+            if (is_tile) {  // one exact group product; tokens >= Lk64: code 0, scale 0
+              const std::int64_t vg = j0 / SQ_FP4_GROUP + hgrp;
+              int I = 0;
+              for (int e = 0; e < SQ_FP4_GROUP; ++e) {
+                const std::int64_t j = j0 + hgrp * SQ_FP4_GROUP + e;
+                I += ptw[hgrp * SQ_FP4_GROUP + e] * (j < Lk64 ? vrow[j] : 0);
+              }
+              U[hgrp] = sq_fp4_group_term(I, sp[hgrp], vg < nvg ? vsrow[vg] : 0.0f);
+            } else {  // columns: left fold of per-column terms over slots with a nonzero P code
+              float u = 0.0f;
+              for (int e = 0; e < SQ_FP4_GROUP; ++e) {
+                const int t = hgrp * SQ_FP4_GROUP + e;
+                if (ptw[t] == 0) continue;
+                u = u + sq_fp4_group_term(ptw[t] * vrow[key[t]], sp[hgrp],
+                                          vsrow[key[t] / SQ_FP4_GROUP]);
+              }
+              U[hgrp] = u;
+            }
           }
           const float Ot = ((U[0] + U[1]) + U[2]) + U[3];
           O[d] = sq_fma(O[d], alpha, Ot);
@@ -137,6 +151,44 @@ void fp4_attention(const Fp4AttentionProblem& p) {
         l = sq_fma(l, alpha, Lt);
         m = m_new;
         mu_old = mu_new;
+      };
+      int key[SQ_FP4_TILE];
+      bool vis[SQ_FP4_TILE];
+      if (!p.sparse) {
+        // Keys j < limit are visible (causal: bottom-right aligned); tiles while j0 < limit.
+        const std::int64_t limit =
+            p.causal ? std::min<std::int64_t>(Lk, static_cast<std::int64_t>(i) + (Lk - Lq) + 1)
+                     : Lk;
+        for (std::int64_t j0 = 0; j0 < limit; j0 += SQ_FP4_TILE) {
+          for (int t = 0; t < SQ_FP4_TILE; ++t) {
+            key[t] = static_cast<int>(j0) + t;
+            vis[t] = j0 + t < limit;
+          }
+          step(key, vis, true, j0);
+        }
+      } else {
+        const Fp4SparseSteps& x = *p.sparse;
+        const int nqb = (Lq + SQ_FP4_TILE - 1) / SQ_FP4_TILE;
+        const std::int64_t irow = (b * x.hi_n + (x.share ? h / group : h)) * nqb + i / SQ_FP4_TILE;
+        const int nt = std::clamp(x.tcount[irow], 0, x.max_tiles);
+        const int ncol = std::clamp(x.ccount[irow], 0, x.max_cols);
+        const int qp = x.qpos ? x.qpos[b * Lq + i] : x.off + i;
+        auto slot = [&](int t, int j) {
+          key[t] = j >= 0 && j < Lk ? j : -1;
+          const int kp = key[t] < 0 ? 0 : (x.kpos ? x.kpos[b * Lk + j] : j);
+          vis[t] = key[t] >= 0 && (!p.causal || kp <= qp) &&
+                   (x.window <= 0 || kp < x.sink || kp > qp - x.window);
+        };
+        for (int n = 0; n < nt; ++n) {
+          const int j0 = x.tstart[irow * x.max_tiles + n];
+          for (int t = 0; t < SQ_FP4_TILE; ++t) slot(t, j0 + t);
+          step(key, vis, true, j0);
+        }
+        for (int c0 = 0; c0 < ncol; c0 += SQ_FP4_TILE) {
+          for (int t = 0; t < SQ_FP4_TILE; ++t)
+            slot(t, c0 + t < ncol ? x.cidx[irow * x.max_cols + c0 + t] : -1);
+          step(key, vis, false, 0);
+        }
       }
       float* out = p.out + row * D;
       for (int d = 0; d < D; ++d) out[d] = l == 0.0f ? 0.0f : O[d] / l;

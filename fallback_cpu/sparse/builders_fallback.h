@@ -50,6 +50,8 @@ struct VerticalSlashProblem {
   std::vector<float>* sscore = nullptr;
   std::vector<std::int32_t>* vlist = nullptr;
   std::vector<std::int32_t>* slist = nullptr;
+  // Only the scores (vscore/sscore); no lists, no index (the grid builder's probe, §7.3 step 1).
+  bool scores_only = false;
 };
 void vertical_slash(const VerticalSlashProblem& p);
 

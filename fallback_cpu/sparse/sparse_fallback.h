@@ -27,6 +27,14 @@ struct PrefillProblem {
   bool causal = true;
   int sink = 0, window = 0;  // token mask when window > 0
   float c = 0.0f;
+  // Hooks (attention_common.h HOOKS), when `hooks`: window wl/wr on positions, cap2 (0: off),
+  // head constants [slope2[Hq], sink2[Hq]], key mask row b at key_mask + b * mask_sb (or null).
+  bool hooks = false;
+  int wl = -1, wr = -1;
+  float cap2 = 0.0f;
+  const float* head = nullptr;
+  const std::uint8_t* key_mask = nullptr;
+  std::int64_t mask_sb = 0;
 };
 void sparse_prefill(const PrefillProblem& p);
 

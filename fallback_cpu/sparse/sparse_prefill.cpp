@@ -27,10 +27,12 @@ float load(const In& x, std::int64_t i) {
   return sq_att_widen16(u, x.dtype);
 }
 
-bool visible(int kj, int kp, int qp, const PrefillProblem& p) {
+bool visible(int kj, int kp, int qp, const PrefillProblem& p, const std::uint8_t* mask) {
   if (kj < 0) return false;
   if (p.causal && kp > qp) return false;
   if (p.window > 0 && !(kp < p.sink || kp > qp - p.window)) return false;
+  if (p.hooks && !(sq_att_hook_window(qp, kp, p.wl, p.wr) && (mask == nullptr || mask[kj] != 0)))
+    return false;
   return true;
 }
 
@@ -48,6 +50,7 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
   const std::int32_t* ts = p.tstart + irow * p.max_tiles;
   const std::int32_t* cs = p.cidx + irow * p.max_cols;
   const int nsteps = nt + (ncol + kT - 1) / kT;
+  const std::uint8_t* mask = p.key_mask ? p.key_mask + b * p.mask_sb : nullptr;
 
   std::vector<float> q(static_cast<std::size_t>(nrows) * D), kt(static_cast<std::size_t>(D) * kT),
       v(static_cast<std::size_t>(kT) * D), acc(static_cast<std::size_t>(nrows) * D),
@@ -94,8 +97,10 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
       }
       bool vis[kT];
       float m_t = sq_att_neg_inf();
+      const int qr_pos = qp[static_cast<std::size_t>(r)];
       for (int s = 0; s < kT; ++s) {
-        vis[s] = visible(kidx[s], kps[s], qp[static_cast<std::size_t>(r)], p);
+        vis[s] = visible(kidx[s], kps[s], qr_pos, p, mask);
+        if (p.hooks) sc[s] = sq_att_hook_score(sc[s], p.cap2, p.head[h], qr_pos, kps[s]);
         if (vis[s]) m_t = sq_mx(m_t, sc[s]);
       }
       float& mr = m[static_cast<std::size_t>(r)];
@@ -134,7 +139,15 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
       for (int e = 0; e < D; ++e) o[e] = sq_att_merge_out(w, o[e], sq_att_chunk_out(a[e], lr));
     }
   }
-  // nsteps == 0: o_r is 0 and lse_r -inf (an empty row)
+  // nsteps == 0: o_r is 0 and lse_r -inf (an empty row). Hooks: the sink state merges last.
+  if (p.hooks)
+    for (int r = 0; r < nrows; ++r) {
+      const SqAttMerge w =
+          sq_att_merge_weights(lse_r[static_cast<std::size_t>(r)], p.head[p.Hq + h]);
+      lse_r[static_cast<std::size_t>(r)] = w.lse;
+      float* o = &o_r[static_cast<std::size_t>(r * D)];
+      for (int e = 0; e < D; ++e) o[e] = sq_att_merge_out(w, o[e], 0.0f);
+    }
   const std::int64_t o_base = ((static_cast<std::int64_t>(b) * p.Hq + h) * p.lq + r0) * D;
   std::memcpy(p.out + o_base, o_r.data(), o_r.size() * sizeof(float));
   if (p.lse) {

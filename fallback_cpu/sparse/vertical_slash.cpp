@@ -96,10 +96,11 @@ void vertical_slash(const VerticalSlashProblem& p) {
         vs[static_cast<std::size_t>(j)] = j < p.forced_cols ? sq_sb_pos_inf() : v;
         sl[static_cast<std::size_t>(j)] = j < p.forced_diags ? sq_sb_pos_inf() : s;
       }
-      const auto vl = topk_ascending(vs.data(), Lk, p.V);
-      const auto sll = topk_ascending(sl.data(), Lk, p.S);
       if (p.vscore) std::copy(vs.begin(), vs.end(), p.vscore->begin() + ip * Lk);
       if (p.sscore) std::copy(sl.begin(), sl.end(), p.sscore->begin() + ip * Lk);
+      if (p.scores_only) continue;
+      const auto vl = topk_ascending(vs.data(), Lk, p.V);
+      const auto sll = topk_ascending(sl.data(), Lk, p.S);
       if (p.vlist) std::copy(vl.begin(), vl.end(), p.vlist->begin() + ip * p.V);
       if (p.slist) std::copy(sll.begin(), sll.end(), p.slist->begin() + ip * p.S);
       for (int qb = 0; qb < nqb; ++qb) {

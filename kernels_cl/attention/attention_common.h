@@ -23,6 +23,20 @@
 // sq_att_merge_* below (also the public merge_states op). Output: R's o (0 and lse -inf for a
 // row that sees no key), fp32 or rounded to nearest even into f16/bf16; lse is base 2.
 //
+// HOOKS (masks and logit transforms; compiled in only with -DSQ_ATT_HOOKS=1, so a call without
+// them runs exactly the kernels above). Row i of (b, h) sits at query position qp, key j at key
+// position kp: dense / varlen / paged qp = i + (Lk - Lq), kp = j; sparse: the index's qpos/kpos.
+//   visible'(i, j) = visible(i, j) && (wl < 0 || kp - qp >= -wl) && (wr < 0 || kp - qp <= wr)
+//                    && (no key mask || key_mask[b][j] != 0)
+//   s'_j = s_j;  if cap2 > 0: s'_j = cap2 * sq_tanh(s_j / cap2)      (soft-cap, then)
+//          s'_j = fma(-slope2[h], (float)|qp - kp|, s'_j)             (ALiBi; slope2 = 0: exact no-op)
+//   The walk above runs on s'_j and visible' unchanged. After the last chunk is merged, R is
+//   merged once more with the sink state (o = 0, lse = sink2[h]) by sq_att_merge_* (sink2 = -inf:
+//   exactly no sink, "C empty"), so the sink joins the denominator and the returned lse.
+// cap2 = fp32(softcap * log2 e), slope2[h] = fp32(alibi_slope[h] * log2 e), sink2[h] =
+// fp32(sink[h] * log2 e): host, double, one rounding each (so the natural-unit definitions
+// softcap * tanh(scale q.k / softcap) - slope |qp - kp| and exp(sink) hold up to those roundings).
+//
 // Consequences the kernels rely on (all exact, so they never change a bit):
 //  - a tile with no visible key for a row is a no-op for it (alpha = 1 when m is finite; when m
 //    is +inf or NaN, l is already NaN), so a work-group may walk tiles some of its rows cannot see;
@@ -52,6 +66,9 @@
 #define SQ_DT_F32 0
 #define SQ_DT_F16 1
 #define SQ_DT_BF16 2
+// int8 KV cache pages (attention_paged only): element = sq_att_deq_i8(code, scale of its
+// (page, slot, head) row), then the fp32 definition as for any stored float.
+#define SQ_DT_I8 3
 
 #ifdef __OPENCL_C_VERSION__
 // Local-memory float4 access through 16-byte-aligned arrays (declared SQ_ATT_LOCAL_ALIGN), so the
@@ -78,6 +95,13 @@ SQ_FN ushort sq_att_narrow16(float x, int dtype) {
   return dtype == SQ_DT_F16 ? sq_f32_to_f16_rne(x) : sq_f32_to_bf16_rne(x);
 }
 
+// Dequantized element of an int8 KV page row: one fp32 rounding of code * row scale. The
+// conversion is exact (|code| <= 127), so the product is the only rounding; attention over int8
+// pages is attention over these floats, bit for bit.
+SQ_FN float sq_att_deq_i8(int code, float scale) {
+  return (float)code * scale;
+}
+
 // First key index not visible to query row i (visible keys are [0, end)); may be <= 0.
 SQ_FN int sq_att_visible_end(int i, int lq, int lk, int causal) {
   if (!causal) return lk;
@@ -102,6 +126,19 @@ SQ_FN float sq_att_chunk_lse(float m, float l) {
 }
 SQ_FN float sq_att_chunk_out(float acc, float l) {
   return l == 0.0f ? 0.0f : acc / l;
+}
+
+// Hooks (see HOOKS above). Window test on positions (kp - qp fits int32: both are in [0, 2^31)).
+SQ_FN int sq_att_hook_window(int qp, int kp, int wl, int wr) {
+  const int dlt = kp - qp;
+  return (wl < 0 || dlt >= -wl) && (wr < 0 || dlt <= wr);
+}
+
+// Soft-cap (cap2 > 0) then ALiBi (slope2 may be 0) of one score, in log2 units.
+SQ_FN float sq_att_hook_score(float s, float cap2, float slope2, int qp, int kp) {
+  if (cap2 > 0.0f) s = cap2 * sq_tanh(s / cap2);
+  const int dist = qp > kp ? qp - kp : kp - qp;
+  return sq_fma(-slope2, (float)dist, s);
 }
 
 // Merge of a running state R and the next chunk C (merge_states). "Empty" means lse == -inf:
@@ -165,6 +202,22 @@ static inline float4 sq_att_load4n(gbytes base, long i, int dt, int n) {
   return (float4)(sq_att_load1(base, i, dt), n > 1 ? sq_att_load1(base, i + 1, dt) : 0.0f,
                   n > 2 ? sq_att_load1(base, i + 2, dt) : 0.0f,
                   n > 3 ? sq_att_load1(base, i + 3, dt) : 0.0f);
+}
+
+// Elements [i, i + n) (n <= 4, the rest 0) of a K/V row in any stored dtype; `scale` is the
+// row's scale when dt == SQ_DT_I8 (ignored otherwise).
+static inline float4 sq_att_load_kv4(gbytes base, long i, int dt, int n, float scale) {
+  if (dt == SQ_DT_I8) {
+    __global const char* c = (__global const char*)base + i;
+    if (n >= 4) {
+      const char4 x = vload4(0, c);
+      return (float4)(sq_att_deq_i8(x.x, scale), sq_att_deq_i8(x.y, scale),
+                      sq_att_deq_i8(x.z, scale), sq_att_deq_i8(x.w, scale));
+    }
+    return (float4)(sq_att_deq_i8(c[0], scale), n > 1 ? sq_att_deq_i8(c[1], scale) : 0.0f,
+                    n > 2 ? sq_att_deq_i8(c[2], scale) : 0.0f, 0.0f);
+  }
+  return n >= 4 ? sq_att_load4(base, i, dt) : sq_att_load4n(base, i, dt, n);
 }
 
 static inline void sq_att_store1(__global uchar* base, long i, int dt, float x) {

@@ -12,7 +12,11 @@
 //    state (o_c, lse_c) to the workspace; merge.cl's attention_merge_chunks then merges the
 //    chunks left to right with the same formula. Chunk states do not depend on who computes them,
 //    so both give the same bits.
-// Macros: none (D, dtypes, mode, causal are run-time arguments).
+// Macros: SQ_ATT_HOOKS (1: masks and logit hooks of attention_common.h, extra arguments at the
+// end; invisible (row, key) pairs then hold -1 in P and are skipped by the row sum and P.V, as in
+// prefill_body.h; split mode leaves the sink to merge.cl). D, dtypes, mode, causal: run time.
+// K/V may be int8 pages (SQ_DT_I8, paged mode): each element is sq_att_deq_i8(code, its row's
+// scale) when staged, so the definition is the fp32 one over the dequantized values.
 //
 // Work split (no chain is split): scores: work-item (key lid % 64, rows lid / 64 + 2k, k < 4),
 // each dot one sequential chain over d (K staged 128 d at a time); tile max, m, alpha, the row
@@ -39,13 +43,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
     gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
+    __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages
+    __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
     __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
     __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
     __global float* ws_o, __global float* ws_lse, int split, int ws_chunks,
     __global const int* seq_a, long sa_off, long sa_st,  // varlen: cu_q; paged: seq_lens
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
     __global const int* pages, long pt_off, long pt_st, int page_size,
-    int mode, int hq, int group, int d, int lq, int lk, int causal, float c) {
+    int mode, int hq, int group, int d, int lq, int lk, int causal, float c
+#if SQ_ATT_HOOKS
+    , __global const float* hk_head, __global const uchar* hk_mask, long hk_moff, long hk_msb,
+    int hk_has_mask, int hk_wl, int hk_wr, float hk_cap2
+#endif
+    ) {
   __local float qs[ROWS * DMAX] SQ_ATT_LOCAL_ALIGN;  // q' rows, zero beyond d
   __local float kv[KV_FLOATS] SQ_ATT_LOCAL_ALIGN;    // K slice [64][KS], or V slice [jsv][d4]
   __local float sp[ROWS * PS] SQ_ATT_LOCAL_ALIGN;    // scores, then p
@@ -105,6 +116,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   const int my_row = lid & (ROWS - 1);
   float m_mine = sq_att_neg_inf(), l_mine = 0.0f, alpha_mine = 1.0f;
   const int jsv_cap = min(BN, (KV_FLOATS / max(d4, 4)) & ~3);
+#if SQ_ATT_HOOKS
+  const long hk_mrow = hk_moff + b * hk_msb;
+  int vbits = 0;  // bit kk: key s_key of the tile visible to row s_rh + 2 kk
+#endif
 
   // One flat loop over the tiles; chunk starts and ends happen inside it.
   const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
@@ -126,14 +141,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
           const int j = j0 + jj;
           float4 y = (float4)(0.0f);
           if (j < lk && dv < d) {
-            long at;
+            long at, sat;
             if (mode == 2) {
               const long page = pages[pt_off + b * pt_st + j / page_size];
               at = k_off + page * k_sb + (j % page_size) * k_sr + hk * k_sh + dv;
+              sat = ks_off + page * ks_sb + (j % page_size) * ks_sr + hk * ks_sh;
             } else {
               at = k_off + b * k_sb + (k0 + j) * k_sr + hk * k_sh + dv;
+              sat = ks_off + b * ks_sb + (k0 + j) * ks_sr + hk * ks_sh;
             }
-            y = dv + 4 <= d ? sq_att_load4(k, at, k_dt) : sq_att_load4n(k, at, k_dt, d - dv);
+            y = sq_att_load_kv4(k, at, k_dt, d - dv, k_dt == SQ_DT_I8 ? k_sc[sat] : 1.0f);
           }
           ST4(kv + jj * KS + (dv - d0), y);
         }
@@ -155,7 +172,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       for (int kk = 0; kk < 4; ++kk) {
         const int r = s_rh + 2 * kk;
         const int ve = sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal);
+#if SQ_ATT_HOOKS
+        const int j = j0 + s_key, qpos = lk - lq + (rr0 + r) % lqd;
+        const bool ok = j < ve && sq_att_hook_window(qpos, j, hk_wl, hk_wr) &&
+                        (!hk_has_mask || hk_mask[hk_mrow + j] != 0);
+        const float slope2 = r < nrows ? hk_head[hk * group + (rr0 + r) / lqd] : 0.0f;
+        s[kk] = sq_att_hook_score(s[kk], hk_cap2, slope2, qpos, j);
+        vbits = (vbits & ~(1 << kk)) | ((int)ok << kk);
+        sp[r * PS + s_key] = ok ? s[kk] : sq_att_neg_inf();
+#else
         sp[r * PS + s_key] = j0 + s_key < ve ? s[kk] : sq_att_neg_inf();
+#endif
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       // ---- per row: tile max, m_new, alpha, visible prefix ----
@@ -177,12 +204,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       barrier(CLK_LOCAL_MEM_FENCE);
       for (int kk = 0; kk < 4; ++kk) {
         const int r = s_rh + 2 * kk;
+#if SQ_ATT_HOOKS
+        const bool ok = s_key < row_vlim[r] && ((vbits >> kk) & 1);
+        sp[r * PS + s_key] = ok ? sq_att_prob(s[kk], row_m[r]) : -1.0f;
+#else
         sp[r * PS + s_key] = s_key < row_vlim[r] ? sq_att_prob(s[kk], row_m[r]) : 0.0f;
+#endif
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       {  // the row sum: one chain over the tile's 64 p_j, ascending
         float r = 0.0f;
+#if SQ_ATT_HOOKS
+        for (int jj = 0; jj < BN; ++jj) {
+          const float p = sp[my_row * PS + jj];
+          r = p < 0.0f ? r : r + p;
+        }
+#else
         for (int jj = 0; jj < BN; ++jj) r = r + sp[my_row * PS + jj];
+#endif
         l_mine = fma(l_mine, alpha_mine, r);
       }
       for (int kk = 0; kk < 4; ++kk) acc[kk] = acc[kk] * row_alpha[pv_r0 + kk];
@@ -195,14 +234,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
           const int j = j0 + js + jj;
           float4 y = (float4)(0.0f);
           if (j < lk) {
-            long at;
+            long at, sat;
             if (mode == 2) {
               const long page = pages[pt_off + b * pt_st + j / page_size];
               at = v_off + page * v_sb + (j % page_size) * v_sr + hk * v_sh + dv;
+              sat = vs_off + page * vs_sb + (j % page_size) * vs_sr + hk * vs_sh;
             } else {
               at = v_off + b * v_sb + (k0 + j) * v_sr + hk * v_sh + dv;
+              sat = vs_off + b * vs_sb + (k0 + j) * vs_sr + hk * vs_sh;
             }
-            y = dv + 4 <= d ? sq_att_load4(v, at, v_dt) : sq_att_load4n(v, at, v_dt, d - dv);
+            y = sq_att_load_kv4(v, at, v_dt, d - dv, v_dt == SQ_DT_I8 ? v_sc[sat] : 1.0f);
           }
           ST4(kv + jj * d4 + dv, y);
         }
@@ -212,7 +253,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             const float4 vv = LD4(kv + jj * d4 + pv_col);
             for (int kk = 0; kk < 4; ++kk) {
               const int r = pv_r0 + kk;
+#if SQ_ATT_HOOKS
+              const float p = sp[r * PS + js + jj];
+              if (js + jj < row_vlim[r] && !(p < 0.0f)) acc[kk] = fma((float4)(p), vv, acc[kk]);
+#else
               if (js + jj < row_vlim[r]) acc[kk] = fma((float4)(sp[r * PS + js + jj]), vv, acc[kk]);
+#endif
             }
           }
         }
@@ -249,6 +295,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         if (pv_col + x < d) ws_o[e * d + pv_col + x] = comp(o_r[kk], x);
       if (pv_col == 0) ws_lse[e] = lse_r[kk];
     } else {
+#if SQ_ATT_HOOKS
+      const SqAttMerge w = sq_att_merge_weights(lse_r[kk], hk_head[hq + h]);  // the sink
+      o_r[kk].x = sq_att_merge_out(w, o_r[kk].x, 0.0f);
+      o_r[kk].y = sq_att_merge_out(w, o_r[kk].y, 0.0f);
+      o_r[kk].z = sq_att_merge_out(w, o_r[kk].z, 0.0f);
+      o_r[kk].w = sq_att_merge_out(w, o_r[kk].w, 0.0f);
+      lse_r[kk] = w.lse;
+#endif
       const long at = o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh;
       for (int x = 0; x < 4; ++x)
         if (pv_col + x < d) sq_att_store1(out, at + pv_col + x, o_dt, comp(o_r[kk], x));

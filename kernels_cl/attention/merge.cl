@@ -2,7 +2,8 @@
 // merge.cl — merges of attention states with the one formula of attention_common.h:
 //   R empty (lse -inf) -> R = C; C empty -> R; else m = mx(lse_r, lse_c), wa = exp2(lse_r - m),
 //   wb = exp2(lse_c - m), s = wa + wb, o = fma(o_r, wa, o_c * wb) / s, lse = m + log2(s).
-// Macros: none. One work-item per output element; every element is its own sequential fold.
+// Macros: SQ_ATT_HOOKS (1: attention_merge_chunks takes the head constants [slope2, sink2] and
+// merges the sink state (o = 0, lse = sink2[h]) after the last chunk). One work-item per output element; every element is its own sequential fold.
 //
 // attention_merge_chunks: split decode. The workspace holds each query row's chunk states
 // (o_c[D], lse_c) in chunk order; R folds them left to right (chunk 0 first), exactly as
@@ -19,7 +20,11 @@ __kernel void attention_merge_chunks(
     __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
     __global const int* seq_a, long sa_off, long sa_st,  // varlen: cu_q; paged: seq_lens
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
-    int mode, int hq, int d, int lq, int lk) {
+    int mode, int hq, int d, int lq, int lk
+#if SQ_ATT_HOOKS
+    , __global const float* hk_head
+#endif
+    ) {
   const int e = get_global_id(0);
   const int h = get_global_id(1) % hq, i = get_global_id(1) / hq, b = get_global_id(2);
   long q0 = 0;
@@ -40,6 +45,11 @@ __kernel void attention_merge_chunks(
     o_r = sq_att_merge_out(w, o_r, ws_o[at * d + e]);
     lse_r = w.lse;
   }
+#if SQ_ATT_HOOKS
+  const SqAttMerge w = sq_att_merge_weights(lse_r, hk_head[hq + h]);  // the sink
+  o_r = sq_att_merge_out(w, o_r, 0.0f);
+  lse_r = w.lse;
+#endif
   sq_att_store1(out, o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh + e, o_dt, o_r);
   if (want_lse && e == 0) lse[l_off + b * l_sb + (q0 + i) * l_sr + h * l_sh] = lse_r;
 }

@@ -46,6 +46,12 @@
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined (64 or 128)"
 #endif
+#ifndef SQ_ATT_HOOKS
+#define SQ_ATT_HOOKS 0
+#endif
+// Per-slot visibility (an invisible (row, slot) holds -1 in P; the masked P.V path tests each
+// slot): the sparse walk, and the dense walk with hooks (a window or key mask is no prefix).
+#define SQ_SLOTS (SQ_PREFILL_SPARSE || SQ_ATT_HOOKS)
 #ifndef ATT_UNROLL
 #define ATT_UNROLL 0
 #endif
@@ -102,9 +108,19 @@
 // query at position qp_ (a macro: PoCL's inliner, see SLICE_LOAD).
 #define SP_VISIBLE(kj, kp, qp_) \
   ((kj) >= 0 && !(causal && (kp) > (qp_)) && !(window > 0 && !((kp) < sink || (kp) > (qp_)-window)))
+#define KEY_POS(n_, s_) kps[((n_)&1) * BN + (s_)]
 #else
 #define STEP_KEY(n_, s_) ((n_)*BN + (s_))
 #define KEY_OK(j_) ((j_) < lk)
+#define KEY_POS(n_, s_) ((n_)*BN + (s_))
+#endif
+#if SQ_ATT_HOOKS
+// The hooks' part of visible' (attention_common.h HOOKS) for key j_ (>= 0) at position kp_.
+#define HOOK_VIS(j_, kp_, qp_)                          \
+  (sq_att_hook_window((qp_), (kp_), hk_wl, hk_wr) && \
+   (!hk_has_mask || hk_mask[hk_mrow + (j_)] != 0))
+#else
+#define HOOK_VIS(j_, kp_, qp_) 1
 #endif
 
 // Slice `st` of step `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into
@@ -174,12 +190,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     __global const int* ccount, __global const int* cidx,             //
     __global const int* qpos, __global const int* kpos, int has_pos,  //
     int hi_n, int group, int share, int max_tiles, int max_cols, int lq, int lk, int off,
-    int causal, int sink, int window, float c) {
+    int causal, int sink, int window, float c
 #else
     __global const int* cu_q, long cuq_off, long cuq_st,  //
     __global const int* cu_k, long cuk_off, long cuk_st,  //
-    int varlen, int group, int lq, int lk, int causal, float c) {
+    int varlen, int group, int lq, int lk, int causal, float c
 #endif
+#if SQ_ATT_HOOKS
+    // [slope2[Hq], sink2[Hq]]; key mask u8 (row b at hk_moff + b * hk_msb); window; cap2 (0: off)
+    , __global const float* hk_head, __global const uchar* hk_mask, long hk_moff, long hk_msb,
+    int hk_has_mask, int hk_wl, int hk_wr, float hk_cap2
+#endif
+    ) {
   // clang-format on
   // Q slice [BM][QS] + K slice [BN][QS], or V slice [JS][DH]
   __local float qkv[QKV_FLOATS] SQ_ATT_LOCAL_ALIGN;
@@ -235,6 +257,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   const int kend = sq_att_visible_end(r0 + nrows - 1, lq, lk, causal);
   const int ntiles = kend > 0 ? (kend + BN - 1) / BN : 0;
   const int full_end = sq_att_visible_end(r0, lq, lk, causal);  // keys all rows see
+#endif
+#if SQ_ATT_HOOKS
+#if !SQ_PREFILL_SPARSE
+  int qp[TR];  // query positions (padded rows: -1; never stored)
+  SQ_UNROLL
+  for (int kk = 0; kk < TR; ++kk) {
+    const int row = rg + RG * kk;
+    qp[kk] = row < nrows ? lk - lq + r0 + row : -1;
+  }
+#endif
+  const float hk_slope2 = hk_head[h], hk_sink2 = hk_head[get_num_groups(0) + h];
+  const long hk_mrow = hk_moff + b * hk_msb;
 #endif
 
   // Global element offsets of the rows this work-item stages (fixed for the work-group).
@@ -334,18 +368,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       }
     }
 
+#if SQ_ATT_HOOKS
+    // ---- hooks: soft-cap, then ALiBi (invisible slots get a value that is never read) ----
+    SQ_UNROLL
+    for (int kk = 0; kk < TR; ++kk) SQ_UNROLL
+    for (int t = 0; t < TK; ++t) s[kk][t] =
+        sq_att_hook_score(s[kk][t], hk_cap2, hk_slope2, qp[kk], KEY_POS(n, cg + 16 * t));
+#endif
+
     // ---- step max: partial maxima over this work-item's keys, then over the 16 partials ----
-#if SQ_PREFILL_SPARSE
-    // Sparse: any real row with an invisible slot (or, below, a skip) takes the masked P.V path.
+#if SQ_SLOTS
+    // Per slot: any real row with an invisible slot (or, below, a skip) takes the masked P.V path.
     int vis[TR];  // bit t: slot cg + 16t visible to row rg + RG kk
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
       float pm = sq_att_neg_inf();
       int bits = 0;
+#if !SQ_PREFILL_SPARSE
+      const int ve = sq_att_visible_end(r0 + rg + RG * kk, lq, lk, causal) - j0;
+#endif
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
+#if SQ_PREFILL_SPARSE
         const int sl = (n & 1) * BN + cg + 16 * t;
-        const int ok = SP_VISIBLE(kidx[sl], kps[sl], qp[kk]);
+        const int ok = SP_VISIBLE(kidx[sl], kps[sl], qp[kk]) && HOOK_VIS(kidx[sl], kps[sl], qp[kk]);
+#else
+        const int jt = j0 + cg + 16 * t;
+        const int ok = (!masked || cg + 16 * t < ve) && HOOK_VIS(jt, jt, qp[kk]);
+#endif
         bits |= ok << t;
         if (ok) pm = sq_mx(pm, s[kk][t]);
       }
@@ -370,7 +420,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) {
       const int row = rg + RG * kk;
-#if !SQ_PREFILL_SPARSE
+#if !SQ_SLOTS
       const int ve = sq_att_visible_end(r0 + row, lq, lk, causal) - j0;
 #endif
       float mt = sq_att_neg_inf();
@@ -383,7 +433,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       const bool skip = m_new == sq_att_neg_inf();
       const float alpha = sq_att_alpha(m_run[kk], m_new);
       m_run[kk] = m_new;
-#if SQ_PREFILL_SPARSE
+#if SQ_SLOTS
       if (skip && row < nrows) atomic_or(&any_skip, 1);
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
@@ -432,7 +482,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         float r = 0.0f;
         for (int x = 0; x < BN; x += 4) {
           float4 p4 = LD4(pbuf + own * PS + x);
-#if SQ_PREFILL_SPARSE
+#if SQ_SLOTS
           r = p4.x < 0.0f ? r : r + p4.x;
           r = p4.y < 0.0f ? r : r + p4.y;
           r = p4.z < 0.0f ? r : r + p4.z;
@@ -446,7 +496,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         }
         l_own = fma(l_own, alpha_own, r);
       }
-#if SQ_PREFILL_SPARSE
+#if SQ_SLOTS
       if (!any_skip) {
 #else
       if (!masked && !any_skip) {
@@ -472,7 +522,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
           SQ_UNROLL
           for (int kk = 0; kk < TR; ++kk) {
             const float p = pbuf[(rg + RG * kk) * PS + js + jj];
-#if SQ_PREFILL_SPARSE
+#if SQ_SLOTS
             // p < 0: the slot is invisible to the row (or the row skipped the step)
             SQ_UNROLL
             for (int t = 0; t < TDV; ++t) {
@@ -520,6 +570,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         const SqAttMerge w =
             sq_att_merge_weights(lse_loc[par * BM + row], sq_att_chunk_lse(m_run[kk], l));
         if (cg == 0) lse_loc[(par ^ 1) * BM + row] = w.lse;
+#if SQ_ATT_HOOKS
+        const SqAttMerge w_sink = sq_att_merge_weights(w.lse, hk_sink2);  // used when last
+        const float lse_out = w_sink.lse;
+#else
+        const float lse_out = w.lse;
+#endif
         if (row < nrows) {
           const long s_row = s_off + b * s_sb + (q0 + r0 + row) * s_sr + h * s_sh;
           const long o_row = o_off + b * o_sb + (q0 + r0 + row) * o_sr + h * o_sh;
@@ -532,13 +588,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
             o.y = sq_att_merge_out(w, o_r.y, sq_att_chunk_out(a.y, l));
             o.z = sq_att_merge_out(w, o_r.z, sq_att_chunk_out(a.z, l));
             o.w = sq_att_merge_out(w, o_r.w, sq_att_chunk_out(a.w, l));
-            if (last)
+            if (last) {
+#if SQ_ATT_HOOKS
+              o.x = sq_att_merge_out(w_sink, o.x, 0.0f);
+              o.y = sq_att_merge_out(w_sink, o.y, 0.0f);
+              o.z = sq_att_merge_out(w_sink, o.z, 0.0f);
+              o.w = sq_att_merge_out(w_sink, o.w, 0.0f);
+#endif
               sq_att_store4(out, o_row + dv, o_dt, o);
-            else
+            } else {
               vstore4(o, 0, scratch + s_row + dv);
+            }
           }
           if (last && want_lse && cg == 0)
-            lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = w.lse;
+            lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = lse_out;
         }
       }
 #if SQ_PREFILL_SPARSE
@@ -556,8 +619,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
         SQ_UNROLL
         for (int t = 0; t < TDV; ++t)
           sq_att_store4(out, o_row + 4 * (cg + 16 * t), o_dt, (float4)(0.0f));
-        if (want_lse && cg == 0)
-          lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = sq_att_neg_inf();
+#if SQ_ATT_HOOKS
+        const float lse_out = sq_att_merge_weights(sq_att_neg_inf(), hk_sink2).lse;
+#else
+        const float lse_out = sq_att_neg_inf();
+#endif
+        if (want_lse && cg == 0) lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = lse_out;
       }
     }
   }

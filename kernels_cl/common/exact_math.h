@@ -249,6 +249,34 @@ SQ_FN float sq_sigmoid(float x) {
   return 1.0f / (1.0f + sq_exp(-x));
 }
 
+// tanh(x) (Gemma-2 logit soft-cap, docs/attention.md "hooks"). Not in a family spec; designed
+// here. |x| < 0.625: tanh(x) = x + x^3 P(x^2), P of degree 6 (Chebyshev fit of
+// (tanh(x)/x - 1)/x^2 on z = x^2 in [0, 0.390625], fit error 2^-34), evaluated as Horner in fma
+// over z = a*a, then fma(a*z, P, a). |x| >= 0.625: 1 - 2 / (e^(2|x|) + 1) with sq_exp (2|x| is
+// exact; e^(2|x|) overflows to +inf for |x| > 44.4, giving exactly 1). The sign is copied from
+// x last (odd function, exact). Max error 1.330 ulp over all 2^32 inputs (docs/exact_math.md).
+// tanh(±0) = ±0, tanh(±inf) = ±1, NaN -> NaN (same bits); subnormal x -> x.
+SQ_FN float sq_tanh(float x) {
+  if (sq_isnan(x)) return x;
+  float a = sq_fabs(x);
+  float r;
+  if (a < 0.625f) {
+    float z = a * a;
+    float p = sq_as_float(0xBA620664u);          // P6 -8.62216810e-04
+    p = sq_fma(p, z, sq_as_float(0x3B58ADA1u));  // P5  3.30624753e-03
+    p = sq_fma(p, z, sq_as_float(0xBC100825u));  // P4 -8.79100431e-03
+    p = sq_fma(p, z, sq_as_float(0x3CB31386u));  // P3  2.18598954e-02
+    p = sq_fma(p, z, sq_as_float(0xBD5D0D2Cu));  // P2 -5.39676398e-02
+    p = sq_fma(p, z, sq_as_float(0x3E088888u));  // P1  1.33333325e-01
+    p = sq_fma(p, z, sq_as_float(0xBEAAAAABu));  // P0 -3.33333343e-01
+    r = sq_fma(a * z, p, a);
+  } else {
+    float e = sq_exp(a + a);
+    r = 1.0f - 2.0f / (e + 1.0f);
+  }
+  return sq_as_float(sq_as_uint(r) | (sq_as_uint(x) & 0x80000000u));
+}
+
 // --- sincospi (specs/diffusion_sampling.md §3.4) -----------------------------------------------
 // sin(pi x) (returned) and cos(pi x) (*cos_out) for x in [0, 1/4] only: the caller reduces the
 // angle exactly in integers. u = x*x; sin = x * S(u), cos = C(u), Horner in fma over Taylor

@@ -1,28 +1,42 @@
 #pragma OPENCL FP_CONTRACT OFF
 // fp4_attention.cl — FP4 (NVFP4, SageAttention3-style) attention forward on packed inputs
-// (specs/fp4_attention.md §3-§4). Mirror: fallback_cpu/nvfp4/fp4_attention.cpp.
+// (specs/fp4_attention.md §3-§4), dense or over a SparseIndex. Mirror:
+// fallback_cpu/nvfp4/fp4_attention.cpp.
 //
 // Macros: HEAD_DIM (64 or 128); FP4_MMA (0: portable integer loops; 1: NVIDIA inline PTX
 // mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32, one MMA per 16-group; 2: the MMA path with
-// the MMA emulated in local memory, so PoCL checks its fragment indexing; all give the same bits).
-// Work-group: 256 work-items, 64 query rows of one (b, h); work-item (r, q) = (lid / 4, lid % 4).
+// the MMA emulated in local memory, so PoCL checks its fragment indexing; all give the same bits;
+// nvfp4/fp4_mma.h); FP4_SPARSE (0: kernel fp4_attention, every key; 1: kernel
+// fp4_attention_sparse, the steps of a SparseIndex row). Work-group: 256 work-items, 64 query
+// rows of one (b, h) (sparse: query block qb = row0 / 64); work-item (r, q) = (lid / 4, lid % 4).
 //
 // Defined arithmetic order, per query row i (kv head h / (Hq/Hkv), delta row i / delta_rows,
-// delta_rows = 128 for per-block Q smoothing, Lq for per-head):
-//   visible keys j < limit(i) = Lk, or min(Lk, i + Lk - Lq + 1) when causal;
-//   tiles of 64 keys n = 0, 1, ... while 64n < limit(i); per tile:
+// delta_rows = 128 for per-block Q smoothing, Lq for per-head). Steps of 64 key slots:
+//   dense: visible keys j < limit(i) = Lk, or min(Lk, i + Lk - Lq + 1) when causal; the tiles
+//     n = 0, 1, ... while 64n < limit(i) (keys 64n + 0..63);
+//   sparse (specs/sparse_attention.md §2, §11; index row (b, h or h / G, i / 64)): the row's tiles
+//     in list order (keys start + 0..63, start % 16 == 0), then its columns in chunks of 64 list
+//     entries; visible(j) = j < Lk && (!causal || kpos(j) <= qpos(i)) && (no token mask ||
+//     kpos(j) < sink || kpos(j) > qpos(i) - window), qpos(i) = Lk - Lq + i, kpos(j) = j unless
+//     the index carries qpos/kpos. No 4096-key segments (dense FP4 has none either).
+// Per step:
 //   S_j = delta_j (0 without delta), then S_j = S_j + T_g for g = 0..D/16-1, where
 //     T_g = (sa == 0 || sb == 0) ? +0 : (((float)I_g * sa) * sb) * 0.25f and I_g the exact int
 //     dot of the twice values of Q row i and K row j in group g (any order: it is exact);
-//   masked keys S = -inf; m_new = mx(m, max of the tile's S) (NaN-propagating, order-free up to
-//     the sign of zero, which no result depends on); skip the tile when m_new == -inf;
-//   mu_new = m_new * c; Pt_j = sq_exp2_q(S_j * c - mu_new) * 2688 (masked: 0);
-//   quant16 of each group h of 16 keys -> P codes, scale sP_h; L_h = ((float)sum tw * sP_h) * 0.5;
-//   U_{h,d} = T of (P group h, V group of those 16 keys, channel d);
+//   invisible slots S = -inf; m_new = mx(m, max of the step's S) (NaN-propagating, order-free up
+//     to the sign of zero, which no result depends on); skip the step when m_new == -inf (dense:
+//     also when 64n >= limit(i); a step a row cannot see changes no bit either way: alpha = 1,
+//     Ot = Lt = +0, and O, l are never -0);
+//   mu_new = m_new * c; Pt_j = sq_exp2_q(S_j * c - mu_new) * 2688 (invisible: 0);
+//   quant16 of each group h of 16 slots -> P codes, scale sP_h; L_h = ((float)sum tw * sP_h) * 0.5;
+//   tile: U_{h,d} = T of (P group h, V group (start / 16 + h), channel d) (tokens >= Lk64: 0);
+//   column chunk: U_{h,d} = +0, then U = U + T1 for each slot t of group h with a nonzero P code,
+//     T1 = (((float)(tw(p_t) * tw(v_{j_t,d})) * sP_h) * sV(j_t, d)) * 0.25f (exact), sV the scale
+//     of the V group holding key j_t (§4.6; zero-weight slots add nothing, not even a NaN scale);
 //   Ot_d = ((U_0 + U_1) + U_2) + U_3; Lt = ((L_0 + L_1) + L_2) + L_3;
-//   alpha = sq_exp2(mu_old - mu_new) (mu_old = -inf before the first processed tile);
-//   O_d = fma(O_d, alpha, Ot_d); l = fma(l, alpha, Lt);
-//   out_d = (l == 0) ? 0 : O_d / l.
+//   alpha = sq_exp2(mu_old - mu_new) (mu_old = -inf before the first processed step);
+//   O_d = fma(O_d, alpha, Ot_d); l = fma(l, alpha, Lt).
+// out_d = (l == 0) ? 0 : O_d / l. With the dense index, the sparse kernel runs the dense steps.
 // The row-to-work-item mapping and the MMA/portable choice change no result: every rounding
 // above happens on one value in the stated order, and the integer dots are exact.
 #include "nvfp4/fp4_math.h"
@@ -32,66 +46,16 @@
 #define D HEAD_DIM
 #define G (HEAD_DIM / 16)
 #define QD (HEAD_DIM / 4)  // channels per work-item in the portable P·V
+#ifndef FP4_SPARSE
+#define FP4_SPARSE 0
+#endif
+#if FP4_SPARSE
+#define FP4_KERNEL_NAME fp4_attention_sparse
+#else
+#define FP4_KERNEL_NAME fp4_attention
+#endif
 
-#if FP4_MMA
-// D = A(16x16, s8, row) * B(16x8, s8, col) with zero C. Fragments (g = lane >> 2, t = lane & 3):
-// a0 row g, k 4t..4t+3; a1 row g+8, same k; b0 column g, k 4t..4t+3; d0, d1 row g, columns
-// 2t, 2t+1; d2, d3 row g+8. int8 lanes packed little-endian (lowest k in the low byte).
-// Called by every work-item of the work-group in uniform control flow.
-#if FP4_MMA == 1
-// NVIDIA's OpenCL compiler takes GNU `asm volatile` (design/NVIDIA_OPENCL.md, verified on the
-// H100); the off-GPU compile check (clang OpenCL -> NVPTX -> ptxas, docs/fp4_attention.md) spells
-// it __asm__ and defines SQ_PTX_CHECK.
-#ifdef SQ_PTX_CHECK
-#define FP4_ASM __asm__
-#else
-#define FP4_ASM asm
-#endif
-static inline int4 fp4_mma16(uint a0, uint a1, uint b0) {
-  int d0, d1, d2, d3;
-  const int zero = 0;
-  FP4_ASM volatile(
-      "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
-      "{%7,%7,%7,%7};"
-      : "=r"(d0), "=r"(d1), "=r"(d2), "=r"(d3)
-      : "r"(a0), "r"(a1), "r"(b0), "r"(zero));
-  return (int4)(d0, d1, d2, d3);
-}
-#define MMA16(I, a0, a1, b0, sa, sb) (I) = fp4_mma16((a0), (a1), (b0));
-#else
-// The same fragment contract emulated for PoCL tests: before a phase, every work-item
-// publishes the fragments it would feed the MMAs (xa: its A register pairs by slot, xb: its B
-// registers by slot), one barrier, then each MMA is computed from the published registers of
-// the warp's lanes. No barrier sits inside a loop and the exchange arrays are read in the
-// kernel body, not through a __local pointer parameter: PoCL 3.1 gave nondeterministic or zero
-// results for both of those variants.
-#define XA_SLOTS 16  // >= max(G, 4) A pairs
-#define XB_SLOTS 32  // >= max(4 * G, 4 * D / 16) B registers
-static inline int fp4_s8(uint w, int e) {
-  return (int)(((w >> (8 * e)) & 255u) ^ 128u) - 128;
-}
-#define MMA16(I, a0, a1, b0, sa, sb)                                                   \
-  {                                                                                    \
-    const int lane_ = lid & 31, base_ = lid - lane_, g_ = lane_ >> 2, t_ = lane_ & 3;  \
-    int d0_ = 0, d1_ = 0, d2_ = 0, d3_ = 0;                                            \
-    for (int tt_ = 0; tt_ < 4; ++tt_)                                                  \
-      for (int e_ = 0; e_ < 4; ++e_) {                                                 \
-        const int ai_ = ((base_ + 4 * g_ + tt_) * XA_SLOTS + (sa)) * 2;                \
-        const int ar_ = fp4_s8(xa[ai_], e_), ar8_ = fp4_s8(xa[ai_ + 1], e_);           \
-        const int bc0_ = fp4_s8(xb[(base_ + 8 * t_ + tt_) * XB_SLOTS + (sb)], e_);     \
-        const int bc1_ = fp4_s8(xb[(base_ + 8 * t_ + 4 + tt_) * XB_SLOTS + (sb)], e_); \
-        d0_ += ar_ * bc0_;                                                             \
-        d1_ += ar_ * bc1_;                                                             \
-        d2_ += ar8_ * bc0_;                                                            \
-        d3_ += ar8_ * bc1_;                                                            \
-      }                                                                                \
-    (I) = (int4)(d0_, d1_, d2_, d3_);                                                  \
-  }
-#endif
-static inline uint fp4_pack4(__local const char* p) {
-  return as_uint(vload4(0, p));
-}
-#endif
+#include "nvfp4/fp4_mma.h"
 
 static inline int fp4_dot16(__local const char* a, __local const char* b) {
   int s = 0;
@@ -99,12 +63,44 @@ static inline int fp4_dot16(__local const char* a, __local const char* b) {
   return s;
 }
 
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
+#if FP4_SPARSE
+// Visibility of a slot's key j (-1: none) at position kp to query position qp (sparse §1).
+static inline int fp4_visible(int j, int kp, int qp, int causal, int sink, int window) {
+  return j >= 0 && (!causal || kp <= qp) && (window <= 0 || kp < sink || kp > qp - window);
+}
+#endif
+
+// Ot of a column chunk (§4.6): per group hg, u = +0, then u = u + term for each slot with a
+// nonzero P code (term: the exact per-column product with that key's V scale, code in vsc);
+// Ot = ((U0 + U1) + U2) + U3.
+static inline float fp4_col_out(__local const char* p, __local const float* sp,
+                                __local const char* v, __local const char* vsc) {
+  float ot = 0.0f;
+  for (int hg = 0; hg < 4; ++hg) {
+    float u = 0.0f;
+    for (int e = 0; e < 16; ++e) {
+      const int t = 16 * hg + e;
+      if (p[t] != 0)
+        u = u + sq_fp4_group_term((int)p[t] * (int)v[t], sp[hg], sq_e4m3_decode((uchar)vsc[t]));
+    }
+    ot = hg == 0 ? u : ot + u;
+  }
+  return ot;
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     __global const uchar* qc, __global const uchar* qs, __global const uchar* kc,
     __global const uchar* ks, __global const uchar* vc, __global const uchar* vs,
     __global const float* delta, int has_delta, int delta_rows, int delta_blk0, int delta_nblk,
     __global float* out, int hq, int hkv, int lq, int lk, int lk64, int row_begin, int row_end,
-    int causal, float c) {
+    int causal, float c
+#if FP4_SPARSE
+    ,
+    __global const int* tcount, __global const int* tstart, __global const int* ccount,
+    __global const int* cidx, __global const int* qpos, __global const int* kpos, int has_pos,
+    int hi_n, int share, int max_tiles, int max_cols, int sink, int window
+#endif
+) {
   __local char ktw[64 * D];       // K tile twice values [key][d]
   __local float ksc[64 * G];      // K tile scales [key][g]
   __local char vtw[D * 64];       // V tile twice values [d][key]
@@ -125,6 +121,10 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
 #else
   __local char qtw[ROWS * D];  // Q twice values [r][d]
 #endif
+#if FP4_SPARSE
+  __local int kidx[64];  // key of each slot of the step (-1: none)
+  __local int kps[64];   // its position
+#endif
 
   const int lid = (int)get_local_id(0);
   const int r = lid >> 2, q = lid & 3;
@@ -133,12 +133,30 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
   const int kvh = b * hkv + h / (hq / hkv);
   const long bh = (long)b * hq + h;
   const int i = row0 + r;
+#if FP4_SPARSE
+  // The index row (b, hi, qb) of these 64 rows: its tiles, then its columns in chunks of 64.
+  const long irow = ((long)b * hi_n + (share ? h / (hq / hkv) : h)) * ((lq + 63) / 64) + row0 / 64;
+  int nt = tcount[irow];
+  nt = nt < 0 ? 0 : (nt > max_tiles ? max_tiles : nt);
+  int ncol = ccount[irow];
+  ncol = ncol < 0 ? 0 : (ncol > max_cols ? max_cols : ncol);
+  __global const int* ts = tstart + irow * max_tiles;
+  __global const int* cs = cidx + irow * max_cols;
+  const int nsteps = nt + (ncol + 63) / 64;
+  const int qp = i < row_end ? (has_pos ? qpos[(long)b * lq + i] : lk - lq + i) : 0;
+#define FP4_VIS(t) (i < row_end && fp4_visible(kidx[t], kps[t], qp, causal, sink, window))
+#define FP4_KEY(t) kidx[t]
+#else
   const int lim_raw = causal ? i + (lk - lq) + 1 : lk;
   const int limit = i < row_end ? (lim_raw < lk ? (lim_raw > 0 ? lim_raw : 0) : lk) : 0;
   // Keys the whole work-group needs: the largest limit of its rows.
   const int last_row = (row0 + ROWS < row_end ? row0 + ROWS : row_end) - 1;
   const int wg_raw = causal ? last_row + (lk - lq) + 1 : lk;
   const int wg_limit = wg_raw < lk ? (wg_raw > 0 ? wg_raw : 0) : lk;
+  const int nsteps = (wg_limit + SQ_FP4_TILE - 1) / SQ_FP4_TILE;
+#define FP4_VIS(t) (j0 + (t) < limit)
+#define FP4_KEY(t) (j0 + (t))
+#endif
   __global const float* drow =
       has_delta ? delta + (bh * delta_nblk + (i < row_end ? i : row0) / delta_rows - delta_blk0) *
                               (long)lk
@@ -192,29 +210,57 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
 #endif
   float m = -INFINITY, mu_old = -INFINITY;
 
-  for (int j0 = 0; j0 < wg_limit; j0 += SQ_FP4_TILE) {
+  for (int n = 0; n < nsteps; ++n) {
+#if FP4_SPARSE
+    const int is_tile = n < nt, c0 = (n - nt) * 64;
+    const int j0 = is_tile ? ts[n] : 0;
+#define FP4_SLOT_KEY(t) \
+  (is_tile ? (j0 + (t) < lk ? j0 + (t) : -1) : (c0 + (t) < ncol ? cs[c0 + (t)] : -1))
+#else
+    const int is_tile = 1, j0 = n * SQ_FP4_TILE;
+#define FP4_SLOT_KEY(t) (j0 + (t))
+#endif
+    const int tile_groups = is_tile ? 4 : 0;  // V groups of the step's tile P·V (columns: none)
     barrier(CLK_LOCAL_MEM_FENCE);
-    // K tile (keys >= Lk: zero codes and scales), V tile (padded to Lk64 by the format).
+#if FP4_SPARSE
+    if (lid < 64) {
+      const int j = FP4_SLOT_KEY(lid);
+      kidx[lid] = j;
+      kps[lid] = j < 0 ? 0 : (has_pos ? kpos[(long)b * lk + j] : j);
+    }
+#endif
+    // K rows of the slots (no key, or keys >= Lk: zero codes and scales); V: a tile's tokens
+    // (padded to Lk64 by the format; tokens past Lk64: zero), or the columns' tokens.
     for (int idx = lid; idx < 64 * (D / 2); idx += WG) {
       const int key = idx / (D / 2), k2 = idx % (D / 2);
-      const int j = j0 + key;
-      const uint byte = j < lk ? kc[((long)kvh * lk + j) * (D / 2) + k2] : 0u;
+      const int j = FP4_SLOT_KEY(key);
+      const uint byte = j >= 0 && j < lk ? kc[((long)kvh * lk + j) * (D / 2) + k2] : 0u;
       ktw[key * D + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
       ktw[key * D + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
     }
     for (int idx = lid; idx < 64 * G; idx += WG) {
-      const int j = j0 + idx / G;
-      ksc[idx] = j < lk ? sq_e4m3_decode(ks[((long)kvh * lk + j) * G + idx % G]) : 0.0f;
+      const int j = FP4_SLOT_KEY(idx / G);
+      ksc[idx] = j >= 0 && j < lk ? sq_e4m3_decode(ks[((long)kvh * lk + j) * G + idx % G]) : 0.0f;
     }
-    for (int idx = lid; idx < D * 32; idx += WG) {
-      const int d = idx >> 5, k2 = idx & 31;
-      const uint byte = vc[((long)kvh * D + d) * (lk64 / 2) + j0 / 2 + k2];
-      vtw[d * 64 + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
-      vtw[d * 64 + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
-    }
-    for (int idx = lid; idx < D * 4; idx += WG) {
-      const int d = idx >> 2;
-      vsc[idx] = sq_e4m3_decode(vs[((long)kvh * D + d) * (lk64 / 16) + j0 / 16 + (idx & 3)]);
+    if (is_tile) {
+      for (int idx = lid; idx < D * 32; idx += WG) {
+        const int d = idx >> 5, k2 = idx & 31;
+        const uint byte =
+            j0 + 2 * k2 < lk64 ? vc[((long)kvh * D + d) * (lk64 / 2) + j0 / 2 + k2] : 0u;
+        vtw[d * 64 + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
+        vtw[d * 64 + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
+      }
+      for (int idx = lid; idx < D * 4; idx += WG) {
+        const int d = idx >> 2, vg = j0 / 16 + (idx & 3);
+        vsc[idx] =
+            vg < lk64 / 16 ? sq_e4m3_decode(vs[((long)kvh * D + d) * (lk64 / 16) + vg]) : 0.0f;
+      }
+    } else {
+      for (int idx = lid; idx < D * 64; idx += WG) {
+        const int d = idx >> 6, j = FP4_SLOT_KEY(idx & 63);
+        const uint byte = j >= 0 ? vc[((long)kvh * D + d) * (lk64 / 2) + j / 2] : 0u;
+        vtw[idx] = (char)sq_e2m1_twice(j & 1 ? sq_fp4_hi(byte) : sq_fp4_lo(byte));
+      }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -243,10 +289,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
         __global const float* db =
             has_delta ? delta + (bh * delta_nblk + ib / delta_rows - delta_blk0) * (long)lk : delta;
         const int c0 = kb + 2 * ft, c1 = c0 + 1;
+        const int jc0 = FP4_KEY(c0), jc1 = FP4_KEY(c1);
         float s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f;
         if (has_delta) {
-          if (j0 + c0 < lk) s00 = da[j0 + c0], s10 = db[j0 + c0];
-          if (j0 + c1 < lk) s01 = da[j0 + c1], s11 = db[j0 + c1];
+          if (jc0 >= 0 && jc0 < lk) s00 = da[jc0], s10 = db[jc0];
+          if (jc1 >= 0 && jc1 < lk) s01 = da[jc1], s11 = db[jc1];
         }
         for (int g = 0; g < G; ++g) {
           const uint kb0 = fp4_pack4(ktw + (kb + fg) * D + 16 * g + 4 * ft);
@@ -264,13 +311,12 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int e = 0; e < 16; ++e)
-      S[e] = j0 + 16 * q + e < limit ? sco[r * 64 + 16 * q + e] : -INFINITY;
+    for (int e = 0; e < 16; ++e) S[e] = FP4_VIS(16 * q + e) ? sco[r * 64 + 16 * q + e] : -INFINITY;
 #else
     for (int e = 0; e < 16; ++e) {
-      const int t = 16 * q + e, j = j0 + t;
+      const int t = 16 * q + e, j = FP4_KEY(t);
       float s = -INFINITY;
-      if (j < limit) {
+      if (FP4_VIS(t)) {
         s = has_delta ? drow[j] : 0.0f;
         for (int g = 0; g < G; ++g)
           s = s + sq_fp4_group_term(fp4_dot16(qtw + r * D + 16 * g, ktw + t * D + 16 * g),
@@ -288,13 +334,23 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
     const float tmax =
         sq_mx(sq_mx(sq_mx(pmax[r * 4], pmax[r * 4 + 1]), pmax[r * 4 + 2]), pmax[r * 4 + 3]);
     const float m_new = sq_mx(m, tmax);
+#if FP4_SPARSE
+    const int act = m_new != -INFINITY;
+    // A column chunk's V scale codes [d][slot] go where the K tile was (no longer read).
+    if (!is_tile)
+      for (int idx = lid; idx < D * 64; idx += WG) {
+        const int d = idx >> 6, j = kidx[idx & 63];
+        ktw[idx] = j >= 0 ? (char)vs[((long)kvh * D + d) * (lk64 / 16) + j / 16] : (char)0;
+      }
+#else
     const int act = j0 < limit && m_new != -INFINITY;
+#endif
     float alpha = 0.0f;
     if (act) {
       const float mu_new = m_new * c;
       float pt[16];
       for (int e = 0; e < 16; ++e)
-        pt[e] = j0 + 16 * q + e < limit ? sq_fp4_p_level1(S[e], c, mu_new) : 0.0f;
+        pt[e] = FP4_VIS(16 * q + e) ? sq_fp4_p_level1(S[e], c, mu_new) : 0.0f;
       uchar bytes[8];
       const uint sc = sq_fp4_quant16(pt, bytes);
       int sum = 0;
@@ -348,7 +404,13 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
         const int cb = (D / 2) * whalf + 8 * nt;
         const int d0 = cb + 2 * ft, d1 = d0 + 1;
         float u00 = 0.0f, u01 = 0.0f, u10 = 0.0f, u11 = 0.0f;
-        for (int hg = 0; hg < 4; ++hg) {
+        if (!is_tile) {
+          u00 = fp4_col_out(ptw + ra * 64, psc + ra * 4, vtw + d0 * 64, ktw + d0 * 64);
+          u01 = fp4_col_out(ptw + ra * 64, psc + ra * 4, vtw + d1 * 64, ktw + d1 * 64);
+          u10 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d0 * 64, ktw + d0 * 64);
+          u11 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d1 * 64, ktw + d1 * 64);
+        }
+        for (int hg = 0; hg < tile_groups; ++hg) {
           const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft);
           int4 I;
           MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)
@@ -385,8 +447,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void fp4_attention(
     if (act) {
       for (int dd = 0; dd < QD; ++dd) {
         const int d = q * QD + dd;
-        float ot = 0.0f;
-        for (int hg = 0; hg < 4; ++hg) {
+        float ot =
+            is_tile ? 0.0f : fp4_col_out(ptw + r * 64, psc + r * 4, vtw + d * 64, ktw + d * 64);
+        for (int hg = 0; hg < tile_groups; ++hg) {
           const float u =
               sq_fp4_group_term(fp4_dot16(ptw + r * 64 + 16 * hg, vtw + d * 64 + 16 * hg),
                                 psc[r * 4 + hg], vsc[d * 4 + hg]);

@@ -31,6 +31,34 @@ struct SPARQ_API QuantAttnOptions {
   bool k_smooth = true;                      // subtract the mean key (softmax ignores it)
 };
 
+// Masks and logit hooks of the exact fp32 path (docs/attention.md "Masks and logit hooks"; the
+// arithmetic is stated in kernels_cl/attention/attention_common.h, HOOKS). They compose with
+// each other, with causal, with every sparse pattern (attention(..., SparseIndex)) and with
+// attention_paged / attention_varlen; the same token gets the same bits in prefill and decode.
+// Positions: query row i sits at qp = i + (Lk - Lq), key j at kp = j (sparse: the index's
+// qpos/kpos). Quantized precisions (int8, nvfp4) refuse every hook.
+struct SPARQ_API AttentionMasks {
+  // Sliding window (FlashAttention's window_size): key kp is visible to qp iff
+  // qp - window_left <= kp <= qp + window_right; -1 = unbounded on that side.
+  int window_left = -1, window_right = -1;
+  // Logit soft-cap (Gemma-2): s -> softcap * tanh(s / softcap) on s = scale * q.k; 0 = off,
+  // otherwise finite and > 0.
+  float softcap = 0.0f;
+  // ALiBi: f32 [Hq], finite and >= 0; bias -slope[h] * |qp - kp| added to the (soft-capped)
+  // score (FlashAttention's alibi_slopes). Undefined = off.
+  Tensor alibi_slopes;
+  // Learned attention sinks (gpt-oss): f32 [Hq], finite, natural-log units; one virtual key per
+  // query head with logit sinks[h] and value 0 joins the softmax denominator (and the returned
+  // lse). Undefined = off.
+  Tensor sinks;
+  // Key padding (Hugging Face attention_mask convention): u8 [B, Lk] (attention_paged: [B, N] with
+  // N >= every seq_lens[b]), nonzero = the key takes part, 0 = padding (left or right). Note
+  // PyTorch's nn.MultiheadAttention key_padding_mask is the inverse (True = padding).
+  // attention_varlen refuses it (its cu_seqlens already give each sequence's keys). Undefined =
+  // off.
+  Tensor key_padding;
+};
+
 struct SPARQ_API AttentionOptions {
   bool causal = false;  // aligned bottom-right when Lq != Lk (as FlashAttention)
   float scale = 0.0f;   // 0 = 1/sqrt(D); otherwise finite and > 0
@@ -38,6 +66,7 @@ struct SPARQ_API AttentionOptions {
   DType out_dtype = DType::f32;  // f32, or f16/bf16 rounded to nearest even
   Precision precision = Precision::fp32;
   QuantAttnOptions quant{};  // used when precision is int8 or nvfp4
+  AttentionMasks masks{};    // fp32 only
 };
 
 struct SPARQ_API AttentionResult {
@@ -67,13 +96,32 @@ enum class PageLayout {
 // A paged KV cache: sequence b's key j lives in page page_table[b][j / page_size] at slot
 // j % page_size. page_table int32 [B, max_pages_per_seq]; seq_lens int32 [B]. Indices are
 // validated on the host before any kernel reads them.
+// Pages hold f32, f16 or bf16, or int8 codes with one fp32 scale per (page, slot, KV head) row
+// in k_scales / v_scales (NHD [num_pages, page_size, Hkv], HND [num_pages, Hkv, page_size];
+// written by kv_append). An int8 element means the float sq_att_deq_i8(code, scale) =
+// fp32(code * scale), and attention over int8 pages is exactly fp32 attention over those floats.
 struct SPARQ_API PagedKV {
   Tensor k_pages, v_pages;
   Tensor page_table;
   Tensor seq_lens;
   int page_size = 16;
   PageLayout layout = PageLayout::nhd;
+  Tensor k_scales, v_scales;  // int8 pages only
 };
+
+// New pages: num_pages pages of page_size slots for Hkv heads of head_dim, in `storage` (f32,
+// f16, bf16 or i8; i8 also allocates the scales), zero-filled, with page_table / seq_lens
+// undefined (the caller's block manager provides them).
+SPARQ_API PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_size, int hkv,
+                                int head_dim, DType storage, PageLayout layout = PageLayout::nhd);
+
+// Writes n new tokens per sequence into the cache: token t of sequence b (k_new/v_new
+// [B, Hkv, n, D], any float storage, D contiguous) goes to position seq_lens[b] + t, in page
+// page_table[b][pos / page_size]; the pages it needs must be in the table. f16/bf16 pages get
+// the value rounded to nearest even; int8 pages get per-row codes and scale (the int8 codec of
+// specs/fp4_attention.md §5: scale = absmax / 127, codes round-half-away, clamp +-127).
+// Then seq_lens[b] += n (in place). A token whose row holds Inf/NaN gives a non-finite scale.
+SPARQ_API void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new);
 
 // Decode: Q [B, Hq, Lq, D] with small Lq (1 for plain decode, >1 for speculative/chunked
 // decode), or [B, Hq, D] for Lq = 1; query row i of sequence b sits at position

@@ -24,6 +24,7 @@
 #include "sparq/context.h"
 #include "sparq/export.h"
 #include "sparq/index_sharing.h"
+#include "sparq/mminference.h"
 #include "sparq/tensor.h"
 
 namespace sparq {
@@ -138,8 +139,30 @@ struct SPARQ_API PerHeadConfig {
 // BlockSparse{100}). Missing heads: VerticalSlash{1000, 6096}. Files are loaded unchanged.
 SPARQ_API PerHeadConfig load_minference_config(const std::string& path);
 
+// MMInference modality boundaries (§7.4): none (the grid over the whole sequence), Q-boundary
+// (query rows grouped by modality, each modality's rows with lines from its own probe) or
+// 2D-boundary (queries and keys grouped by modality). Grid::modality gives the ids.
+enum class Boundary { none, q_boundary, two_d };
+
+// MMInference grid head (§7.3), built in a PERMUTED order (docs/sparse_builders.md): inside each
+// video segment the tokens go phase-major (grid_permutation), so the grid's lines and its
+// frame-stride diagonals become contiguous 64-blocks; then pooled block scores pick top_k key
+// blocks per query block, the `lines` heaviest permuted tiles of the probe's column mass are added
+// to every block, and every row's own tile and the sink tile are forced. The index carries qpos
+// and kpos (kpos = the key permutation, qpos = off + the query permutation); run it on
+// unpermuted Q/K/V with permuted_attention() (or attention(..., pattern, ...), which does so).
+// Tokens per frame: a segment's frame_tokens when > 0, else `stride` when > 0, else chosen from
+// the probe (§7.3 step 2, candidates 8..min(2048, n/2), n = segment length). Causal only.
+struct SPARQ_API Grid {
+  int stride = 0;  // tokens per frame for segments without frame_tokens; 0 = estimate
+  int top_k = 100, lines = 16;
+  std::vector<VideoSegment> segments;  // original key positions [start, end)
+  Boundary boundary = Boundary::none;
+  std::vector<std::int32_t> modality;  // per key position [Lk], ids >= 0 (boundary heads only)
+};
+
 using Pattern =
-    std::variant<Dense, AShape, BlockSparse, VerticalSlash, XAttention, PerHeadConfig>;
+    std::variant<Dense, AShape, BlockSparse, VerticalSlash, XAttention, PerHeadConfig, Grid>;
 
 struct SPARQ_API IndexOptions {
   bool causal = true;
@@ -164,10 +187,27 @@ SPARQ_API SparseIndex dense_index(Context& ctx, int B, int Hi, std::int64_t Lq, 
 SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                     const SparseIndex& index, const AttentionOptions& options = {});
 
-// build_index (with index_options.causal = options.causal) + the sparse kernel.
+// build_index (with index_options.causal = options.causal) + the sparse kernel; an index built in
+// a permuted order (Grid) runs through permuted_attention, so O is in the original order.
 SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Pattern& pattern, const AttentionOptions& options,
                                     const IndexOptions& index_options = {});
+
+// Attention on Q/K/V in their ORIGINAL order with an index built in a permuted order (qpos/kpos
+// set, e.g. by Grid): Q is gathered by qpos - off, K and V by kpos (permute_rows), the sparse
+// kernel runs in the permuted order, and O (and lse) are scattered back (unpermute_rows). An index
+// in the identity order runs attention(..., index, ...) unchanged. Copies are exact, so the
+// result is the permuted kernel's, row for row.
+SPARQ_API AttentionResult permuted_attention(Context& ctx, const Tensor& q, const Tensor& k,
+                                             const Tensor& v, const SparseIndex& index,
+                                             const AttentionOptions& options = {});
+
+// The permutations (new -> old) of a permuted index: int32 [B, Lq] (qpos - off) and [B, Lk]
+// (kpos), for permute_rows / unpermute_rows.
+struct SPARQ_API IndexPermutation {
+  Tensor q, k;
+};
+SPARQ_API IndexPermutation index_permutation(Context& ctx, const SparseIndex& index);
 
 // Checks invariants 1-8 (downloads the index): throws sparq::Error(invalid_argument) naming the
 // field and (b, h, qb, slot) of the first violation.

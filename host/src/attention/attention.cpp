@@ -15,6 +15,7 @@ using namespace attention_detail;
 
 AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                           const AttentionOptions& options) {
+  check_masks_precision("attention", options);
   if (options.precision == Precision::int8) return sage8_attention(ctx, q, k, v, options);
   if (options.precision == Precision::nvfp4) {
     std::lock_guard lock(ctx.impl()->mutex);
@@ -40,6 +41,7 @@ AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const 
   p.lk = d.lk;
   p.causal = options.causal;
   p.c = scale_constant(op, options.scale, d.d);
+  p.hooks = plan_hooks(op, ctx, options, d.batch, d.hq, d.lk, false, false);
   p.q = q;
   p.k = k;
   p.v = v;
@@ -59,6 +61,8 @@ AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const 
 
 Support supports_attention(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                            const TensorDesc& v, const AttentionOptions& options) {
+  if (masks_requested(options.masks) && options.precision != Precision::fp32)
+    return support_of([&] { check_masks_precision("attention", options); });
   if (options.precision == Precision::int8) return supports_sage8(ctx, q, k, v, options);
   if (options.precision == Precision::nvfp4)
     return support_of([&] { nvfp4_detail::validate_nvfp4(ctx, q, k, v, options); });

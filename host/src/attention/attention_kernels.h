@@ -57,4 +57,11 @@ struct MergeKernelConfig {
   std::string defines() const { return ""; }
 };
 
+// kernels_cl/attention/kv_append.cl: one work-item per (sequence, head, new token) row.
+struct KvAppendKernelConfig {
+  static constexpr const char* source = "attention/kv_append.cl";
+  static constexpr const char* kernel = "kv_append";
+  std::string defines() const { return ""; }
+};
+
 }  // namespace sparq::attention_detail

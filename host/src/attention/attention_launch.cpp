@@ -14,7 +14,8 @@ namespace sparq::attention_detail {
 namespace {
 
 static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f16) == 1 &&
-              static_cast<int>(DType::bf16) == 2);  // SQ_DT_* codes in attention_common.h
+              static_cast<int>(DType::bf16) == 2 &&
+              static_cast<int>(DType::i8) == 3);  // SQ_DT_* codes in attention_common.h
 
 constexpr std::uint64_t kMaxWorkspaceBytes = std::uint64_t{1} << 30;
 // The dense kernel's 64-row blocks waste work below this many query rows.
@@ -35,6 +36,11 @@ class Args {
   Args& tensor(const Tensor& t, const Access& a, bool with_dtype = true) {
     buf(buffer(t)).i64(a.base).i64(a.seq).i64(a.row).i64(a.head);
     if (with_dtype) i32(static_cast<int>(a.dtype));
+    return *this;
+  }
+  // The hook arguments (attention_hooks.h), after the kernel's own.
+  Args& hooks(const HookPlan& h, const cl::Buffer& dummy) {
+    n_ = set_hook_args(k_, n_, h, dummy);
     return *this;
   }
   // An int32 index vector: buffer, element offset, stride (a dummy buffer when absent).
@@ -60,7 +66,7 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) {
 void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   const DenseKernelConfig cfg =
       DenseKernelConfig::for_device(p.head_dim, dev.info().is_gpu, dev.quirks().is_nvidia);
-  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
   // Between chunks the merged state is kept in fp32: in the output itself when it is fp32.
   Tensor scratch_owner;
   cl::Buffer scratch = buffer(p.out);
@@ -76,6 +82,7 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
     a.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
   a.index(p.cu_q_t, dummy).index(p.cu_k_t, dummy);
   a.i32(p.mode == KvMode::varlen).i32(p.hq / p.hkv).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
+  if (p.hooks.on) a.hooks(p.hooks, dummy);
   const std::int64_t nqb = (p.lq + cfg.rows_per_group - 1) / cfg.rows_per_group;
   dev.launch(p.op, kernel, cl::NDRange(cfg.work_group * p.hq, nqb, p.batch),
              cl::NDRange(cfg.work_group, 1, 1));
@@ -100,9 +107,16 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   }
   const cl::Buffer& dummy = buffer(p.q);
   const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
-  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
   Args b(kernel);
-  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
+  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
+  for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
+    if (t->defined())
+      b.tensor(*t, *a, false);
+    else
+      b.buf(dummy).i64(0).i64(0).i64(0).i64(0);
+  }
+  b.tensor(p.out, p.out_at);
   if (p.lse.defined())
     b.tensor(p.lse, p.lse_at, false).i32(1);
   else
@@ -115,6 +129,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
     b.buf(dummy).i64(0).i64(0);
   b.i32(std::max(p.page_size, 1)).i32(static_cast<int>(p.mode)).i32(p.hq).i32(group);
   b.i32(p.head_dim).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
+  if (p.hooks.on) b.hooks(p.hooks, dummy);
   const std::int64_t row_groups = (group * p.lq + cfg.max_rows - 1) / cfg.max_rows;
   dev.launch(p.op, kernel,
              cl::NDRange(cfg.work_group * row_groups, split ? nchunks : 1, p.batch * p.hkv),
@@ -122,7 +137,8 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   if (!split) return;
 
   const MergeKernelConfig mcfg;
-  cl::Kernel merge = dev.kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines());
+  cl::Kernel merge =
+      dev.kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines() + p.hooks.defines());
   Args m(merge);
   m.buf(ws_o).buf(ws_lse).i32(nchunks).tensor(p.out, p.out_at);
   if (p.lse.defined())
@@ -131,6 +147,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
     m.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
   m.index(seq_a, dummy).index(p.cu_k_t, dummy);
   m.i32(static_cast<int>(p.mode)).i32(p.hq).i32(p.head_dim).i32(p.lq).i32(p.lk);
+  if (p.hooks.on) m.buf(buffer(p.hooks.head_t));
   dev.launch(p.op, merge, cl::NDRange(round_up(p.head_dim, 64), p.hq * p.lq, p.batch),
              cl::NDRange(64, 1, 1));
 }

@@ -9,40 +9,12 @@
 #include "attention_plan.h"
 #include "attention_validate.h"
 #include "errors.h"
+#include "paged_kv.h"
 #include "sparq/attention.h"
 
 namespace sparq {
 
 using namespace attention_detail;
-
-namespace {
-
-const char* layout_text(PageLayout l) {
-  return l == PageLayout::nhd ? "NHD [num_pages, page_size, Hkv, D]"
-                              : "HND [num_pages, Hkv, page_size, D]";
-}
-
-void check_pages(const char* op, const AttentionPlan& p, std::int64_t num_pages) {
-  for (int b = 0; b < p.batch; ++b) {
-    const std::int64_t len = p.seq_lens[b];
-    if (len < 0) rt::fail(ErrorCode::invalid_argument, op, "seq_lens[{}] = {} is negative", b, len);
-    check_length(op, fmt::format("seq_lens[{}]", b).c_str(), len);
-    const std::int64_t need = (len + p.page_size - 1) / p.page_size;
-    if (need > p.max_pages)
-      rt::fail(ErrorCode::invalid_argument, op,
-               "seq_lens[{}] = {} needs {} pages of {} but page_table has {} per sequence", b, len,
-               need, p.page_size, p.max_pages);
-    for (std::int64_t i = 0; i < need; ++i) {
-      const std::int64_t page = p.page_table[b * p.max_pages + i];
-      if (page < 0 || page >= num_pages)
-        rt::fail(ErrorCode::invalid_argument, op,
-                 "page_table[{}][{}] = {} is out of range [0, {}) (k_pages has {} pages)", b, i,
-                 page, num_pages, num_pages);
-    }
-  }
-}
-
-}  // namespace
 
 AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
                                 const AttentionOptions& options) {
@@ -56,13 +28,8 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   detail::check_tensor_owner(op, "kv.seq_lens", kv.seq_lens, impl);
   const bool rank3 = q.rank() == 3;
   check_float_tensor(op, "Q", q.desc(), rank3 ? 3 : 4, rank3 ? "[B, Hq, D]" : "[B, Hq, Lq, D]");
-  const char* layout = layout_text(kv.layout);
-  check_float_tensor(op, "kv.k_pages", kv.k_pages.desc(), 4, layout);
-  check_float_tensor(op, "kv.v_pages", kv.v_pages.desc(), 4, layout);
-  if (kv.k_pages.shape() != kv.v_pages.shape())
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "kv.v_pages has shape [{}], kv.k_pages has [{}]; they must match",
-             fmt::join(kv.v_pages.shape(), ", "), fmt::join(kv.k_pages.shape(), ", "));
+  const char* layout = page_layout_text(kv.layout);
+  check_page_tensors(op, kv);
   const bool nhd = kv.layout == PageLayout::nhd;
   const std::int64_t batch = q.dim(0), hq = q.dim(1), lq = rank3 ? 1 : q.dim(2);
   const std::int64_t d = q.dim(q.rank() - 1);
@@ -103,7 +70,9 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.max_pages = kv.page_table.dim(1);
   p.seq_lens = download_index(kv.seq_lens);
   p.page_table = download_index(kv.page_table);
-  check_pages(op, p, num_pages);
+  check_page_table(op, p.page_table, p.max_pages,
+                   std::vector<std::int64_t>(p.seq_lens.begin(), p.seq_lens.end()), p.page_size,
+                   num_pages);
   p.seq_lens_t = kv.seq_lens;
   p.page_table_t = kv.page_table;
   p.hq = static_cast<int>(hq);
@@ -113,6 +82,7 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.lk = *std::max_element(p.seq_lens.begin(), p.seq_lens.end());
   p.causal = options.causal;
   p.c = c;
+  p.hooks = plan_hooks(op, ctx, options, batch, hq, p.lk, true, false);
   p.q = q;
   p.k = kv.k_pages;
   p.v = kv.v_pages;
@@ -120,6 +90,12 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   for (auto [t, a] : {std::pair{&kv.k_pages, &p.k_at}, std::pair{&kv.v_pages, &p.v_at}}) {
     const auto& s = t->strides();
     *a = {t->dtype(), t->offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
+  }
+  if (kv.k_pages.dtype() == DType::i8) {
+    p.k_scales = kv.k_scales;
+    p.v_scales = kv.v_scales;
+    p.ks_at = scale_access(kv.k_scales, nhd);
+    p.vs_at = scale_access(kv.v_scales, nhd);
   }
   p.out_dtype = options.out_dtype;
   p.out = new_tensor(impl, ctx.impl(), options.out_dtype, out_shape);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attention_hooks.h"
 #include "sparq/attention.h"
 #include "sparq/tensor.h"
 
@@ -46,9 +47,14 @@ struct AttentionPlan {
 
   Tensor q, k, v;  // k, v: the page pools when paged
   Access q_at, k_at, v_at;
+  // int8 pages (k_at/v_at.dtype == i8): fp32 scale of each (page, slot, head) row, addressed
+  // like the pages without d; undefined otherwise.
+  Tensor k_scales, v_scales;
+  Access ks_at, vs_at;
   Tensor out, lse;        // lse undefined when not requested
   Access out_at, lse_at;  // lse_at.row / .head / .seq in elements (dtype f32, no d)
   DType out_dtype = DType::f32;
+  HookPlan hooks;  // masks and logit hooks (hooks.on == false: none)
 
   // Host copies (validated) of the index tensors; the device tensors are kept for the kernels.
   std::vector<std::int32_t> cu_q, cu_k;  // varlen, batch + 1 entries

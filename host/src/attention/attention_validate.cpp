@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attention_hooks.h"
 #include "context_impl.h"
 #include "errors.h"
 
@@ -146,6 +147,7 @@ AttentionDims validate_dense(const char* op, const TensorDesc& q, const TensorDe
   check_out_dtype(op, options.out_dtype);
   check_fp32_precision(op, options);
   scale_constant(op, options.scale, d.d);
+  validate_masks(op, options, d.batch, d.hq, d.lk, false, false);
   check_alloc(op, "output O", options.out_dtype, {d.batch, d.hq, d.lq, d.d}, max_alloc);
   if (options.out_dtype != DType::f32 && d.lk > 4096)  // fp32 state between key chunks
     check_alloc(op, "fp32 scratch", DType::f32, {d.batch, d.hq, d.lq, d.d}, max_alloc);

@@ -14,6 +14,7 @@ std::vector<rt::KernelVariant> attention_kernel_variants() {
       {DenseKernelConfig::source, DenseKernelConfig::for_device(128, false, false).defines()},
       {DecodeKernelConfig::source, DecodeKernelConfig{}.defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
+      {KvAppendKernelConfig::source, KvAppendKernelConfig{}.defines()},
   };
 }
 

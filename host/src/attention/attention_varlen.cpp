@@ -98,6 +98,7 @@ AttentionResult attention_varlen(Context& ctx, const Tensor& q, const Tensor& k,
   p.lk = longest(p.cu_k);
   p.causal = options.causal;
   p.c = c;
+  p.hooks = plan_hooks(op, ctx, options, p.batch, hq, p.lk, false, true);
   p.q = q;
   p.k = k;
   p.v = v;

@@ -44,12 +44,15 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
     f.d = p.d;
     f.causal = p.causal;
     f.c = p.c;
+    fallback::nvfp4::Fp4SparseSteps steps;
+    if (p.index) f.sparse = &(steps = sparse_steps(*p.index));
     fallback::nvfp4::fp4_attention(f);
     return;
   }
   auto& dev = *impl.device;
-  const Fp4AttentionKernelConfig cfg{p.d, path ? *path : default_dot_path(impl)};
-  cl::Kernel k = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  const Fp4AttentionKernelConfig cfg{p.d, path ? *path : default_dot_path(impl),
+                                     p.index != nullptr};
+  cl::Kernel k = dev.kernel(cfg.source, cfg.kernel(), cfg.defines());
   const cl::Buffer& delta = p.delta.defined() ? buffer(p.delta) : buffer(out);
   rt::set_kernel_args(
       p.op, k, buffer(p.q.codes), buffer(p.q.scales), buffer(p.k.codes), buffer(p.k.scales),
@@ -59,6 +62,7 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
       static_cast<cl_int>(p.hkv), static_cast<cl_int>(p.lq), static_cast<cl_int>(p.lk),
       static_cast<cl_int>(p.lk64), static_cast<cl_int>(p.row_begin), static_cast<cl_int>(p.row_end),
       static_cast<cl_int>(p.causal), static_cast<cl_float>(p.c));
+  if (p.index) set_sparse_args(p.op, k, 21, *p.index, buffer(out));
   const std::int64_t blocks =
       (p.row_end - p.row_begin + cfg.rows_per_group - 1) / cfg.rows_per_group;
   dev.launch(p.op, k,

@@ -63,7 +63,8 @@ attention_detail::AttentionDims validate(const char* op, const detail::ContextIm
 }  // namespace
 
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const AttentionOptions& options, int row_begin, int row_end) {
+                       const AttentionOptions& options, int row_begin, int row_end,
+                       const SparseIndex* index) {
   constexpr const char* op = "attention(nvfp4)";
   auto& impl = *ctx.impl();
   detail::check_tensor_owner(op, "Q", q, impl);
@@ -86,6 +87,7 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   p.d = static_cast<int>(d.d);
   p.causal = options.causal;
   p.c = attention_detail::scale_constant(op, options.scale, d.d);
+  p.index = index;
   const int qrows = qs == QSmooth::off ? 0 : (qs == QSmooth::per_head ? Lq : 128);
   const Tensor km = options.quant.k_smooth ? quant_detail::block_mean(ctx, k, Lk) : Tensor();
   const Tensor qm = qrows ? quant_detail::block_mean(ctx, q, qrows) : Tensor();

@@ -10,9 +10,11 @@
 
 #include "context_impl.h"
 #include "errors.h"
+#include "fallback_cpu/nvfp4/nvfp4_fallback.h"
 #include "nvfp4_kernels.h"
 #include "opencl.hpp.h"
 #include "sparq/nvfp4.h"
+#include "sparq/sparse.h"
 
 namespace sparq::nvfp4_detail {
 
@@ -75,6 +77,8 @@ struct Fp4Plan {
   Tensor delta;
   int delta_rows = 128, delta_blk0 = 0, delta_nblk = 0;
   int row_begin = 0, row_end = 0;  // query rows computed by this run (row_begin % 64 == 0)
+  // A validated SparseIndex for this call (fp4_attention_sparse), or null: dense.
+  const SparseIndex* index = nullptr;
 };
 
 // Runs a plan on the device (path: the integer-dot implementation; default by device quirks)
@@ -85,12 +89,20 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
 // attention() with precision nvfp4 (fp4_pipeline.cpp): validates, smooths, quantizes, attends.
 // Only query rows [row_begin, row_end) (row_end -1: Lq) are computed; the others of the
 // returned tensor are unspecified (the bench validates row subsets with this).
+// index: attend over a SparseIndex already validated against the call (fp4_sparse.cpp).
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const AttentionOptions& options, int row_begin = 0, int row_end = -1);
+                       const AttentionOptions& options, int row_begin = 0, int row_end = -1,
+                       const SparseIndex* index = nullptr);
 
 // Every check of attention_nvfp4 on descriptors only (supports_attention runs exactly this).
 void validate_nvfp4(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                     const TensorDesc& v, const AttentionOptions& options);
+
+// fp4_sparse.cpp: the sparse kernel's extra arguments (from argument `first` on; dummy stands
+// in for absent tensors) and the fallback's view of the index (host tensors).
+void set_sparse_args(const char* op, cl::Kernel& k, unsigned first, const SparseIndex& x,
+                     const cl::Buffer& dummy);
+fallback::nvfp4::Fp4SparseSteps sparse_steps(const SparseIndex& x);
 
 // The dot path the device of ctx uses by default: mma on NVIDIA with inline PTX and sm_80+.
 Fp4DotPath default_dot_path(const detail::ContextImpl& impl);

@@ -26,16 +26,19 @@ enum class Fp4DotPath : int {
 };
 
 // kernels_cl/nvfp4/fp4_attention.cl: 64 query rows of one (b, h) per 256-item work-group.
+// sparse: kernel fp4_attention_sparse (FP4_SPARSE 1), the steps of a SparseIndex row.
 struct Fp4AttentionKernelConfig {
   static constexpr const char* source = "nvfp4/fp4_attention.cl";
-  static constexpr const char* kernel = "fp4_attention";
   static constexpr int rows_per_group = 64;
   static constexpr int work_group = 256;
   int head_dim = 128;
   Fp4DotPath path = Fp4DotPath::portable;
+  bool sparse = false;
+  const char* kernel() const { return sparse ? "fp4_attention_sparse" : "fp4_attention"; }
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) +
-           " -DFP4_MMA=" + std::to_string(static_cast<int>(path));
+           " -DFP4_MMA=" + std::to_string(static_cast<int>(path)) +
+           (sparse ? " -DFP4_SPARSE=1" : "");
   }
 };
 

@@ -6,13 +6,14 @@ namespace sparq::nvfp4_detail {
 std::vector<rt::KernelVariant> nvfp4_kernel_variants() {
   std::vector<rt::KernelVariant> out = {
       {Fp4QuantKernelConfig::source, Fp4QuantKernelConfig::defines()}};
-  for (int dim : {64, 128})
-    for (Fp4DotPath path : {Fp4DotPath::portable, Fp4DotPath::mma, Fp4DotPath::emulated}) {
-      rt::KernelVariant kv{Fp4AttentionKernelConfig::source,
-                           Fp4AttentionKernelConfig{dim, path}.defines()};
-      kv.needs_inline_ptx = path == Fp4DotPath::mma;
-      out.push_back(kv);
-    }
+  for (bool sparse : {false, true})
+    for (int dim : {64, 128})
+      for (Fp4DotPath path : {Fp4DotPath::portable, Fp4DotPath::mma, Fp4DotPath::emulated}) {
+        rt::KernelVariant kv{Fp4AttentionKernelConfig::source,
+                             Fp4AttentionKernelConfig{dim, path, sparse}.defines()};
+        kv.needs_inline_ptx = path == Fp4DotPath::mma;
+        out.push_back(kv);
+      }
   return out;
 }
 

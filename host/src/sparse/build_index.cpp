@@ -307,6 +307,7 @@ AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const 
   IndexOptions io = index_options;
   io.causal = options.causal;
   const SparseIndex x = build_index(ctx, q, k, pattern, io);
+  if (x.qpos.defined()) return permuted_attention(ctx, q, k, v, x, options);  // Grid (§7)
   return run_sparse_prefill(ctx, q, k, v, x, options);
 }
 

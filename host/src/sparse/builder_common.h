@@ -74,4 +74,11 @@ struct VsBudgets {
 };
 VsBudgets vs_budgets(const VerticalSlash& p, std::int64_t lk);
 
+// The vertical-slash probe on the device (§5.2 steps 1-4 without selection): vertical scores
+// vsc and slash scores slc, each [B * Hi][Lk] floats (vertical_slash.cpp; also the grid builder's
+// step 1).
+void vs_probe_device(rt::DeviceRuntime& dev, const Tensor& q, const Tensor& k, const BuildArgs& a,
+                     int forced_cols, int forced_diags, const cl::Buffer& vsc,
+                     const cl::Buffer& slc);
+
 }  // namespace sparq::sparse_detail

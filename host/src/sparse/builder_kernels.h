@@ -25,6 +25,15 @@ struct XAttentionKernelConfig {
   }
 };
 
+// kernels_cl/sparse/grid.cl: MMInference grid pooling over permuted blocks and row selection (no
+// macros).
+struct GridKernelConfig {
+  static constexpr const char* source = "sparse/grid.cl";
+  static constexpr const char* pool = "sparse_grid_pool";
+  static constexpr const char* select = "sparse_grid_select";
+  static std::string defines() { return ""; }
+};
+
 std::vector<rt::KernelVariant> builder_kernel_variants();
 
 }  // namespace sparq::sparse_detail

@@ -1,5 +1,6 @@
 // Every kernel program variant the dynamic index builders can build (warm-up, build-every-variant
-// test): vertical-slash per head dim, XAttention per head dim and stride.
+// test): vertical-slash per head dim, XAttention per head dim and stride,
+// the grid selection.
 #include "builder_kernels.h"
 
 namespace sparq::sparse_detail {
@@ -11,6 +12,7 @@ std::vector<rt::KernelVariant> builder_kernel_variants() {
     for (int s : {4, 8, 16})
       v.push_back({XAttentionKernelConfig::source, XAttentionKernelConfig::defines(d, s)});
   }
+  v.push_back({GridKernelConfig::source, GridKernelConfig::defines()});
   return v;
 }
 

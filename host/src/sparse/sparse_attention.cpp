@@ -7,6 +7,7 @@
 #include "host/src/attention/attention_access.h"
 #include "host/src/attention/attention_validate.h"
 #include "host/src/attention/sage8_sparse.h"
+#include "host/src/nvfp4/nvfp4_common.h"
 #include "sparse_common.h"
 #include "sparse_kernels.h"
 
@@ -77,7 +78,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   detail::check_tensor_owner(kAttOp, "Q", q, impl);
   detail::check_tensor_owner(kAttOp, "K", k, impl);
   detail::check_tensor_owner(kAttOp, "V", v, impl);
-  AttentionOptions fp32 = options;  // the checks below hold for every precision
+  AttentionOptions fp32 = options;  // the checks up to the precision routing are precision-free
   fp32.precision = Precision::fp32;
   const AttentionDims d =
       validate_dense(kAttOp, q.desc(), k.desc(), v.desc(), fp32, max_alloc(impl));
@@ -102,10 +103,14 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
           static_cast<int>(x.sharing), want_hi, x.sharing == IndexSharing::kv_group ? "Hkv" : "Hq");
   check_index_tensors(x, impl);
   if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
+  check_masks_precision(kAttOp, options);  // masks: fp32 only, before any quantized branch
   if (options.precision == Precision::int8) return sage8_sparse_attention(ctx, q, k, v, x, options);
-  check_fp32_precision(kAttOp, options);  // NVFP4 over an index: not yet
+  if (options.precision == Precision::nvfp4)
+    return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x), Tensor()};
+  check_fp32_precision(kAttOp, options);
 
   const float c = scale_constant(kAttOp, options.scale, d.d);
+  const HookPlan hooks = plan_hooks(kAttOp, ctx, options, d.batch, d.hq, d.lk, false, false);
   AttentionResult r;
   r.out = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
   if (options.return_lse) r.lse = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq});
@@ -143,13 +148,22 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
     p.sink = x.sink_tokens;
     p.window = x.window_tokens;
     p.c = c;
+    if (hooks.on) {
+      p.hooks = true;
+      p.wl = hooks.wl;
+      p.wr = hooks.wr;
+      p.cap2 = hooks.cap2;
+      p.head = hooks.head.data();
+      p.key_mask = hooks.key_mask.defined() ? hooks.mask_row(0) : nullptr;
+      p.mask_sb = hooks.mask_sb;
+    }
     fallback::sparse::sparse_prefill(p);
     return r;
   }
   auto& dev = *impl.device;
   const PrefillKernelConfig cfg = PrefillKernelConfig::for_device(
       static_cast<int>(d.d), dev.info().is_gpu, dev.quirks().is_nvidia);
-  cl::Kernel kern = dev.kernel(cfg.source, cfg.kernel, cfg.defines());
+  cl::Kernel kern = dev.kernel(cfg.source, cfg.kernel, cfg.defines() + hooks.defines());
   const cl::Buffer& dummy = r.out.storage()->buffer;
   auto buf = [&](const Tensor& t) -> const cl::Buffer& {
     return t.defined() && t.numel() ? t.storage()->buffer : dummy;
@@ -200,6 +214,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   kern.setArg(i++, static_cast<cl_int>(x.sink_tokens));
   kern.setArg(i++, static_cast<cl_int>(x.window_tokens));
   kern.setArg(i++, static_cast<cl_float>(c));
+  if (hooks.on) i = set_hook_args(kern, i, hooks, dummy);
   dev.launch(kAttOp, kern, cl::NDRange(cfg.work_group() * d.hq, x.nqb, d.batch),
              cl::NDRange(cfg.work_group(), 1, 1));
   return r;
@@ -209,6 +224,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
 
 AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                           const SparseIndex& index, const AttentionOptions& options) {
+  attention_detail::check_masks_precision(kAttOp, options);
   return run_sparse_prefill(ctx, q, k, v, index, options);
 }
 

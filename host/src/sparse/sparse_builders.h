@@ -39,6 +39,9 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const XAttenti
                   const BuildArgs& a);
 SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const PerHeadConfig& p,
                   const BuildArgs& a);
+// MMInference grid head and boundary heads (grid.cpp, grid_boundary.cpp).
+SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const Grid& p,
+                  const BuildArgs& a);
 
 // The sparse kernel (sparse_attention.cpp).
 AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,

@@ -28,51 +28,13 @@ VsBudgets vs_budgets(const VerticalSlash& p, std::int64_t lk) {
   return b;
 }
 
-SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const VerticalSlash& pat,
-                  const BuildArgs& a) {
-  require(kOp, a.causal, "vertical-slash is causal only (MInference); options.causal is false");
-  require(kOp, pat.vertical >= 0 && pat.slash >= 0, "vertical = {}, slash = {}: must be >= 0",
-          pat.vertical, pat.slash);
-  require(kOp, std::isfinite(pat.ratio) && pat.ratio > 0.0f && pat.ratio <= 1e6f,
-          "ratio = {}; expected finite, > 0", pat.ratio);
-  require(kOp, pat.last_q == 64, "last_q = {}; only 64 (MInference's value) is supported",
-          pat.last_q);
-  require(kOp, pat.forced_cols >= 0 && pat.forced_diags >= 0,
-          "forced_cols = {}, forced_diags = {}: must be >= 0", pat.forced_cols, pat.forced_diags);
+void vs_probe_device(rt::DeviceRuntime& dev, const Tensor& q, const Tensor& k, const BuildArgs& a,
+                     int forced_cols, int forced_diags, const cl::Buffer& vsc,
+                     const cl::Buffer& slc) {
   const BuilderGeometry g = builder_geometry(a);
-  const VsBudgets bud = vs_budgets(pat, a.Lk);
   const int nkt = static_cast<int>((a.Lk + kTile - 1) / kTile);
-  const int max_tiles =
-      static_cast<int>(std::min<std::int64_t>(2 * (std::int64_t{bud.S} + 1), nkt));
-  const int max_cols = bud.V;
-  SparseIndex idx = new_index(ctx, a, max_tiles, max_cols);
   const int nl = static_cast<int>(std::min<std::int64_t>(64, a.Lq));
   const float c = scale_log2e(a.D);
-  auto& impl = *ctx.impl();
-
-  if (!impl.device) {
-    fallback::sparse::VerticalSlashProblem p;
-    p.q = qk_view(q);
-    p.k = qk_view(k);
-    p.B = a.B;
-    p.Hq = a.Hq;
-    p.G = g.G;
-    p.gi = g.gi;
-    p.D = a.D;
-    p.Lq = static_cast<int>(a.Lq);
-    p.Lk = static_cast<int>(a.Lk);
-    p.c = c;
-    p.V = bud.V;
-    p.S = bud.S;
-    p.forced_cols = pat.forced_cols;
-    p.forced_diags = pat.forced_diags;
-    p.out = index_out(idx);
-    fallback::sparse::vertical_slash(p);
-    seal_index(idx);
-    return idx;
-  }
-
-  auto& dev = *impl.device;
   const std::string defs = VerticalSlashKernelConfig::defines(a.D);
   const char* src = VerticalSlashKernelConfig::source;
   const std::int64_t Lk = a.Lk;
@@ -86,10 +48,6 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const Vertical
   cl::Buffer tmax = dev.allocate(static_cast<std::size_t>(qp_pass * 64 * nkt * 4), "tile maxima");
   cl::Buffer part = dev.allocate(static_cast<std::size_t>(qp_pass * 64 * nkt * 4), "partials");
   cl::Buffer mz = dev.allocate(static_cast<std::size_t>(qp_pass * 64 * 2 * 4), "row max/sum");
-  cl::Buffer vsc = dev.allocate(static_cast<std::size_t>(nip * Lk * 4), "vertical scores");
-  cl::Buffer slc = dev.allocate(static_cast<std::size_t>(nip * Lk * 4), "slash scores");
-  cl::Buffer vlist = dev.allocate(static_cast<std::size_t>(nip * std::max(bud.V, 1) * 4), "vlist");
-  cl::Buffer slist = dev.allocate(static_cast<std::size_t>(nip * std::max(bud.S, 1) * 4), "slist");
 
   cl::Kernel kp = dev.kernel(src, "sparse_vs_probe", defs);
   cl::Kernel ks = dev.kernel(src, "sparse_vs_softmax", defs);
@@ -132,14 +90,69 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const Vertical
     ksum.setArg(i++, static_cast<cl_int>(g.gi));
     ksum.setArg(i++, static_cast<cl_int>(Lk));
     ksum.setArg(i++, static_cast<cl_int>(nl));
-    ksum.setArg(i++, static_cast<cl_int>(pat.forced_cols));
-    ksum.setArg(i++, static_cast<cl_int>(pat.forced_diags));
+    ksum.setArg(i++, static_cast<cl_int>(forced_cols));
+    ksum.setArg(i++, static_cast<cl_int>(forced_diags));
     ksum.setArg(i++, static_cast<cl_long>(ip0));
     ksum.setArg(i++, vsc);
     ksum.setArg(i++, slc);
     dev.launch(kOp, ksum, cl::NDRange(static_cast<std::size_t>(xs), static_cast<std::size_t>(nipp)),
                cl::NullRange);
   }
+}
+
+SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const VerticalSlash& pat,
+                  const BuildArgs& a) {
+  require(kOp, a.causal, "vertical-slash is causal only (MInference); options.causal is false");
+  require(kOp, pat.vertical >= 0 && pat.slash >= 0, "vertical = {}, slash = {}: must be >= 0",
+          pat.vertical, pat.slash);
+  require(kOp, std::isfinite(pat.ratio) && pat.ratio > 0.0f && pat.ratio <= 1e6f,
+          "ratio = {}; expected finite, > 0", pat.ratio);
+  require(kOp, pat.last_q == 64, "last_q = {}; only 64 (MInference's value) is supported",
+          pat.last_q);
+  require(kOp, pat.forced_cols >= 0 && pat.forced_diags >= 0,
+          "forced_cols = {}, forced_diags = {}: must be >= 0", pat.forced_cols, pat.forced_diags);
+  const BuilderGeometry g = builder_geometry(a);
+  const VsBudgets bud = vs_budgets(pat, a.Lk);
+  const int nkt = static_cast<int>((a.Lk + kTile - 1) / kTile);
+  const int max_tiles =
+      static_cast<int>(std::min<std::int64_t>(2 * (std::int64_t{bud.S} + 1), nkt));
+  const int max_cols = bud.V;
+  SparseIndex idx = new_index(ctx, a, max_tiles, max_cols);
+  const float c = scale_log2e(a.D);
+  auto& impl = *ctx.impl();
+
+  if (!impl.device) {
+    fallback::sparse::VerticalSlashProblem p;
+    p.q = qk_view(q);
+    p.k = qk_view(k);
+    p.B = a.B;
+    p.Hq = a.Hq;
+    p.G = g.G;
+    p.gi = g.gi;
+    p.D = a.D;
+    p.Lq = static_cast<int>(a.Lq);
+    p.Lk = static_cast<int>(a.Lk);
+    p.c = c;
+    p.V = bud.V;
+    p.S = bud.S;
+    p.forced_cols = pat.forced_cols;
+    p.forced_diags = pat.forced_diags;
+    p.out = index_out(idx);
+    fallback::sparse::vertical_slash(p);
+    seal_index(idx);
+    return idx;
+  }
+
+  auto& dev = *impl.device;
+  const std::string defs = VerticalSlashKernelConfig::defines(a.D);
+  const char* src = VerticalSlashKernelConfig::source;
+  const std::int64_t Lk = a.Lk;
+  const std::int64_t nip = std::int64_t{a.B} * a.Hi;
+  cl::Buffer vsc = dev.allocate(static_cast<std::size_t>(nip * Lk * 4), "vertical scores");
+  cl::Buffer slc = dev.allocate(static_cast<std::size_t>(nip * Lk * 4), "slash scores");
+  cl::Buffer vlist = dev.allocate(static_cast<std::size_t>(nip * std::max(bud.V, 1) * 4), "vlist");
+  cl::Buffer slist = dev.allocate(static_cast<std::size_t>(nip * std::max(bud.S, 1) * 4), "slist");
+  vs_probe_device(dev, q, k, a, pat.forced_cols, pat.forced_diags, vsc, slc);
   cl::Kernel kt = dev.kernel(src, "sparse_vs_topk", defs);
   for (int list = 0; list < 2; ++list) {
     const int kk = list == 0 ? bud.V : bud.S;

@@ -1,0 +1,43 @@
+#pragma OPENCL FP_CONTRACT OFF
+// kv_append.cl — writes new K (or V) tokens into a paged KV cache (sparq::kv_append; launched
+// once for K and once for V). Mirror: fallback_cpu/attention/kv_append.cpp.
+//
+// Work-item r = (b * Hkv + h) * n + t: the row of token t of sequence b, head h goes to position
+// pos = seq_lens[b] + t (the lengths before the append), page page_table[b][pos / page_size],
+// slot pos % page_size. Each element is widened exactly from its stored dtype
+// (attention_common.h), then
+//   f32 pages: stored as is;  f16/bf16 pages: rounded to nearest even;
+//   i8 pages (quant/int8_codec.h, specs/fp4_attention.md §5): amax = max over the row of the
+//     |x| bit patterns; scale = amax / 127 (correctly rounded); code = sq_i8_code(x, scale,
+//     -127); the row's scale is stored beside the codes.
+// Every step is exact or one rounding of one value, so the bytes written are the same on every
+// device. Macros: none.
+#include "attention/attention_common.h"
+#include "quant/int8_codec.h"
+
+__kernel void kv_append(gbytes src, long s_off, long s_sb, long s_sh, long s_st, int s_dt,
+                        __global uchar* dst, long d_off, long d_sp, long d_ss, long d_sh, int d_dt,
+                        __global float* sc, long c_off, long c_sp, long c_ss, long c_sh,
+                        __global const int* seq_lens, long sl_off, __global const int* pages,
+                        long pt_off, long max_pages,
+                        int page_size, int hkv, int n, int d, int rows) {
+  const int r = get_global_id(0);
+  if (r >= rows) return;
+  const int t = r % n, h = (r / n) % hkv, b = r / (n * hkv);
+  const long at = s_off + b * s_sb + h * s_sh + t * s_st;
+  const int pos = seq_lens[sl_off + b] + t;
+  const long page = pages[pt_off + b * max_pages + pos / page_size];
+  const long slot = pos % page_size;
+  const long to = d_off + page * d_sp + slot * d_ss + h * d_sh;
+  if (d_dt != SQ_DT_I8) {
+    for (int e = 0; e < d; ++e) sq_att_store1(dst, to + e, d_dt, sq_att_load1(src, at + e, s_dt));
+    return;
+  }
+  uint amax = 0;
+  for (int e = 0; e < d; ++e) amax = max(amax, sq_i8_absbits(sq_att_load1(src, at + e, s_dt)));
+  const float scale = sq_i8_scale(amax);
+  __global char* codes = (__global char*)dst;
+  for (int e = 0; e < d; ++e)
+    codes[to + e] = (char)sq_i8_code(sq_att_load1(src, at + e, s_dt), scale, -127.0f);
+  sc[c_off + page * c_sp + slot * c_ss + h * c_sh] = scale;
+}
