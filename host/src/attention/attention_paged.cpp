@@ -87,10 +87,8 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.k = kv.k_pages;
   p.v = kv.v_pages;
   p.q_at = access_bhld(q);
-  for (auto [t, a] : {std::pair{&kv.k_pages, &p.k_at}, std::pair{&kv.v_pages, &p.v_at}}) {
-    const auto& s = t->strides();
-    *a = {t->dtype(), t->offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
-  }
+  p.k_at = page_access(kv.k_pages, nhd);
+  p.v_at = page_access(kv.v_pages, nhd);
   if (kv.k_pages.dtype() == DType::i8) {
     p.k_scales = kv.k_scales;
     p.v_scales = kv.v_scales;

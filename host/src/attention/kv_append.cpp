@@ -24,11 +24,6 @@ namespace {
 
 constexpr const char* kOp = "kv_append";
 
-Access page_access(const Tensor& t, bool nhd) {
-  const auto& s = t.strides();
-  return {t.dtype(), t.offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
-}
-
 void run_append(ContextImpl& impl, const fallback::KvAppendProblem& p, const Tensor& seq_lens,
                 const Tensor& page_table) {
   if (!impl.device) {

@@ -60,9 +60,13 @@ void check_page_tensors(const char* op, const PagedKV& kv) {
   }
 }
 
+Access page_access(const Tensor& pages, bool nhd) {
+  const auto& s = pages.strides();
+  return {pages.dtype(), pages.offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
+}
+
 Access scale_access(const Tensor& scales, bool nhd) {
-  const auto& s = scales.strides();
-  return {DType::f32, scales.offset(), s[0], s[nhd ? 1 : 2], s[nhd ? 2 : 1]};
+  return page_access(scales, nhd);  // the same dims without D
 }
 
 void check_page_table(const char* op, const std::vector<std::int32_t>& page_table,

@@ -14,6 +14,10 @@ const char* page_layout_text(PageLayout l);
 // or both i8 with k_scales / v_scales f32 of the pages' shape without D, contiguous.
 void check_page_tensors(const char* op, const PagedKV& kv);
 
+// Access of a page tensor (NHD [pages, slots, Hkv, D] or HND [pages, Hkv, slots, D]) as
+// Access::at(page, head, slot) reads it.
+Access page_access(const Tensor& pages, bool nhd);
+
 // Access of a scale tensor (NHD [pages, slots, Hkv] or HND [pages, Hkv, slots]) as Access::at
 // (page, head, slot) reads it.
 Access scale_access(const Tensor& scales, bool nhd);
