@@ -22,10 +22,13 @@ struct Sage8KernelConfig {
   bool emulate = false;
   bool sparse = false;  // SAGE8_SPARSE: walk a SparseIndex (kernels_cl/attention/sage8_sparse.h)
   const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
+  // The emulated sparse variant (a test of the PTX kernel's indexing, never a fast path) builds
+  // with -cl-opt-disable: PoCL's optimizer takes ~50 s on it (1 s without), and the arithmetic
+  // is the same (explicit operation order, FP_CONTRACT OFF), so are the bits.
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) +
            (mma ? std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0") : std::string()) +
-           (sparse ? " -DSAGE8_SPARSE=1" : "");
+           (sparse ? " -DSAGE8_SPARSE=1" : "") + (emulate && sparse ? " -cl-opt-disable" : "");
   }
   // The index arguments of sparse mode follow this many dense ones.
   static constexpr unsigned dense_args = 20;
