@@ -1,6 +1,7 @@
 // Sparse attention cases (specs/sparse_attention.md §3, §14): the A-shape and block-sparse index
 // builders and the sparse prefill kernel over their indices, causal, B = 1; the prefill also with
-// Precision::nvfp4 (op prefill_nvfp4: smoothing, quantization and fp4_attention_sparse).
+// Precision::nvfp4 (op prefill_nvfp4: smoothing, quantization and fp4_attention_sparse) and
+// Precision::int8 (op prefill_int8: smoothing, int8 quantization and sage8's sparse mode).
 //
 // Counting (spec §3): computed pairs N = sum over (b, h, qb) of rows(qb) * (64 * tile_count +
 // col_count); kernel flops = 4 * D * N; kernel bytes = 4 * (|Q| + |O|) + 4 * 2 * D * sum over
@@ -10,7 +11,9 @@
 // min(top_k, #candidates)) blocks per query block, whatever the data).
 // prefill_nvfp4: the same flops; bytes = fp32 Q, K, V read once and O written once (the
 // compulsory traffic of the fp32-in op, as nvfp4/attention) + the packed K/V of every visited
-// key (D/2 + D/16 bytes each of K and V) + index bytes.
+// key (D/2 + D/16 bytes each of K and V) + index bytes. prefill_int8: the same, with the int8
+// K/V of every visited key (D bytes of codes each of K and V, plus V's fp32 scale per 16 tokens
+// and channel: D/4 bytes; K's one scale per 64 keys is not counted).
 // Builders: A-shape reads nothing (bytes = index written); block-sparse pools Q and K
 // (bytes = |Q| + |K| in fp32 + index) and scores nQB x nKB / 2 block pairs (causal) per head
 // (flops = 2 * D * that + (Lq + Lk) * D for the pooling sums).
@@ -177,7 +180,7 @@ class SparseInstance : public Instance {
         if (kernel_) {
           Tensor v = fallback.upload(slice_rows(v_, hk, s_.l, s_.dim, 0, s_.l), DType::f32,
                                      {1, 1, s_.l, s_.dim});
-          // (nvfp4: the last 128 rows are one whole smoothing block, and K is whole)
+          // (nvfp4/int8: the last 128 rows are one whole smoothing block, and K is whole)
           const auto want_out = attention(fallback, q, k, v, x, s_.options()).out.download<float>();
           bc.compare(out.data() + (h * s_.l + r0) * s_.dim, want_out.data(), want_out.size(),
                      fmt::format("out[h={}, rows {}..{}]", h, r0, s_.l - 1));
@@ -210,8 +213,8 @@ class SparseInstance : public Instance {
 Case sparse_case(SparseShape s, bool kernel, SizeClass size, std::uint64_t seed) {
   Case c;
   c.family = "sparse";
-  const bool fp4 = s.precision == Precision::nvfp4;
-  c.op = kernel ? (fp4 ? "prefill_nvfp4" : "prefill") : "build";
+  const bool fp4 = s.precision == Precision::nvfp4, int8 = s.precision == Precision::int8;
+  c.op = kernel ? (fp4 ? "prefill_nvfp4" : int8 ? "prefill_int8" : "prefill") : "build";
   c.name = fmt::format("sparse/{} {} causal B1 {} L{} D{}", c.op, s.pattern_name(),
                        head_label(s.hq, s.hkv), s.l, s.dim);
   c.size = size;
@@ -236,6 +239,10 @@ Case sparse_case(SparseShape s, bool kernel, SizeClass size, std::uint64_t seed)
     c.flops = 4.0 * s.dim * n.pairs;
     c.bytes_moved = 4.0 * 2 * (s.hq + s.hkv) * s.l * s.dim +
                     2.0 * (s.dim / 2 + s.dim / 16) * n.kv_keys + index_bytes;
+  } else if (kernel && int8) {
+    c.flops = 4.0 * s.dim * n.pairs;
+    c.bytes_moved = 4.0 * 2 * (s.hq + s.hkv) * s.l * s.dim +
+                    (2.0 * s.dim + s.dim / 4.0) * n.kv_keys + index_bytes;
   } else if (kernel) {
     c.flops = 4.0 * s.dim * n.pairs;
     c.bytes_moved = 4.0 * 2 * s.hq * s.l * s.dim + 4.0 * 2 * s.dim * n.kv_keys + index_bytes;
@@ -295,6 +302,21 @@ std::vector<Case> sparse_cases() {
       SparseShape s{32, 8, l, 128, bs};
       s.precision = Precision::nvfp4;
       v.push_back(sparse_case(s, true, SizeClass::large, fp4_seed++));
+    }
+  // sparse x int8: the same shapes as sparse x nvfp4 (own seeds)
+  std::uint64_t int8_seed = 9400;
+  {
+    SparseShape s{4, 2, 512, 64, false};
+    s.n_init = 64;
+    s.n_local = 128;
+    s.precision = Precision::int8;
+    v.push_back(sparse_case(s, true, SizeClass::small, int8_seed++));
+  }
+  for (std::int64_t l : {32768, 131072})
+    for (bool bs : {false, true}) {
+      SparseShape s{32, 8, l, 128, bs};
+      s.precision = Precision::int8;
+      v.push_back(sparse_case(s, true, SizeClass::large, int8_seed++));
     }
   return v;
 }

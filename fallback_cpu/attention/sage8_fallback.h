@@ -19,4 +19,15 @@ struct Sage8Problem {
 };
 void sage8_attention(const Sage8Problem& p);
 
+// The SparseIndex of sparq/sparse.h (row (b * hi_rows + hi) * ceil(Lq / 64) + qb; hi = h or h / G
+// when share); qpos/kpos null: identity order; sink/window: the exact A-shape token mask.
+struct Sage8SparseIndex {
+  const std::int32_t *tcount = nullptr, *tstart = nullptr, *ccount = nullptr, *cidx = nullptr;
+  const std::int32_t *qpos = nullptr, *kpos = nullptr;
+  int hi_rows = 0, max_tiles = 0, max_cols = 0, sink = 0, window = 0;
+  bool share = false;
+};
+// The executor of sage8.cl / sage8_mma.cl with SAGE8_SPARSE=1 (attention/sage8_sparse.h).
+void sage8_sparse_attention(const Sage8Problem& p, const Sage8SparseIndex& x);
+
 }  // namespace sparq::fallback

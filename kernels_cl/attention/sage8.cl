@@ -5,10 +5,12 @@
 // kernel sage8_mma.cl (inline PTX mma.sync) and fallback_cpu/attention/sage8.cpp compute it, so
 // all give the same bits.
 //
-// Macros: HEAD_DIM (64 or 128).
-// Launch: local (128), global (128 * nqb, Hq, B); work-group x owns query rows [64 qb, 64 qb + 64)
-// with qb = qb0 + nqb - 1 - x (heavy causal blocks first). 64 rows lie in one 128-row Q scale
-// block, so sq and the delta row are per work-group; a 64-key tile is one K scale block.
+// Macros: HEAD_DIM (64 or 128). SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex instead of the
+// dense tiles (definition and staging helpers: attention/sage8_sparse.h; extra arguments
+// SAGE8_SPARSE_ARGS). Launch: local (128), global (128 * nqb, Hq, B); work-group x owns query rows
+// [64 qb, 64 qb + 64) with qb = qb0 + nqb - 1 - x (heavy causal blocks first). 64 rows lie in one
+// 128-row Q scale block, so sq and the delta row are per work-group; a dense 64-key tile is one K
+// scale block (a sparse step stages each slot's key, position and K scale in local memory).
 //
 // Work split (never changes an operation or its order):
 //  - score phase: work-item (rg, cg) = (lid / 16, lid % 16) owns rows rg + 8kk (kk < 8), keys
@@ -23,6 +25,9 @@
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined (64 or 128)"
 #endif
+#ifndef SAGE8_SPARSE
+#define SAGE8_SPARSE 0
+#endif
 #define DH HEAD_DIM
 #define BM 64            // query rows per work-group
 #define BN SQ_ATT_TILE   // keys per tile
@@ -34,6 +39,7 @@
 
 // 16-byte local stores (row strides QW, VW are multiples of 4 words; arrays 16-byte aligned).
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
+#include "attention/sage8_sparse.h"
 
 static inline int dot4(uint a, uint b) {
   const char4 x = as_char4(a), y = as_char4(b);
@@ -48,7 +54,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* k8, __global const float* sk,  // [B,Hkv,Lk,D], [B,Hkv,ceil(Lk/64)]
     __global const uint* v8, __global const float* sv,  // [B,Hkv,D,Lk64], [B,Hkv,D,Lk64/16]
     __global const float* delta, int has_delta, int delta_rows, int delta_blk0, int delta_nblk,
-    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0, int nqb) {
+    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0,
+    int nqb SAGE8_SPARSE_ARGS) {
   __local uint qs[BM * QW] SQ_ATT_LOCAL_ALIGN;
   __local uint area[AREA] SQ_ATT_LOCAL_ALIGN;
   __local float sbuf[BM * SW];
@@ -63,8 +70,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   const int nrows = min(BM, lq - r0);
   const int hk = h / group, hkv = hq / group;
   const int lk64 = (lk + 63) / 64 * 64;
+#if SAGE8_SPARSE
+  __local int kid[BN], kps[BN], qpl[BM];
+  __local float skl[BN];
+  const long irow = ((long)b * hi_n + (share ? hk : h)) * ((lq + BM - 1) / BM) + qb;
+  const int ntl = clamp(tcount[irow], 0, max_tiles), ncol = clamp(ccount[irow], 0, max_cols);
+  const int nsteps = ntl + (ncol + BN - 1) / BN;
+  for (int x = lid; x < BM; x += NT)  // rows past Lq: -1 (their results are never stored)
+    qpl[x] = x < nrows ? (has_pos ? qpos[(long)b * lq + r0 + x] : lk - lq + r0 + x) : -1;
+#else
   const int kend = sq_att_visible_end(r0 + nrows - 1, lq, lk, causal);
-  const int ntiles = kend > 0 ? (kend + BN - 1) / BN : 0;
+  const int nsteps = kend > 0 ? (kend + BN - 1) / BN : 0;
+#endif
   const float sq_blk = sq[((long)b * hq + h) * ((lq + 127) / 128) + r0 / 128];
   __global const float* drow =
       delta +
@@ -80,12 +97,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   }
 
   const int own = lid & (BM - 1), side = lid >> 6;
+#if !SAGE8_SPARSE
   const int own_end = sq_att_visible_end(r0 + own, lq, lk, causal);
+#endif
   float m_own = sq_att_neg_inf(), l_own = 0.0f;
   float o[OACC];
   for (int x = 0; x < OACC; ++x) o[x] = 0.0f;
 
-  for (int n = 0; n < ntiles; ++n) {
+  for (int n = 0; n < nsteps; ++n) {
+#if SAGE8_SPARSE
+    const int is_tile = n < ntl, j0 = is_tile ? tstart[irow * max_tiles + n] : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_slots(n, ntl, ncol, j0, cidx + irow * max_cols, lk, has_pos, kpos + (long)b * lk,
+                      sk + kv_bh * (lk64 / 64), kid, kps, skl);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_k(area, k8 + kv_bh * lk * (DH / 4), kid);
+#else
     const int j0 = n * BN;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -95,6 +122,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
           j0 + jj < lk ? vload4(0, k8 + (kv_bh * lk + j0 + jj) * (DH / 4) + w) : (uint4)(0u);
       ST4U(area + jj * QW + w, y);
     }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // ---- scores S2 into sbuf (-inf where invisible) ----
@@ -113,6 +141,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       }
       for (int kk = 0; kk < 8; ++kk) {
         const int row = rg + 8 * kk;
+#if SAGE8_SPARSE
+        for (int t = 0; t < 4; ++t) {
+          const int key = cg + 16 * t, vis = SAGE8_VIS(key, qpl[row]);
+          float s2 = sq_s8_score(acc[kk][t], sq_blk, skl[key]);
+          if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
+          sbuf[row * SW + key] = vis ? s2 : sq_att_neg_inf();
+        }
+#else
         const int ve = sq_att_visible_end(r0 + row, lq, lk, causal) - j0;
         for (int t = 0; t < 4; ++t) {
           const int key = cg + 16 * t;
@@ -120,25 +156,46 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
           if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (key < ve ? key : 0)], c);
           sbuf[row * SW + key] = key < ve ? s2 : sq_att_neg_inf();
         }
+#endif
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // ---- stage the V8 tile and its scales (K8 is no longer read) ----
+#if SAGE8_SPARSE
+    sq_s8_stage_v(area, svs, is_tile, j0, lk64, v8 + kv_bh * DH * lk64 / 4,
+                  sv + kv_bh * DH * (lk64 / 16), kid);
+#else
     for (int x = lid; x < DH * (BN / 16); x += NT) {
       const int d = x / (BN / 16), w = 4 * (x % (BN / 16));
       ST4U(area + d * VW + w, vload4(0, v8 + ((kv_bh * DH + d) * lk64 + j0) / 4 + w));
     }
     for (int x = lid; x < DH * 4; x += NT)
       svs[x] = sv[(kv_bh * DH + x / 4) * (lk64 / 16) + 4 * n + (x & 3)];
+#endif
 
     // ---- softmax: row max, P, per-16 quantization (row `own`, groups 2 side, 2 side + 1) ----
     {
+#if SAGE8_SPARSE
+      const int qp = qpl[own];
+      float mt = sq_att_neg_inf();
+      int any = 0;
+      for (int jj = 0; jj < BN; ++jj)
+        if (SAGE8_VIS(jj, qp)) {
+          any = 1;
+          mt = sq_mx(mt, sbuf[own * SW + jj]);
+        }
+      const float m_new = sq_mx(m_own, mt);
+      const bool skip = !any || m_new == sq_att_neg_inf();
+#define PVIS(jj) SAGE8_VIS(jj, qp)
+#else
       const int ve = min(own_end - j0, BN);
       float mt = sq_att_neg_inf();
       for (int jj = 0; jj < ve; ++jj) mt = sq_mx(mt, sbuf[own * SW + jj]);
       const float m_new = sq_mx(m_own, mt);
       const bool skip = ve <= 0 || m_new == sq_att_neg_inf();
+#define PVIS(jj) ((jj) < ve)
+#endif
       if (side == 0) {
         alpha_l[own] = skip ? 1.0f : sq_exp2(m_own - m_new);
         skip_l[own] = skip;
@@ -149,7 +206,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         uint amax = 0;
         for (int u = 0; u < 16; ++u) {
           const int jj = 16 * gr + u;
-          p[u] = (!skip && jj < ve) ? sq_exp2_q(sbuf[own * SW + jj] - m_new) : 0.0f;
+          p[u] = (!skip && PVIS(jj)) ? sq_exp2_q(sbuf[own * SW + jj] - m_new) : 0.0f;
           amax = max(amax, sq_i8_absbits(p[u]));
         }
         const float sp = sq_i8_scale(amax);
@@ -167,6 +224,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         lgl[own * 4 + gr] = sq_s8_row_term(psum, sp);
       }
       if (!skip) m_own = m_new;
+#undef PVIS
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -183,6 +241,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         const float al = alpha_l[row];
         for (int t = 0; t < DH / 16; ++t) {
           const int d = cg + 16 * t;
+#if SAGE8_SPARSE
+          if (!is_tile) {  // column step: per-column terms (sage8_sparse.h)
+            const float ot =
+                sq_s8_column_pv(qpl[row], pq + row * VW, spl + row * 4, area + d * VW, kid, kps,
+                                sv + (kv_bh * DH + d) * (lk64 / 16), causal, sink, window);
+            o[kk * (DH / 16) + t] = fma(o[kk * (DH / 16) + t], al, ot);
+            continue;
+          }
+#endif
           float ot = 0.0f;
           for (int gr = 0; gr < 4; ++gr) {
             int dot = 0;

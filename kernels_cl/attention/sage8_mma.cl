@@ -12,6 +12,11 @@
 // SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
+// SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
+// attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
+// the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
+// per-column terms, folded per lane from the P codes and scales every sparse step writes to local
+// memory.
 // Launch: local (NT), global (NT * nqb, Hq, B); nqb blocks of SAGE8_ROWS query rows.
 //
 // Work split: warp w owns rows 16w + g and 16w + g + 8 (g = lane / 4, t = lane % 4); the four
@@ -35,6 +40,12 @@
 #ifndef SAGE8_ROWS
 #define SAGE8_ROWS 64
 #endif
+#ifndef SAGE8_SPARSE
+#define SAGE8_SPARSE 0
+#endif
+#if SAGE8_SPARSE && (SAGE8_ROWS != 64 || SAGE8_PREFETCH)
+#error "the sparse mode runs 64 rows per work-group (the index's query blocks), no prefetch"
+#endif
 #if SAGE8_EMULATE
 #define SQ_UNROLL  // PoCL builds the emulated test variant much faster without unrolling
 #else
@@ -47,6 +58,7 @@
 #define QW (DH / 4 + 4)  // words per K8 row in local memory (padded: conflict-free fragments)
 #define VW (BN / 4 + 4)  // words per V8 channel row
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
+#include "attention/sage8_sparse.h"
 
 static inline int dot4(uint a, uint b) {
   const char4 x = as_char4(a), y = as_char4(b);
@@ -159,7 +171,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* k8, __global const float* sk,  // [B,Hkv,Lk,D], [B,Hkv,ceil(Lk/64)]
     __global const uint* v8, __global const float* sv,  // [B,Hkv,D,Lk64], [B,Hkv,D,Lk64/16]
     __global const float* delta, int has_delta, int delta_rows, int delta_blk0, int delta_nblk,
-    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0, int nqb) {
+    __global float* out, int hq, int group, int lq, int lk, int causal, float c, int qb0,
+    int nqb SAGE8_SPARSE_ARGS) {
   __local uint ks[BN * QW] SQ_ATT_LOCAL_ALIGN;
   __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
   __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
@@ -171,8 +184,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   const int nrows = min(BM, lq - r0);
   const int hk = h / group, hkv = hq / group;
   const int lk64 = (lk + 63) / 64 * 64;
+#if SAGE8_SPARSE
+  __local int kid[BN], kps[BN];
+  __local float skl[BN], spl[BM * 4];
+  __local uint pcl[BM * VW];
+  const long irow = ((long)b * hi_n + (share ? hk : h)) * ((lq + BM - 1) / BM) + qb;
+  const int ntl = clamp(tcount[irow], 0, max_tiles), ncol = clamp(ccount[irow], 0, max_cols);
+  const int nsteps = ntl + (ncol + BN - 1) / BN;
+#else
   const int kend = sq_att_visible_end(r0 + nrows - 1, lq, lk, causal);
-  const int ntiles = kend > 0 ? (kend + BN - 1) / BN : 0;
+  const int nsteps = kend > 0 ? (kend + BN - 1) / BN : 0;
+#endif
   const float sq_blk = sq[((long)b * hq + h) * ((lq + 127) / 128) + r0 / 128];
   __global const float* drow =
       delta +
@@ -194,13 +216,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       qa[kb][3] = ra + 8 < nrows ? q1[w + 4] : 0u;
     }
   }
+#if SAGE8_SPARSE
+  int qpr[2];  // positions of rows ra, ra + 8 (-1 past Lq: never stored)
+  for (int hf = 0; hf < 2; ++hf) {
+    const int row = ra + 8 * hf;
+    qpr[hf] = row < nrows ? (has_pos ? qpos[(long)b * lq + r0 + row] : lk - lq + r0 + row) : -1;
+  }
+#define KVIS(key, hf) SAGE8_VIS(key, qpr[hf])
+#define TILE_STEP is_tile
+#else
   const int vend[2] = {sq_att_visible_end(r0 + ra, lq, lk, causal),
                        sq_att_visible_end(r0 + ra + 8, lq, lk, causal)};
+#define KVIS(key, hf) ((key) < vend[hf] - j0)
+#define TILE_STEP 1
+#endif
   float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
   float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
   SQ_UNROLL
   for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
 
+#if !SAGE8_SPARSE
   // Tile staging: work-item lid moves K words (x = lid + NT i), V words and V scales of a tile.
 #if (BN * (DH / 16)) % NT != 0 || (DH * 4) % NT != 0
 #error "tile staging needs NT to divide the tile's word counts"
@@ -224,7 +259,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #if SAGE8_PREFETCH
   uint4 kpre[KX], vpre[VX];
   float spre[SX];
-  if (ntiles > 0) {
+  if (nsteps > 0) {
     SQ_UNROLL
     for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(0, i);
     SQ_UNROLL
@@ -233,7 +268,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(0, i);
   }
 #endif
-  for (int n = 0; n < ntiles; ++n) {
+#endif
+  for (int n = 0; n < nsteps; ++n) {
+#if SAGE8_SPARSE
+    const int is_tile = n < ntl, j0 = is_tile ? tstart[irow * max_tiles + n] : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_slots(n, ntl, ncol, j0, cidx + irow * max_cols, lk, has_pos, kpos + (long)b * lk,
+                      sk + kv_bh * (lk64 / 64), kid, kps, skl);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sq_s8_stage_k(ks, k8 + kv_bh * lk * (DH / 4), kid);
+    sq_s8_stage_v(vs, svs, is_tile, j0, lk64, v8 + kv_bh * DH * lk64 / 4,
+                  sv + kv_bh * DH * (lk64 / 16), kid);
+#else
     const int j0 = n * BN;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -244,7 +290,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) STORE_V(i, vpre[i]);
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) svs[lid + NT * i] = spre[i];
-    if (n + 1 < ntiles) {
+    if (n + 1 < nsteps) {
       SQ_UNROLL
       for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(n + 1, i);
       SQ_UNROLL
@@ -259,6 +305,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) STORE_V(i, LOAD_V(n, i));
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) svs[lid + NT * i] = LOAD_S(n, i);
+#endif
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -276,9 +323,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       for (int e = 0; e < 4; ++e) {
         const int hf = e >> 1, u = 2 * (nt & 1) + (e & 1);
         const int key = 16 * (nt >> 1) + 4 * t + u;
-        const bool vis = key < vend[hf] - j0;
+        const bool vis = KVIS(key, hf);
+#if SAGE8_SPARSE
+        float s2 = sq_s8_score(acc[e], sq_blk, skl[key]);
+        if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
+#else
         float s2 = sq_s8_score(acc[e], sq_blk, sk_t);
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
+#endif
         s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
       }
     }
@@ -289,14 +341,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     bool skip[2];
     SQ_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
-      const int ve = vend[hf] - j0;
       float mt = sq_att_neg_inf();
       SQ_UNROLL
       for (int x = 0; x < 16; ++x)
-        if (16 * (x >> 2) + 4 * t + (x & 3) < ve) mt = sq_mx(mt, s[hf][x]);
+        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
       mt = quad_mx(mt, emu);
       const float m_new = sq_mx(m[hf], mt);
-      skip[hf] = ve <= 0 || m_new == sq_att_neg_inf();
+#if SAGE8_SPARSE
+      uint any = 0;  // a slot of the step visible to the row
+      SQ_UNROLL
+      for (int x = 0; x < 16; ++x) any |= KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf) ? 1u : 0u;
+      skip[hf] = !quad_umax(any, emu) || m_new == sq_att_neg_inf();
+#else
+      skip[hf] = vend[hf] - j0 <= 0 || m_new == sq_att_neg_inf();
+#endif
       alpha[hf] = skip[hf] ? 1.0f : sq_exp2(m[hf] - m_new);
       float lt = 0.0f;
       SQ_UNROLL
@@ -306,7 +364,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int key = 16 * gr + 4 * t + u;
-          p[u] = (!skip[hf] && key < ve) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
+          p[u] = (!skip[hf] && KVIS(key, hf)) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
           amax = max(amax, sq_i8_absbits(p[u]));
         }
         sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
@@ -327,6 +385,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         m[hf] = m_new;
       }
     }
+
+#if SAGE8_SPARSE
+    // P codes and scales of every row to local memory (read by column steps' per-lane folds).
+    SQ_UNROLL
+    for (int hf = 0; hf < 2; ++hf) SQ_UNROLL
+    for (int gr = 0; gr < 4; ++gr) {
+      pcl[(ra + 8 * hf) * VW + 4 * gr + t] = pa[hf][gr];
+      if (t == 0) spl[(ra + 8 * hf) * 4 + gr] = sp[hf][gr];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 
     // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
     SQ_UNROLL
@@ -351,8 +420,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       }
       SQ_UNROLL
       for (int e = 0; e < 4; ++e)
-        if (!skip[e >> 1]) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
+        if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
     }
+#if SAGE8_SPARSE
+    if (!is_tile) {  // column step: per-column terms (sage8_sparse.h), no barrier in here
+      SQ_UNROLL
+      for (int x = 0; x < DH / 2;
+           ++x) {  // x = 4 nt + e: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
+        const int hf = (x >> 1) & 1, d = 8 * (x >> 2) + 2 * t + (x & 1), row = ra + 8 * hf;
+        if (!skip[hf])
+          o[x] = fma(o[x], alpha[hf],
+                     sq_s8_column_pv(qpr[hf], pcl + row * VW, spl + row * 4, vs + d * VW, kid, kps,
+                                     sv + (kv_bh * DH + d) * (lk64 / 16), causal, sink, window));
+      }
+    }
+#endif
   }
 
   // ---- out = O / l (0 for a row that sees no key) ----

@@ -215,10 +215,10 @@ TEST(SparsePrefill, BadCallsAreRejected) {
   f16.out_dtype = DType::f16;
   expect_error([&] { sparq::attention(cpu, t.q, t.k, t.v, x, f16); }, ErrorCode::unsupported,
                {"out_dtype"});
-  AttentionOptions i8 = o;
-  i8.precision = Precision::int8;
-  expect_error([&] { sparq::attention(cpu, t.q, t.k, t.v, x, i8); }, ErrorCode::unsupported,
-               {"precision"});
+  AttentionOptions bad_precision = o;  // (int8 and nvfp4 run: SparseInt8, Nvfp4Sparse)
+  bad_precision.precision = static_cast<Precision>(9);
+  expect_error([&] { sparq::attention(cpu, t.q, t.k, t.v, x, bad_precision); },
+               ErrorCode::unsupported, {"precision"});
   const Shape s96{1, 2, 1, 96, 100, 100, true};
   const Uploaded t96 = upload(cpu, s96, random_inputs(s96, 1));
   expect_error([&] { sparq::attention(cpu, t96.q, t96.k, t96.v, x, o); }, ErrorCode::unsupported,

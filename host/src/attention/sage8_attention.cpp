@@ -17,6 +17,7 @@
 #include "fallback_cpu/attention/sage8_fallback.h"
 #include "host/src/quant/quant_ops.h"
 #include "sage8_kernels.h"
+#include "sage8_sparse.h"
 #include "sparq/int8_attention.h"
 
 namespace sparq {
@@ -39,9 +40,9 @@ const cl::Buffer& buffer(const Tensor& t) {
 
 // The kernel variant for this device. SPARQ_SAGE8_MMA (for A/B checks and tests) = "0": the
 // portable path; "emulate": the MMA path with emulated mma.sync (any device).
-Sage8KernelConfig kernel_config(const rt::DeviceRuntime& dev, int head_dim) {
+Sage8KernelConfig kernel_config(const rt::DeviceRuntime& dev, int head_dim, bool sparse) {
   const auto& q = dev.quirks();
-  Sage8KernelConfig cfg{head_dim, q.inline_ptx && q.cc_major >= 8, false};
+  Sage8KernelConfig cfg{head_dim, q.inline_ptx && q.cc_major >= 8, false, sparse};
   if (const char* env = std::getenv("SPARQ_SAGE8_MMA")) {
     if (std::string(env) == "0") cfg.mma = false;
     if (std::string(env) == "emulate") cfg.mma = cfg.emulate = true;
@@ -104,7 +105,7 @@ struct Slice {
 };
 
 void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s, bool causal,
-               float c, const Tensor& out) {
+               float c, const Tensor& out, const SparseIndex* index = nullptr) {
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::Sage8Problem f;
@@ -129,11 +130,14 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
     f.row1 = s.row1;
     f.causal = causal;
     f.c = c;
-    fallback::sage8_attention(f);
+    if (index)
+      fallback::sage8_sparse_attention(f, sage8_sparse_fallback_index(*index));
+    else
+      fallback::sage8_attention(f);
     return;
   }
   auto& dev = *impl.device;
-  const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(d.d));
+  const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(d.d), index != nullptr);
   cl::Kernel k = dev.kernel(cfg.source(), cfg.kernel, cfg.defines());
   const std::int64_t qb0 = s.row0 / cfg.rows_per_group();
   const std::int64_t nqb = cdiv(s.row1, cfg.rows_per_group()) - qb0;
@@ -146,7 +150,8 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
       static_cast<cl_int>(d.hq), static_cast<cl_int>(d.hq / d.hkv), static_cast<cl_int>(d.lq),
       static_cast<cl_int>(d.lk), static_cast<cl_int>(causal), c, static_cast<cl_int>(qb0),
       static_cast<cl_int>(nqb));
-  dev.launch("attention", k,
+  if (index) set_sage8_sparse_args(k, Sage8KernelConfig::dense_args, *index, buffer(out));
+  dev.launch(index ? "attention (sparse)" : "attention", k,
              cl::NDRange(static_cast<std::size_t>(cfg.work_group() * nqb),
                          static_cast<std::size_t>(d.hq), static_cast<std::size_t>(d.batch)),
              cl::NDRange(cfg.work_group(), 1, 1));
@@ -178,8 +183,8 @@ Sage8Packed quantize(Context& ctx, const Tensor& q, const Tensor& k, const Tenso
 }  // namespace
 
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                                const AttentionOptions& options) {
-  constexpr const char* op = "attention";
+                                const AttentionOptions& options, const SparseIndex* index) {
+  const char* op = index ? "attention (sparse)" : "attention";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
   detail::check_tensor_owner(op, "Q", q, impl);
@@ -192,10 +197,10 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
   Tensor out = new_out(ctx, d);
   const auto qs = options.quant.q_smooth;
   if (qs == QSmooth::off) {
-    run_slice(ctx, p, d, {0, d.lq, {}}, options.causal, c, out);
+    run_slice(ctx, p, d, {0, d.lq, {}}, options.causal, c, out, index);
   } else if (qs == QSmooth::per_head) {
     Slice s{0, d.lq, quant_detail::smooth_delta(ctx, qm, 0, 1, k, km), d.lq, 0, 1};
-    run_slice(ctx, p, d, s, options.causal, c, out);
+    run_slice(ctx, p, d, s, options.causal, c, out, index);
   } else {
     // delta of a few 128-row blocks at a time, so its workspace stays bounded at any length.
     const std::int64_t nblk_q = cdiv(d.lq, kQBlock);
@@ -215,7 +220,7 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
               kQBlock,
               b0,
               nb};
-      run_slice(ctx, p, d, s, options.causal, c, out);
+      run_slice(ctx, p, d, s, options.causal, c, out, index);
     }
   }
   return {out, {}};
@@ -229,12 +234,13 @@ Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc
 std::vector<rt::KernelVariant> sage8_kernel_variants() {
   std::vector<rt::KernelVariant> out;
   for (int dim : {64, 128})
-    for (int mode = 0; mode < 3; ++mode) {  // portable, PTX, emulated PTX
-      const Sage8KernelConfig cfg{dim, mode > 0, mode == 2};
-      rt::KernelVariant kv{cfg.source(), cfg.defines()};
-      kv.needs_inline_ptx = mode == 1;
-      out.push_back(kv);
-    }
+    for (int mode = 0; mode < 3; ++mode)  // portable, PTX, emulated PTX
+      for (bool sparse : {false, true}) {
+        const Sage8KernelConfig cfg{dim, mode > 0, mode == 2, sparse};
+        rt::KernelVariant kv{cfg.source(), cfg.defines()};
+        kv.needs_inline_ptx = mode == 1;
+        out.push_back(kv);
+      }
   return out;
 }
 

@@ -18,24 +18,33 @@ struct Sage8KernelConfig {
   int head_dim = 128;
   bool mma = false;
   bool emulate = false;
-  // MMA path speed knobs (no effect on any bit; SPARQ_TUNE_SAGE8 overrides them for sweeps):
+  bool sparse = false;  // SAGE8_SPARSE: walk a SparseIndex (kernels_cl/attention/sage8_sparse.h)
+  // MMA path speed knobs (no effect on any bit; SPARQ_TUNE_SAGE8 overrides them for sweeps). The
+  // sparse mode keeps 64 rows (the index's query blocks) and stages its own tiles (no prefetch).
   bool prefetch = true;     // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
   int rows = 64;            // SAGE8_ROWS: query rows per work-group (64 or 128)
   int nv_max_regs = 0;      // NVIDIA: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
-  int rows_per_group() const { return mma ? rows : 64; }
-  int work_group() const { return mma ? 2 * rows : 128; }
+  int rows_per_group() const { return mma && !sparse ? rows : 64; }
+  int work_group() const { return 2 * rows_per_group(); }
   const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
+  // The emulated sparse variant (a test of the PTX kernel's indexing, never a fast path) builds
+  // with -cl-opt-disable: PoCL's optimizer takes ~50 s on it (1 s without), and the arithmetic
+  // is the same (explicit operation order, FP_CONTRACT OFF), so are the bits.
   std::string defines() const {
     std::string d = "-DHEAD_DIM=" + std::to_string(head_dim);
+    if (sparse) d += " -DSAGE8_SPARSE=1";
     if (!mma) return d;
     d += std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0");
+    if (sparse) return d + (emulate ? " -cl-opt-disable" : "");
     d += std::string(" -DSAGE8_PREFETCH=") + (prefetch ? "1" : "0");
     if (rows != 64) d += " -DSAGE8_ROWS=" + std::to_string(rows);
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
+  // The index arguments of sparse mode follow this many dense ones.
+  static constexpr unsigned dense_args = 20;
 };
 
 // SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,regs=0..255,verbose=0|1" (NVIDIA tuning sweeps; regs

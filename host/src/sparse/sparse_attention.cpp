@@ -6,6 +6,7 @@
 #include "fallback_cpu/sparse/sparse_fallback.h"
 #include "host/src/attention/attention_access.h"
 #include "host/src/attention/attention_validate.h"
+#include "host/src/attention/sage8_sparse.h"
 #include "host/src/nvfp4/nvfp4_common.h"
 #include "sparse_common.h"
 #include "sparse_kernels.h"
@@ -103,6 +104,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   check_index_tensors(x, impl);
   if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
   check_masks_precision(kAttOp, options);  // masks: fp32 only, before any quantized branch
+  if (options.precision == Precision::int8) return sage8_sparse_attention(ctx, q, k, v, x, options);
   if (options.precision == Precision::nvfp4)
     return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x), Tensor()};
   check_fp32_precision(kAttOp, options);
