@@ -53,6 +53,7 @@
 #ifndef SPARQ_ATTENTION_COMMON_H
 #define SPARQ_ATTENTION_COMMON_H
 
+#include "common/codecs.h"
 #include "common/convert.h"
 #include "common/exact_math.h"
 #include "common/prelude.h"
@@ -69,6 +70,10 @@
 // int8 KV cache pages (attention_paged only): element = sq_att_deq_i8(code, scale of its
 // (page, slot, head) row), then the fp32 definition as for any stored float.
 #define SQ_DT_I8 3
+// NVFP4 KV cache pages (attention_paged only; sparq::DType::u8 storage): E2M1 codes two per byte
+// along D (element 2k in the low nibble), one E4M3 scale code per 16 elements of a row; element =
+// sq_att_deq_fp4(code, scale code of its group), then the fp32 definition as for any stored float.
+#define SQ_DT_FP4 4
 
 #ifdef __OPENCL_C_VERSION__
 // Local-memory float4 access through 16-byte-aligned arrays (declared SQ_ATT_LOCAL_ALIGN), so the
@@ -100,6 +105,13 @@ SQ_FN ushort sq_att_narrow16(float x, int dtype) {
 // pages is attention over these floats, bit for bit.
 SQ_FN float sq_att_deq_i8(int code, float scale) {
   return (float)code * scale;
+}
+
+// Dequantized element of an NVFP4 KV page: E2M1 value times the decoded E4M3 group scale. Exact
+// in fp32 (at most 2 + 4 significant bits, magnitudes 0 or in [2^-10, 2688]), so no rounding at
+// all; a NaN scale code (0x7F / 0xFF: the group held Inf/NaN) gives NaN; code 0x8 gives -0.
+SQ_FN float sq_att_deq_fp4(uint code, uint scale_code) {
+  return sq_e2m1_decode(code) * sq_e4m3_decode(scale_code);
 }
 
 // First key index not visible to query row i (visible keys are [0, end)); may be <= 0.
@@ -204,10 +216,19 @@ static inline float4 sq_att_load4n(gbytes base, long i, int dt, int n) {
                   n > 3 ? sq_att_load1(base, i + 3, dt) : 0.0f);
 }
 
-// Elements [i, i + n) (n <= 4, the rest 0) of a K/V row in any stored dtype; `scale` is the
-// row's scale when dt == SQ_DT_I8 (ignored otherwise).
-static inline float4 sq_att_load_kv4(gbytes base, long i, int dt, int n, float scale) {
+// Elements [dv, dv + n) (n <= 4, the rest 0; dv % 4 == 0) of the K/V row at element `row` in
+// any stored dtype. Scaled pages read their row's scales through `sc` at element `srow`: int8,
+// one f32 scale; NVFP4, E4M3 codes (group dv / 16; D % 16 == 0, so n == 4 and one byte pair).
+static inline float4 sq_att_load_kv4(gbytes base, long row, int dt, int dv, int n, gbytes sc,
+                                     long srow) {
+  if (dt == SQ_DT_FP4) {
+    const uint lo = base[row + dv / 2], hi = base[row + dv / 2 + 1], s = sc[srow + dv / 16];
+    return (float4)(sq_att_deq_fp4(sq_fp4_lo(lo), s), sq_att_deq_fp4(sq_fp4_hi(lo), s),
+                    sq_att_deq_fp4(sq_fp4_lo(hi), s), sq_att_deq_fp4(sq_fp4_hi(hi), s));
+  }
+  const long i = row + dv;
   if (dt == SQ_DT_I8) {
+    const float scale = ((__global const float*)sc)[srow];
     __global const char* c = (__global const char*)base + i;
     if (n >= 4) {
       const char4 x = vload4(0, c);

@@ -16,7 +16,8 @@
 // end; invisible (row, key) pairs then hold -1 in P and are skipped by the row sum and P.V, as in
 // prefill_body.h; split mode leaves the sink to merge.cl). D, dtypes, mode, causal: run time.
 // K/V may be int8 pages (SQ_DT_I8, paged mode): each element is sq_att_deq_i8(code, its row's
-// scale) when staged, so the definition is the fp32 one over the dequantized values.
+// scale) when staged; or NVFP4 pages (SQ_DT_FP4): sq_att_deq_fp4(E2M1 code, E4M3 code of its
+// 16-group), exact. Either way the definition is the fp32 one over the dequantized values.
 //
 // Work split (no chain is split): scores: work-item (key lid % 64, rows lid / 64 + 2k, k < 4),
 // each dot one sequential chain over d (K staged 128 d at a time); tile max, m, alpha, the row
@@ -43,8 +44,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
     gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
-    __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages
-    __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
+    gbytes k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 / NVFP4 pages:
+    gbytes v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // their scales
     __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
     __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
     __global float* ws_o, __global float* ws_lse, int split, int ws_chunks,
@@ -144,13 +145,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             long at, sat;
             if (mode == 2) {
               const long page = pages[pt_off + b * pt_st + j / page_size];
-              at = k_off + page * k_sb + (j % page_size) * k_sr + hk * k_sh + dv;
+              at = k_off + page * k_sb + (j % page_size) * k_sr + hk * k_sh;
               sat = ks_off + page * ks_sb + (j % page_size) * ks_sr + hk * ks_sh;
             } else {
-              at = k_off + b * k_sb + (k0 + j) * k_sr + hk * k_sh + dv;
+              at = k_off + b * k_sb + (k0 + j) * k_sr + hk * k_sh;
               sat = ks_off + b * ks_sb + (k0 + j) * ks_sr + hk * ks_sh;
             }
-            y = sq_att_load_kv4(k, at, k_dt, d - dv, k_dt == SQ_DT_I8 ? k_sc[sat] : 1.0f);
+            y = sq_att_load_kv4(k, at, k_dt, dv, d - dv, k_sc, sat);
           }
           ST4(kv + jj * KS + (dv - d0), y);
         }
@@ -237,13 +238,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             long at, sat;
             if (mode == 2) {
               const long page = pages[pt_off + b * pt_st + j / page_size];
-              at = v_off + page * v_sb + (j % page_size) * v_sr + hk * v_sh + dv;
+              at = v_off + page * v_sb + (j % page_size) * v_sr + hk * v_sh;
               sat = vs_off + page * vs_sb + (j % page_size) * vs_sr + hk * vs_sh;
             } else {
-              at = v_off + b * v_sb + (k0 + j) * v_sr + hk * v_sh + dv;
+              at = v_off + b * v_sb + (k0 + j) * v_sr + hk * v_sh;
               sat = vs_off + b * vs_sb + (k0 + j) * vs_sr + hk * vs_sh;
             }
-            y = sq_att_load_kv4(v, at, v_dt, d - dv, v_dt == SQ_DT_I8 ? v_sc[sat] : 1.0f);
+            y = sq_att_load_kv4(v, at, v_dt, dv, d - dv, v_sc, sat);
           }
           ST4(kv + jj * d4 + dv, y);
         }

@@ -10,17 +10,22 @@
 //   i8 pages (quant/int8_codec.h, specs/fp4_attention.md §5): amax = max over the row of the
 //     |x| bit patterns; scale = amax / 127 (correctly rounded); code = sq_i8_code(x, scale,
 //     -127); the row's scale is stored beside the codes.
+//   NVFP4 pages (u8, SQ_DT_FP4): each group of 16 elements [16g, 16g + 16) of the row is
+//     quantized by quant16 (nvfp4/fp4_math.h sq_fp4_quant16, specs/fp4_attention.md §2.3: the
+//     group's E4M3 scale code of amax / 6, E2M1 codes RNE of x / scale), exactly as
+//     fp4_quantize_rows quantizes that row: D / 2 code bytes, D / 16 scale codes.
 // Every step is exact or one rounding of one value, so the bytes written are the same on every
 // device. Macros: none.
 #include "attention/attention_common.h"
+#include "nvfp4/fp4_math.h"
 #include "quant/int8_codec.h"
 
 __kernel void kv_append(gbytes src, long s_off, long s_sb, long s_sh, long s_st, int s_dt,
                         __global uchar* dst, long d_off, long d_sp, long d_ss, long d_sh, int d_dt,
-                        __global float* sc, long c_off, long c_sp, long c_ss, long c_sh,
+                        __global uchar* sc, long c_off, long c_sp, long c_ss, long c_sh,
                         __global const int* seq_lens, long sl_off, __global const int* pages,
-                        long pt_off, long max_pages,
-                        int page_size, int hkv, int n, int d, int rows) {
+                        long pt_off, long max_pages, int page_size, int hkv, int n, int d,
+                        int rows) {
   const int r = get_global_id(0);
   if (r >= rows) return;
   const int t = r % n, h = (r / n) % hkv, b = r / (n * hkv);
@@ -29,6 +34,18 @@ __kernel void kv_append(gbytes src, long s_off, long s_sb, long s_sh, long s_st,
   const long page = pages[pt_off + b * max_pages + pos / page_size];
   const long slot = pos % page_size;
   const long to = d_off + page * d_sp + slot * d_ss + h * d_sh;
+  if (d_dt == SQ_DT_FP4) {
+    const long so = c_off + page * c_sp + slot * c_ss + h * c_sh;
+    for (int g = 0; g < d / SQ_FP4_GROUP; ++g) {
+      float x[SQ_FP4_GROUP];
+      uchar bytes[SQ_FP4_GROUP / 2];
+      for (int e = 0; e < SQ_FP4_GROUP; ++e)
+        x[e] = sq_att_load1(src, at + g * SQ_FP4_GROUP + e, s_dt);
+      sc[so + g] = (uchar)sq_fp4_quant16(x, bytes);
+      for (int e = 0; e < SQ_FP4_GROUP / 2; ++e) dst[to + g * (SQ_FP4_GROUP / 2) + e] = bytes[e];
+    }
+    return;
+  }
   if (d_dt != SQ_DT_I8) {
     for (int e = 0; e < d; ++e) sq_att_store1(dst, to + e, d_dt, sq_att_load1(src, at + e, s_dt));
     return;
@@ -39,5 +56,5 @@ __kernel void kv_append(gbytes src, long s_off, long s_sb, long s_sh, long s_st,
   __global char* codes = (__global char*)dst;
   for (int e = 0; e < d; ++e)
     codes[to + e] = (char)sq_i8_code(sq_att_load1(src, at + e, s_dt), scale, -127.0f);
-  sc[c_off + page * c_sp + slot * c_ss + h * c_sh] = scale;
+  ((__global float*)sc)[c_off + page * c_sp + slot * c_ss + h * c_sh] = scale;
 }

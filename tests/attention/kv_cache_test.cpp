@@ -5,33 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <numeric>
 
 #include "attention_test_util.h"
+#include "kv_cache_util.h"
 #include "reference/attention_ref.h"
 
 namespace sparq::test::attn {
 namespace {
-
-// A cache of `pages` pages for B sequences, page table a seeded shuffle (sequence b owns pages
-// b * per_seq .. ), starting lengths `lens`.
-struct Cache {
-  PagedKV kv;
-  std::vector<std::int32_t> table;
-};
-Cache make_cache(Context& ctx, DType storage, PageLayout layout, int batch, int per_seq,
-                 int page_size, int hkv, int d, const std::vector<std::int32_t>& lens) {
-  Cache c;
-  const int pages = batch * per_seq;
-  c.kv = make_paged_kv(ctx, pages, page_size, hkv, d, storage, layout);
-  std::vector<std::int32_t> perm(pages);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
-  c.table = perm;  // row b = entries [b * per_seq, (b + 1) * per_seq)
-  c.kv.page_table = ctx.upload(c.table, DType::i32, {batch, per_seq});
-  c.kv.seq_lens = ctx.upload(lens, DType::i32, {batch});
-  return c;
-}
 
 // Appends [B, Hkv, n, D] (values x, stored as `in`) to the caches on both contexts.
 void append_both(Context& dev, Context& cpu, Cache& a, Cache& b, const std::vector<float>& k,
@@ -216,12 +196,13 @@ TEST(KvCacheErrors, HostileCallsRefused) {
   f.page_table = c.kv.page_table;
   f.seq_lens = x.seq_lens;
   f.k_scales = c.kv.k_scales;
-  fails(f, k, "scales belong to int8 pages only");
+  fails(f, k, "scales belong to int8 and NVFP4 pages only");
   try {
-    make_paged_kv(ctx, 4, 16, 1, 64, DType::u8);
-    ADD_FAILURE() << "u8 pages accepted";
+    make_paged_kv(ctx, 4, 16, 1, 64, DType::i32);
+    ADD_FAILURE() << "i32 pages accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is not f32, f16, bf16 or i8"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("is not f32, f16, bf16, i8 (int8) or u8"),
+              std::string::npos);
   }
 }
 

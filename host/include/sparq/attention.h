@@ -100,18 +100,25 @@ enum class PageLayout {
 // in k_scales / v_scales (NHD [num_pages, page_size, Hkv], HND [num_pages, Hkv, page_size];
 // written by kv_append). An int8 element means the float sq_att_deq_i8(code, scale) =
 // fp32(code * scale), and attention over int8 pages is exactly fp32 attention over those floats.
+// Or NVFP4 (u8 pages, as Fp4Packed in nvfp4.h): D / 2 bytes per row, E2M1 codes two per byte
+// (element 2k in the low nibble), and k_scales / v_scales u8 [<pages' dims without D>, D / 16]
+// holding one E4M3 scale code per 16 elements of a row (no per-row or per-tensor fp32 scale, as
+// specs/fp4_attention.md §1.3). An NVFP4 element means e2m1(code) * e4m3(scale code), a product
+// that is exact in fp32 (sq_att_deq_fp4; a NaN scale code gives NaN); attention over NVFP4
+// pages is exactly fp32 attention over those floats.
 struct SPARQ_API PagedKV {
   Tensor k_pages, v_pages;
   Tensor page_table;
   Tensor seq_lens;
   int page_size = 16;
   PageLayout layout = PageLayout::nhd;
-  Tensor k_scales, v_scales;  // int8 pages only
+  Tensor k_scales, v_scales;  // int8 (f32 per row) and NVFP4 (u8 per 16-group) pages only
 };
 
 // New pages: num_pages pages of page_size slots for Hkv heads of head_dim, in `storage` (f32,
-// f16, bf16 or i8; i8 also allocates the scales), zero-filled, with page_table / seq_lens
-// undefined (the caller's block manager provides them).
+// f16, bf16, i8 = int8 or u8 = NVFP4 with head_dim % 16 == 0; i8 and u8 also allocate the
+// scales), zero-filled, with page_table / seq_lens undefined (the caller's block manager
+// provides them).
 SPARQ_API PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_size, int hkv,
                                 int head_dim, DType storage, PageLayout layout = PageLayout::nhd);
 
@@ -119,8 +126,10 @@ SPARQ_API PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_s
 // [B, Hkv, n, D], any float storage, D contiguous) goes to position seq_lens[b] + t, in page
 // page_table[b][pos / page_size]; the pages it needs must be in the table. f16/bf16 pages get
 // the value rounded to nearest even; int8 pages get per-row codes and scale (the int8 codec of
-// specs/fp4_attention.md §5: scale = absmax / 127, codes round-half-away, clamp +-127).
-// Then seq_lens[b] += n (in place). A token whose row holds Inf/NaN gives a non-finite scale.
+// specs/fp4_attention.md §5: scale = absmax / 127, codes round-half-away, clamp +-127);
+// NVFP4 pages get quant16 of each 16-group (§2.3: scale E4M3(amax / 6), codes RNE, satfinite),
+// the same bytes fp4_quantize_rows gives that row. Then seq_lens[b] += n (in place). A token
+// whose row (int8) or group (NVFP4) holds Inf/NaN gives a non-finite scale.
 SPARQ_API void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new);
 
 // Decode: Q [B, Hq, Lq, D] with small Lq (1 for plain decode, >1 for speculative/chunked

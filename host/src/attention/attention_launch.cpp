@@ -18,8 +18,8 @@ namespace sparq::attention_detail {
 namespace {
 
 static_assert(static_cast<int>(DType::f32) == 0 && static_cast<int>(DType::f16) == 1 &&
-              static_cast<int>(DType::bf16) == 2 &&
-              static_cast<int>(DType::i8) == 3);  // SQ_DT_* codes in attention_common.h
+              static_cast<int>(DType::bf16) == 2 && static_cast<int>(DType::i8) == 3 &&
+              static_cast<int>(DType::u8) == 4);  // SQ_DT_* codes in attention_common.h
 
 constexpr std::uint64_t kMaxWorkspaceBytes = std::uint64_t{1} << 30;
 // The dense kernel's 64-row blocks waste work below this many query rows.

@@ -39,9 +39,9 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
     rt::fail(ErrorCode::shape_mismatch, op,
              "kv.page_size is {} but kv.k_pages ({}) has {} slots per page", kv.page_size, layout,
              slots);
-  if (kv.k_pages.dim(3) != d)
+  if (page_head_dim(kv.k_pages) != d)
     rt::fail(ErrorCode::shape_mismatch, op, "kv.k_pages has head dim {}, Q has {}; they must match",
-             kv.k_pages.dim(3), d);
+             page_head_dim(kv.k_pages), d);
   check_heads(op, hq, hkv);
   check_head_dim(op, "Q", d);
   check_length(op, "Lq", lq);
@@ -89,7 +89,7 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.q_at = access_bhld(q);
   p.k_at = page_access(kv.k_pages, nhd);
   p.v_at = page_access(kv.v_pages, nhd);
-  if (kv.k_pages.dtype() == DType::i8) {
+  if (is_quantized(kv.k_pages.dtype())) {
     p.k_scales = kv.k_scales;
     p.v_scales = kv.v_scales;
     p.ks_at = scale_access(kv.k_scales, nhd);

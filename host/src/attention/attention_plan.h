@@ -48,7 +48,8 @@ struct AttentionPlan {
   Tensor q, k, v;  // k, v: the page pools when paged
   Access q_at, k_at, v_at;
   // int8 pages (k_at/v_at.dtype == i8): fp32 scale of each (page, slot, head) row, addressed
-  // like the pages without d; undefined otherwise.
+  // like the pages without d; NVFP4 pages (u8): the row's D / 16 E4M3 codes start there;
+  // undefined otherwise.
   Tensor k_scales, v_scales;
   Access ks_at, vs_at;
   Tensor out, lse;        // lse undefined when not requested

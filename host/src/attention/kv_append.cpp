@@ -1,5 +1,5 @@
-// sparq::kv_append and make_paged_kv: writing new tokens into a paged KV cache (plain or int8
-// pages). Validates shapes and the page table for the new lengths on the host, runs
+// sparq::kv_append and make_paged_kv: writing new tokens into a paged KV cache (plain, int8 or
+// NVFP4 pages). Validates shapes and the page table for the new lengths on the host, runs
 // kernels_cl/attention/kv_append.cl (once for K, once for V) or its fallback, then advances
 // seq_lens in place.
 #include <fmt/format.h>
@@ -59,9 +59,13 @@ PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_size, int h
              hkv);
   check_head_dim(op, "head_dim", head_dim);
   if (storage != DType::f32 && storage != DType::f16 && storage != DType::bf16 &&
-      storage != DType::i8)
-    rt::fail(ErrorCode::invalid_argument, op, "storage {} is not f32, f16, bf16 or i8",
-             dtype_name(storage));
+      storage != DType::i8 && storage != DType::u8)
+    rt::fail(ErrorCode::invalid_argument, op,
+             "storage {} is not f32, f16, bf16, i8 (int8) or u8 (NVFP4)", dtype_name(storage));
+  if (storage == DType::u8 && (head_dim <= 0 || head_dim % 16 != 0))
+    rt::fail(ErrorCode::invalid_argument, op,
+             "head_dim = {} for NVFP4 (u8) pages; expected a positive multiple of 16 (the group)",
+             head_dim);
   const bool nhd = layout == PageLayout::nhd;
   std::vector<std::int64_t> shape = {num_pages, nhd ? page_size : hkv, nhd ? hkv : page_size};
   PagedKV kv;
@@ -78,7 +82,13 @@ PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_size, int h
     kv.k_scales = zeros(DType::f32, shape);
     kv.v_scales = zeros(DType::f32, shape);
   }
-  shape.push_back(head_dim);
+  if (storage == DType::u8) {  // NVFP4: one E4M3 code per 16 elements, two E2M1 codes per byte
+    std::vector<std::int64_t> sc = shape;
+    sc.push_back(head_dim / 16);
+    kv.k_scales = zeros(DType::u8, sc);
+    kv.v_scales = zeros(DType::u8, sc);
+  }
+  shape.push_back(storage == DType::u8 ? head_dim / 2 : head_dim);
   kv.k_pages = zeros(storage, shape);
   kv.v_pages = zeros(storage, shape);
   return kv;
@@ -109,10 +119,10 @@ void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_n
   if (kv.page_size <= 0 || kv.page_size != slots)
     rt::fail(ErrorCode::shape_mismatch, kOp,
              "kv.page_size is {} but kv.k_pages has {} slots per page", kv.page_size, slots);
-  if (pool_heads != hkv || kv.k_pages.dim(3) != d)
+  if (pool_heads != hkv || page_head_dim(kv.k_pages) != d)
     rt::fail(ErrorCode::shape_mismatch, kOp,
              "k_new has {} heads of dim {}; the pages hold {} heads of dim {}", hkv, d, pool_heads,
-             kv.k_pages.dim(3));
+             page_head_dim(kv.k_pages));
   check_index_tensor(kOp, "kv.page_table", kv.page_table.desc(), 2, "[B, max_pages_per_seq]");
   check_index_tensor(kOp, "kv.seq_lens", kv.seq_lens.desc(), 1, "[B]");
   if (kv.page_table.dim(0) != batch || kv.seq_lens.dim(0) != batch)

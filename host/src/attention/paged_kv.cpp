@@ -17,15 +17,20 @@ const char* page_layout_text(PageLayout l) {
 namespace {
 
 void check_scales(const char* op, const char* arg, const Tensor& scales, const Tensor& pages) {
+  const bool fp4 = pages.dtype() == DType::u8;
   if (!scales.defined())
-    rt::fail(ErrorCode::invalid_argument, op,
-             "{} is missing: int8 pages need one f32 scale per (page, slot, head) row", arg);
+    rt::fail(ErrorCode::invalid_argument, op, "{} is missing: {}", arg,
+             fp4 ? "NVFP4 pages need one u8 E4M3 scale per 16 elements of a row"
+                 : "int8 pages need one f32 scale per (page, slot, head) row");
   std::vector<std::int64_t> want = pages.shape();
   want.pop_back();
-  if (scales.dtype() != DType::f32 || scales.shape() != want || !scales.is_contiguous())
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "{} is {} [{}]; expected contiguous f32 [{}] (the pages' shape without D)", arg,
-             dtype_name(scales.dtype()), fmt::join(scales.shape(), ", "), fmt::join(want, ", "));
+  if (fp4) want.push_back(pages.dim(3) / 8);
+  const DType t = fp4 ? DType::u8 : DType::f32;
+  if (scales.dtype() != t || scales.shape() != want || !scales.is_contiguous())
+    rt::fail(ErrorCode::shape_mismatch, op, "{} is {} [{}]; expected contiguous {} [{}] ({})", arg,
+             dtype_name(scales.dtype()), fmt::join(scales.shape(), ", "), dtype_name(t),
+             fmt::join(want, ", "),
+             fp4 ? "the pages' shape with D / 16 groups last" : "the pages' shape without D");
 }
 
 }  // namespace
@@ -35,11 +40,16 @@ void check_page_tensors(const char* op, const PagedKV& kv) {
   if (kv.k_pages.dtype() != kv.v_pages.dtype())
     rt::fail(ErrorCode::shape_mismatch, op, "kv.k_pages is {} and kv.v_pages {}; they must match",
              dtype_name(kv.k_pages.dtype()), dtype_name(kv.v_pages.dtype()));
-  if (kv.k_pages.dtype() == DType::i8) {
+  if (is_quantized(kv.k_pages.dtype())) {
     for (auto [t, name] : {std::pair{&kv.k_pages, "kv.k_pages"}, {&kv.v_pages, "kv.v_pages"}}) {
       if (t->rank() != 4 || t->strides().back() != 1)
         rt::fail(ErrorCode::shape_mismatch, op, "{} is [{}]; expected rank 4 {} with D contiguous",
                  name, fmt::join(t->shape(), ", "), layout);
+      if (t->dtype() == DType::u8 && t->dim(3) % 8 != 0)
+        rt::fail(ErrorCode::shape_mismatch, op,
+                 "{} holds {} bytes per row (D = {}); NVFP4 pages need D a multiple of 16 (D / 2 "
+                 "bytes per row)",
+                 name, t->dim(3), 2 * t->dim(3));
     }
   } else {
     check_float_tensor(op, "kv.k_pages", kv.k_pages.desc(), 4, layout);
@@ -47,17 +57,25 @@ void check_page_tensors(const char* op, const PagedKV& kv) {
     if (kv.k_scales.defined() || kv.v_scales.defined())
       rt::fail(ErrorCode::invalid_argument, op,
                "kv.k_scales / kv.v_scales are given but the pages are {}; scales belong to int8 "
-               "pages only",
+               "and NVFP4 pages only",
                dtype_name(kv.k_pages.dtype()));
   }
   if (kv.k_pages.shape() != kv.v_pages.shape())
     rt::fail(ErrorCode::shape_mismatch, op,
              "kv.v_pages has shape [{}], kv.k_pages has [{}]; they must match",
              fmt::join(kv.v_pages.shape(), ", "), fmt::join(kv.k_pages.shape(), ", "));
-  if (kv.k_pages.dtype() == DType::i8) {
+  if (is_quantized(kv.k_pages.dtype())) {
     check_scales(op, "kv.k_scales", kv.k_scales, kv.k_pages);
     check_scales(op, "kv.v_scales", kv.v_scales, kv.v_pages);
   }
+}
+
+bool is_quantized(DType pages) {
+  return pages == DType::i8 || pages == DType::u8;
+}
+
+std::int64_t page_head_dim(const Tensor& pages) {
+  return pages.dtype() == DType::u8 ? 2 * pages.dim(3) : pages.dim(3);
 }
 
 Access page_access(const Tensor& pages, bool nhd) {
