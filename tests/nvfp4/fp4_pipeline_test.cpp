@@ -168,7 +168,7 @@ TEST(Nvfp4Pipeline, Errors) {
     return dt == DType::f32 ? ctx.upload(std::vector<float>(8 * d, 1.0f), dt, {1, 1, 8, d})
                             : ctx.upload(std::vector<std::uint16_t>(8 * d), dt, {1, 1, 8, d});
   };
-  EXPECT_THROW(attention(ctx, t(96), t(96), t(96), o), Error);
+  EXPECT_THROW(attention(ctx, t(200), t(200), t(200), o), Error);  // D > 128 (96: zero-padded)
   EXPECT_THROW(attention(ctx, t(64, DType::f16), t(64), t(64), o), Error);
   EXPECT_THROW(
       attention(ctx, t(64), t(64), t(64), {.return_lse = true, .precision = Precision::nvfp4}),

@@ -219,10 +219,10 @@ TEST(SparsePrefill, BadCallsAreRejected) {
   bad_precision.precision = static_cast<Precision>(9);
   expect_error([&] { sparq::attention(cpu, t.q, t.k, t.v, x, bad_precision); },
                ErrorCode::unsupported, {"precision"});
-  const Shape s96{1, 2, 1, 96, 100, 100, true};
-  const Uploaded t96 = upload(cpu, s96, random_inputs(s96, 1));
-  expect_error([&] { sparq::attention(cpu, t96.q, t96.k, t96.v, x, o); }, ErrorCode::unsupported,
-               {"D = 96"});
+  const Shape s200{1, 2, 1, 200, 100, 100, true};  // D > 128 (D < 128 runs zero-padded)
+  const Uploaded t200 = upload(cpu, s200, random_inputs(s200, 1));
+  expect_error([&] { sparq::attention(cpu, t200.q, t200.k, t200.v, x, o); }, ErrorCode::unsupported,
+               {"D = 200"});
   // a caller-made index with a broken invariant: rejected before the kernel
   h.tile_start[1] = 40;
   SparseIndex bad = x;

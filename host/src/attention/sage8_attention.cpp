@@ -15,6 +15,7 @@
 #include "device_runtime.h"
 #include "errors.h"
 #include "fallback_cpu/attention/sage8_fallback.h"
+#include "head_dim_pad.h"
 #include "host/src/quant/quant_ops.h"
 #include "sage8_kernels.h"
 #include "sage8_sparse.h"
@@ -67,19 +68,25 @@ void check_quant_options(const char* op, const AttentionOptions& o) {
     rt::fail(ErrorCode::invalid_argument, op, "options.quant.q_smooth is not a known QSmooth");
 }
 
-void check_head_dim_8(const char* op, std::int64_t d) {
-  if (d != 64 && d != 128)
+// pad: attention() also takes D < 128 by exact zero-padding (head_dim_pad.h).
+void check_head_dim_8(const char* op, std::int64_t d, bool pad = false) {
+  if (pad && kernel_head_dim(d) == 0)
+    rt::fail(ErrorCode::unsupported, op,
+             "head dim D = {} is not supported with int8 precision; supported: 1 to 128 (64 and "
+             "128 natively, others by exact zero-padding)",
+             d);
+  if (!pad && d != 64 && d != 128)
     rt::fail(ErrorCode::unsupported, op,
              "head dim D = {} is not supported with int8 precision; supported: 64, 128", d);
 }
 
 // Everything attention() checks for int8 precision (on descriptors only).
 Dims validate(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
-              const AttentionOptions& options, std::uint64_t max_alloc) {
+              const AttentionOptions& options, std::uint64_t max_alloc, bool pad = false) {
   AttentionOptions fp = options;
   fp.precision = Precision::fp32;
   const AttentionDims d = validate_dense(op, q, k, v, fp, max_alloc);
-  check_head_dim_8(op, d.d);
+  check_head_dim_8(op, d.d, pad);
   check_quant_options(op, options);
   const std::int64_t lk64 = cdiv(d.lk, 64) * 64;
   check_alloc(op, "int8 V", DType::i8, {d.batch, d.hkv, d.d, lk64}, max_alloc);
@@ -183,15 +190,22 @@ Sage8Packed quantize(Context& ctx, const Tensor& q, const Tensor& k, const Tenso
 }  // namespace
 
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                                const AttentionOptions& options, const SparseIndex* index) {
+                                const AttentionOptions& options, const SparseIndex* index,
+                                std::int64_t scale_dim) {
   const char* op = index ? "attention (sparse)" : "attention";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
   detail::check_tensor_owner(op, "Q", q, impl);
   detail::check_tensor_owner(op, "K", k, impl);
   detail::check_tensor_owner(op, "V", v, impl);
-  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
-  const float c = scale_constant(op, options.scale, d.d);
+  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl), true);
+  if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
+    const AttentionResult r =
+        sage8_attention(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
+                        pad_head_dim(ctx, v, kd), options, index, d.d);
+    return {unpad_head_dim(ctx, r.out, d.d), {}};
+  }
+  const float c = scale_constant(op, options.scale, scale_dim ? scale_dim : d.d);
   Tensor qm, km;
   const Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km);
   Tensor out = new_out(ctx, d);
@@ -228,7 +242,7 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
 
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options) {
-  return support_of([&] { validate("attention", q, k, v, options, max_alloc(*ctx.impl())); });
+  return support_of([&] { validate("attention", q, k, v, options, max_alloc(*ctx.impl()), true); });
 }
 
 std::vector<rt::KernelVariant> sage8_kernel_variants() {

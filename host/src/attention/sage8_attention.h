@@ -10,10 +10,12 @@ struct SparseIndex;
 namespace sparq::attention_detail {
 
 // With index (validated against the call by the caller): the sparse mode of the same kernels
-// (host/src/attention/sage8_sparse.cpp); the quantizers and delta slices are the same.
+// (host/src/attention/sage8_sparse.cpp); the quantizers and delta slices are the same. A head
+// dim the kernels lack (D < 128, not 64) runs zero-padded (head_dim_pad.h); scale_dim (0 = D):
+// the head dim of the default softmax scale (the real D of a padded call).
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                                const AttentionOptions& options,
-                                const SparseIndex* index = nullptr);
+                                const AttentionOptions& options, const SparseIndex* index = nullptr,
+                                std::int64_t scale_dim = 0);
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options);
 

@@ -8,6 +8,7 @@
 
 #include "fallback_cpu/nvfp4/nvfp4_fallback.h"
 #include "host/src/attention/attention_validate.h"
+#include "host/src/attention/head_dim_pad.h"
 #include "host/src/quant/quant_ops.h"
 #include "nvfp4_common.h"
 
@@ -48,8 +49,10 @@ attention_detail::AttentionDims validate(const char* op, const detail::ContextIm
   check_qkv(op, "Q", q);
   check_qkv(op, "K", k);
   check_qkv(op, "V", v);
-  if (d.d != 64 && d.d != 128)
-    rt::fail(ErrorCode::unsupported, op, "head_dim is {}; precision nvfp4 supports D = 64 and 128",
+  if (attention_detail::kernel_head_dim(d.d) == 0)
+    rt::fail(ErrorCode::unsupported, op,
+             "head_dim is {}; precision nvfp4 supports D = 1 to 128 (64 and 128 natively, others "
+             "by exact zero-padding)",
              d.d);
   require(op, !options.return_lse, "return_lse is not available with precision nvfp4");
   require(op, options.out_dtype == DType::f32, "precision nvfp4 writes f32 output (out_dtype {})",
@@ -64,7 +67,7 @@ attention_detail::AttentionDims validate(const char* op, const detail::ContextIm
 
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin, int row_end,
-                       const SparseIndex* index) {
+                       const SparseIndex* index, std::int64_t scale_dim) {
   constexpr const char* op = "attention(nvfp4)";
   auto& impl = *ctx.impl();
   detail::check_tensor_owner(op, "Q", q, impl);
@@ -72,6 +75,15 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   detail::check_tensor_owner(op, "V", v, impl);
   const attention_detail::AttentionDims d =
       validate(op, impl, q.desc(), k.desc(), v.desc(), options);
+  if (const std::int64_t kd = attention_detail::kernel_head_dim(d.d); kd != d.d) {
+    // exact zero-padding (host/src/attention/head_dim_pad.h: the 16-groups of the real columns
+    // keep their E4M3 scales, an all-zero pad group has scale 0 and codes 0)
+    using attention_detail::pad_head_dim;
+    const Tensor out =
+        attention_nvfp4(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
+                        pad_head_dim(ctx, v, kd), options, row_begin, row_end, index, d.d);
+    return attention_detail::unpad_head_dim(ctx, out, d.d);
+  }
   const QSmooth qs = options.quant.q_smooth;
   const int Lq = static_cast<int>(d.lq), Lk = static_cast<int>(d.lk);
   if (row_end < 0) row_end = Lq;
@@ -86,7 +98,7 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   p.lk64 = static_cast<int>(round_up(Lk, 64));
   p.d = static_cast<int>(d.d);
   p.causal = options.causal;
-  p.c = attention_detail::scale_constant(op, options.scale, d.d);
+  p.c = attention_detail::scale_constant(op, options.scale, scale_dim ? scale_dim : d.d);
   p.index = index;
   const int qrows = qs == QSmooth::off ? 0 : (qs == QSmooth::per_head ? Lq : 128);
   const Tensor km = options.quant.k_smooth ? quant_detail::block_mean(ctx, k, Lk) : Tensor();

@@ -90,9 +90,11 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
 // Only query rows [row_begin, row_end) (row_end -1: Lq) are computed; the others of the
 // returned tensor are unspecified (the bench validates row subsets with this).
 // index: attend over a SparseIndex already validated against the call (fp4_sparse.cpp).
+// D < 128 other than 64 runs zero-padded (host/src/attention/head_dim_pad.h); scale_dim (0 = D):
+// the head dim of the default softmax scale (the real D of a padded call).
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin = 0, int row_end = -1,
-                       const SparseIndex* index = nullptr);
+                       const SparseIndex* index = nullptr, std::int64_t scale_dim = 0);
 
 // Every check of attention_nvfp4 on descriptors only (supports_attention runs exactly this).
 void validate_nvfp4(const Context& ctx, const TensorDesc& q, const TensorDesc& k,

@@ -58,7 +58,10 @@ int read_status(rt::DeviceRuntime& dev, const cl::Buffer& b) {
   return s;
 }
 
-BuildArgs check_build(Context& ctx, const Tensor& q, const Tensor& k, const IndexOptions& options) {
+// reads_qk: the pattern reads Q/K values (the builders' kernels take D = 64, 128); Dense and
+// AShape read only shapes, so they take any D (the attention call checks its own D).
+BuildArgs check_build(Context& ctx, const Tensor& q, const Tensor& k, const IndexOptions& options,
+                      bool reads_qk) {
   using namespace attention_detail;
   BuildArgs a;
   const char* op = a.op;
@@ -71,8 +74,10 @@ BuildArgs check_build(Context& ctx, const Tensor& q, const Tensor& k, const Inde
     rt::fail(ErrorCode::shape_mismatch, op, "K is {}, Q is {}: batch and D must match",
              k.desc().describe(), q.desc().describe());
   check_heads(op, q.dim(1), k.dim(1));
-  if (q.dim(3) != 64 && q.dim(3) != 128)
-    rt::fail(ErrorCode::unsupported, op, "head dim D = {}; sparse attention supports 64, 128",
+  if (reads_qk && q.dim(3) != 64 && q.dim(3) != 128)
+    rt::fail(ErrorCode::unsupported, op,
+             "head dim D = {}; this pattern's builder supports 64, 128 (Dense and AShape take any "
+             "D)",
              q.dim(3));
   check_length(op, "Lk", k.dim(2));
   require(op, q.dim(2) <= k.dim(2), "Lq = {} > Lk = {}; sparse prefill needs Lq <= Lk", q.dim(2),
@@ -294,10 +299,13 @@ SparseIndex build_index(Context& ctx, const Tensor& q, const Tensor& k, const Pa
                         const IndexOptions& options) {
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  const BuildArgs a = check_build(ctx, q, k, options);
-  if (options.layer >= 0 && std::find(options.dense_layers.begin(), options.dense_layers.end(),
-                                      options.layer) != options.dense_layers.end())
-    return build(ctx, q, k, Dense{}, a);
+  const bool dense_layer =
+      options.layer >= 0 && std::find(options.dense_layers.begin(), options.dense_layers.end(),
+                                      options.layer) != options.dense_layers.end();
+  const bool reads_qk = !dense_layer && !std::holds_alternative<Dense>(pattern) &&
+                        !std::holds_alternative<AShape>(pattern);
+  const BuildArgs a = check_build(ctx, q, k, options, reads_qk);
+  if (dense_layer) return build(ctx, q, k, Dense{}, a);
   return std::visit([&](const auto& p) { return build(ctx, q, k, p, a); }, pattern);
 }
 

@@ -6,6 +6,7 @@
 #include "fallback_cpu/sparse/sparse_fallback.h"
 #include "host/src/attention/attention_access.h"
 #include "host/src/attention/attention_validate.h"
+#include "host/src/attention/head_dim_pad.h"
 #include "host/src/attention/sage8_sparse.h"
 #include "host/src/nvfp4/nvfp4_common.h"
 #include "sparse_common.h"
@@ -71,7 +72,8 @@ namespace sparse_detail {
 
 // The kernel over a validated call (also used by the pattern overload).
 AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                                   const SparseIndex& x, const AttentionOptions& options) {
+                                   const SparseIndex& x, const AttentionOptions& options,
+                                   std::int64_t scale_dim) {
   using namespace attention_detail;
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
@@ -82,8 +84,10 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   fp32.precision = Precision::fp32;
   const AttentionDims d =
       validate_dense(kAttOp, q.desc(), k.desc(), v.desc(), fp32, max_alloc(impl));
-  if (d.d != 64 && d.d != 128)
-    rt::fail(ErrorCode::unsupported, kAttOp, "head dim D = {}; the sparse kernel supports 64, 128",
+  if (kernel_head_dim(d.d) == 0)
+    rt::fail(ErrorCode::unsupported, kAttOp,
+             "head dim D = {}; sparse attention supports 1 to 128 (64 and 128 natively, others by "
+             "exact zero-padding)",
              d.d);
   if (options.out_dtype != DType::f32)
     rt::fail(ErrorCode::unsupported, kAttOp, "out_dtype {}; the sparse kernel writes f32",
@@ -102,14 +106,20 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
           "index has Hi = {} rows per batch with sharing {}; the call needs {} ({})", x.Hi,
           static_cast<int>(x.sharing), want_hi, x.sharing == IndexSharing::kv_group ? "Hkv" : "Hq");
   check_index_tensors(x, impl);
-  if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
+  if (!sealed(x)) validate_index(x);       // a caller-made index: invariants 1-8, host side
   check_masks_precision(kAttOp, options);  // masks: fp32 only, before any quantized branch
   if (options.precision == Precision::int8) return sage8_sparse_attention(ctx, q, k, v, x, options);
   if (options.precision == Precision::nvfp4)
     return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x), Tensor()};
   check_fp32_precision(kAttOp, options);
+  if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
+    AttentionResult r = run_sparse_prefill(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
+                                           pad_head_dim(ctx, v, kd), x, options, d.d);
+    r.out = unpad_head_dim(ctx, r.out, d.d);
+    return r;
+  }
 
-  const float c = scale_constant(kAttOp, options.scale, d.d);
+  const float c = scale_constant(kAttOp, options.scale, scale_dim ? scale_dim : d.d);
   const HookPlan hooks = plan_hooks(kAttOp, ctx, options, d.batch, d.hq, d.lk, false, false);
   AttentionResult r;
   r.out = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
@@ -225,7 +235,7 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
 AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                           const SparseIndex& index, const AttentionOptions& options) {
   attention_detail::check_masks_precision(kAttOp, options);
-  return run_sparse_prefill(ctx, q, k, v, index, options);
+  return run_sparse_prefill(ctx, q, k, v, index, options, 0);
 }
 
 }  // namespace sparq
