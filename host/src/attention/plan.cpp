@@ -1,0 +1,277 @@
+// sparq::Plan (sparq/plan.h): an AttentionPlan template made once by the one-shot ops' own
+// builders (plan_builders.h), own kernel objects, and a workspace laid out once. A run checks its
+// tensors against the planned descriptors, puts them into the template and calls run_attention
+// with the plan's kernels and workspace regions: the launch code of the one-shot ops.
+#include "sparq/plan.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "attention_access.h"
+#include "attention_plan.h"
+#include "attention_validate.h"
+#include "context_impl.h"
+#include "errors.h"
+#include "paged_kv.h"
+#include "plan_builders.h"
+
+namespace sparq {
+
+using namespace attention_detail;
+
+namespace {
+
+constexpr std::uint64_t kRegionAlign = 4096;  // workspace regions (OpenCL sub-buffer origins)
+
+std::uint64_t round_up(std::uint64_t x, std::uint64_t m) {
+  return (x + m - 1) / m * m;
+}
+
+// dtype, shape and strides of `t` equal `want`'s (the offset may differ).
+void check_planned(const char* op, const char* arg, const Tensor& t, const TensorDesc& want,
+                   const detail::ContextImpl& ctx) {
+  detail::check_tensor_owner(op, arg, t, ctx);
+  if (t.dtype() == want.dtype && t.shape() == want.shape && t.strides() == want.strides) return;
+  TensorDesc got = t.desc();
+  got.offset = 0;
+  rt::fail(ErrorCode::shape_mismatch, op,
+           "{} is {}; the plan was made for {} (dtype, shape and strides must match; the offset "
+           "may differ)",
+           arg, got.describe(), want.describe());
+}
+
+}  // namespace
+
+struct Plan::Impl {
+  std::shared_ptr<detail::ContextImpl> owner;
+  AttentionPlan p;  // template: scalars and hooks fixed, tensors put in by each run
+  TensorDesc q, k, v, out, lse;
+  bool paged = false;
+  // Paged: the planned pool and table descriptors.
+  TensorDesc k_pages, v_pages, k_scales, v_scales, page_table, seq_lens;
+  PageLayout layout = PageLayout::nhd;
+  // Workspace layout: [ws_o | ws_lse | scratch], each region starting at a multiple of align.
+  Temporaries temps;
+  std::uint64_t align = kRegionAlign;
+  std::uint64_t lse_at = 0, scratch_at = 0, bytes = 0;
+  DeviceResources res;
+  Tensor own_workspace;
+  const detail::Storage* bound_storage = nullptr;  // the workspace res's regions were cut from
+  std::int64_t bound_offset = -1;
+
+  void lay_out(std::int64_t max_chunks) {
+    const auto& impl = *owner;
+    if (impl.device) {
+      const auto bits = impl.device->device().getInfo<CL_DEVICE_MEM_BASE_ADDR_ALIGN>();
+      align = std::max<std::uint64_t>(kRegionAlign, bits / 8);
+    }
+    // The same bytes on the fallback, so an app sizes its workspace alike on every Context.
+    temps = device_temporaries(p, max_chunks, impl.device ? impl.info.max_alloc_bytes : ~0ull);
+    lse_at = round_up(temps.ws_o, align);
+    scratch_at = round_up(lse_at + temps.ws_lse, align);
+    bytes = temps.ws_o + temps.ws_lse + temps.scratch == 0 ? 0 : scratch_at + temps.scratch;
+    if (impl.device) make_own_kernels(*impl.device, p, res);
+  }
+
+  // Points res's buffers at regions of the run's workspace (given, or the plan's own).
+  void bind_workspace(const char* op, const Tensor& given) {
+    auto& impl = *owner;
+    if (bytes == 0) return;
+    if (given.defined()) {
+      detail::check_tensor_owner(op, "buffers.workspace", given, impl);
+      if (given.dtype() != DType::u8 || given.rank() != 1 || given.strides()[0] != 1 ||
+          static_cast<std::uint64_t>(given.dim(0)) < bytes ||
+          static_cast<std::uint64_t>(given.offset()) % align != 0)
+        rt::fail(ErrorCode::shape_mismatch, op,
+                 "buffers.workspace is {}; expected contiguous u8[>= {}] (workspace_bytes()) "
+                 "with an offset that is a multiple of {}",
+                 given.desc().describe(), bytes, align);
+    }
+    if (!impl.device) return;  // the CPU executor keeps its own temporaries
+    if (!given.defined() && !own_workspace.defined())
+      own_workspace = new_tensor(impl, owner, DType::u8, {static_cast<std::int64_t>(bytes)});
+    const Tensor& ws = given.defined() ? given : own_workspace;
+    if (ws.storage().get() == bound_storage && ws.offset() == bound_offset) return;
+    cl::Buffer base = ws.storage()->buffer;
+    const auto origin = static_cast<std::uint64_t>(ws.offset());
+    auto region = [&](std::uint64_t at, std::uint64_t size) {
+      if (size == 0) return cl::Buffer();
+      cl_buffer_region r{static_cast<std::size_t>(origin + at), static_cast<std::size_t>(size)};
+      cl_int err = CL_SUCCESS;
+      cl::Buffer b =
+          base.createSubBuffer(CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+      if (err != CL_SUCCESS)
+        rt::fail(ErrorCode::opencl_error, op, "a workspace region of {} bytes at {}: {}", size,
+                 origin + at, rt::cl_error_name(err));
+      return b;
+    };
+    res.ws_o = region(0, temps.ws_o);
+    res.ws_lse = region(lse_at, temps.ws_lse);
+    res.scratch = region(scratch_at, temps.scratch);
+    bound_storage = ws.storage().get();
+    bound_offset = ws.offset();
+  }
+
+  // Outputs: the given ones (checked) or new ones; their Access into the template.
+  void bind_outputs(const char* op, const PlanBuffers& buffers) {
+    auto& impl = *owner;
+    if (buffers.out.defined()) {
+      check_planned(op, "buffers.out", buffers.out, out, impl);
+      p.out = buffers.out;
+    } else {
+      p.out = new_tensor(impl, owner, out.dtype, out.shape);
+    }
+    p.out_at = access_bhld(p.out);
+    if (lse.shape.empty()) {
+      if (buffers.lse.defined())
+        rt::fail(ErrorCode::invalid_argument, op,
+                 "buffers.lse is given but the plan was made without options.return_lse");
+      return;
+    }
+    if (buffers.lse.defined()) {
+      check_planned(op, "buffers.lse", buffers.lse, lse, impl);
+      p.lse = buffers.lse;
+    } else {
+      p.lse = new_tensor(impl, owner, DType::f32, lse.shape);
+    }
+    p.lse_at.base = p.lse.offset();
+  }
+
+  AttentionResult execute() {
+    run_attention(*owner, p, owner->device ? &res : nullptr);
+    AttentionResult r{p.out, p.lse};
+    // The template keeps no reference to the call's tensors.
+    p.q = p.k = p.v = p.out = p.lse = p.k_scales = p.v_scales = Tensor();
+    p.seq_lens_t = p.page_table_t = Tensor();
+    return r;
+  }
+};
+
+Plan make_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                         const TensorDesc& v, const AttentionOptions& options) {
+  constexpr const char* op = "attention";
+  std::lock_guard lock(ctx.impl()->mutex);
+  auto impl = std::make_shared<Plan::Impl>();
+  impl->owner = ctx.impl();
+  impl->p = plan_dense(op, ctx, q, k, v, options);
+  impl->q = impl->p.q.desc();
+  impl->k = impl->p.k.desc();
+  impl->v = impl->p.v.desc();
+  impl->out = impl->p.out.desc();
+  if (options.return_lse) impl->lse = impl->p.lse.desc();
+  impl->lay_out(impl->p.num_chunks());
+  return Plan(std::move(impl));
+}
+
+Plan make_attention_paged_plan(Context& ctx, const TensorDesc& q, const PagedKV& kv,
+                               const AttentionOptions& options) {
+  constexpr const char* op = "attention_paged";
+  std::lock_guard lock(ctx.impl()->mutex);
+  auto impl = std::make_shared<Plan::Impl>();
+  impl->owner = ctx.impl();
+  impl->paged = true;
+  impl->p = plan_paged(op, ctx, q, kv, options);
+  impl->q = impl->p.q.desc();
+  impl->out = impl->p.out.desc();
+  if (options.return_lse) impl->lse = impl->p.lse.desc();
+  impl->k_pages = kv.k_pages.desc();
+  impl->v_pages = kv.v_pages.desc();
+  if (kv.k_pages.dtype() == DType::i8) {
+    impl->k_scales = kv.k_scales.desc();
+    impl->v_scales = kv.v_scales.desc();
+  }
+  impl->page_table = kv.page_table.desc();
+  impl->seq_lens = kv.seq_lens.desc();
+  impl->layout = kv.layout;
+  // The longest sequence the page table can hold.
+  const std::int64_t max_keys = impl->p.max_pages * impl->p.page_size;
+  impl->lay_out(std::max<std::int64_t>(1, (max_keys + kChunkKeys - 1) / kChunkKeys));
+  return Plan(std::move(impl));
+}
+
+std::uint64_t Plan::workspace_bytes() const {
+  return impl_ ? impl_->bytes : 0;
+}
+
+TensorDesc Plan::out_desc() const {
+  return impl_ ? impl_->out : TensorDesc{};
+}
+
+TensorDesc Plan::lse_desc() const {
+  return impl_ ? impl_->lse : TensorDesc{};
+}
+
+AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
+                          const PlanBuffers& buffers) {
+  constexpr const char* op = "attention plan";
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
+  Impl& s = *impl_;
+  if (s.paged)
+    rt::fail(ErrorCode::invalid_argument, op,
+             "this plan was made by make_attention_paged_plan; call run(q, kv)");
+  auto& ctx = *s.owner;
+  std::lock_guard lock(ctx.mutex);
+  check_planned(op, "Q", q, s.q, ctx);
+  check_planned(op, "K", k, s.k, ctx);
+  check_planned(op, "V", v, s.v, ctx);
+  s.bind_workspace(op, buffers.workspace);
+  s.bind_outputs(op, buffers);
+  s.p.q = q;
+  s.p.k = k;
+  s.p.v = v;
+  s.p.q_at = access_bhld(q);
+  s.p.k_at = access_bhld(k);
+  s.p.v_at = access_bhld(v);
+  return s.execute();
+}
+
+AttentionResult Plan::run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers) {
+  constexpr const char* op = "attention_paged plan";
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
+  Impl& s = *impl_;
+  if (!s.paged)
+    rt::fail(ErrorCode::invalid_argument, op,
+             "this plan was made by make_attention_plan; call run(q, k, v)");
+  auto& ctx = *s.owner;
+  std::lock_guard lock(ctx.mutex);
+  check_planned(op, "Q", q, s.q, ctx);
+  check_planned(op, "kv.k_pages", kv.k_pages, s.k_pages, ctx);
+  check_planned(op, "kv.v_pages", kv.v_pages, s.v_pages, ctx);
+  check_planned(op, "kv.page_table", kv.page_table, s.page_table, ctx);
+  check_planned(op, "kv.seq_lens", kv.seq_lens, s.seq_lens, ctx);
+  if (kv.page_size != s.p.page_size || kv.layout != s.layout)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "kv has page_size {} in {}; the plan was made for page_size {} in {}", kv.page_size,
+             page_layout_text(kv.layout), s.p.page_size, page_layout_text(s.layout));
+  const bool nhd = s.layout == PageLayout::nhd;
+  if (kv.k_pages.dtype() == DType::i8) {
+    check_planned(op, "kv.k_scales", kv.k_scales, s.k_scales, ctx);
+    check_planned(op, "kv.v_scales", kv.v_scales, s.v_scales, ctx);
+  } else if (kv.k_scales.defined() || kv.v_scales.defined()) {
+    rt::fail(ErrorCode::invalid_argument, op,
+             "kv.k_scales / kv.v_scales are given but the pages are {}; scales belong to int8 "
+             "pages only",
+             dtype_name(kv.k_pages.dtype()));
+  }
+  bind_paged_data(s.p, kv);
+  s.bind_workspace(op, buffers.workspace);
+  s.bind_outputs(op, buffers);
+  s.p.q = q;
+  s.p.q_at = access_bhld(q);
+  s.p.k = kv.k_pages;
+  s.p.v = kv.v_pages;
+  s.p.k_at = page_access(kv.k_pages, nhd);
+  s.p.v_at = page_access(kv.v_pages, nhd);
+  if (kv.k_pages.dtype() == DType::i8) {
+    s.p.k_scales = kv.k_scales;
+    s.p.v_scales = kv.v_scales;
+    s.p.ks_at = scale_access(kv.k_scales, nhd);
+    s.p.vs_at = scale_access(kv.v_scales, nhd);
+  }
+  return s.execute();
+}
+
+}  // namespace sparq

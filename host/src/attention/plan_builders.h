@@ -1,0 +1,23 @@
+// AttentionPlan templates shared by the one-shot ops and sparq::Plan: every field that the
+// descriptors and options fix, after the same validation the op runs. The tensors of a template
+// are storage-less placeholders with the planned descriptors (out / lse: contiguous, offset 0);
+// the caller puts the call's tensors in and recomputes their Access before run_attention.
+#pragma once
+#include "attention_plan.h"
+#include "sparq/attention.h"
+#include "sparq/context.h"
+
+namespace sparq::attention_detail {
+
+// attention() with precision fp32 (attention.cpp). Call with the context's mutex held.
+AttentionPlan plan_dense(const char* op, Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                         const TensorDesc& v, const AttentionOptions& options);
+
+// attention_paged() (attention_paged.cpp): kv's tensors give the pools' and tables' descriptors
+// (checked for ownership, not read). lk, seq_lens and page_table stay empty.
+AttentionPlan plan_paged(const char* op, Context& ctx, const TensorDesc& q, const PagedKV& kv,
+                         const AttentionOptions& options);
+// Downloads and checks kv.seq_lens / kv.page_table (data, so once per call) and sets lk.
+void bind_paged_data(AttentionPlan& plan, const PagedKV& kv);
+
+}  // namespace sparq::attention_detail
