@@ -134,7 +134,11 @@ void check_paged_plan(Context& ctx, DType storage, PageLayout layout, std::uint6
   for (int run = 0; run < 3; ++run) {
     if (run > 0) fill(run);
     const Tensor q = ctx.upload(random_normal(batch * hq * d, seed + 4 * run + 2), DType::f32, qs);
-    const AttentionResult got = plan.run(q, kv, {.workspace = run == 2 ? ws : Tensor()});
+    // Run 0 downloads the tables; runs 1 and 2 take them from the host.
+    const PagedTables host{lens[run].data(), table.data()};
+    const PlanBuffers buffers{.workspace = run == 2 ? ws : Tensor()};
+    const AttentionResult got =
+        run == 0 ? plan.run(q, kv, buffers) : plan.run(q, kv, buffers, host);
     expect_same_bits(got, attention_paged(ctx, q, kv, o), fmt::format("run {}", run));
   }
 }
@@ -182,6 +186,23 @@ TEST(AttentionPlan, MismatchedRunsAreRefused) {
         ErrorCode::invalid_argument, {"return_lse"});
     expect_error([&] { plan.run(q, PagedKV{}); }, ErrorCode::invalid_argument,
                  {"make_attention_plan"});
+    PagedKV kv = make_paged_kv(ctx, 4, 16, 1, 16, DType::f32);
+    kv.page_table = ctx.upload(std::vector<std::int32_t>{0, 1}, DType::i32, {1, 2});
+    kv.seq_lens = ctx.upload(std::vector<std::int32_t>{20}, DType::i32, {1});
+    Plan paged = make_attention_paged_plan(ctx, qd, kv);
+    const std::vector<std::int32_t> lens{20}, bad_table{0, 4};
+    expect_error(
+        [&] {
+          paged.run(q, kv, {}, {lens.data(), bad_table.data()});
+        },
+        ErrorCode::invalid_argument, {"page_table[0][1] = 4 is out of range [0, 4)"});
+    expect_error(
+        [&] {
+          paged.run(q, kv, {}, {lens.data(), nullptr});
+        },
+        ErrorCode::invalid_argument, {"tables.page_table"});
+    expect_error([&] { paged.run(q, k, k); }, ErrorCode::invalid_argument,
+                 {"make_attention_paged_plan"});
     expect_error([&] { make_attention_plan(ctx, qd, kd, kd, {.precision = Precision::int8}); },
                  ErrorCode::unsupported, {"precision"});
     if (ctx.backend() == Backend::fallback) {  // (on PoCL a run would compile kernels: slow)

@@ -35,6 +35,16 @@ struct SPARQ_API PlanBuffers {
   Tensor workspace;
 };
 
+// Host copies of a paged run's tables, as a serving engine's block manager holds them (int32,
+// row-major): seq_lens [B], page_table [B * max_pages_per_seq]. The plan checks them on the host
+// and uploads them itself without waiting for the device, so the run needs no host round trip;
+// kv.seq_lens / kv.page_table are then not read (they may be undefined). The pointers need to be
+// valid during the call only.
+struct SPARQ_API PagedTables {
+  const std::int32_t* seq_lens = nullptr;
+  const std::int32_t* page_table = nullptr;
+};
+
 class SPARQ_API Plan {
  public:
   Plan() = default;  // empty: make one with make_attention_plan / make_attention_paged_plan
@@ -54,7 +64,11 @@ class SPARQ_API Plan {
   // attention_paged(): Q and the pools / tables as planned (descriptors, page_size, layout).
   // seq_lens and page_table are data: downloaded and checked by every run as in the one-shot
   // op; the longest sequence may reach max_pages_per_seq * page_size keys.
+  // Downloading the tables waits for the device (the queue drains); see the next overload.
   AttentionResult run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers = {});
+  // The same with the tables given on the host: no download, no wait.
+  AttentionResult run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers,
+                      const PagedTables& tables);
 
   // Library-internal.
   struct Impl;

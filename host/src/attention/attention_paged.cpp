@@ -109,6 +109,10 @@ void bind_paged_data(AttentionPlan& p, const PagedKV& kv) {
   p.page_table_t = kv.page_table;
   p.seq_lens = download_index(kv.seq_lens);
   p.page_table = download_index(kv.page_table);
+  check_paged_tables(p);
+}
+
+void check_paged_tables(AttentionPlan& p) {
   check_page_table(p.op, p.page_table, p.max_pages,
                    std::vector<std::int64_t>(p.seq_lens.begin(), p.seq_lens.end()), p.page_size,
                    p.num_pages);

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <deque>
 #include <mutex>
 
 #include "attention_access.h"
@@ -61,6 +62,22 @@ struct Plan::Impl {
   Tensor own_workspace;
   const detail::Storage* bound_storage = nullptr;  // the workspace res's regions were cut from
   std::int64_t bound_offset = -1;
+  // Paged runs with host tables: the plan's device copy [seq_lens | page_table] and the host
+  // staging vectors of the writes in flight.
+  Tensor tables, seq_view, table_view;
+  struct Staging {
+    std::vector<std::int32_t> data;
+    cl::Event written;
+  };
+  std::deque<Staging> staging;
+
+  // A staging vector whose write has completed (or a new one: never waits for the device).
+  Staging& free_staging() {
+    for (Staging& s : staging)
+      if (!s.written() || s.written.getInfo<CL_EVENT_COMMAND_EXECUTION_STATUS>() == CL_COMPLETE)
+        return s;
+    return staging.emplace_back();
+  }
 
   void lay_out(std::int64_t max_chunks) {
     const auto& impl = *owner;
@@ -138,6 +155,90 @@ struct Plan::Impl {
       p.lse = new_tensor(impl, owner, DType::f32, lse.shape);
     }
     p.lse_at.base = p.lse.offset();
+  }
+
+  AttentionResult run_paged(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers,
+                            const PagedTables* host) {
+    constexpr const char* op = "attention_paged plan";
+    if (!paged)
+      rt::fail(ErrorCode::invalid_argument, op,
+               "this plan was made by make_attention_plan; call run(q, k, v)");
+    auto& ctx = *owner;
+    std::lock_guard lock(ctx.mutex);
+    check_planned(op, "Q", q, this->q, ctx);
+    check_planned(op, "kv.k_pages", kv.k_pages, k_pages, ctx);
+    check_planned(op, "kv.v_pages", kv.v_pages, v_pages, ctx);
+    if (!host) {
+      check_planned(op, "kv.page_table", kv.page_table, page_table, ctx);
+      check_planned(op, "kv.seq_lens", kv.seq_lens, seq_lens, ctx);
+    }
+    if (kv.page_size != p.page_size || kv.layout != layout)
+      rt::fail(ErrorCode::shape_mismatch, op,
+               "kv has page_size {} in {}; the plan was made for page_size {} in {}", kv.page_size,
+               page_layout_text(kv.layout), p.page_size, page_layout_text(layout));
+    const bool nhd = layout == PageLayout::nhd;
+    if (kv.k_pages.dtype() == DType::i8) {
+      check_planned(op, "kv.k_scales", kv.k_scales, k_scales, ctx);
+      check_planned(op, "kv.v_scales", kv.v_scales, v_scales, ctx);
+    } else if (kv.k_scales.defined() || kv.v_scales.defined()) {
+      rt::fail(ErrorCode::invalid_argument, op,
+               "kv.k_scales / kv.v_scales are given but the pages are {}; scales belong to int8 "
+               "pages only",
+               dtype_name(kv.k_pages.dtype()));
+    }
+    if (host)
+      bind_host_tables(op, *host);
+    else
+      bind_paged_data(p, kv);
+    bind_workspace(op, buffers.workspace);
+    bind_outputs(op, buffers);
+    p.q = q;
+    p.q_at = access_bhld(q);
+    p.k = kv.k_pages;
+    p.v = kv.v_pages;
+    p.k_at = page_access(kv.k_pages, nhd);
+    p.v_at = page_access(kv.v_pages, nhd);
+    if (kv.k_pages.dtype() == DType::i8) {
+      p.k_scales = kv.k_scales;
+      p.v_scales = kv.v_scales;
+      p.ks_at = scale_access(kv.k_scales, nhd);
+      p.vs_at = scale_access(kv.v_scales, nhd);
+    }
+    return execute();
+  }
+
+  // Host tables: checked here, then written to the plan's own device copy without blocking (an
+  // in-order queue runs the write after the previous run's kernels). Each write reads a staging
+  // vector that stays untouched until the write's event completes; one is added per write in
+  // flight (as many as the runs the device is behind).
+  void bind_host_tables(const char* op, const PagedTables& t) {
+    if (!t.seq_lens || !t.page_table)
+      rt::fail(ErrorCode::invalid_argument, op,
+               "tables.seq_lens and tables.page_table must both point to host int32 data");
+    const std::int64_t b = p.batch, entries = b * p.max_pages;
+    p.seq_lens.assign(t.seq_lens, t.seq_lens + b);
+    p.page_table.assign(t.page_table, t.page_table + entries);
+    check_paged_tables(p);
+    auto& impl = *owner;
+    if (!impl.device) return;  // the CPU executor reads the host copies
+    if (!tables.defined()) {
+      tables = new_tensor(impl, owner, DType::i32, {b + entries});
+      seq_view = tables.view({b}, {1}, 0);
+      table_view = tables.view({b, p.max_pages}, {p.max_pages, 1}, b);
+    }
+    try {
+      Staging& s = free_staging();
+      s.data.assign(p.seq_lens.begin(), p.seq_lens.end());
+      s.data.insert(s.data.end(), p.page_table.begin(), p.page_table.end());
+      impl.device->queue().enqueueWriteBuffer(tables.storage()->buffer, CL_FALSE, 0,
+                                              s.data.size() * 4, s.data.data(), nullptr,
+                                              &s.written);
+    } catch (const cl::Error& e) {
+      rt::fail(ErrorCode::opencl_error, op, "uploading the page tables failed: {}",
+               rt::cl_error_name(e.err()));
+    }
+    p.seq_lens_t = seq_view;
+    p.page_table_t = table_view;
   }
 
   AttentionResult execute() {
@@ -229,49 +330,14 @@ AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
 }
 
 AttentionResult Plan::run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers) {
-  constexpr const char* op = "attention_paged plan";
-  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
-  Impl& s = *impl_;
-  if (!s.paged)
-    rt::fail(ErrorCode::invalid_argument, op,
-             "this plan was made by make_attention_plan; call run(q, k, v)");
-  auto& ctx = *s.owner;
-  std::lock_guard lock(ctx.mutex);
-  check_planned(op, "Q", q, s.q, ctx);
-  check_planned(op, "kv.k_pages", kv.k_pages, s.k_pages, ctx);
-  check_planned(op, "kv.v_pages", kv.v_pages, s.v_pages, ctx);
-  check_planned(op, "kv.page_table", kv.page_table, s.page_table, ctx);
-  check_planned(op, "kv.seq_lens", kv.seq_lens, s.seq_lens, ctx);
-  if (kv.page_size != s.p.page_size || kv.layout != s.layout)
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "kv has page_size {} in {}; the plan was made for page_size {} in {}", kv.page_size,
-             page_layout_text(kv.layout), s.p.page_size, page_layout_text(s.layout));
-  const bool nhd = s.layout == PageLayout::nhd;
-  if (kv.k_pages.dtype() == DType::i8) {
-    check_planned(op, "kv.k_scales", kv.k_scales, s.k_scales, ctx);
-    check_planned(op, "kv.v_scales", kv.v_scales, s.v_scales, ctx);
-  } else if (kv.k_scales.defined() || kv.v_scales.defined()) {
-    rt::fail(ErrorCode::invalid_argument, op,
-             "kv.k_scales / kv.v_scales are given but the pages are {}; scales belong to int8 "
-             "pages only",
-             dtype_name(kv.k_pages.dtype()));
-  }
-  bind_paged_data(s.p, kv);
-  s.bind_workspace(op, buffers.workspace);
-  s.bind_outputs(op, buffers);
-  s.p.q = q;
-  s.p.q_at = access_bhld(q);
-  s.p.k = kv.k_pages;
-  s.p.v = kv.v_pages;
-  s.p.k_at = page_access(kv.k_pages, nhd);
-  s.p.v_at = page_access(kv.v_pages, nhd);
-  if (kv.k_pages.dtype() == DType::i8) {
-    s.p.k_scales = kv.k_scales;
-    s.p.v_scales = kv.v_scales;
-    s.p.ks_at = scale_access(kv.k_scales, nhd);
-    s.p.vs_at = scale_access(kv.v_scales, nhd);
-  }
-  return s.execute();
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, "attention_paged plan", "the Plan is empty");
+  return impl_->run_paged(q, kv, buffers, nullptr);
+}
+
+AttentionResult Plan::run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers,
+                          const PagedTables& tables) {
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, "attention_paged plan", "the Plan is empty");
+  return impl_->run_paged(q, kv, buffers, &tables);
 }
 
 }  // namespace sparq

@@ -19,5 +19,7 @@ AttentionPlan plan_paged(const char* op, Context& ctx, const TensorDesc& q, cons
                          const AttentionOptions& options);
 // Downloads and checks kv.seq_lens / kv.page_table (data, so once per call) and sets lk.
 void bind_paged_data(AttentionPlan& plan, const PagedKV& kv);
+// The checks of bind_paged_data on plan.seq_lens / plan.page_table (host copies); sets lk.
+void check_paged_tables(AttentionPlan& plan);
 
 }  // namespace sparq::attention_detail
