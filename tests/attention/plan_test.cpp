@@ -41,8 +41,8 @@ struct DenseCase {
   AttentionOptions options;
 };
 
-// Three runs with new data each: own workspace, a caller's workspace + output, own again; each
-// equals attention() on the same tensors, on both contexts.
+// Four runs with new data each: own workspace, a caller's workspace + output, own again with Q
+// at an offset, and at offset 0; each equals attention() on the same tensors, on both contexts.
 void check_dense_plan(Context& ctx, const DenseCase& c, std::uint64_t seed) {
   SCOPED_TRACE(fmt::format("{} on {}", c.name, ctx.device().name));
   AttentionOptions o = c.options;
@@ -56,11 +56,15 @@ void check_dense_plan(Context& ctx, const DenseCase& c, std::uint64_t seed) {
   if (plan.workspace_bytes() > 0)
     ws = ctx.empty(DType::u8, {static_cast<std::int64_t>(plan.workspace_bytes())});
   const Tensor out = ctx.empty(plan.out_desc().dtype, plan.out_desc().shape);
-  for (int run = 0; run < 3; ++run) {
-    const auto n = [](const std::vector<std::int64_t>& s) {
-      return static_cast<std::size_t>(s[0] * s[1] * s[2] * s[3]);
-    };
-    const Tensor q = upload_as(ctx, random_normal(n(qs), seed + 3 * run, 2.0f), c.storage, qs);
+  const auto n = [](const std::vector<std::int64_t>& s) {
+    return static_cast<std::size_t>(s[0] * s[1] * s[2] * s[3]);
+  };
+  for (int run = 0; run < 4; ++run) {
+    // Run 2 reads Q at an offset (the kernels' scalars change), run 3 at offset 0 again.
+    const std::size_t pad = run == 2 ? 40 : 0;
+    const Tensor q = upload_as(ctx, random_normal(n(qs) + pad, seed + 3 * run, 2.0f), c.storage,
+                               {static_cast<std::int64_t>(n(qs) + pad)})
+                         .view(qs, {}, static_cast<std::int64_t>(pad));
     const Tensor k = upload_as(ctx, random_normal(n(ks), seed + 3 * run + 1), c.storage, ks);
     const Tensor v = upload_as(ctx, random_normal(n(ks), seed + 3 * run + 2), c.storage, ks);
     PlanBuffers buffers;

@@ -25,11 +25,15 @@ const cl::Buffer& buffer(const Tensor& t) {
   return t.storage()->buffer;
 }
 
-// Sets kernel arguments in order.
+// Sets kernel arguments in order; with buffers_only, scalars keep the values an earlier launch of
+// the same kernel object set (DeviceResources::reuse_scalars) and only buffers are set.
 class Args {
  public:
-  explicit Args(cl::Kernel& k) : k_(k) {}
-  Args& buf(const cl::Buffer& b) { return set(b); }
+  Args(cl::Kernel& k, bool buffers_only) : k_(k), buffers_only_(buffers_only) {}
+  Args& buf(const cl::Buffer& b) {
+    k_.setArg(n_++, b);
+    return *this;
+  }
   Args& i64(std::int64_t x) { return set(static_cast<cl_long>(x)); }
   Args& i32(std::int64_t x) { return set(static_cast<cl_int>(x)); }
   Args& f32(float x) { return set(static_cast<cl_float>(x)); }
@@ -52,10 +56,12 @@ class Args {
  private:
   template <class T>
   Args& set(const T& x) {
-    k_.setArg(n_++, x);
+    if (!buffers_only_) k_.setArg(n_, x);
+    ++n_;
     return *this;
   }
   cl::Kernel& k_;
+  bool buffers_only_ = false;
   cl_uint n_ = 0;
 };
 
@@ -76,7 +82,7 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResou
                   ? res->scratch
                   : dev.allocate(static_cast<std::size_t>(p.out.numel()) * 4, "attention scratch");
   const cl::Buffer& dummy = buffer(p.q);
-  Args a(kernel);
+  Args a(kernel, res && res->main() && res->reuse_scalars);
   a.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
   a.buf(scratch).i64(p.out_at.base).i64(p.out_at.seq).i64(p.out_at.row).i64(p.out_at.head);
   if (p.lse.defined())
@@ -110,7 +116,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
   cl::Kernel kernel = res && res->main()
                           ? res->main
                           : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
-  Args b(kernel);
+  Args b(kernel, res && res->main() && res->reuse_scalars);
   b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
   for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
     if (t->defined())
@@ -142,7 +148,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
   cl::Kernel merge = res && res->merge() ? res->merge
                                          : dev.kernel(mcfg.source, mcfg.chunks_kernel,
                                                       mcfg.defines() + p.hooks.defines());
-  Args m(merge);
+  Args m(merge, res && res->merge() && res->reuse_scalars);
   m.buf(ws_o).buf(ws_lse).i32(nchunks).tensor(p.out, p.out_at);
   if (p.lse.defined())
     m.tensor(p.lse, p.lse_at, false).i32(1);

@@ -78,10 +78,12 @@ struct AttentionPlan {
 
 // Device objects of one execution beyond the plan's tensors. A null member is made by
 // run_attention for that call alone (kernels from the context's cache, temporaries allocated);
-// a public sparq::Plan keeps its own (plan.cpp). Arguments are set on every launch.
+// a public sparq::Plan keeps its own (plan.cpp).
 struct DeviceResources {
   cl::Kernel main, merge;            // own kernel objects (DeviceRuntime::own_kernel)
   cl::Buffer ws_o, ws_lse, scratch;  // split-decode chunk states; dense fp32 scratch
+  // Every scalar argument equals the previous launch's on these kernel objects: set buffers only.
+  bool reuse_scalars = false;
 };
 
 // Bytes of the device temporaries (0: none).

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <mutex>
 
@@ -59,6 +60,8 @@ struct Plan::Impl {
   std::uint64_t align = kRegionAlign;
   std::uint64_t lse_at = 0, scratch_at = 0, bytes = 0;
   DeviceResources res;
+  bool scalars_set = false;  // dense runs: res's kernels hold the scalars of last_offsets
+  std::array<std::int64_t, 5> last_offsets{};
   Tensor own_workspace;
   const detail::Storage* bound_storage = nullptr;  // the workspace res's regions were cut from
   std::int64_t bound_offset = -1;
@@ -326,7 +329,16 @@ AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
   s.p.q_at = access_bhld(q);
   s.p.k_at = access_bhld(k);
   s.p.v_at = access_bhld(v);
-  return s.execute();
+  // The kernels' scalars depend on the shapes (fixed) and the tensors' offsets: when those equal
+  // the last run's, only the buffer arguments are set.
+  const std::array<std::int64_t, 5> offsets{q.offset(), k.offset(), v.offset(), s.p.out.offset(),
+                                            s.p.lse.defined() ? s.p.lse.offset() : 0};
+  s.res.reuse_scalars = s.scalars_set && offsets == s.last_offsets;
+  s.scalars_set = false;  // until this run's arguments are all set
+  AttentionResult r = s.execute();
+  s.scalars_set = true;
+  s.last_offsets = offsets;
+  return r;
 }
 
 AttentionResult Plan::run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers) {
