@@ -28,7 +28,9 @@ namespace sparq {
 // Tensors a run writes or uses; an undefined member is provided by the plan. out / lse, when
 // given, must have out_desc() / lse_desc()'s dtype, shape and strides (any offset); workspace
 // must be a contiguous u8 [n] tensor with n >= workspace_bytes() whose offset is a multiple of
-// 256 (without one, the plan allocates its own on the first run that needs it and keeps it).
+// 4096 (without one, the plan allocates its own on the first run that needs it and keeps it).
+// Runs that share a workspace must not overlap on the device: on one Context's in-order queue
+// they never do.
 struct SPARQ_API PlanBuffers {
   Tensor out;
   Tensor lse;
