@@ -160,6 +160,32 @@ TEST(AttentionPlan, SplitKvRunsEqualOneShot) {
   }
 }
 
+TEST(AttentionPlan, Int8PagesRunsEqualOneShot) {
+  // The plan's handling of int8 pages and their scales is host code (the device runs the launch
+  // code of attention_paged, tested by KvCacheExact): the fallback suffices.
+  Context ctx = fallback_context();
+  const int batch = 2, hkv = 2, hq = 4, d = 16, page = 16;
+  PagedKV kv = make_paged_kv(ctx, 10, page, hkv, d, DType::i8, PageLayout::hnd);
+  kv.page_table =
+      ctx.upload(std::vector<std::int32_t>{5, 2, 7, 0, 9, 1, 6, 3, 4, 8}, DType::i32, {batch, 5});
+  kv.seq_lens = ctx.upload(std::vector<std::int32_t>{0, 0}, DType::i32, {batch});
+  const TensorDesc qd{DType::f32, {batch, hq, d}, {}, 0};
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  Plan plan = make_attention_paged_plan(ctx, qd, kv, o);
+  for (int run = 0; run < 3; ++run) {  // the cache grows by 20, 23, 26 tokens
+    const std::vector<std::int64_t> shape{batch, hkv, 20 + 3 * run, d};
+    const auto count = static_cast<std::size_t>(shape[0] * shape[1] * shape[2] * shape[3]);
+    kv_append(ctx, kv, ctx.upload(random_normal(count, 700 + run), DType::f32, shape),
+              ctx.upload(random_normal(count, 710 + run), DType::f32, shape));
+    const Tensor q = ctx.upload(random_normal(batch * hq * d, 720 + run), DType::f32, qd.shape);
+    expect_same_bits(plan.run(q, kv), attention_paged(ctx, q, kv, o), fmt::format("run {}", run));
+  }
+  PagedKV no_scales = kv;
+  no_scales.v_scales = Tensor();
+  expect_error([&] { plan.run(ctx.empty(DType::f32, qd.shape), no_scales); },
+               ErrorCode::invalid_argument, {"kv.v_scales"});
+}
+
 TEST(AttentionPlan, MismatchedRunsAreRefused) {
   for (Context ctx : {device_context(), fallback_context()}) {
     const std::vector<std::int64_t> qs{1, 2, 3, 16}, ks{1, 1, 4200, 16};
