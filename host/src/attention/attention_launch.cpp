@@ -205,7 +205,8 @@ Temporaries device_temporaries(const AttentionPlan& p, std::int64_t max_chunks,
   return t;
 }
 
-void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& p, DeviceResources& res) {
+void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& p, bool split,
+                      DeviceResources& res) {
   if (uses_dense_kernel(p)) {
     const DenseKernelConfig cfg =
         DenseKernelConfig::for_device(p.head_dim, dev.info().is_gpu, dev.quirks().is_nvidia);
@@ -214,6 +215,7 @@ void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& p, DeviceReso
   }
   const DecodeKernelConfig cfg;
   res.main = dev.own_kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  if (!split) return;
   const MergeKernelConfig mcfg;
   res.merge = dev.own_kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines() + p.hooks.defines());
 }

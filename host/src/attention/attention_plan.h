@@ -100,8 +100,9 @@ Temporaries split_temporaries(const AttentionPlan& plan, std::int64_t nchunks);
 // max_chunks chunks.
 Temporaries device_temporaries(const AttentionPlan& plan, std::int64_t max_chunks,
                                std::uint64_t max_alloc);
-// res.main / res.merge: own kernel objects for the path of `plan`.
-void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& plan, DeviceResources& res);
+// res.main (and res.merge when the plan may split): own kernel objects for the path of `plan`.
+void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& plan, bool split,
+                      DeviceResources& res);
 
 // Executes a plan on the device of ctx (attention_launch.cpp) or on the fallback.
 void run_attention(ContextImpl& ctx, const AttentionPlan& plan,

@@ -93,7 +93,7 @@ struct Plan::Impl {
     lse_at = round_up(temps.ws_o, align);
     scratch_at = round_up(lse_at + temps.ws_lse, align);
     bytes = temps.ws_o + temps.ws_lse + temps.scratch == 0 ? 0 : scratch_at + temps.scratch;
-    if (impl.device) make_own_kernels(*impl.device, p, res);
+    if (impl.device) make_own_kernels(*impl.device, p, temps.ws_o > 0, res);
   }
 
   // Points res's buffers at regions of the run's workspace (given, or the plan's own).
