@@ -160,6 +160,48 @@ TEST(AttentionPlan, SplitKvRunsEqualOneShot) {
   }
 }
 
+// Packed sequences: the offsets change per run (data), and with them the kernel (dense when the
+// longest sequence has >= 32 query rows, else the row kernel, split when <= 16 rows meet > 4096
+// keys); f16 output over two key chunks needs the fp32 scratch.
+TEST(AttentionPlan, VarlenRunsEqualOneShot) {
+  Context dev = device_context(), cpu = fallback_context();
+  const std::int64_t total_q = 40, total_k = 4400, hq = 4, hkv = 2, d = 64;
+  const std::vector<std::vector<std::int32_t>> cu_q = {
+      {0, 35, 38, 40}, {0, 14, 28, 40}, {0, 0, 20, 40}};
+  const std::vector<std::vector<std::int32_t>> cu_k = {
+      {0, 100, 4300, 4400}, {0, 4200, 4300, 4400}, {0, 10, 4390, 4400}};
+  const AttentionOptions o{.causal = true, .return_lse = true, .out_dtype = DType::f16};
+  for (Context* ctx : {&dev, &cpu}) {
+    SCOPED_TRACE(ctx->device().name);
+    const TensorDesc qd{DType::f32, {total_q, hq, d}, {}, 0};
+    const TensorDesc kd{DType::f32, {total_k, hkv, d}, {}, 0};
+    const TensorDesc cud{DType::i32, {4}, {}, 0};
+    Plan plan = make_attention_varlen_plan(*ctx, qd, kd, kd, cud, cud, o);
+    EXPECT_GT(plan.workspace_bytes(), 0u);
+    for (int run = 0; run < 3; ++run) {
+      const Tensor q =
+          ctx->upload(random_normal(total_q * hq * d, 800 + run), DType::f32, qd.shape);
+      const Tensor k =
+          ctx->upload(random_normal(total_k * hkv * d, 810 + run), DType::f32, kd.shape);
+      const Tensor v =
+          ctx->upload(random_normal(total_k * hkv * d, 820 + run), DType::f32, kd.shape);
+      const Tensor cq = ctx->upload(cu_q[run], DType::i32, {4});
+      const Tensor ck = ctx->upload(cu_k[run], DType::i32, {4});
+      const AttentionResult got =
+          run == 1 ? plan.run_varlen(q, k, v, SeqOffsets{cu_q[run].data(), cu_k[run].data()})
+                   : plan.run_varlen(q, k, v, cq, ck);
+      expect_same_bits(got, attention_varlen(*ctx, q, k, v, cq, ck, o), fmt::format("run {}", run));
+    }
+    const std::vector<std::int32_t> bad{0, 20, 10, 40};
+    expect_error(
+        [&] {
+          plan.run_varlen(ctx->empty(DType::f32, qd.shape), ctx->empty(DType::f32, kd.shape),
+                          ctx->empty(DType::f32, kd.shape), SeqOffsets{bad.data(), cu_k[0].data()});
+        },
+        ErrorCode::invalid_argument, {"cu_seqlens_q[2] = 10 is less than"});
+  }
+}
+
 TEST(AttentionPlan, Int8PagesRunsEqualOneShot) {
   // The plan's handling of int8 pages and their scales is host code (the device runs the launch
   // code of attention_paged, tested by KvCacheExact): the fallback suffices.

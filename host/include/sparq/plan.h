@@ -12,7 +12,8 @@
 //                                                    .workspace = ws});
 //
 // Covered: attention() with precision fp32 (every mask hook, GQA, causal, f16/bf16 storage and
-// output) and attention_paged() (f32/f16/bf16/int8 pages). Other precisions and ops are refused.
+// output), attention_varlen() and attention_paged() (f32/f16/bf16/int8 pages). Other precisions
+// and ops are refused.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,12 @@ struct SPARQ_API PagedTables {
   const std::int32_t* page_table = nullptr;
 };
 
+// Host copies of a varlen run's offsets, int32 [num_seqs + 1] each, used as PagedTables are.
+struct SPARQ_API SeqOffsets {
+  const std::int32_t* cu_seqlens_q = nullptr;
+  const std::int32_t* cu_seqlens_k = nullptr;
+};
+
 class SPARQ_API Plan {
  public:
   Plan() = default;  // empty: make one with make_attention_plan / make_attention_paged_plan
@@ -72,6 +79,15 @@ class SPARQ_API Plan {
   AttentionResult run(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers,
                       const PagedTables& tables);
 
+  // attention_varlen(): Q, K, V and the offsets as planned; the offsets are data (downloaded and
+  // checked by every run), so sequence lengths may change while total_q / total_k stay fixed.
+  AttentionResult run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                             const PlanBuffers& buffers = {});
+  // The same with the offsets given on the host: no download, no wait.
+  AttentionResult run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const SeqOffsets& offsets, const PlanBuffers& buffers = {});
+
   // Library-internal.
   struct Impl;
   explicit Plan(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -91,5 +107,14 @@ SPARQ_API Plan make_attention_plan(Context& ctx, const TensorDesc& q, const Tens
 // not read here.
 SPARQ_API Plan make_attention_paged_plan(Context& ctx, const TensorDesc& q, const PagedKV& kv,
                                          const AttentionOptions& options = {});
+
+// A plan of attention_varlen(ctx, q, k, v, cu_seqlens_q, cu_seqlens_k, options): packed
+// [total_q, Hq, D] / [total_k, Hkv, D] and int32 [num_seqs + 1] offsets; their contents are not
+// read here. Which kernel runs depends on the longest sequence of each run (data): the plan holds
+// both and a workspace for either.
+SPARQ_API Plan make_attention_varlen_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                          const TensorDesc& v, const TensorDesc& cu_seqlens_q,
+                                          const TensorDesc& cu_seqlens_k,
+                                          const AttentionOptions& options = {});
 
 }  // namespace sparq

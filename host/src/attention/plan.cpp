@@ -51,7 +51,8 @@ struct Plan::Impl {
   std::shared_ptr<detail::ContextImpl> owner;
   AttentionPlan p;  // template: scalars and hooks fixed, tensors put in by each run
   TensorDesc q, k, v, out, lse;
-  bool paged = false;
+  bool paged = false, varlen = false;
+  TensorDesc cu_q, cu_k;  // varlen: the offsets' descriptors
   // Paged: the planned pool and table descriptors.
   TensorDesc k_pages, v_pages, k_scales, v_scales, page_table, seq_lens;
   PageLayout layout = PageLayout::nhd;
@@ -60,14 +61,15 @@ struct Plan::Impl {
   std::uint64_t align = kRegionAlign;
   std::uint64_t lse_at = 0, scratch_at = 0, bytes = 0;
   DeviceResources res;
-  bool scalars_set = false;  // dense runs: res's kernels hold the scalars of last_offsets
+  DeviceResources dense_res;  // varlen: the dense kernel, for runs whose longest sequence takes it
+  bool scalars_set = false;   // dense runs: res's kernels hold the scalars of last_offsets
   std::array<std::int64_t, 5> last_offsets{};
   Tensor own_workspace;
   const detail::Storage* bound_storage = nullptr;  // the workspace res's regions were cut from
   std::int64_t bound_offset = -1;
-  // Paged runs with host tables: the plan's device copy [seq_lens | page_table] and the host
-  // staging vectors of the writes in flight.
-  Tensor tables, seq_view, table_view;
+  // Runs with host tables: the plan's device copy ([seq_lens | page_table] or [cu_q | cu_k]) and
+  // the host staging vectors of the writes in flight.
+  Tensor host_ints, first_view, second_view;
   struct Staging {
     std::vector<std::int32_t> data;
     cl::Event written;
@@ -89,11 +91,32 @@ struct Plan::Impl {
       align = std::max<std::uint64_t>(kRegionAlign, bits / 8);
     }
     // The same bytes on the fallback, so an app sizes its workspace alike on every Context.
-    temps = device_temporaries(p, max_chunks, impl.device ? impl.info.max_alloc_bytes : ~0ull);
+    const std::uint64_t max_alloc = impl.device ? impl.info.max_alloc_bytes : ~0ull;
+    if (!varlen) {
+      temps = device_temporaries(p, max_chunks, max_alloc);
+    } else {
+      // The path depends on the longest sequence (data): room for both. Probes: the row path
+      // (split-capable: one query row per sequence), the dense path over all total_q rows.
+      AttentionPlan rows = p, dense = p;
+      const auto total_q = static_cast<std::int32_t>(out.shape[0]);
+      rows.cu_q = {0, total_q};
+      rows.lq = 1;
+      dense.mode = KvMode::contiguous;
+      dense.batch = 1;
+      dense.lq = total_q;
+      temps = device_temporaries(rows, max_chunks, max_alloc);
+      temps.scratch = device_temporaries(dense, max_chunks, max_alloc).scratch;
+      if (impl.device && uses_dense_kernel(dense))
+        make_own_kernels(*impl.device, dense, false, dense_res);
+    }
     lse_at = round_up(temps.ws_o, align);
     scratch_at = round_up(lse_at + temps.ws_lse, align);
     bytes = temps.ws_o + temps.ws_lse + temps.scratch == 0 ? 0 : scratch_at + temps.scratch;
-    if (impl.device) make_own_kernels(*impl.device, p, temps.ws_o > 0, res);
+    if (impl.device) {
+      AttentionPlan rows = p;
+      if (varlen) rows.lq = 1;  // the row kernel (dense_res holds the dense one)
+      make_own_kernels(*impl.device, rows, temps.ws_o > 0, res);
+    }
   }
 
   // Points res's buffers at regions of the run's workspace (given, or the plan's own).
@@ -131,6 +154,7 @@ struct Plan::Impl {
     res.ws_o = region(0, temps.ws_o);
     res.ws_lse = region(lse_at, temps.ws_lse);
     res.scratch = region(scratch_at, temps.scratch);
+    dense_res.scratch = res.scratch;
     bound_storage = ws.storage().get();
     bound_offset = ws.offset();
   }
@@ -144,7 +168,7 @@ struct Plan::Impl {
     } else {
       p.out = new_tensor(impl, owner, out.dtype, out.shape);
     }
-    p.out_at = access_bhld(p.out);
+    p.out_at = varlen ? access_thd(p.out) : access_bhld(p.out);
     if (lse.shape.empty()) {
       if (buffers.lse.defined())
         rt::fail(ErrorCode::invalid_argument, op,
@@ -164,8 +188,9 @@ struct Plan::Impl {
                             const PagedTables* host) {
     constexpr const char* op = "attention_paged plan";
     if (!paged)
-      rt::fail(ErrorCode::invalid_argument, op,
-               "this plan was made by make_attention_plan; call run(q, k, v)");
+      rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
+               varlen ? "make_attention_varlen_plan" : "make_attention_plan",
+               varlen ? "run_varlen" : "run(q, k, v)");
     auto& ctx = *owner;
     std::lock_guard lock(ctx.mutex);
     check_planned(op, "Q", q, this->q, ctx);
@@ -210,10 +235,7 @@ struct Plan::Impl {
     return execute();
   }
 
-  // Host tables: checked here, then written to the plan's own device copy without blocking (an
-  // in-order queue runs the write after the previous run's kernels). Each write reads a staging
-  // vector that stays untouched until the write's event completes; one is added per write in
-  // flight (as many as the runs the device is behind).
+  // Host tables: checked here, then uploaded by upload_host_ints.
   void bind_host_tables(const char* op, const PagedTables& t) {
     if (!t.seq_lens || !t.page_table)
       rt::fail(ErrorCode::invalid_argument, op,
@@ -222,34 +244,92 @@ struct Plan::Impl {
     p.seq_lens.assign(t.seq_lens, t.seq_lens + b);
     p.page_table.assign(t.page_table, t.page_table + entries);
     check_paged_tables(p);
+    upload_host_ints(op, p.seq_lens, p.page_table, {b, p.max_pages});
+    if (owner->device) {
+      p.seq_lens_t = first_view;
+      p.page_table_t = second_view;
+    }
+  }
+
+  // a ++ b written to the plan's own device copy without blocking (an in-order queue runs the
+  // write after the previous run's kernels), viewed as first_view [a.size()] and second_view
+  // (shape_b). Each write reads a staging vector that stays untouched until the write's event
+  // completes; one is added per write in flight (as many as the runs the device is behind). The
+  // CPU executor reads the host copies: nothing to do on the fallback.
+  void upload_host_ints(const char* op, const std::vector<std::int32_t>& a,
+                        const std::vector<std::int32_t>& b, std::vector<std::int64_t> shape_b) {
     auto& impl = *owner;
-    if (!impl.device) return;  // the CPU executor reads the host copies
-    if (!tables.defined()) {
-      tables = new_tensor(impl, owner, DType::i32, {b + entries});
-      seq_view = tables.view({b}, {1}, 0);
-      table_view = tables.view({b, p.max_pages}, {p.max_pages, 1}, b);
+    if (!impl.device) return;
+    const auto na = static_cast<std::int64_t>(a.size()), nb = static_cast<std::int64_t>(b.size());
+    if (!host_ints.defined()) {
+      host_ints = new_tensor(impl, owner, DType::i32, {na + nb});
+      first_view = host_ints.view({na}, {1}, 0);
+      second_view = host_ints.view(std::move(shape_b), {}, na);
     }
     try {
       Staging& s = free_staging();
-      s.data.assign(p.seq_lens.begin(), p.seq_lens.end());
-      s.data.insert(s.data.end(), p.page_table.begin(), p.page_table.end());
-      impl.device->queue().enqueueWriteBuffer(tables.storage()->buffer, CL_FALSE, 0,
+      s.data.assign(a.begin(), a.end());
+      s.data.insert(s.data.end(), b.begin(), b.end());
+      impl.device->queue().enqueueWriteBuffer(host_ints.storage()->buffer, CL_FALSE, 0,
                                               s.data.size() * 4, s.data.data(), nullptr,
                                               &s.written);
     } catch (const cl::Error& e) {
-      rt::fail(ErrorCode::opencl_error, op, "uploading the page tables failed: {}",
+      rt::fail(ErrorCode::opencl_error, op, "uploading the host tables failed: {}",
                rt::cl_error_name(e.err()));
     }
-    p.seq_lens_t = seq_view;
-    p.page_table_t = table_view;
+  }
+
+  AttentionResult run_varlen(const Tensor& tq, const Tensor& tk, const Tensor& tv,
+                             const Tensor* cu_q_t, const Tensor* cu_k_t, const SeqOffsets* host,
+                             const PlanBuffers& buffers) {
+    constexpr const char* op = "attention_varlen plan";
+    if (!varlen)
+      rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
+               paged ? "make_attention_paged_plan" : "make_attention_plan",
+               paged ? "run(q, kv)" : "run(q, k, v)");
+    auto& ctx = *owner;
+    std::lock_guard lock(ctx.mutex);
+    check_planned(op, "Q", tq, q, ctx);
+    check_planned(op, "K", tk, k, ctx);
+    check_planned(op, "V", tv, v, ctx);
+    const std::int64_t total_q = q.shape[0], total_k = k.shape[0];
+    if (host) {
+      if (!host->cu_seqlens_q || !host->cu_seqlens_k)
+        rt::fail(ErrorCode::invalid_argument, op,
+                 "offsets.cu_seqlens_q and offsets.cu_seqlens_k must both point to host int32 "
+                 "data");
+      const std::size_t n = static_cast<std::size_t>(p.batch) + 1;
+      p.cu_q.assign(host->cu_seqlens_q, host->cu_seqlens_q + n);
+      p.cu_k.assign(host->cu_seqlens_k, host->cu_seqlens_k + n);
+      check_varlen_offsets(p, total_q, total_k);
+      upload_host_ints(op, p.cu_q, p.cu_k, {static_cast<std::int64_t>(n)});
+      if (owner->device) {
+        p.cu_q_t = first_view;
+        p.cu_k_t = second_view;
+      }
+    } else {
+      check_planned(op, "cu_seqlens_q", *cu_q_t, cu_q, ctx);
+      check_planned(op, "cu_seqlens_k", *cu_k_t, cu_k, ctx);
+      bind_varlen_data(p, *cu_q_t, *cu_k_t, total_q, total_k);
+    }
+    bind_workspace(op, buffers.workspace);
+    bind_outputs(op, buffers);
+    p.q = tq;
+    p.k = tk;
+    p.v = tv;
+    p.q_at = access_thd(tq);
+    p.k_at = access_thd(tk);
+    p.v_at = access_thd(tv);
+    return execute();
   }
 
   AttentionResult execute() {
-    run_attention(*owner, p, owner->device ? &res : nullptr);
+    const DeviceResources* kernels = varlen && uses_dense_kernel(p) ? &dense_res : &res;
+    if (!varlen || p.lq > 0) run_attention(*owner, p, owner->device ? kernels : nullptr);
     AttentionResult r{p.out, p.lse};
     // The template keeps no reference to the call's tensors.
     p.q = p.k = p.v = p.out = p.lse = p.k_scales = p.v_scales = Tensor();
-    p.seq_lens_t = p.page_table_t = Tensor();
+    p.seq_lens_t = p.page_table_t = p.cu_q_t = p.cu_k_t = Tensor();
     return r;
   }
 };
@@ -296,6 +376,41 @@ Plan make_attention_paged_plan(Context& ctx, const TensorDesc& q, const PagedKV&
   return Plan(std::move(impl));
 }
 
+Plan make_attention_varlen_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                const TensorDesc& v, const TensorDesc& cu_seqlens_q,
+                                const TensorDesc& cu_seqlens_k, const AttentionOptions& options) {
+  constexpr const char* op = "attention_varlen";
+  std::lock_guard lock(ctx.impl()->mutex);
+  auto impl = std::make_shared<Plan::Impl>();
+  impl->owner = ctx.impl();
+  impl->varlen = true;
+  impl->p = plan_varlen(op, ctx, q, k, v, cu_seqlens_q, cu_seqlens_k, options);
+  impl->q = impl->p.q.desc();
+  impl->k = impl->p.k.desc();
+  impl->v = impl->p.v.desc();
+  impl->cu_q = Tensor(nullptr, cu_seqlens_q).desc();
+  impl->cu_k = Tensor(nullptr, cu_seqlens_k).desc();
+  impl->out = impl->p.out.desc();
+  if (options.return_lse) impl->lse = impl->p.lse.desc();
+  // The longest sequence may hold every key.
+  const std::int64_t total_k = impl->k.shape[0];
+  impl->lay_out(std::max<std::int64_t>(1, (total_k + kChunkKeys - 1) / kChunkKeys));
+  return Plan(std::move(impl));
+}
+
+AttentionResult Plan::run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                 const PlanBuffers& buffers) {
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, "attention_varlen plan", "the Plan is empty");
+  return impl_->run_varlen(q, k, v, &cu_seqlens_q, &cu_seqlens_k, nullptr, buffers);
+}
+
+AttentionResult Plan::run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const SeqOffsets& offsets, const PlanBuffers& buffers) {
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, "attention_varlen plan", "the Plan is empty");
+  return impl_->run_varlen(q, k, v, nullptr, nullptr, &offsets, buffers);
+}
+
 std::uint64_t Plan::workspace_bytes() const {
   return impl_ ? impl_->bytes : 0;
 }
@@ -313,9 +428,10 @@ AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
   constexpr const char* op = "attention plan";
   if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
   Impl& s = *impl_;
-  if (s.paged)
-    rt::fail(ErrorCode::invalid_argument, op,
-             "this plan was made by make_attention_paged_plan; call run(q, kv)");
+  if (s.paged || s.varlen)
+    rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
+             s.paged ? "make_attention_paged_plan" : "make_attention_varlen_plan",
+             s.paged ? "run(q, kv)" : "run_varlen");
   auto& ctx = *s.owner;
   std::lock_guard lock(ctx.mutex);
   check_planned(op, "Q", q, s.q, ctx);

@@ -22,4 +22,15 @@ void bind_paged_data(AttentionPlan& plan, const PagedKV& kv);
 // The checks of bind_paged_data on plan.seq_lens / plan.page_table (host copies); sets lk.
 void check_paged_tables(AttentionPlan& plan);
 
+// attention_varlen() (attention_varlen.cpp): cu_seqlens descriptors only; lq, lk, cu_q, cu_k stay
+// empty.
+AttentionPlan plan_varlen(const char* op, Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                          const TensorDesc& v, const TensorDesc& cu_seqlens_q,
+                          const TensorDesc& cu_seqlens_k, const AttentionOptions& options);
+// Downloads and checks the offsets (Q has total_q rows, K total_k) and sets lq, lk.
+void bind_varlen_data(AttentionPlan& plan, const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                      std::int64_t total_q, std::int64_t total_k);
+// The checks of bind_varlen_data on plan.cu_q / plan.cu_k (host copies); sets lq and lk.
+void check_varlen_offsets(AttentionPlan& plan, std::int64_t total_q, std::int64_t total_k);
+
 }  // namespace sparq::attention_detail
