@@ -65,7 +65,8 @@ struct Plan::Impl {
   bool scalars_set = false;   // dense runs: res's kernels hold the scalars of last_offsets
   std::array<std::int64_t, 5> last_offsets{};
   Tensor own_workspace;
-  const detail::Storage* bound_storage = nullptr;  // the workspace res's regions were cut from
+  // The workspace res's regions were cut from (held, so its address cannot be reused by another).
+  std::shared_ptr<detail::Storage> bound_storage;
   std::int64_t bound_offset = -1;
   // Runs with host tables: the plan's device copy ([seq_lens | page_table] or [cu_q | cu_k]) and
   // the host staging vectors of the writes in flight.
@@ -137,7 +138,7 @@ struct Plan::Impl {
     if (!given.defined() && !own_workspace.defined())
       own_workspace = new_tensor(impl, owner, DType::u8, {static_cast<std::int64_t>(bytes)});
     const Tensor& ws = given.defined() ? given : own_workspace;
-    if (ws.storage().get() == bound_storage && ws.offset() == bound_offset) return;
+    if (ws.storage() == bound_storage && ws.offset() == bound_offset) return;
     cl::Buffer base = ws.storage()->buffer;
     const auto origin = static_cast<std::uint64_t>(ws.offset());
     auto region = [&](std::uint64_t at, std::uint64_t size) {
@@ -155,7 +156,7 @@ struct Plan::Impl {
     res.ws_lse = region(lse_at, temps.ws_lse);
     res.scratch = region(scratch_at, temps.scratch);
     dense_res.scratch = res.scratch;
-    bound_storage = ws.storage().get();
+    bound_storage = ws.storage();
     bound_offset = ws.offset();
   }
 
