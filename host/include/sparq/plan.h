@@ -7,9 +7,9 @@
 // op's, bit for bit (both run the same launch code).
 //
 //   auto plan = sparq::make_attention_plan(ctx, q.desc(), k.desc(), v.desc(), {.causal = true});
-//   auto ws = ctx.empty(sparq::DType::u8, {plan.workspace_bytes()});  // optional
-//   for (int layer = 0; layer < 60; ++layer) plan.run(q[layer], k[layer], v[layer], {.out = o,
-//                                                    .workspace = ws});
+//   auto ws = ctx.empty(sparq::DType::u8, {std::int64_t(plan.workspace_bytes())});  // optional
+//   auto o = ctx.empty(plan.out_desc().dtype, plan.out_desc().shape);                // optional
+//   for (auto& l : layers) plan.run(l.q, l.k, l.v, {.out = o, .workspace = ws});
 //
 // Covered: attention() with precision fp32 (every mask hook, GQA, causal, f16/bf16 storage and
 // output), attention_varlen() and attention_paged() (f32/f16/bf16/int8 pages). Other precisions
@@ -56,7 +56,7 @@ struct SPARQ_API SeqOffsets {
 
 class SPARQ_API Plan {
  public:
-  Plan() = default;  // empty: make one with make_attention_plan / make_attention_paged_plan
+  Plan() = default;  // empty: make one with the make_attention*_plan functions below
   bool defined() const { return impl_ != nullptr; }
 
   // Bytes of device temporaries a run may need (0: none). The same on a fallback Context, where
