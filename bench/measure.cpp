@@ -99,6 +99,7 @@ CaseResult run_case(const Case& c, Context& device, Context* fallback, const Pea
     auto instance = c.prepare(device);
     device.finish();
     r.timing = time_case(device, *instance, warmup, repeat, c.wall_time);
+    r.host_us_per_call = instance->host_us_per_call();
     if (fallback) {
       r.validation = instance->validate(*fallback);
       r.validated = true;

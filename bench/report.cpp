@@ -74,6 +74,7 @@ json case_json(const CaseResult& r) {
                  {"min_ms", r.timing.min_ms},
                  {"ms", r.timing.ms},
                  {"wall_ms", r.timing.wall_ms}};
+  if (r.host_us_per_call) j["host_us_per_call"] = *r.host_us_per_call;
   j["gbps"] = r.gbps;
   j["tflops"] = r.tflops;
   j["roofline_pct"] = r.roofline_pct;
@@ -209,6 +210,10 @@ void print_report(const RunReport& rep) {
     else if (r.validated && r.validation.scope != "full")
       note(fmt::format("yes* {}: fallback compared on a {} ({} values)", r.c->name,
                        r.validation.scope, r.validation.values_compared));
+    if (r.host_us_per_call)
+      note(fmt::format("host {}: {:.1f} us/call enqueue (no wait), {:.1f} us/call with the device",
+                       r.c->name, *r.host_us_per_call,
+                       r.timing.median_ms * 1000.0 / std::max(1, r.c->steps_per_call)));
     for (const auto& a : r.anchors)
       if (!a.anchor.step.empty())
         note(fmt::format("anchor {}: {:.4f} ms/step ({}) vs {} {} {:.4f} ms/step -> ratio {:.2f}x",

@@ -63,7 +63,8 @@ struct CaseResult {
   const Case* c = nullptr;
   std::string error;  // non-empty: the case threw (counts as a failure)
   Timing timing;
-  bool validated = false;  // false when the device is the fallback itself
+  std::optional<double> host_us_per_call;  // Instance::host_us_per_call, when measured
+  bool validated = false;                  // false when the device is the fallback itself
   Validation validation;
   double gbps = 0, tflops = 0;
   double roofline_pct = 0;  // measured time vs max(bytes / copy peak, flops / fp32 peak)

@@ -68,6 +68,17 @@ cl::Kernel DeviceRuntime::kernel(const std::string& source_path, const std::stri
   }
 }
 
+cl::Kernel DeviceRuntime::own_kernel(const std::string& source_path, const std::string& name,
+                                     const std::string& defines) {
+  kernel(source_path, name, defines);  // builds (or loads) the program and checks the name
+  try {
+    return cl::Kernel(programs_->get(source_path, defines), name.c_str());
+  } catch (const cl::Error& e) {
+    fail(ErrorCode::internal, "kernel lookup", "kernel '{}' of kernels_cl/{}: {}", name,
+         source_path, cl_error_name(e.err()));
+  }
+}
+
 void DeviceRuntime::launch(const char* op, const cl::Kernel& kernel, const cl::NDRange& global,
                            const cl::NDRange& local) {
   cl::Event event;

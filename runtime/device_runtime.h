@@ -54,6 +54,10 @@ class DeviceRuntime {
   // Kernel `name` from kernels_cl/`source_path` built with `defines` (cached).
   cl::Kernel kernel(const std::string& source_path, const std::string& name,
                     const std::string& defines);
+  // The same kernel as a new object of its own (not shared with the cache): for callers that keep
+  // arguments set between launches (sparq::Plan), since kernel() hands every op one object.
+  cl::Kernel own_kernel(const std::string& source_path, const std::string& name,
+                        const std::string& defines);
 
   // Enqueues; records a KernelTime when profiling. OpenCL errors become sparq::Error naming op.
   void launch(const char* op, const cl::Kernel& kernel, const cl::NDRange& global,

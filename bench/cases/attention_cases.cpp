@@ -237,6 +237,7 @@ std::vector<Case> attention_cases() {
       prefill_case({1, 32, 32, 16384, 16384, 128, true, DType::f32}, S::large, 202),
   };
   for (auto& c : attention_decode_cases()) cases.push_back(std::move(c));
+  for (auto& c : attention_host_cases()) cases.push_back(std::move(c));
   return cases;
 }
 

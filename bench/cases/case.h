@@ -40,6 +40,9 @@ class Instance {
   // Compares the result of the last run() with the fallback on the same inputs. Cases whose full
   // fallback run would take long compare a deterministic subset and name it in scope.
   virtual Validation validate(Context& fallback) = 0;
+  // Host time per op call of the timed runs (median), for cases that measure it (host overhead:
+  // the enqueue loop without waiting for the device); nullopt otherwise.
+  virtual std::optional<double> host_us_per_call() const { return std::nullopt; }
 };
 
 // Shape of an attention problem as attention_anchor.py describes it, for --anchor matching.
@@ -77,6 +80,8 @@ const std::vector<Case>& all_cases();
 std::vector<Case> attention_cases();
 // Paged decode + merge_states (attention_decode_cases.cpp); attention_cases() includes them.
 std::vector<Case> attention_decode_cases();
+// Host overhead per call, one-shot vs sparq::Plan (attention_host_cases.cpp); included too.
+std::vector<Case> attention_host_cases();
 std::vector<Case> diffusion_cases();
 std::vector<Case> mamba_cases();
 std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)

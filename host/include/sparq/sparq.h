@@ -9,6 +9,7 @@
 #include "sparq/mamba.h"
 #include "sparq/mminference.h"
 #include "sparq/nvfp4.h"
+#include "sparq/plan.h"
 #include "sparq/quest.h"
 #include "sparq/sparse.h"
 #include "sparq/support.h"

@@ -29,11 +29,15 @@ const cl::Buffer& buffer(const Tensor& t) {
   return t.storage()->buffer;
 }
 
-// Sets kernel arguments in order.
+// Sets kernel arguments in order; with buffers_only, scalars keep the values an earlier launch of
+// the same kernel object set (DeviceResources::reuse_scalars) and only buffers are set.
 class Args {
  public:
-  explicit Args(cl::Kernel& k) : k_(k) {}
-  Args& buf(const cl::Buffer& b) { return set(b); }
+  Args(cl::Kernel& k, bool buffers_only) : k_(k), buffers_only_(buffers_only) {}
+  Args& buf(const cl::Buffer& b) {
+    k_.setArg(n_++, b);
+    return *this;
+  }
   Args& i64(std::int64_t x) { return set(static_cast<cl_long>(x)); }
   Args& i32(std::int64_t x) { return set(static_cast<cl_int>(x)); }
   Args& f32(float x) { return set(static_cast<cl_float>(x)); }
@@ -56,10 +60,12 @@ class Args {
  private:
   template <class T>
   Args& set(const T& x) {
-    k_.setArg(n_++, x);
+    if (!buffers_only_) k_.setArg(n_, x);
+    ++n_;
     return *this;
   }
   cl::Kernel& k_;
+  bool buffers_only_ = false;
   cl_uint n_ = 0;
 };
 
@@ -67,17 +73,20 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) {
   return (x + m - 1) / m * m;
 }
 
-void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p) {
+void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResources* res) {
   const DenseKernelConfig cfg =
       DenseKernelConfig::for_device(p.head_dim, dev.info().is_gpu, dev.quirks().is_nvidia);
-  cl::Kernel kernel = dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  cl::Kernel kernel = res && res->main()
+                          ? res->main
+                          : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
   // Between chunks the merged state is kept in fp32: in the output itself when it is fp32.
-  Tensor scratch_owner;
   cl::Buffer scratch = buffer(p.out);
   if (p.num_chunks() > 1 && p.out_dtype != DType::f32)
-    scratch = dev.allocate(static_cast<std::size_t>(p.out.numel()) * 4, "attention scratch");
+    scratch = res && res->scratch()
+                  ? res->scratch
+                  : dev.allocate(static_cast<std::size_t>(p.out.numel()) * 4, "attention scratch");
   const cl::Buffer& dummy = buffer(p.q);
-  Args a(kernel);
+  Args a(kernel, res && res->main() && res->reuse_scalars);
   a.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
   a.buf(scratch).i64(p.out_at.base).i64(p.out_at.seq).i64(p.out_at.row).i64(p.out_at.head);
   if (p.lse.defined())
@@ -108,30 +117,31 @@ std::optional<DecodeStreamConfig> stream_config(const AttentionPlan& p) {
   return DecodeStreamConfig{p.head_dim, static_cast<int>(dtype_size(dt))};
 }
 
-void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
+void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResources* res) {
   const DecodeKernelConfig cfg;
   const std::optional<DecodeStreamConfig> stream = stream_config(p);
   const std::int64_t group = p.hq / p.hkv;
   const std::int64_t nchunks = p.num_chunks();
-  const std::int64_t ws_rows =
-      (p.mode == KvMode::varlen ? p.cu_q.back() : p.batch * p.lq) * static_cast<std::int64_t>(p.hq);
-  const std::uint64_t ws_bytes =
-      static_cast<std::uint64_t>(ws_rows) * nchunks * (p.head_dim + 1) * 4;
-  // Split decode (chunk states through a workspace) pays when few query rows meet many keys.
-  const bool split = nchunks > 1 && p.lq <= kSplitMaxRows && ws_bytes <= kMaxWorkspaceBytes &&
-                     ws_bytes <= dev.info().max_alloc_bytes;
+  const bool split = splits(p, nchunks, dev.info().max_alloc_bytes);
   cl::Buffer ws_o = buffer(p.out), ws_lse = buffer(p.out);
-  if (split) {
-    ws_o = dev.allocate(static_cast<std::size_t>(ws_rows * nchunks * p.head_dim) * 4,
-                        "attention workspace");
-    ws_lse = dev.allocate(static_cast<std::size_t>(ws_rows * nchunks) * 4, "attention workspace");
+  if (split && res && res->ws_o()) {
+    ws_o = res->ws_o;
+    ws_lse = res->ws_lse;
+  } else if (split) {
+    const Temporaries t = split_temporaries(p, nchunks);
+    ws_o = dev.allocate(static_cast<std::size_t>(t.ws_o), "attention workspace");
+    ws_lse = dev.allocate(static_cast<std::size_t>(t.ws_lse), "attention workspace");
   }
   const cl::Buffer& dummy = buffer(p.q);
   const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
-  cl::Kernel kernel = stream
+  // A plan's own kernel object, when it is the program this call picks (alignment may differ per
+  // run: offsets are per-call data).
+  const bool own = res && res->main() && res->main_is_stream == stream.has_value();
+  cl::Kernel kernel = own ? res->main
+                      : stream
                           ? dev.kernel(stream->source, stream->kernel, stream->defines())
                           : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
-  Args b(kernel);
+  Args b(kernel, own && res->reuse_scalars);
   b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
   for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
     if (t->defined())
@@ -161,9 +171,10 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p) {
   if (!split) return;
 
   const MergeKernelConfig mcfg;
-  cl::Kernel merge =
-      dev.kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines() + p.hooks.defines());
-  Args m(merge);
+  cl::Kernel merge = res && res->merge() ? res->merge
+                                         : dev.kernel(mcfg.source, mcfg.chunks_kernel,
+                                                      mcfg.defines() + p.hooks.defines());
+  Args m(merge, res && res->merge() && res->reuse_scalars);
   m.buf(ws_o).buf(ws_lse).i32(nchunks).tensor(p.out, p.out_at);
   if (p.lse.defined())
     m.tensor(p.lse, p.lse_at, false).i32(1);
@@ -185,17 +196,68 @@ std::int64_t AttentionPlan::num_chunks() const {
   return (longest + kChunkKeys - 1) / kChunkKeys;
 }
 
-void run_attention(ContextImpl& ctx, const AttentionPlan& p) {
+bool uses_dense_kernel(const AttentionPlan& p) {
+  return DenseKernelConfig::fits(p.head_dim) && p.mode != KvMode::paged && p.lq >= kDenseMinRows;
+}
+
+Temporaries split_temporaries(const AttentionPlan& p, std::int64_t nchunks) {
+  const std::int64_t ws_rows =
+      (p.mode == KvMode::varlen ? p.cu_q.back() : p.batch * p.lq) * static_cast<std::int64_t>(p.hq);
+  Temporaries t;
+  t.ws_o = static_cast<std::uint64_t>(ws_rows) * nchunks * p.head_dim * 4;
+  t.ws_lse = static_cast<std::uint64_t>(ws_rows) * nchunks * 4;
+  return t;
+}
+
+bool splits(const AttentionPlan& p, std::int64_t nchunks, std::uint64_t max_alloc) {
+  // Split decode (chunk states through a workspace) pays when few query rows meet many keys.
+  const Temporaries t = split_temporaries(p, nchunks);
+  const std::uint64_t ws_bytes = t.ws_o + t.ws_lse;
+  return nchunks > 1 && p.lq <= kSplitMaxRows && ws_bytes <= kMaxWorkspaceBytes &&
+         ws_bytes <= max_alloc;
+}
+
+Temporaries device_temporaries(const AttentionPlan& p, std::int64_t max_chunks,
+                               std::uint64_t max_alloc) {
+  Temporaries t;
+  if (uses_dense_kernel(p)) {
+    if (max_chunks > 1 && p.out_dtype != DType::f32)
+      t.scratch = static_cast<std::uint64_t>(p.batch) * p.hq * p.lq * p.head_dim * 4;
+    return t;
+  }
+  // The most chunks that still split (split workspace grows with the chunk count).
+  for (std::int64_t n = max_chunks; n > 1; --n)
+    if (splits(p, n, max_alloc)) return split_temporaries(p, n);
+  return t;
+}
+
+void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& p, bool split,
+                      DeviceResources& res) {
+  if (uses_dense_kernel(p)) {
+    const DenseKernelConfig cfg =
+        DenseKernelConfig::for_device(p.head_dim, dev.info().is_gpu, dev.quirks().is_nvidia);
+    res.main = dev.own_kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+    return;
+  }
+  const DecodeKernelConfig cfg;
+  const std::optional<DecodeStreamConfig> stream = stream_config(p);
+  res.main_is_stream = stream.has_value();
+  res.main = stream ? dev.own_kernel(stream->source, stream->kernel, stream->defines())
+                    : dev.own_kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  if (!split) return;
+  const MergeKernelConfig mcfg;
+  res.merge = dev.own_kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines() + p.hooks.defines());
+}
+
+void run_attention(ContextImpl& ctx, const AttentionPlan& p, const DeviceResources* res) {
   if (!ctx.device) {
     fallback::attention(p);
     return;
   }
-  const bool dense =
-      DenseKernelConfig::fits(p.head_dim) && p.mode != KvMode::paged && p.lq >= kDenseMinRows;
-  if (dense)
-    run_dense(*ctx.device, p);
+  if (uses_dense_kernel(p))
+    run_dense(*ctx.device, p, res);
   else
-    run_rows(*ctx.device, p);
+    run_rows(*ctx.device, p, res);
 }
 
 }  // namespace sparq::attention_detail

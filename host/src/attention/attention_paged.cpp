@@ -1,5 +1,6 @@
 // sparq::attention_paged: decode (and small-Lq chunked decode) over a paged KV cache. The page
 // table and sequence lengths are downloaded and validated on the host before any kernel runs.
+// plan_paged (descriptors) and bind_paged_data (table contents) are shared with sparq::Plan.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,18 +11,19 @@
 #include "attention_validate.h"
 #include "errors.h"
 #include "paged_kv.h"
+#include "plan_builders.h"
 #include "sparq/attention.h"
 
 namespace sparq {
 
 using namespace attention_detail;
 
-AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
-                                const AttentionOptions& options) {
-  constexpr const char* op = "attention_paged";
+namespace attention_detail {
+
+AttentionPlan plan_paged(const char* op, Context& ctx, const TensorDesc& q_desc, const PagedKV& kv,
+                         const AttentionOptions& options) {
   auto& impl = *ctx.impl();
-  std::lock_guard lock(impl.mutex);
-  detail::check_tensor_owner(op, "Q", q, impl);
+  const Tensor q(nullptr, q_desc);  // the descriptor only
   detail::check_tensor_owner(op, "kv.k_pages", kv.k_pages, impl);
   detail::check_tensor_owner(op, "kv.v_pages", kv.v_pages, impl);
   detail::check_tensor_owner(op, "kv.page_table", kv.page_table, impl);
@@ -68,21 +70,17 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   p.batch = static_cast<int>(batch);
   p.page_size = kv.page_size;
   p.max_pages = kv.page_table.dim(1);
-  p.seq_lens = download_index(kv.seq_lens);
-  p.page_table = download_index(kv.page_table);
-  check_page_table(op, p.page_table, p.max_pages,
-                   std::vector<std::int64_t>(p.seq_lens.begin(), p.seq_lens.end()), p.page_size,
-                   num_pages);
+  p.num_pages = num_pages;
   p.seq_lens_t = kv.seq_lens;
   p.page_table_t = kv.page_table;
   p.hq = static_cast<int>(hq);
   p.hkv = static_cast<int>(hkv);
   p.head_dim = static_cast<int>(d);
   p.lq = lq;
-  p.lk = *std::max_element(p.seq_lens.begin(), p.seq_lens.end());
   p.causal = options.causal;
   p.c = c;
-  p.hooks = plan_hooks(op, ctx, options, batch, hq, p.lk, true, false);
+  // The key mask's length is checked against the longest sequence in bind_paged_data.
+  p.hooks = plan_hooks(op, ctx, options, batch, hq, 0, true, false);
   p.q = q;
   p.k = kv.k_pages;
   p.v = kv.v_pages;
@@ -96,13 +94,52 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
     p.vs_at = scale_access(kv.v_scales, nhd);
   }
   p.out_dtype = options.out_dtype;
-  p.out = new_tensor(impl, ctx.impl(), options.out_dtype, out_shape);
+  p.out = Tensor(nullptr, TensorDesc{options.out_dtype, out_shape, {}, 0});
   p.out_at = access_bhld(p.out);
   if (options.return_lse) {
     out_shape.pop_back();
-    p.lse = new_tensor(impl, ctx.impl(), DType::f32, out_shape);
+    p.lse = Tensor(nullptr, TensorDesc{DType::f32, out_shape, {}, 0});
     p.lse_at = {DType::f32, 0, hq * lq, 1, lq};
   }
+  return p;
+}
+
+void bind_paged_data(AttentionPlan& p, const PagedKV& kv) {
+  p.seq_lens_t = kv.seq_lens;
+  p.page_table_t = kv.page_table;
+  p.seq_lens = download_index(kv.seq_lens);
+  p.page_table = download_index(kv.page_table);
+  check_paged_tables(p);
+}
+
+void check_paged_tables(AttentionPlan& p) {
+  check_page_table(p.op, p.page_table, p.max_pages,
+                   std::vector<std::int64_t>(p.seq_lens.begin(), p.seq_lens.end()), p.page_size,
+                   p.num_pages);
+  p.lk = *std::max_element(p.seq_lens.begin(), p.seq_lens.end());
+  const Tensor& mask = p.hooks.key_mask;
+  if (mask.defined() && mask.dim(1) < p.lk)
+    rt::fail(ErrorCode::shape_mismatch, p.op,
+             "options.masks.key_padding is {}; expected u8[{}, >= {}] with the key dim "
+             "contiguous (nonzero = key valid)",
+             mask.desc().describe(), p.batch, p.lk);
+}
+
+}  // namespace attention_detail
+
+AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
+                                const AttentionOptions& options) {
+  constexpr const char* op = "attention_paged";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  detail::check_tensor_owner(op, "Q", q, impl);
+  AttentionPlan p = plan_paged(op, ctx, q.desc(), kv, options);
+  bind_paged_data(p, kv);
+  p.q = q;
+  p.q_at = access_bhld(q);
+  p.out = new_tensor(impl, ctx.impl(), options.out_dtype, p.out.shape());
+  p.out_at = access_bhld(p.out);
+  if (options.return_lse) p.lse = new_tensor(impl, ctx.impl(), DType::f32, p.lse.shape());
   run_attention(impl, p);
   return {p.out, p.lse};
 }

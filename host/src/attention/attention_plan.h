@@ -63,6 +63,7 @@ struct AttentionPlan {
   std::vector<std::int32_t> page_table;  // paged, batch * max_pages (row-major)
   Tensor cu_q_t, cu_k_t, seq_lens_t, page_table_t;
   std::int64_t max_pages = 0;  // page_table row length
+  std::int64_t num_pages = 0;  // pages in the pools (the page ids' bound)
   int page_size = 0;
 
   std::int64_t seq_lq(int b) const { return mode == KvMode::varlen ? cu_q[b + 1] - cu_q[b] : lq; }
@@ -76,7 +77,37 @@ struct AttentionPlan {
   std::int64_t num_chunks() const;  // chunks of the longest sequence
 };
 
+// Device objects of one execution beyond the plan's tensors. A null member is made by
+// run_attention for that call alone (kernels from the context's cache, temporaries allocated);
+// a public sparq::Plan keeps its own (plan.cpp).
+struct DeviceResources {
+  cl::Kernel main, merge;            // own kernel objects (DeviceRuntime::own_kernel)
+  bool main_is_stream = false;       // main is decode_stream.cl's (not decode.cl's) row kernel
+  cl::Buffer ws_o, ws_lse, scratch;  // split-decode chunk states; dense fp32 scratch
+  // Every scalar argument equals the previous launch's on these kernel objects: set buffers only.
+  bool reuse_scalars = false;
+};
+
+// Bytes of the device temporaries (0: none).
+struct Temporaries {
+  std::uint64_t ws_o = 0, ws_lse = 0, scratch = 0;
+};
+
+// The device path: dense.cl (true) or decode.cl (+ merge.cl when split). Never changes a bit.
+bool uses_dense_kernel(const AttentionPlan& plan);
+// Whether decode.cl splits `nchunks` chunks across work-groups, and its workspace for them.
+bool splits(const AttentionPlan& plan, std::int64_t nchunks, std::uint64_t max_alloc);
+Temporaries split_temporaries(const AttentionPlan& plan, std::int64_t nchunks);
+// Every temporary a device run of `plan` may need when its longest sequence has up to
+// max_chunks chunks.
+Temporaries device_temporaries(const AttentionPlan& plan, std::int64_t max_chunks,
+                               std::uint64_t max_alloc);
+// res.main (and res.merge when the plan may split): own kernel objects for the path of `plan`.
+void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& plan, bool split,
+                      DeviceResources& res);
+
 // Executes a plan on the device of ctx (attention_launch.cpp) or on the fallback.
-void run_attention(ContextImpl& ctx, const AttentionPlan& plan);
+void run_attention(ContextImpl& ctx, const AttentionPlan& plan,
+                   const DeviceResources* res = nullptr);
 
 }  // namespace sparq::attention_detail
