@@ -29,6 +29,11 @@ struct KvAppendProblem {
   const std::int32_t* page_table = nullptr;
   std::int64_t max_pages = 0;
   int batch = 0, hkv = 0, n = 0, d = 0, page_size = 0;
+  // Quest metadata of K (kv_append.cl "meta == 1"): fp32 [num_pages, Hkv, D] host arrays, and
+  // npg = the most pages one (b, h) touches; kmin == nullptr: no metadata.
+  float* kmin = nullptr;
+  float* kmax = nullptr;
+  int npg = 0;
 };
 void kv_append(const KvAppendProblem& problem);
 

@@ -132,12 +132,6 @@ class BlockRunner {
     return reinterpret_cast<const float*>(storage_of(t))[kv_row(a, b, hk, j)];
   }
 
-  // E2M1 code of element e of the packed row at byte `row` (element 2k in the low nibble).
-  static std::uint32_t fp4_code(const std::uint8_t* base, std::int64_t row, int e) {
-    const std::uint32_t byte = base[row + e / 2];
-    return (e & 1) ? sq_fp4_hi(byte) : sq_fp4_lo(byte);
-  }
-
   // K transposed [d][64] and V [64][d] of keys [j0, j0 + 64); keys >= lk are zero (never used).
   void load_tile(int b, int hk, int j0, int lk) {
     const std::byte* kd = storage_of(p_.k);
@@ -160,15 +154,15 @@ class BlockRunner {
         continue;
       }
       if (p_.k_at.dtype == DType::u8) {  // NVFP4 pages: E2M1 codes times their group's scale
-        const auto* kc = reinterpret_cast<const std::uint8_t*>(kd);
-        const auto* vc = reinterpret_cast<const std::uint8_t*>(vd);
-        const auto* ks = reinterpret_cast<const std::uint8_t*>(storage_of(p_.k_scales));
-        const auto* vs = reinterpret_cast<const std::uint8_t*>(storage_of(p_.v_scales));
+        const auto* kc = reinterpret_cast<const uchar*>(kd);
+        const auto* vc = reinterpret_cast<const uchar*>(vd);
+        const auto* ks = reinterpret_cast<const uchar*>(storage_of(p_.k_scales));
+        const auto* vs = reinterpret_cast<const uchar*>(storage_of(p_.v_scales));
         const std::int64_t ksa = kv_row(p_.ks_at, b, hk, j), vsa = kv_row(p_.vs_at, b, hk, j);
         for (int e = 0; e < d_; ++e)
-          s_.kt[e * kTile + jj] = sq_att_deq_fp4(fp4_code(kc, ka, e), ks[ksa + e / 16]);
+          s_.kt[e * kTile + jj] = sq_kv_element(kc, ka, SQ_DT_FP4, e, ks, ksa);
         for (int e = 0; e < d_; ++e)
-          s_.v[jj * d_ + e] = sq_att_deq_fp4(fp4_code(vc, va, e), vs[vsa + e / 16]);
+          s_.v[jj * d_ + e] = sq_kv_element(vc, va, SQ_DT_FP4, e, vs, vsa);
         continue;
       }
       for (int e = 0; e < d_; ++e) s_.kt[e * kTile + jj] = load(kd, p_.k_at.dtype, ka + e);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "attention/kv_pages.h"
 #include "context_impl.h"
 #include "fallback_cpu/common/parallel_chunks.h"
 #include "quest_fallback.h"
@@ -34,7 +35,9 @@ std::int32_t* i32_mut(const Tensor& t) {
 
 void metadata(const quest_detail::MetadataPlan& p) {
   const QuestCache& c = *p.cache;
-  const float* k = f32(c.k);
+  const auto* k = reinterpret_cast<const uchar*>(c.k.storage()->host.data());
+  const auto* ks =
+      c.k_scales.defined() ? reinterpret_cast<const uchar*>(c.k_scales.storage()->host.data()) : k;
   float* kmin = f32_mut(p.kmin);
   float* kmax = f32_mut(p.kmax);
   const int d = c.head_dim, hkv = c.hkv;
@@ -46,19 +49,25 @@ void metadata(const quest_detail::MetadataPlan& p) {
             for (int e = 0; e < d; ++e) {
               const std::int64_t at = (static_cast<std::int64_t>(w.meta) * hkv + hk) * d + e;
               const std::int64_t base =
-                  c.k_at.base + std::int64_t{w.x} * c.k_at.s0 + hk * c.k_at.sh + e;
+                  c.k_at.base + std::int64_t{w.x} * c.k_at.s0 + hk * c.k_at.sh;
+              const std::int64_t sbase =
+                  c.ks_at.base + std::int64_t{w.x} * c.ks_at.s0 + hk * c.ks_at.sh;
+              auto elem = [&](std::int64_t slot) {
+                return sq_kv_element(k, base + slot * c.k_at.ss, c.k_dt, e, ks,
+                                     sbase + slot * c.ks_at.ss);
+              };
               float mn, mxv;
               int s = w.from;
               if (w.from > 0) {
                 mn = kmin[at];
                 mxv = kmax[at];
               } else {
-                mn = k[base + std::int64_t{w.slot0} * c.k_at.ss];
+                mn = elem(w.slot0);
                 mxv = mn;
                 s = 1;
               }
               for (; s < w.valid; ++s) {
-                const float v = k[base + std::int64_t{w.slot0 + s} * c.k_at.ss];
+                const float v = elem(std::int64_t{w.slot0} + s);
                 mn = sq_mn(mn, v);
                 mxv = sq_mx(mxv, v);
               }

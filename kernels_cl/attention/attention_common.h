@@ -53,7 +53,7 @@
 #ifndef SPARQ_ATTENTION_COMMON_H
 #define SPARQ_ATTENTION_COMMON_H
 
-#include "common/codecs.h"
+#include "attention/kv_pages.h"
 #include "common/convert.h"
 #include "common/exact_math.h"
 #include "common/prelude.h"
@@ -62,18 +62,7 @@
 #define SQ_ATT_CHUNK 4096
 #define SQ_ATT_TILES_PER_CHUNK 64
 
-// Storage dtype codes passed to kernels at run time (the host static_asserts they equal
-// sparq::DType's values).
-#define SQ_DT_F32 0
-#define SQ_DT_F16 1
-#define SQ_DT_BF16 2
-// int8 KV cache pages (attention_paged only): element = sq_att_deq_i8(code, scale of its
-// (page, slot, head) row), then the fp32 definition as for any stored float.
-#define SQ_DT_I8 3
-// NVFP4 KV cache pages (attention_paged only; sparq::DType::u8 storage): E2M1 codes two per byte
-// along D (element 2k in the low nibble), one E4M3 scale code per 16 elements of a row; element =
-// sq_att_deq_fp4(code, scale code of its group), then the fp32 definition as for any stored float.
-#define SQ_DT_FP4 4
+// Storage dtype codes SQ_DT_* and the meaning of a stored K/V element: attention/kv_pages.h.
 
 #ifdef __OPENCL_C_VERSION__
 // Local-memory float4 access through 16-byte-aligned arrays (declared SQ_ATT_LOCAL_ALIGN), so the
@@ -90,28 +79,9 @@ SQ_FN float sq_att_neg_inf(void) {
   return sq_as_float(0xff800000u);
 }
 
-// Exact widening of one stored element (bits holds the f16/bf16 pattern in its low 16 bits).
-SQ_FN float sq_att_widen16(uint bits, int dtype) {
-  return dtype == SQ_DT_F16 ? sq_f16_to_f32((ushort)bits) : sq_bf16_to_f32((ushort)bits);
-}
-
 // Rounding of one output element into f16/bf16 (nearest even).
 SQ_FN ushort sq_att_narrow16(float x, int dtype) {
   return dtype == SQ_DT_F16 ? sq_f32_to_f16_rne(x) : sq_f32_to_bf16_rne(x);
-}
-
-// Dequantized element of an int8 KV page row: one fp32 rounding of code * row scale. The
-// conversion is exact (|code| <= 127), so the product is the only rounding; attention over int8
-// pages is attention over these floats, bit for bit.
-SQ_FN float sq_att_deq_i8(int code, float scale) {
-  return (float)code * scale;
-}
-
-// Dequantized element of an NVFP4 KV page: E2M1 value times the decoded E4M3 group scale. Exact
-// in fp32 (at most 2 + 4 significant bits, magnitudes 0 or in [2^-10, 2688]), so no rounding at
-// all; a NaN scale code (0x7F / 0xFF: the group held Inf/NaN) gives NaN; code 0x8 gives -0.
-SQ_FN float sq_att_deq_fp4(uint code, uint scale_code) {
-  return sq_e2m1_decode(code) * sq_e4m3_decode(scale_code);
 }
 
 // First key index not visible to query row i (visible keys are [0, end)); may be <= 0.

@@ -1,7 +1,9 @@
 #pragma OPENCL FP_CONTRACT OFF
 // quest.cl — Quest page-sparse decode (specs/sparse_attention.md §8): page metadata, bound +
 // page selection, the split page-attention kernel, and the left-fold merge of split states.
-// No macros (D, Pg, modes are run-time arguments). fp32 K/V only.
+// No macros (D, Pg, modes are run-time arguments). fp32 K/V only, except quest_metadata, which
+// reads K in any paged-KV storage (attention/kv_pages.h: the dequantized values of int8 / NVFP4
+// pages).
 //
 // K/V addressing (both caches): element (row X, slot s, kv head hk, d) at off + X*s0 + s*ss +
 // hk*sh + d. Paged: X = page_table[b][p], s = slot in the page. Contiguous [B, Hkv, Lk, D]:
@@ -32,6 +34,7 @@
 // lid % ROWS on every work-item (identical copies, PoCL note in attention_common.h); P.V:
 // work-item (float4 column lid % 32, rows lid / 32 and lid / 32 + 4), each acc[d] a chain over
 // the page's keys ascending.
+#include "attention/kv_pages.h"
 #include "sparse/quest_math.h"
 
 #define NT 128
@@ -52,29 +55,33 @@ static inline long quest_meta_id(__global const int* table, long tb, int paged, 
 }
 
 // ---- metadata ----------------------------------------------------------------------------
-// items: 5 ints each (meta id, X, slot0, from, valid). Launch global (D, Hkv, n_items).
-__kernel void quest_metadata(__global const float* k, long k_off, long k_s0, long k_ss, long k_sh,
-                             __global const int* items, __global float* kmin, __global float* kmax,
-                             int hkv, int d) {
+// items: 5 ints each (meta id, X, slot0, from, valid). Launch global (D, Hkv, n_items). K in any
+// page storage k_dt (attention/kv_pages.h; scales ks_* for int8 / NVFP4 pages, addressed like K
+// without d): each element is sq_kv_element, the value attention reads.
+__kernel void quest_metadata(__global const uchar* k, long k_off, long k_s0, long k_ss, long k_sh,
+                             int k_dt, __global const uchar* ks, long ks_off, long ks_s0,
+                             long ks_ss, long ks_sh, __global const int* items,
+                             __global float* kmin, __global float* kmax, int hkv, int d) {
   const int dd = get_global_id(0), hk = get_global_id(1), it = get_global_id(2);
   if (dd >= d) return;
   __global const int* w = items + 5 * (long)it;
   const long meta = w[0], x = w[1];
   const int slot0 = w[2], from = w[3], valid = w[4];
   const long e = (meta * hkv + hk) * d + dd;
-  const long base = k_off + x * k_s0 + hk * k_sh + dd;
+  const long base = k_off + x * k_s0 + hk * k_sh, sbase = ks_off + x * ks_s0 + hk * ks_sh;
   float lo, hi;
   int s = from;
   if (from > 0) {
     lo = kmin[e];
     hi = kmax[e];
   } else {
-    lo = k[base + (long)slot0 * k_ss];
+    lo = sq_kv_element(k, base + (long)slot0 * k_ss, k_dt, dd, ks, sbase + (long)slot0 * ks_ss);
     hi = lo;
     s = 1;
   }
   for (; s < valid; ++s) {
-    const float v = k[base + (long)(slot0 + s) * k_ss];
+    const long sl = slot0 + s;
+    const float v = sq_kv_element(k, base + sl * k_ss, k_dt, dd, ks, sbase + sl * ks_ss);
     lo = sq_mn(lo, v);
     hi = sq_mx(hi, v);
   }

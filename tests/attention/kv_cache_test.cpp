@@ -126,43 +126,47 @@ TEST(KvCacheExact, Int8PagesAreFp32OverDequantizedValues) {
   EXPECT_GE(dot / std::sqrt(ng * nw), 0.999);
 }
 
-// The same token's output: token-by-token append + decode == one causal call over the cache.
+// The same token's output: token-by-token append + decode == one causal call over the cache
+// (int8 and NVFP4 pages).
 TEST(KvCacheExact, TokenByTokenDecodeEqualsOneCall) {
   Context dev = device_context();
-  const int hkv = 2, hq = 4, d = 64, page = 16, n = 5, pre = 60;
-  Cache c = make_cache(dev, DType::i8, PageLayout::hnd, 1, 5, page, hkv, d, {0});
-  const auto k = random_normal(std::size_t(hkv) * (pre + n) * d, 31);
-  const auto v = random_normal(k.size(), 32);
-  const auto q = random_normal(std::size_t(hq) * n * d, 33);
-  auto slice = [&](const std::vector<float>& x, int t0, int t1) {  // tokens [t0, t1) per head
-    std::vector<float> y;
-    for (int h = 0; h < hkv; ++h)
-      y.insert(y.end(), x.begin() + (std::size_t(h) * (pre + n) + t0) * d,
-               x.begin() + (std::size_t(h) * (pre + n) + t1) * d);
-    return y;
-  };
-  kv_append(dev, c.kv, dev.upload(slice(k, 0, pre), DType::f32, {1, hkv, pre, d}),
-            dev.upload(slice(v, 0, pre), DType::f32, {1, hkv, pre, d}));
-  std::vector<float> steps;  // [n][hq][d]
-  for (int t = 0; t < n; ++t) {
-    kv_append(dev, c.kv, dev.upload(slice(k, pre + t, pre + t + 1), DType::f32, {1, hkv, 1, d}),
-              dev.upload(slice(v, pre + t, pre + t + 1), DType::f32, {1, hkv, 1, d}));
-    std::vector<float> qt;
-    for (int h = 0; h < hq; ++h)
-      qt.insert(qt.end(), q.begin() + (std::size_t(h) * n + t) * d,
-                q.begin() + (std::size_t(h) * n + t + 1) * d);
-    const auto o =
-        download_f32(attention_paged(dev, dev.upload(qt, DType::f32, {1, hq, d}), c.kv).out);
-    steps.insert(steps.end(), o.begin(), o.end());
+  for (const DType storage : {DType::i8, DType::u8}) {  // int8 and NVFP4 pages
+    SCOPED_TRACE(dt(storage));
+    const int hkv = 2, hq = 4, d = 64, page = 16, n = 5, pre = 60;
+    Cache c = make_cache(dev, storage, PageLayout::hnd, 1, 5, page, hkv, d, {0});
+    const auto k = random_normal(std::size_t(hkv) * (pre + n) * d, 31);
+    const auto v = random_normal(k.size(), 32);
+    const auto q = random_normal(std::size_t(hq) * n * d, 33);
+    auto slice = [&](const std::vector<float>& x, int t0, int t1) {  // tokens [t0, t1) per head
+      std::vector<float> y;
+      for (int h = 0; h < hkv; ++h)
+        y.insert(y.end(), x.begin() + (std::size_t(h) * (pre + n) + t0) * d,
+                 x.begin() + (std::size_t(h) * (pre + n) + t1) * d);
+      return y;
+    };
+    kv_append(dev, c.kv, dev.upload(slice(k, 0, pre), DType::f32, {1, hkv, pre, d}),
+              dev.upload(slice(v, 0, pre), DType::f32, {1, hkv, pre, d}));
+    std::vector<float> steps;  // [n][hq][d]
+    for (int t = 0; t < n; ++t) {
+      kv_append(dev, c.kv, dev.upload(slice(k, pre + t, pre + t + 1), DType::f32, {1, hkv, 1, d}),
+                dev.upload(slice(v, pre + t, pre + t + 1), DType::f32, {1, hkv, 1, d}));
+      std::vector<float> qt;
+      for (int h = 0; h < hq; ++h)
+        qt.insert(qt.end(), q.begin() + (std::size_t(h) * n + t) * d,
+                  q.begin() + (std::size_t(h) * n + t + 1) * d);
+      const auto o =
+          download_f32(attention_paged(dev, dev.upload(qt, DType::f32, {1, hq, d}), c.kv).out);
+      steps.insert(steps.end(), o.begin(), o.end());
+    }
+    const auto all = download_f32(
+        attention_paged(dev, dev.upload(q, DType::f32, {1, hq, n, d}), c.kv, {.causal = true}).out);
+    for (int t = 0; t < n; ++t)
+      for (int h = 0; h < hq; ++h)
+        for (int e = 0; e < d; ++e)
+          ASSERT_TRUE(same_bits(steps[(std::size_t(t) * hq + h) * d + e],
+                                all[(std::size_t(h) * n + t) * d + e]))
+              << "token " << t << " head " << h << " d " << e;
   }
-  const auto all = download_f32(
-      attention_paged(dev, dev.upload(q, DType::f32, {1, hq, n, d}), c.kv, {.causal = true}).out);
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < hq; ++h)
-      for (int e = 0; e < d; ++e)
-        ASSERT_TRUE(same_bits(steps[(std::size_t(t) * hq + h) * d + e],
-                              all[(std::size_t(h) * n + t) * d + e]))
-            << "token " << t << " head " << h << " d " << e;
 }
 
 TEST(KvCacheErrors, HostileCallsRefused) {

@@ -106,6 +106,8 @@ enum class PageLayout {
 // specs/fp4_attention.md §1.3). An NVFP4 element means e2m1(code) * e4m3(scale code), a product
 // that is exact in fp32 (sq_att_deq_fp4; a NaN scale code gives NaN); attention over NVFP4
 // pages is exactly fp32 attention over those floats.
+struct QuestState;  // quest.h
+
 struct SPARQ_API PagedKV {
   Tensor k_pages, v_pages;
   Tensor page_table;
@@ -130,7 +132,12 @@ SPARQ_API PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_s
 // NVFP4 pages get quant16 of each 16-group (§2.3: scale E4M3(amax / 6), codes RNE, satfinite),
 // the same bytes fp4_quantize_rows gives that row. Then seq_lens[b] += n (in place). A token
 // whose row (int8) or group (NVFP4) holds Inf/NaN gives a non-finite scale.
-SPARQ_API void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new);
+// quest (optional, quest.h): the cache's Quest metadata, updated in the same kernel for the pages
+// the new keys touch, equal bit for bit to quest_update_metadata(ctx, kv, *quest, prev_lens)
+// after the append: per (page, KV head, d) the min / max over the page's keys of the values the
+// pages hold (the dequantized floats for int8 / NVFP4 pages, as attention reads them).
+SPARQ_API void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new,
+                         QuestState* quest = nullptr);
 
 // Decode: Q [B, Hq, Lq, D] with small Lq (1 for plain decode, >1 for speculative/chunked
 // decode), or [B, Hq, D] for Lq = 1; query row i of sequence b sits at position

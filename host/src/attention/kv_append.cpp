@@ -15,6 +15,7 @@
 #include "fallback_cpu/attention/attention_fallback.h"
 #include "paged_kv.h"
 #include "sparq/attention.h"
+#include "sparq/quest.h"
 
 namespace sparq {
 
@@ -24,8 +25,9 @@ namespace {
 
 constexpr const char* kOp = "kv_append";
 
+// `meta`: the Quest state whose kmin / kmax the launch updates (K with Quest), else null.
 void run_append(ContextImpl& impl, const fallback::KvAppendProblem& p, const Tensor& seq_lens,
-                const Tensor& page_table) {
+                const Tensor& page_table, const QuestState* meta) {
   if (!impl.device) {
     fallback::kv_append(p);
     return;
@@ -36,16 +38,35 @@ void run_append(ContextImpl& impl, const fallback::KvAppendProblem& p, const Ten
   const cl::Buffer& dummy = p.src.storage()->buffer;
   const auto& sc = p.scales.defined() ? p.scales.storage()->buffer : dummy;
   const auto a = p.src_at, o = p.dst_at, c = p.sc_at;
-  const int rows = p.batch * p.hkv * p.n;
+  const int rows = p.batch * p.hkv * (meta ? p.npg : p.n);
   rt::set_kernel_args(
       kOp, kernel, p.src.storage()->buffer, cl_long(a.base), cl_long(a.seq), cl_long(a.head),
       cl_long(a.row), cl_int(a.dtype), p.dst.storage()->buffer, cl_long(o.base), cl_long(o.seq),
       cl_long(o.row), cl_long(o.head), cl_int(o.dtype), sc, cl_long(c.base), cl_long(c.seq),
       cl_long(c.row), cl_long(c.head), seq_lens.storage()->buffer, cl_long(seq_lens.offset()),
       page_table.storage()->buffer, cl_long(page_table.offset()), cl_long(p.max_pages),
-      cl_int(p.page_size), cl_int(p.hkv), cl_int(p.n), cl_int(p.d), cl_int(rows));
+      cl_int(p.page_size), cl_int(p.hkv), cl_int(p.n), cl_int(p.d), cl_int(rows),
+      cl_int(meta != nullptr), cl_int(p.npg), meta ? meta->kmin.storage()->buffer : dummy,
+      meta ? meta->kmax.storage()->buffer : dummy);
   const std::int64_t global = (rows + 63) / 64 * 64;
   dev.launch(kOp, kernel, cl::NDRange(global), cl::NDRange(64));
+}
+
+// Quest state of the cache: kmin / kmax f32 [num_pages, Hkv, D], contiguous from offset 0, made
+// for this page size (the entries quest_update_metadata would write).
+void check_quest(const PagedKV& kv, const QuestState& q, std::int64_t hkv, std::int64_t d,
+                 const ContextImpl& impl) {
+  if (q.options.page_size != kv.page_size)
+    rt::fail(ErrorCode::shape_mismatch, kOp,
+             "quest was built for pages of {} tokens; the cache has {}", q.options.page_size,
+             kv.page_size);
+  const std::vector<std::int64_t> want{kv.k_pages.dim(0), hkv, d};
+  for (auto [t, name] : {std::pair{&q.kmin, "quest->kmin"}, {&q.kmax, "quest->kmax"}}) {
+    detail::check_tensor_owner(kOp, name, *t, impl);
+    if (t->dtype() != DType::f32 || t->shape() != want || !t->is_contiguous() || t->offset() != 0)
+      rt::fail(ErrorCode::shape_mismatch, kOp, "{} is {}; expected contiguous f32[{}]", name,
+               t->desc().describe(), fmt::join(want, ", "));
+  }
 }
 
 }  // namespace
@@ -94,7 +115,8 @@ PagedKV make_paged_kv(Context& ctx, std::int64_t num_pages, int page_size, int h
   return kv;
 }
 
-void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new) {
+void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_new,
+               QuestState* quest) {
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
   for (auto [t, name] : {std::pair{&k_new, "k_new"},
@@ -149,6 +171,8 @@ void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_n
       o = b;
     }
 
+  if (quest) check_quest(kv, *quest, hkv, d, impl);
+
   fallback::KvAppendProblem p;
   p.seq_lens = lens.data();
   p.page_table = table.data();
@@ -166,7 +190,19 @@ void kv_append(Context& ctx, PagedKV& kv, const Tensor& k_new, const Tensor& v_n
       p.src_at = access_bhld(p.src);
       p.dst_at = page_access(p.dst, nhd);
       p.sc_at = p.scales.defined() ? scale_access(p.scales, nhd) : Access{};
-      run_append(impl, p, kv.seq_lens, kv.page_table);
+      const QuestState* meta = which == 0 ? quest : nullptr;
+      // The fallback folds into the host arrays; a device gets the buffers (run_append).
+      auto host = [&](const Tensor& t) {
+        return meta && !impl.device ? reinterpret_cast<float*>(t.storage()->host.data()) : nullptr;
+      };
+      p.kmin = meta ? host(meta->kmin) : nullptr;
+      p.kmax = meta ? host(meta->kmax) : nullptr;
+      p.npg = 0;
+      if (meta)
+        for (std::int64_t b = 0; b < batch; ++b)
+          p.npg = std::max<int>(p.npg, static_cast<int>((lens[b] + n - 1) / kv.page_size -
+                                                        lens[b] / kv.page_size + 1));
+      run_append(impl, p, kv.seq_lens, kv.page_table, meta);
     }
   }
   std::vector<std::int32_t> advanced(lens.size());

@@ -10,10 +10,11 @@
 #include <map>
 #include <mutex>
 
-#include "host/src/attention/attention_access.h"
-#include "host/src/attention/attention_validate.h"
 #include "context_impl.h"
 #include "errors.h"
+#include "host/src/attention/attention_access.h"
+#include "host/src/attention/attention_validate.h"
+#include "host/src/attention/paged_kv.h"
 #include "quest_kernels.h"
 #include "quest_plan.h"
 
@@ -66,8 +67,11 @@ void check_seq_lens_tensor(const char* op, const Tensor& t, std::int64_t batch) 
              batch);
 }
 
-// A paged cache, validated (page table entries of every page in use in range).
-QuestCache paged_cache(const char* op, detail::ContextImpl& impl, const PagedKV& kv) {
+// A paged cache, validated (page table entries of every page in use in range). any_storage:
+// the metadata ops, which read K in every page storage (f32/f16/bf16, int8, NVFP4) through
+// attention/kv_pages.h; the others read f32 pages only.
+QuestCache paged_cache(const char* op, detail::ContextImpl& impl, const PagedKV& kv,
+                       bool any_storage = false) {
   detail::check_tensor_owner(op, "kv.k_pages", kv.k_pages, impl);
   detail::check_tensor_owner(op, "kv.v_pages", kv.v_pages, impl);
   detail::check_tensor_owner(op, "kv.page_table", kv.page_table, impl);
@@ -75,15 +79,27 @@ QuestCache paged_cache(const char* op, detail::ContextImpl& impl, const PagedKV&
   const bool hnd = kv.layout == PageLayout::hnd;
   const char* layout =
       hnd ? "HND [num_pages, Hkv, page_size, D]" : "NHD [num_pages, page_size, Hkv, D]";
-  check_float_tensor(op, "kv.k_pages", kv.k_pages.desc(), 4, layout);
-  check_float_tensor(op, "kv.v_pages", kv.v_pages.desc(), 4, layout);
-  check_f32(op, "kv.k_pages", kv.k_pages);
-  check_f32(op, "kv.v_pages", kv.v_pages);
-  if (kv.k_pages.shape() != kv.v_pages.shape())
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "kv.v_pages has shape [{}], kv.k_pages [{}]; they must match",
-             fmt::join(kv.v_pages.shape(), ", "), fmt::join(kv.k_pages.shape(), ", "));
   QuestCache c;
+  if (any_storage) {
+    attention_detail::check_page_tensors(op, kv);
+    for (auto [t, name] : {std::pair{&kv.k_scales, "kv.k_scales"}, {&kv.v_scales, "kv.v_scales"}})
+      if (t->defined()) detail::check_tensor_owner(op, name, *t, impl);
+    c.k_dt = static_cast<int>(kv.k_pages.dtype());
+    if (kv.k_scales.defined()) {
+      c.k_scales = kv.k_scales;
+      const auto& s = kv.k_scales.strides();
+      c.ks_at = {kv.k_scales.offset(), s[0], s[hnd ? 2 : 1], s[hnd ? 1 : 2]};
+    }
+  } else {
+    check_float_tensor(op, "kv.k_pages", kv.k_pages.desc(), 4, layout);
+    check_float_tensor(op, "kv.v_pages", kv.v_pages.desc(), 4, layout);
+    check_f32(op, "kv.k_pages", kv.k_pages);
+    check_f32(op, "kv.v_pages", kv.v_pages);
+    if (kv.k_pages.shape() != kv.v_pages.shape())
+      rt::fail(ErrorCode::shape_mismatch, op,
+               "kv.v_pages has shape [{}], kv.k_pages [{}]; they must match",
+               fmt::join(kv.v_pages.shape(), ", "), fmt::join(kv.k_pages.shape(), ", "));
+  }
   c.paged = true;
   c.k = kv.k_pages;
   c.v = kv.v_pages;
@@ -92,7 +108,8 @@ QuestCache paged_cache(const char* op, detail::ContextImpl& impl, const PagedKV&
     rt::fail(ErrorCode::shape_mismatch, op, "kv.page_size is {} but kv.k_pages ({}) has {} slots",
              kv.page_size, layout, slots);
   check_page_size(op, slots);
-  check_head_dim(op, kv.k_pages.dim(3));
+  const std::int64_t head_dim = attention_detail::page_head_dim(kv.k_pages);
+  check_head_dim(op, head_dim);
   for (auto [t, a] : {std::pair{&kv.k_pages, &c.k_at}, std::pair{&kv.v_pages, &c.v_at}}) {
     const auto& s = t->strides();
     *a = {t->offset(), s[0], s[hnd ? 2 : 1], s[hnd ? 1 : 2]};
@@ -105,7 +122,7 @@ QuestCache paged_cache(const char* op, detail::ContextImpl& impl, const PagedKV&
   check_seq_lens_tensor(op, kv.seq_lens, batch);
   c.batch = static_cast<int>(batch);
   c.hkv = static_cast<int>(hkv);
-  c.head_dim = static_cast<int>(kv.k_pages.dim(3));
+  c.head_dim = static_cast<int>(head_dim);
   c.page_size = static_cast<int>(slots);
   c.max_pages = kv.page_table.dim(1);
   c.entries = kv.k_pages.dim(0);
@@ -428,7 +445,7 @@ QuestState quest_init(Context& ctx, const PagedKV& kv, const QuestOptions& optio
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
   check_options(op, options);
-  const QuestCache c = paged_cache(op, impl, kv);
+  const QuestCache c = paged_cache(op, impl, kv, true);
   if (options.page_size != c.page_size)
     rt::fail(ErrorCode::shape_mismatch, op, "options.page_size = {}; the cache has pages of {}",
              options.page_size, c.page_size);
@@ -468,7 +485,7 @@ void quest_update_metadata(Context& ctx, const PagedKV& kv, QuestState& state,
   constexpr const char* op = "quest_update_metadata";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  const QuestCache c = paged_cache(op, impl, kv);
+  const QuestCache c = paged_cache(op, impl, kv, true);
   update(ctx, op, c, state, prev_lens);
 }
 

@@ -73,7 +73,12 @@ void run_metadata(detail::ContextImpl& ctx, const MetadataPlan& p) {
   cl::Kernel k = dev.kernel(QuestKernelConfig::source, QuestKernelConfig::metadata_kernel,
                             QuestKernelConfig::defines());
   Args a("quest_update_metadata", k);
-  a.rows(c.k, c.k_at).buf(items).buf(buffer(p.kmin)).buf(buffer(p.kmax));
+  a.rows(c.k, c.k_at).i32(c.k_dt);
+  if (c.k_scales.defined())
+    a.rows(c.k_scales, c.ks_at);
+  else
+    a.buf(buffer(c.k)).i64(0).i64(0).i64(0).i64(0);
+  a.buf(items).buf(buffer(p.kmin)).buf(buffer(p.kmax));
   a.i32(c.hkv).i32(c.head_dim);
   dev.launch("quest_update_metadata", k, cl::NDRange(c.head_dim, c.hkv, p.items.size()),
              cl::NullRange);

@@ -22,6 +22,11 @@ struct QuestCache {
   bool paged = true;
   Tensor k, v;  // page pools, or [B, Hkv, Lk, D]
   RowAccess k_at, v_at;
+  // K's storage (SQ_DT_* of attention/kv_pages.h; f32 except for the metadata ops on a paged
+  // cache) and, for int8 / NVFP4 pages, its scales addressed like K without d.
+  int k_dt = 0;
+  Tensor k_scales;
+  RowAccess ks_at;
   Tensor seq_lens_t, page_table_t;  // device tensors (contiguous: seq_lens uploaded if absent)
   std::vector<std::int32_t> seq_lens, page_table;
   int batch = 0, hkv = 0, head_dim = 0, page_size = 0;
