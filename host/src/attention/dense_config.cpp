@@ -1,11 +1,11 @@
 // The dense prefill kernel's speed knobs per device (attention_kernels.h). None of them changes
 // an operation or its order, so every choice gives the same bits; the tests build both the GPU
 // and the CPU configurations on PoCL.
-#include <cstdlib>
 #include <string>
 
 #include "attention_kernels.h"
 #include "errors.h"
+#include "tuning_env.h"
 
 namespace sparq::attention_detail {
 
@@ -14,32 +14,22 @@ namespace {
 // SPARQ_TUNE_DENSE="prefetch=1,regs=168,unroll=1,threads=256": for tuning sweeps (sparq-bench on a
 // GPU).
 void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
-  const char* env = std::getenv("SPARQ_TUNE_DENSE");
-  if (env == nullptr || *env == '\0') return;
-  const std::string spec = env;
-  std::size_t pos = 0;
-  while (pos < spec.size()) {
-    std::size_t end = spec.find(',', pos);
-    if (end == std::string::npos) end = spec.size();
-    const std::string item = spec.substr(pos, end - pos);
-    const std::size_t eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const int value = eq == std::string::npos ? -1 : std::atoi(item.c_str() + eq + 1);
-    if (key == "prefetch" && (value == 0 || value == 1))
-      cfg.prefetch = value == 1;
-    else if (key == "unroll" && (value == 0 || value == 1))
-      cfg.unroll = value == 1;
-    else if (key == "threads" && (value == 128 || value == 256))
-      cfg.work_group = value;
-    else if (key == "regs" && value >= 0 && value <= 255)
-      cfg.nv_max_regs = is_nvidia ? value : 0;
-    else
-      rt::fail(ErrorCode::invalid_argument, "attention",
-               "SPARQ_TUNE_DENSE item '{}' is not prefetch=0|1, unroll=0|1, threads=128|256 "
-               "or regs=0..255",
-               item);
-    pos = end + 1;
-  }
+  rt::for_each_tuning_item(
+      "SPARQ_TUNE_DENSE", [&](const std::string& key, long value, const std::string& item) {
+        if (key == "prefetch" && (value == 0 || value == 1))
+          cfg.prefetch = value == 1;
+        else if (key == "unroll" && (value == 0 || value == 1))
+          cfg.unroll = value == 1;
+        else if (key == "threads" && (value == 128 || value == 256))
+          cfg.work_group = static_cast<int>(value);
+        else if (key == "regs" && value >= 0 && value <= 255)
+          cfg.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
+        else
+          rt::fail(ErrorCode::invalid_argument, "attention",
+                   "SPARQ_TUNE_DENSE item '{}' is not prefetch=0|1, unroll=0|1, threads=128|256 "
+                   "or regs=0..255",
+                   item);
+      });
 }
 
 }  // namespace

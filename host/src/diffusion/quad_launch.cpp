@@ -1,9 +1,9 @@
 // Launch geometry of the quad kernels (step.cl, noise.cl) and its tuning knob.
-#include <cstdlib>
 #include <limits>
 #include <string>
 
 #include "diffusion_common.h"
+#include "tuning_env.h"
 
 namespace sparq::diffusion::detail_diffusion {
 
@@ -22,17 +22,8 @@ struct Tuning {
 // a sweep can change it between runs of one process.
 Tuning tuning(const char* op) {
   Tuning t;
-  const char* env = std::getenv("SPARQ_TUNE_DIFFUSION");
-  if (env == nullptr || *env == '\0') return t;
-  const std::string spec = env;
-  std::size_t pos = 0;
-  while (pos < spec.size()) {
-    std::size_t end = spec.find(',', pos);
-    if (end == std::string::npos) end = spec.size();
-    const std::string item = spec.substr(pos, end - pos);
-    const std::size_t eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const long value = eq == std::string::npos ? -1 : std::atol(item.c_str() + eq + 1);
+  rt::for_each_tuning_item("SPARQ_TUNE_DIFFUSION", [&](const std::string& key, long value,
+                                                       const std::string& item) {
     if (key == "qpt" && (value == 1 || value == 2 || value == 4))
       t.qpt = static_cast<int>(value);
     else if (key == "local" && value >= 32 && value <= 1024 && (value & (value - 1)) == 0)
@@ -41,8 +32,7 @@ Tuning tuning(const char* op) {
       rt::fail(ErrorCode::invalid_argument, op,
                "SPARQ_TUNE_DIFFUSION item '{}' is not qpt=1|2|4 or local=32..1024 (a power of 2)",
                item);
-    pos = end + 1;
-  }
+  });
   return t;
 }
 
