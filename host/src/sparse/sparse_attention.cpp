@@ -191,8 +191,13 @@ AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& 
   tensor(q, true);
   tensor(k, true);
   tensor(v, true);
-  tensor(r.out, true);   // O: fp32 [B, Hq, Lq, D]
-  tensor(r.out, false);  // the merged state between segments: O itself
+  for (int z = 0; z < 3; ++z) {  // int8 row scales (K, V) and page table: none
+    kern.setArg(i++, dummy);
+    for (int y = 0; y < (z < 2 ? 4 : 2); ++y) kern.setArg(i++, static_cast<cl_long>(0));
+  }
+  kern.setArg(i++, static_cast<cl_int>(0));  // page_size: K/V not paged
+  tensor(r.out, true);                       // O: fp32 [B, Hq, Lq, D]
+  tensor(r.out, false);                      // the merged state between segments: O itself
   if (options.return_lse) {
     // lse [B, Hq, Lq] as a [B, Hq, Lq, 1] view: strides batch, row, head
     kern.setArg(i++, r.lse.storage()->buffer);
