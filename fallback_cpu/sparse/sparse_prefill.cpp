@@ -1,5 +1,6 @@
 // Fallback of kernels_cl/sparse/sparse_prefill.cl: the same per-row definition (see the top of
 // the .cl file), one (b, h, query block) per work item; rows are independent.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -25,6 +26,27 @@ float load(const In& x, std::int64_t i) {
   std::uint16_t u;
   std::memcpy(&u, x.p + i * 2, 2);
   return sq_att_widen16(u, x.dtype);
+}
+
+// Element offset of key j's row (head hk, sequence b) in x: contiguous, or through the pages.
+std::int64_t kv_row(const PrefillProblem& p, const In& x, int b, int hk, int j) {
+  if (p.page_size == 0) return b * x.sb + hk * x.sh + static_cast<std::int64_t>(j) * x.sr;
+  const std::int64_t page = p.page_table[b * p.max_pages + j / p.page_size];
+  return page * x.sb + hk * x.sh + static_cast<std::int64_t>(j % p.page_size) * x.sr;
+}
+
+// The fp32 row scale of key j (int8 pages; 0 otherwise, never used).
+float row_scale(const PrefillProblem& p, const In& x, const In& sc, int b, int hk, int j) {
+  if (x.dtype != SQ_DT_I8) return 0.0f;
+  float scale;
+  std::memcpy(&scale, sc.p + kv_row(p, sc, b, hk, j) * 4, 4);
+  return scale;
+}
+
+// Element i of x as fp32 (int8 pages: the code times its row's scale).
+float load_kv(const In& x, std::int64_t i, float scale) {
+  if (x.dtype != SQ_DT_I8) return load(x, i);
+  return sq_att_deq_i8(reinterpret_cast<const std::int8_t*>(x.p)[i], scale);
 }
 
 bool visible(int kj, int kp, int qp, const PrefillProblem& p, const std::uint8_t* mask) {
@@ -80,11 +102,17 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
       if (j >= p.lk) j = -1;
       kidx[s] = j;
       kps[s] = j < 0 ? 0 : (p.kpos ? p.kpos[static_cast<std::int64_t>(b) * p.lk + j] : j);
-      const std::int64_t ka = b * p.k.sb + hk * p.k.sh + static_cast<std::int64_t>(j) * p.k.sr;
-      const std::int64_t va = b * p.v.sb + hk * p.v.sh + static_cast<std::int64_t>(j) * p.v.sr;
+      if (j < 0) {
+        for (int e = 0; e < D; ++e) kt[static_cast<std::size_t>(e * kT + s)] = 0.0f;
+        std::fill_n(&v[static_cast<std::size_t>(s * D)], D, 0.0f);
+        continue;
+      }
+      const std::int64_t ka = kv_row(p, p.k, b, hk, j), va = kv_row(p, p.v, b, hk, j);
+      const float ks = row_scale(p, p.k, p.k_sc, b, hk, j),
+                  vs = row_scale(p, p.v, p.v_sc, b, hk, j);
       for (int e = 0; e < D; ++e) {
-        kt[static_cast<std::size_t>(e * kT + s)] = j >= 0 ? load(p.k, ka + e) : 0.0f;
-        v[static_cast<std::size_t>(s * D + e)] = j >= 0 ? load(p.v, va + e) : 0.0f;
+        kt[static_cast<std::size_t>(e * kT + s)] = load_kv(p.k, ka + e, ks);
+        v[static_cast<std::size_t>(s * D + e)] = load_kv(p.v, va + e, vs);
       }
     }
     for (int r = 0; r < nrows; ++r) {

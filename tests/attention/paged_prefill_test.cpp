@@ -1,7 +1,8 @@
 // Prefill over paged K/V (dense.cl / sparse_prefill.cl in paged mode, prefill_stage.h): kernel ==
 // fallback bitwise, and paged == the same K/V stored contiguously bitwise (f32 / bf16 pages, and
 // int8 pages == f32 K/V holding code * scale), for pages 16 / 64, NHD / HND, GQA, D 64 / 128,
-// chunked prefill (causal, Lq < Lk), sequences of different lengths, past a 4096-key chunk.
+// chunked prefill (causal, Lq < Lk), sequences of different lengths, past a 4096-key chunk; and
+// sparse prefill over pages (attention_paged with a SparseIndex) == the contiguous sparse call.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -133,6 +134,64 @@ TEST(PagedPrefill, DenseKernelEqualsFallbackAndContiguous) {
           "")
           << "lse of sequence " << b << ": paged vs contiguous";
     }
+  }
+}
+
+// Sparse prefill over pages: attention_paged(q, kv, index) == attention(q, k, v, index) over the
+// same K/V contiguous, and kernel == fallback (columns, token A-shape mask, kv_group sharing).
+TEST(PagedPrefill, SparseEqualsContiguousAndFallback) {
+  Context dev = device_context(), cpu = fallback_context();
+  struct SparseCase {
+    Case c;
+    Pattern pattern;
+    IndexSharing sharing;
+  };
+  const std::vector<SparseCase> cases = {
+      {{DType::f32, true, 16, 64, 4, 2, 96, {200, 200}, true},
+       VerticalSlash{.vertical = 40, .slash = 60, .forced_cols = 3, .forced_diags = 5},
+       IndexSharing::per_q_head},
+      {{DType::i8, false, 64, 128, 4, 2, 70, {150}, true},
+       AShape{.n_init = 16, .n_local = 40, .exact = true},
+       IndexSharing::kv_group},
+      {{DType::bf16, false, 16, 64, 2, 1, 64, {64}, false}, Dense{}, IndexSharing::per_q_head},
+  };
+  for (const SparseCase& sc : cases) {
+    const Case& c = sc.c;
+    SCOPED_TRACE(name(c));
+    const int batch = static_cast<int>(c.lens.size()), lk = c.lens[0];
+    const Source s = make_source(c.lens, c.hkv, c.d, c.page, c.nhd, c.storage == DType::i8, 6);
+    std::vector<float> k, v;  // [B, Hkv, Lk, D]
+    for (int b = 0; b < batch; ++b) {
+      k.insert(k.end(), s.k[b].begin(), s.k[b].end());
+      v.insert(v.end(), s.v[b].begin(), s.v[b].end());
+    }
+    const DType kv_t = c.storage == DType::i8 ? DType::f32 : c.storage;
+    const std::vector<std::int64_t> kv_shape = {batch, c.hkv, lk, c.d};
+    const auto q = random_normal(std::size_t(batch) * c.hq * c.lq * c.d, 19);
+    const Pair tq = upload_pair(dev, cpu, q, DType::f32, {batch, c.hq, c.lq, c.d});
+    const Pair tk = upload_pair(dev, cpu, k, kv_t, kv_shape);
+    const Pair tv = upload_pair(dev, cpu, v, kv_t, kv_shape);
+    const IndexOptions io{.causal = c.causal, .sharing = sc.sharing};
+    const SparseIndex xd = build_index(dev, tq.dev, tk.dev, sc.pattern, io);
+    const SparseIndex xc = build_index(cpu, tq.cpu, tk.cpu, sc.pattern, io);
+    const AttentionOptions o{.causal = c.causal, .return_lse = true};
+    const AttentionResult r = attention_paged(dev, tq.dev, upload_source(dev, s, c.storage), xd, o);
+    expect_same(r, attention_paged(cpu, tq.cpu, upload_source(cpu, s, c.storage), xc, o),
+                "sparse paged: kernel vs fallback");
+    expect_same(r, attention(dev, tq.dev, tk.dev, tv.dev, xd, o), "sparse: paged vs contiguous");
+  }
+}
+
+TEST(PagedPrefill, SparseRefusesOtherLengths) {
+  Context ctx = fallback_context();
+  const Source s = make_source({64, 50}, 1, 64, 16, true, false, 7);
+  const Tensor q = ctx.upload(random_normal(2 * 64 * 64, 3), DType::f32, {2, 1, 64, 64});
+  const SparseIndex x = dense_index(ctx, 2, 1, 64, 64, true);
+  try {
+    attention_paged(ctx, q, upload_source(ctx, s, DType::f32), x, {.causal = true});
+    ADD_FAILURE() << "no sparq::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("kv.seq_lens[1] = 50"), std::string::npos) << e.what();
   }
 }
 
