@@ -100,8 +100,9 @@ TEST(PagedPrefill, DenseKernelEqualsFallbackAndContiguous) {
       {DType::bf16, false, 64, 64, 4, 2, 40, {100, 77}, true},
       {DType::i8, true, 64, 128, 2, 1, 70, {130}, true},
       {DType::i8, false, 16, 64, 4, 2, 33, {33, 90}, false},
-      {DType::f32, false, 16, 128, 2, 2, 32, {32, 50}, true},
-      {DType::f32, true, 64, 64, 2, 1, 64, {4200}, true},  // two 4096-key chunks
+      {DType::f32, false, 16, 128, 2, 2, 32, {32, 50, 20}, true},  // 20 < Lq: early rows see
+                                                                   // nothing
+      {DType::f32, true, 64, 64, 2, 1, 64, {4200}, true},          // two 4096-key chunks
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(name(c));
