@@ -7,7 +7,7 @@
 namespace sparq::fallback::sparse {
 
 // A float input in the fallback: base pointer of element 0 of the view, dtype code (0 f32,
-// 1 f16, 2 bf16; 3 int8 pages) and strides (elements) of [B, H, L, D] with D contiguous.
+// 1 f16, 2 bf16; 3 int8 and 4 NVFP4 pages) and strides (elements) of [B, H, L, D] with D contiguous.
 struct In {
   const std::byte* p = nullptr;
   int dtype = 0;
@@ -23,8 +23,9 @@ struct PrefillProblem {
   const std::int32_t *qpos = nullptr, *kpos = nullptr;  // null: identity order
   // Paged K/V (page_size > 0): key j of sequence b is row (page_table[b * max_pages +
   // j / page_size], slot j % page_size): k / v .sb is the page stride, .sr the slot stride.
-  // int8 pages (dtype 3): element = sq_att_deq_i8(code, scale), the row scales in k_sc / v_sc
-  // (addressed as the pages without d).
+  // Scaled pages, scales in k_sc / v_sc (addressed as the pages without d): int8 (dtype 3),
+  // element = sq_att_deq_i8(code, row scale); NVFP4 (dtype 4, u8 bytes, two codes each),
+  // element = sq_att_deq_fp4(code, E4M3 code of its 16-group).
   const std::int32_t* page_table = nullptr;
   std::int64_t max_pages = 0;
   int page_size = 0;

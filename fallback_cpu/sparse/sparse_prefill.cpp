@@ -35,18 +35,21 @@ std::int64_t kv_row(const PrefillProblem& p, const In& x, int b, int hk, int j) 
   return page * x.sb + hk * x.sh + static_cast<std::int64_t>(j % p.page_size) * x.sr;
 }
 
-// The fp32 row scale of key j (int8 pages; 0 otherwise, never used).
-float row_scale(const PrefillProblem& p, const In& x, const In& sc, int b, int hk, int j) {
-  if (x.dtype != SQ_DT_I8) return 0.0f;
-  float scale;
-  std::memcpy(&scale, sc.p + kv_row(p, sc, b, hk, j) * 4, 4);
-  return scale;
-}
-
-// Element i of x as fp32 (int8 pages: the code times its row's scale).
-float load_kv(const In& x, std::int64_t i, float scale) {
-  if (x.dtype != SQ_DT_I8) return load(x, i);
-  return sq_att_deq_i8(reinterpret_cast<const std::int8_t*>(x.p)[i], scale);
+// Element e of the K/V row at element `row` of x as fp32; scaled pages read their scales at
+// element `srow` of sc (int8: one f32 per row; NVFP4: one E4M3 code per 16 elements).
+float load_kv(const In& x, const In& sc, std::int64_t row, std::int64_t srow, int e) {
+  const auto* u8 = reinterpret_cast<const std::uint8_t*>(x.p);
+  if (x.dtype == SQ_DT_I8) {
+    float scale;
+    std::memcpy(&scale, sc.p + srow * 4, 4);
+    return sq_att_deq_i8(static_cast<std::int8_t>(u8[row + e]), scale);
+  }
+  if (x.dtype == SQ_DT_FP4) {
+    const std::uint32_t byte = u8[row + e / 2];
+    const std::uint32_t scale = reinterpret_cast<const std::uint8_t*>(sc.p)[srow + e / 16];
+    return sq_att_deq_fp4((e & 1) ? sq_fp4_hi(byte) : sq_fp4_lo(byte), scale);
+  }
+  return load(x, row + e);
 }
 
 bool visible(int kj, int kp, int qp, const PrefillProblem& p, const std::uint8_t* mask) {
@@ -108,11 +111,12 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
         continue;
       }
       const std::int64_t ka = kv_row(p, p.k, b, hk, j), va = kv_row(p, p.v, b, hk, j);
-      const float ks = row_scale(p, p.k, p.k_sc, b, hk, j),
-                  vs = row_scale(p, p.v, p.v_sc, b, hk, j);
+      const bool scaled = p.k.dtype == SQ_DT_I8 || p.k.dtype == SQ_DT_FP4;
+      const std::int64_t ks = scaled ? kv_row(p, p.k_sc, b, hk, j) : 0;
+      const std::int64_t vs = scaled ? kv_row(p, p.v_sc, b, hk, j) : 0;
       for (int e = 0; e < D; ++e) {
-        kt[static_cast<std::size_t>(e * kT + s)] = load_kv(p.k, ka + e, ks);
-        v[static_cast<std::size_t>(s * D + e)] = load_kv(p.v, va + e, vs);
+        kt[static_cast<std::size_t>(e * kT + s)] = load_kv(p.k, p.k_sc, ka, ks, e);
+        v[static_cast<std::size_t>(s * D + e)] = load_kv(p.v, p.v_sc, va, vs, e);
       }
     }
     for (int r = 0; r < nrows; ++r) {

@@ -8,7 +8,7 @@
 //     visibility (qpos/kpos, causal, A-shape sink/window tokens); segments by tile_start >> 12.
 // K/V in either mode: contiguous, varlen (dense: kv_mode 1) or paged (page_size > 0; dense:
 // kv_mode 2, lengths from seq_lens): pages are one more indirection behind the step's keys, and
-// f32/f16/bf16 or int8 pages (row scales) are staged as fp32 (attention/prefill_stage.h).
+// f32/f16/bf16, int8 or NVFP4 pages (scales) are staged as fp32 (attention/prefill_stage.h).
 // Each includer's header comment states its defined order; this file computes exactly it, and
 // the two modes differ only where marked `#if SQ_PREFILL_SPARSE` (which keys a step holds and
 // which of them a row sees). With SQ_PREFILL_SPARSE 0 the preprocessed kernel is dense.cl's,
@@ -125,8 +125,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
     gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
-    __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages:
-    __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
+    gbytes k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 / NVFP4 pages:
+    gbytes v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // their scales
     __global const int* pages, long pt_off, long pt_st, int page_size,  // 0: K/V not paged
     __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
     __global float* scratch, long s_off, long s_sb, long s_sr, long s_sh,  //
@@ -160,8 +160,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   __local int kidx[2 * BN];  // key of each slot of step n in half n & 1 (-1: none)
   __local int kps[2 * BN];   // its position
 #endif
-  __local long kro[2 * BN], vro[2 * BN];   // paged: K/V row offsets of the slots (prefill_stage.h)
-  __local float ksc[2 * BN], vsc[2 * BN];  // paged int8: their row scales
+  __local long kro[2 * BN], vro[2 * BN];  // paged: K/V row offsets of the slots (prefill_stage.h)
+  __local long ksr[2 * BN], vsr[2 * BN];  // paged int8 / NVFP4: their scales' offsets
   __local float* qs = qkv;
   __local float* ks = qkv + BM * QS;
 

@@ -39,9 +39,9 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
     rt::fail(ErrorCode::shape_mismatch, op,
              "kv.page_size is {} but kv.k_pages ({}) has {} slots per page", kv.page_size,
              page_layout_text(kv.layout), slots);
-  if (kv.k_pages.dim(3) != d.d)
+  if (page_head_dim(kv.k_pages) != d.d)
     rt::fail(ErrorCode::shape_mismatch, op, "kv.k_pages has head dim {}, Q has {}; they must match",
-             kv.k_pages.dim(3), d.d);
+             page_head_dim(kv.k_pages), d.d);
   check_heads(op, d.hq, d.hkv);
   if (d.d != 64 && d.d != 128)
     rt::fail(ErrorCode::unsupported, op, "head dim D = {}; the sparse kernel supports 64, 128",
@@ -83,7 +83,7 @@ AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv
   s.v = kv.v_pages;
   s.k_at = page_access(kv.k_pages, nhd);
   s.v_at = page_access(kv.v_pages, nhd);
-  if (kv.k_pages.dtype() == DType::i8) {
+  if (is_quantized(kv.k_pages.dtype())) {  // int8 or NVFP4 pages
     s.k_scales = kv.k_scales;
     s.v_scales = kv.v_scales;
     s.ks_at = scale_access(kv.k_scales, nhd);
