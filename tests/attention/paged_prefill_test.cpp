@@ -10,6 +10,7 @@
 #include <random>
 
 #include "attention_test_util.h"
+#include "kv_cache_util.h"
 
 namespace sparq::test::attn {
 namespace {
@@ -181,6 +182,30 @@ TEST(PagedPrefill, SparseEqualsContiguousAndFallback) {
                 "sparse paged: kernel vs fallback");
     expect_same(r, attention(dev, tq.dev, tk.dev, tv.dev, xd, o), "sparse: paged vs contiguous");
   }
+}
+
+// NVFP4 pages written by kv_append (the same bytes on both contexts): dense paged prefill kernel
+// == fallback, and the sparse entry with the dense index == dense paged prefill (as contiguous).
+TEST(PagedPrefill, Nvfp4PagesDenseAndSparse) {
+  Context dev = device_context(), cpu = fallback_context();
+  const int hkv = 2, hq = 4, d = 64, lk = 100, lq = 40;
+  Cache a = make_cache(dev, DType::u8, PageLayout::hnd, 1, 7, 16, hkv, d, {0});
+  Cache b = make_cache(cpu, DType::u8, PageLayout::hnd, 1, 7, 16, hkv, d, {0});
+  const auto k = random_normal(std::size_t(hkv) * lk * d, 31), v = random_normal(k.size(), 32);
+  const std::vector<std::int64_t> shape = {1, hkv, lk, d};
+  kv_append(dev, a.kv, dev.upload(k, DType::f32, shape), dev.upload(v, DType::f32, shape));
+  kv_append(cpu, b.kv, cpu.upload(k, DType::f32, shape), cpu.upload(v, DType::f32, shape));
+  const auto q = random_normal(std::size_t(hq) * lq * d, 33);
+  const Pair tq = upload_pair(dev, cpu, q, DType::f32, {1, hq, lq, d});
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  const AttentionResult r = attention_paged(dev, tq.dev, a.kv, o);
+  expect_same(r, attention_paged(cpu, tq.cpu, b.kv, o), "NVFP4 paged prefill: kernel vs fallback");
+  const SparseIndex xd = dense_index(dev, 1, hq, lq, lk, true);
+  const SparseIndex xc = dense_index(cpu, 1, hq, lq, lk, true);
+  const AttentionResult s = attention_paged(dev, tq.dev, a.kv, xd, o);
+  expect_same(s, attention_paged(cpu, tq.cpu, b.kv, xc, o),
+              "NVFP4 sparse paged: kernel vs fallback");
+  expect_same(s, r, "NVFP4 pages: dense index == dense paged prefill");
 }
 
 TEST(PagedPrefill, SparseRefusesOtherLengths) {
