@@ -208,17 +208,29 @@ TEST(PagedPrefill, Nvfp4PagesDenseAndSparse) {
   expect_same(s, r, "NVFP4 pages: dense index == dense paged prefill");
 }
 
-TEST(PagedPrefill, SparseRefusesOtherLengths) {
+TEST(PagedPrefill, SparseRefusesBadCalls) {
   Context ctx = fallback_context();
   const Source s = make_source({64, 50}, 1, 64, 16, true, false, 7);
+  const PagedKV kv = upload_source(ctx, s, DType::f32);
   const Tensor q = ctx.upload(random_normal(2 * 64 * 64, 3), DType::f32, {2, 1, 64, 64});
   const SparseIndex x = dense_index(ctx, 2, 1, 64, 64, true);
-  try {
-    attention_paged(ctx, q, upload_source(ctx, s, DType::f32), x, {.causal = true});
-    ADD_FAILURE() << "no sparq::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("kv.seq_lens[1] = 50"), std::string::npos) << e.what();
-  }
+  auto fails = [&](const PagedKV& c, const AttentionOptions& o, const std::string& text) {
+    try {
+      attention_paged(ctx, q, c, x, o);
+      ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << text << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  fails(kv, {.causal = true}, "kv.seq_lens[1] = 50");
+  PagedKV full = kv;
+  full.seq_lens = ctx.upload(std::vector<std::int32_t>{64, 64}, DType::i32, {2});
+  fails(full, {.causal = false}, "causal");
+  fails(full, {.causal = true, .out_dtype = DType::bf16}, "out_dtype");
+  fails(full, {.causal = true, .precision = Precision::int8}, "precision");
+  PagedKV small = full;
+  small.page_size = 8;
+  fails(small, {.causal = true}, "page_size");
 }
 
 }  // namespace
