@@ -7,7 +7,8 @@
 namespace sparq::fallback::sparse {
 
 // A float input in the fallback: base pointer of element 0 of the view, dtype code (0 f32,
-// 1 f16, 2 bf16; 3 int8 and 4 NVFP4 pages) and strides (elements) of [B, H, L, D] with D contiguous.
+// 1 f16, 2 bf16; 3 int8 and 4 NVFP4 pages) and strides (elements) of [B, H, L, D] with D
+// contiguous.
 struct In {
   const std::byte* p = nullptr;
   int dtype = 0;
