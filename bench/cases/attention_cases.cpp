@@ -235,9 +235,12 @@ std::vector<Case> attention_cases() {
       // Large: the GPU sizes the issue records against PyTorch's fp32 attention.
       prefill_case({1, 32, 32, 4096, 4096, 128, true, DType::f32}, S::large, 201),
       prefill_case({1, 32, 32, 16384, 16384, 128, true, DType::f32}, S::large, 202),
+      // The contiguous pair of the paged prefill cases (attention_paged_prefill_cases.cpp).
+      prefill_case({1, 32, 32, 8192, 8192, 128, true, DType::f32}, S::large, 203),
   };
   for (auto& c : attention_decode_cases()) cases.push_back(std::move(c));
   for (auto& c : attention_host_cases()) cases.push_back(std::move(c));
+  for (auto& c : attention_paged_prefill_cases()) cases.push_back(std::move(c));
   return cases;
 }
 

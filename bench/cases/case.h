@@ -82,6 +82,9 @@ std::vector<Case> attention_cases();
 std::vector<Case> attention_decode_cases();
 // Host overhead per call, one-shot vs sparq::Plan (attention_host_cases.cpp); included too.
 std::vector<Case> attention_host_cases();
+// Paged prefill, pairs of contiguous prefill cases (attention_paged_prefill_cases.cpp); included
+// too.
+std::vector<Case> attention_paged_prefill_cases();
 std::vector<Case> diffusion_cases();
 std::vector<Case> mamba_cases();
 std::vector<Case> sage8_cases();  // Precision::int8 attention (sage8_cases.cpp)

@@ -7,7 +7,8 @@
 namespace sparq::fallback::sparse {
 
 // A float input in the fallback: base pointer of element 0 of the view, dtype code (0 f32,
-// 1 f16, 2 bf16) and strides (elements) of [B, H, L, D] with D contiguous.
+// 1 f16, 2 bf16; 3 int8 and 4 NVFP4 pages) and strides (elements) of [B, H, L, D] with D
+// contiguous.
 struct In {
   const std::byte* p = nullptr;
   int dtype = 0;
@@ -21,6 +22,15 @@ struct PrefillProblem {
   float* lse = nullptr;  // [B, Hq, Lq] or null
   const std::int32_t *tcount = nullptr, *tstart = nullptr, *ccount = nullptr, *cidx = nullptr;
   const std::int32_t *qpos = nullptr, *kpos = nullptr;  // null: identity order
+  // Paged K/V (page_size > 0): key j of sequence b is row (page_table[b * max_pages +
+  // j / page_size], slot j % page_size): k / v .sb is the page stride, .sr the slot stride.
+  // Scaled pages, scales in k_sc / v_sc (addressed as the pages without d): int8 (dtype 3),
+  // element = sq_att_deq_i8(code, row scale); NVFP4 (dtype 4, u8 bytes, two codes each),
+  // element = sq_att_deq_fp4(code, E4M3 code of its 16-group).
+  const std::int32_t* page_table = nullptr;
+  std::int64_t max_pages = 0;
+  int page_size = 0;
+  In k_sc, v_sc;
   int B = 0, Hq = 0, Hkv = 0, Hi = 0, D = 0;
   bool share = false;  // kv_group: index row h / G
   int max_tiles = 0, max_cols = 0, lq = 0, lk = 0, off = 0;

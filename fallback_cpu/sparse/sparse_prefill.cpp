@@ -1,5 +1,6 @@
 // Fallback of kernels_cl/sparse/sparse_prefill.cl: the same per-row definition (see the top of
 // the .cl file), one (b, h, query block) per work item; rows are independent.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -25,6 +26,30 @@ float load(const In& x, std::int64_t i) {
   std::uint16_t u;
   std::memcpy(&u, x.p + i * 2, 2);
   return sq_att_widen16(u, x.dtype);
+}
+
+// Element offset of key j's row (head hk, sequence b) in x: contiguous, or through the pages.
+std::int64_t kv_row(const PrefillProblem& p, const In& x, int b, int hk, int j) {
+  if (p.page_size == 0) return b * x.sb + hk * x.sh + static_cast<std::int64_t>(j) * x.sr;
+  const std::int64_t page = p.page_table[b * p.max_pages + j / p.page_size];
+  return page * x.sb + hk * x.sh + static_cast<std::int64_t>(j % p.page_size) * x.sr;
+}
+
+// Element e of the K/V row at element `row` of x as fp32; scaled pages read their scales at
+// element `srow` of sc (int8: one f32 per row; NVFP4: one E4M3 code per 16 elements).
+float load_kv(const In& x, const In& sc, std::int64_t row, std::int64_t srow, int e) {
+  const auto* u8 = reinterpret_cast<const std::uint8_t*>(x.p);
+  if (x.dtype == SQ_DT_I8) {
+    float scale;
+    std::memcpy(&scale, sc.p + srow * 4, 4);
+    return sq_att_deq_i8(static_cast<std::int8_t>(u8[row + e]), scale);
+  }
+  if (x.dtype == SQ_DT_FP4) {
+    const std::uint32_t byte = u8[row + e / 2];
+    const std::uint32_t scale = reinterpret_cast<const std::uint8_t*>(sc.p)[srow + e / 16];
+    return sq_att_deq_fp4((e & 1) ? sq_fp4_hi(byte) : sq_fp4_lo(byte), scale);
+  }
+  return load(x, row + e);
 }
 
 bool visible(int kj, int kp, int qp, const PrefillProblem& p, const std::uint8_t* mask) {
@@ -80,11 +105,18 @@ void run_block(const PrefillProblem& p, int b, int h, int qb) {
       if (j >= p.lk) j = -1;
       kidx[s] = j;
       kps[s] = j < 0 ? 0 : (p.kpos ? p.kpos[static_cast<std::int64_t>(b) * p.lk + j] : j);
-      const std::int64_t ka = b * p.k.sb + hk * p.k.sh + static_cast<std::int64_t>(j) * p.k.sr;
-      const std::int64_t va = b * p.v.sb + hk * p.v.sh + static_cast<std::int64_t>(j) * p.v.sr;
+      if (j < 0) {
+        for (int e = 0; e < D; ++e) kt[static_cast<std::size_t>(e * kT + s)] = 0.0f;
+        std::fill_n(&v[static_cast<std::size_t>(s * D)], D, 0.0f);
+        continue;
+      }
+      const std::int64_t ka = kv_row(p, p.k, b, hk, j), va = kv_row(p, p.v, b, hk, j);
+      const bool scaled = p.k.dtype == SQ_DT_I8 || p.k.dtype == SQ_DT_FP4;
+      const std::int64_t ks = scaled ? kv_row(p, p.k_sc, b, hk, j) : 0;
+      const std::int64_t vs = scaled ? kv_row(p, p.v_sc, b, hk, j) : 0;
       for (int e = 0; e < D; ++e) {
-        kt[static_cast<std::size_t>(e * kT + s)] = j >= 0 ? load(p.k, ka + e) : 0.0f;
-        v[static_cast<std::size_t>(s * D + e)] = j >= 0 ? load(p.v, va + e) : 0.0f;
+        kt[static_cast<std::size_t>(e * kT + s)] = load_kv(p.k, p.k_sc, ka, ks, e);
+        v[static_cast<std::size_t>(s * D + e)] = load_kv(p.v, p.v_sc, va, vs, e);
       }
     }
     for (int r = 0; r < nrows; ++r) {

@@ -6,6 +6,9 @@
 //   SQ_PREFILL_SPARSE 1: sparse/sparse_prefill.cl, kernel sparse_prefill. Steps are the tiles of
 //     a SparseIndex row (tile_start[t] + 0..63), then its columns in chunks of 64; per-slot
 //     visibility (qpos/kpos, causal, A-shape sink/window tokens); segments by tile_start >> 12.
+// K/V in either mode: contiguous, varlen (dense: kv_mode 1) or paged (page_size > 0; dense:
+// kv_mode 2, lengths from seq_lens): pages are one more indirection behind the step's keys, and
+// f32/f16/bf16, int8 or NVFP4 pages (scales) are staged as fp32 (attention/prefill_stage.h).
 // Each includer's header comment states its defined order; this file computes exactly it, and
 // the two modes differ only where marked `#if SQ_PREFILL_SPARSE` (which keys a step holds and
 // which of them a row sees). With SQ_PREFILL_SPARSE 0 the preprocessed kernel is dense.cl's,
@@ -93,17 +96,6 @@
 // Key of slot s_ of step n_ (-1: none), staged by STEP_KEYS.
 #define STEP_KEY(n_, s_) kidx[((n_)&1) * BN + (s_)]
 #define KEY_OK(j_) ((j_) >= 0)
-// Stages step n_'s slot keys and positions into half n_ & 1 of kidx / kps (work-items < BN).
-#define STEP_KEYS(n_)                                                                    \
-  do {                                                                                   \
-    if (lid < BN) {                                                                      \
-      const int sn_ = (n_), sc_ = (sn_ - nt) * BN + lid;                                 \
-      int j_ = sn_ < nt ? ts[sn_] + lid : (sc_ < ncol ? cs[sc_] : -1);                   \
-      if (j_ >= lk) j_ = -1;                                                             \
-      kidx[(sn_ & 1) * BN + lid] = j_;                                                   \
-      kps[(sn_ & 1) * BN + lid] = j_ < 0 ? 0 : (has_pos ? kpos[(long)b * lk + j_] : j_); \
-    }                                                                                    \
-  } while (0)
 // visible(i, j) of sparse_prefill.cl's definition, for key kj (-1: none) at position kp and a
 // query at position qp_ (a macro: PoCL's inliner, see SLICE_LOAD).
 #define SP_VISIBLE(kj, kp, qp_) \
@@ -116,62 +108,13 @@
 #endif
 #if SQ_ATT_HOOKS
 // The hooks' part of visible' (attention_common.h HOOKS) for key j_ (>= 0) at position kp_.
-#define HOOK_VIS(j_, kp_, qp_)                          \
-  (sq_att_hook_window((qp_), (kp_), hk_wl, hk_wr) && \
-   (!hk_has_mask || hk_mask[hk_mrow + (j_)] != 0))
+#define HOOK_VIS(j_, kp_, qp_) \
+  (sq_att_hook_window((qp_), (kp_), hk_wl, hk_wr) && (!hk_has_mask || hk_mask[hk_mrow + (j_)] != 0))
 #else
 #define HOOK_VIS(j_, kp_, qp_) 1
 #endif
 
-// Slice `st` of step `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into
-// the registers pf[NPF], then from pf into local memory (Q'/K slices into qs/ks [row][QS], V into
-// qkv [key][DH]). The Q rows are the work-group's, scaled by c exactly as they are used. Macros,
-// not functions: PoCL 3.1's LLVM 15 crashes in its inliner on these as functions when unrolled.
-#define SLICE_LOAD(n_, st_)                                                                      \
-  do {                                                                                           \
-    const int sst_ = (st_);                                                                      \
-    if (sst_ < NQK) {                                                                            \
-      const int sd0_ = sst_ * DS;                                                                \
-      SQ_UNROLL                                                                                  \
-      for (int t_ = 0; t_ < SR; ++t_) {                                                          \
-        float4 x_ = (float4)(0.0f);                                                              \
-        if (q_row[t_] >= 0) x_ = sq_att_load4(q, q_row[t_] + sd0_ + st_dv, q_dt) * c;            \
-        pf[t_] = x_;                                                                             \
-        const int j_ = STEP_KEY(n_, st_row + SRW * t_);                                          \
-        pf[SR + t_] = KEY_OK(j_)                                                                 \
-                          ? sq_att_load4(k, kv_base_k + (k0 + j_) * k_sr + sd0_ + st_dv, k_dt)   \
-                          : (float4)(0.0f);                                                      \
-      }                                                                                          \
-    } else {                                                                                     \
-      const int sjs_ = (sst_ - NQK) * JS;                                                        \
-      SQ_UNROLL                                                                                  \
-      for (int i_ = 0; i_ < NPF; ++i_) {                                                         \
-        const int x_ = lid + i_ * NT;                                                            \
-        const int j_ = STEP_KEY(n_, sjs_ + x_ / (DH / 4));                                       \
-        pf[i_] = KEY_OK(j_)                                                                      \
-                     ? sq_att_load4(v, kv_base_v + (k0 + j_) * v_sr + (x_ % (DH / 4)) * 4, v_dt) \
-                     : (float4)(0.0f);                                                           \
-      }                                                                                          \
-    }                                                                                            \
-  } while (0)
-
-#define SLICE_STORE(st_)                                               \
-  do {                                                                 \
-    if ((st_) < NQK) {                                                 \
-      SQ_UNROLL                                                        \
-      for (int t_ = 0; t_ < SR; ++t_) {                                \
-        const int r_ = st_row + SRW * t_;                              \
-        ST4(qs + r_ * QS + st_dv, pf[t_]);                             \
-        ST4(ks + r_ * QS + st_dv, pf[SR + t_]);                        \
-      }                                                                \
-    } else {                                                           \
-      SQ_UNROLL                                                        \
-      for (int i_ = 0; i_ < NPF; ++i_) {                               \
-        const int x_ = lid + i_ * NT;                                  \
-        ST4(qkv + (x_ / (DH / 4)) * DH + (x_ % (DH / 4)) * 4, pf[i_]); \
-      }                                                                \
-    }                                                                  \
-  } while (0)
+#include "attention/prefill_stage.h"
 
 // clang-format off
 #if SQ_PREFILL_SPARSE
@@ -182,6 +125,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
     gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
+    gbytes k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 / NVFP4 pages:
+    gbytes v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // their scales
+    __global const int* pages, long pt_off, long pt_st, int page_size,  // 0: K/V not paged
     __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
     __global float* scratch, long s_off, long s_sb, long s_sr, long s_sh,  //
     __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
@@ -194,7 +140,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
 #else
     __global const int* cu_q, long cuq_off, long cuq_st,  //
     __global const int* cu_k, long cuk_off, long cuk_st,  //
-    int varlen, int group, int lq, int lk, int causal, float c
+    int kv_mode, int group, int lq, int lk, int causal, float c
 #endif
 #if SQ_ATT_HOOKS
     // [slope2[Hq], sink2[Hq]]; key mask u8 (row b at hk_moff + b * hk_msb); window; cap2 (0: off)
@@ -214,6 +160,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   __local int kidx[2 * BN];  // key of each slot of step n in half n & 1 (-1: none)
   __local int kps[2 * BN];   // its position
 #endif
+  __local long kro[2 * BN], vro[2 * BN];  // paged: K/V row offsets of the slots (prefill_stage.h)
+  __local long ksr[2 * BN], vsr[2 * BN];  // paged int8 / NVFP4: their scales' offsets
   __local float* qs = qkv;
   __local float* ks = qkv + BM * QS;
 
@@ -225,13 +173,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   const long q0 = 0, k0 = 0;
 #else
   long q0 = 0, k0 = 0;
-  if (varlen) {
+  if (kv_mode == 1) {  // varlen
     q0 = cu_q[cuq_off + b * cuq_st];
     k0 = cu_k[cuk_off + b * cuk_st];
     lq = cu_q[cuq_off + (b + 1) * cuq_st] - (int)q0;
     lk = cu_k[cuk_off + (b + 1) * cuk_st] - (int)k0;
+  } else if (kv_mode == 2) {  // paged: cu_k holds seq_lens
+    lk = cu_k[cuk_off + b * cuk_st];
   }
 #endif
+  // Paged K/V: rows through sequence b's page-table row (prefill_stage.h); k_sb is the page stride.
+  const int paged = page_size > 0;
+  __global const int* page_row = pages + pt_off + b * pt_st;
   const int r0 = qb * BM;
   if (r0 >= lq) return;  // uniform over the work-group
   const int nrows = min(BM, lq - r0);
@@ -279,7 +232,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     int r = st_row + SRW * t;
     q_row[t] = r < nrows ? q_off + b * q_sb + (q0 + r0 + r) * q_sr + h * q_sh : -1;
   }
-  const long kv_base_k = k_off + b * k_sb + hk * k_sh, kv_base_v = v_off + b * v_sb + hk * v_sh;
+  const long kv_base_k = k_off + (paged ? 0 : b * k_sb) + hk * k_sh;
+  const long kv_base_v = v_off + (paged ? 0 : b * v_sb) + hk * v_sh;
+  const long ks_base = ks_off + hk * ks_sh, vs_base = vs_off + hk * vs_sh;
 
   float4 acc[TR][TDV];
   float m_run[TR];
@@ -292,9 +247,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
   if (lid < BM) lse_loc[lid] = sq_att_neg_inf();
 #if SQ_PREFILL_SPARSE
   int seg_par = 0;  // parity of the segments merged so far (the lse_loc half holding R's lse)
-  if (ntiles > 0) STEP_KEYS(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
 #endif
+  if (ntiles > 0) STEP_KEYS(0);  // sparse keys / paged rows of step 0
+  barrier(CLK_LOCAL_MEM_FENCE);
 
   float4 pf[NPF];  // one slice in flight from global memory to local memory
 #if ATT_PREFETCH
@@ -307,13 +262,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     const int t_start = is_tile ? ts[n] : 0;
     // a tile in another 4096-key segment than the previous tile starts a fresh state
     const bool fresh = n == 0 || (is_tile && (t_start >> SEG_SHIFT) != (ts[n - 1] >> SEG_SHIFT));
-    // Step n + 1's keys into the other half: its readers (step n - 1) passed the barrier at the
-    // end of step n - 1; its first reader (the prefetch, or step n + 1) is behind barriers.
-    if (n + 1 < ntiles) STEP_KEYS(n + 1);
 #else
     const int j0 = n * BN;
     const bool fresh = (n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0;
 #endif
+    // Step n + 1's keys into the other half: its readers (step n - 1) passed the barrier at the
+    // end of step n - 1; its first reader (the prefetch, or step n + 1) is behind barriers.
+    if (n + 1 < ntiles) STEP_KEYS(n + 1);
     if (fresh) {  // a chunk starts from a fresh state
       SQ_UNROLL
       for (int kk = 0; kk < TR; ++kk) {
@@ -372,11 +327,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
     // ---- hooks: soft-cap, then ALiBi (invisible slots get a value that is never read) ----
     SQ_UNROLL
     for (int kk = 0; kk < TR; ++kk) SQ_UNROLL
-    for (int t = 0; t < TK; ++t) s[kk][t] =
-        sq_att_hook_score(s[kk][t], hk_cap2, hk_slope2, qp[kk], KEY_POS(n, cg + 16 * t));
+    for (int t = 0; t < TK; ++t)
+      s[kk][t] = sq_att_hook_score(s[kk][t], hk_cap2, hk_slope2, qp[kk], KEY_POS(n, cg + 16 * t));
 #endif
 
-    // ---- step max: partial maxima over this work-item's keys, then over the 16 partials ----
+      // ---- step max: partial maxima over this work-item's keys, then over the 16 partials ----
 #if SQ_SLOTS
     // Per slot: any real row with an invisible slot (or, below, a skip) takes the masked P.V path.
     int vis[TR];  // bit t: slot cg + 16t visible to row rg + RG kk
@@ -624,7 +579,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
 #else
         const float lse_out = sq_att_neg_inf();
 #endif
-        if (want_lse && cg == 0) lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = lse_out;
+        if (want_lse && cg == 0)
+          lse[l_off + b * l_sb + (q0 + r0 + row) * l_sr + h * l_sh] = lse_out;
       }
     }
   }

@@ -187,6 +187,17 @@ SPARQ_API SparseIndex dense_index(Context& ctx, int B, int Hi, std::int64_t Lq, 
 SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                     const SparseIndex& index, const AttentionOptions& options = {});
 
+// Sparse prefill over a paged KV cache (chunked prefill in a serving engine): key j of sequence b
+// is read from page kv.page_table[b][j / page_size], slot j % page_size (NHD or HND; f32, f16,
+// bf16 or int8 pages with row scales, an int8 element being sq_att_deq_i8(code, scale)). The
+// same definition and bits as attention(q, k, v, index, options) over the same K/V stored
+// contiguously. Q [B, Hq, Lq, D], D in {64, 128}; one index describes one key length, so every
+// kv.seq_lens[b] must equal index.Lk (sequences of other lengths: separate calls). fp32 compute
+// and output; masks as for the contiguous call.
+SPARQ_API AttentionResult attention_paged(Context& ctx, const Tensor& q, const PagedKV& kv,
+                                          const SparseIndex& index,
+                                          const AttentionOptions& options = {});
+
 // build_index (with index_options.causal = options.causal) + the sparse kernel; an index built in
 // a permuted order (Grid) runs through permuted_attention, so O is in the original order.
 SPARQ_API AttentionResult attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,

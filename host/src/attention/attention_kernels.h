@@ -12,7 +12,7 @@ namespace sparq::attention_detail {
 // kernels_cl/attention/dense.cl: prefill fast path, 64 query rows x 64-key tiles per work-group.
 // Its body (attention/prefill_body.h) is also sparse/sparse_prefill.cl's, which takes these knobs
 // as they are (sparse_detail::PrefillKernelConfig).
-// Assumes D == head_dim exactly (64 or 128); contiguous or varlen rows.
+// Assumes D == head_dim exactly (64 or 128); contiguous, varlen or paged K/V (run-time mode).
 struct DenseKernelConfig {
   static constexpr const char* source = "attention/dense.cl";
   static constexpr const char* kernel = "attention_dense";

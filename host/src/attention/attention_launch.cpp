@@ -1,6 +1,6 @@
-// Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, decode.cl general /
-// split path + merge.cl, or decode_stream.cl for decode shapes it fits), sets arguments and
-// launches; or runs the fallback. The choice never changes a bit (all paths compute
+// Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, paged K/V included;
+// decode.cl general / split path + merge.cl, or decode_stream.cl for decode shapes it fits), sets
+// arguments and launches; or runs the fallback. The choice never changes a bit (all paths compute
 // attention_common.h's definition); it only picks the fastest.
 #include <algorithm>
 #include <cstdlib>
@@ -51,6 +51,23 @@ class Args {
     n_ = set_hook_args(k_, n_, h, dummy);
     return *this;
   }
+  // The int8 row scales (dummy when absent), then the page table and page size (0: not paged):
+  // the K/V arguments after K and V of prefill_body.h and decode.cl.
+  Args& scales(const AttentionPlan& p, const cl::Buffer& dummy) {
+    for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
+      if (t->defined())
+        tensor(*t, *a, false);
+      else
+        buf(dummy).i64(0).i64(0).i64(0).i64(0);
+    }
+    return *this;
+  }
+  Args& pages(const AttentionPlan& p, const cl::Buffer& dummy) {
+    if (p.mode != KvMode::paged) return buf(dummy).i64(0).i64(0);
+    return buf(buffer(p.page_table_t))
+        .i64(p.page_table_t.offset())
+        .i64(p.page_table_t.strides()[0]);
+  }
   // An int32 index vector: buffer, element offset, stride (a dummy buffer when absent).
   Args& index(const Tensor& t, const cl::Buffer& dummy) {
     if (!t.defined()) return buf(dummy).i64(0).i64(0);
@@ -87,14 +104,16 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResou
                   : dev.allocate(static_cast<std::size_t>(p.out.numel()) * 4, "attention scratch");
   const cl::Buffer& dummy = buffer(p.q);
   Args a(kernel, res && res->main() && res->reuse_scalars);
-  a.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).tensor(p.out, p.out_at);
+  a.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).scales(p, dummy).pages(p, dummy);
+  a.i32(p.mode == KvMode::paged ? p.page_size : 0).tensor(p.out, p.out_at);
   a.buf(scratch).i64(p.out_at.base).i64(p.out_at.seq).i64(p.out_at.row).i64(p.out_at.head);
   if (p.lse.defined())
     a.tensor(p.lse, p.lse_at, false).i32(1);
   else
     a.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
-  a.index(p.cu_q_t, dummy).index(p.cu_k_t, dummy);
-  a.i32(p.mode == KvMode::varlen).i32(p.hq / p.hkv).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
+  // paged: seq_lens in place of cu_k (kv_mode 2)
+  a.index(p.cu_q_t, dummy).index(p.mode == KvMode::paged ? p.seq_lens_t : p.cu_k_t, dummy);
+  a.i32(static_cast<int>(p.mode)).i32(p.hq / p.hkv).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
   if (p.hooks.on) a.hooks(p.hooks, dummy);
   const std::int64_t nqb = (p.lq + cfg.rows_per_group - 1) / cfg.rows_per_group;
   dev.launch(p.op, kernel, cl::NDRange(cfg.work_group * p.hq, nqb, p.batch),
@@ -142,13 +161,7 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
                           ? dev.kernel(stream->source, stream->kernel, stream->defines())
                           : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
   Args b(kernel, own && res->reuse_scalars);
-  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at);
-  for (auto [t, a] : {std::pair{&p.k_scales, &p.ks_at}, std::pair{&p.v_scales, &p.vs_at}}) {
-    if (t->defined())
-      b.tensor(*t, *a, false);
-    else
-      b.buf(dummy).i64(0).i64(0).i64(0).i64(0);
-  }
+  b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).scales(p, dummy);
   b.tensor(p.out, p.out_at);
   if (p.lse.defined())
     b.tensor(p.lse, p.lse_at, false).i32(1);
@@ -156,11 +169,11 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
     b.buf(dummy).i64(0).i64(0).i64(0).i64(0).i32(0);
   b.buf(ws_o).buf(ws_lse).i32(split).i32(nchunks);
   b.index(seq_a, dummy).index(p.cu_k_t, dummy);
-  if (p.mode == KvMode::paged)
-    b.buf(buffer(p.page_table_t)).i64(p.page_table_t.offset()).i64(p.page_table_t.strides()[0]);
-  else
-    b.buf(dummy).i64(0).i64(0);
-  b.i32(std::max(p.page_size, 1)).i32(static_cast<int>(p.mode)).i32(p.hq).i32(group);
+  b.pages(p, dummy)
+      .i32(std::max(p.page_size, 1))
+      .i32(static_cast<int>(p.mode))
+      .i32(p.hq)
+      .i32(group);
   b.i32(p.head_dim).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
   if (p.hooks.on) b.hooks(p.hooks, dummy);
   const std::int64_t rows_per_group = stream ? stream->max_rows : cfg.max_rows;
@@ -197,7 +210,8 @@ std::int64_t AttentionPlan::num_chunks() const {
 }
 
 bool uses_dense_kernel(const AttentionPlan& p) {
-  return DenseKernelConfig::fits(p.head_dim) && p.mode != KvMode::paged && p.lq >= kDenseMinRows;
+  // Paged calls with many query rows (chunked prefill) take the dense kernel's paged mode.
+  return DenseKernelConfig::fits(p.head_dim) && p.lq >= kDenseMinRows;
 }
 
 Temporaries split_temporaries(const AttentionPlan& p, std::int64_t nchunks) {

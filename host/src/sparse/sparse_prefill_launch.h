@@ -1,0 +1,39 @@
+// The sparse prefill kernel (sparse_prefill.cl) or its fallback over a validated call, with K/V
+// contiguous [B, Hkv, Lk, D] (sparse_attention.cpp) or in pages (sparse_paged.cpp). Internal.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "host/src/attention/attention_hooks.h"
+#include "host/src/attention/attention_plan.h"
+#include "host/src/attention/attention_validate.h"
+#include "sparq/sparse.h"
+
+namespace sparq::sparse_detail {
+
+// Where the keys live. Contiguous: *_at.at(b, head, j). Paged (page_size > 0): key j of sequence
+// b at *_at.at(page_table[b][j / page_size], head, j % page_size); int8 pages (k_at.dtype == i8)
+// with fp32 row scales at *s_at.at(page, head, slot).
+struct SparseKv {
+  Tensor k, v, k_scales, v_scales, page_table;
+  attention_detail::Access k_at, v_at, ks_at, vs_at;
+  std::vector<std::int32_t> table;  // host copy of page_table, [B, max_pages]
+  std::int64_t max_pages = 0;
+  int page_size = 0;  // 0: contiguous
+};
+
+// The index against a call of dims `d` (B, Lq, Lk, off, causal, sharing, tensor shapes), then
+// invariants 1-8 unless sparq's builders made it. sparq::Error naming `op` on failure.
+void check_index_for_call(const char* op, const SparseIndex& x,
+                          const attention_detail::AttentionDims& d, const AttentionOptions& options,
+                          const detail::ContextImpl& impl);
+
+// Runs the kernel (or fallback) on a call validated by the caller, with the context's mutex held.
+// Output fp32 [B, Hq, Lq, D] (and lse [B, Hq, Lq] when options.return_lse).
+AttentionResult launch_sparse_prefill(Context& ctx, const char* op, const Tensor& q,
+                                      const SparseKv& kv, const SparseIndex& x,
+                                      const attention_detail::AttentionDims& d,
+                                      const AttentionOptions& options, float c,
+                                      const attention_detail::HookPlan& hooks);
+
+}  // namespace sparq::sparse_detail
