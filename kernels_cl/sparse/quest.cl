@@ -13,8 +13,9 @@
 // DEFINED ORDER (the fallback, fallback_cpu/sparse/quest.cpp, runs the same steps):
 //  quest_metadata: per (item, hk, d): acc = from > 0 ? stored : k[from]; then for s ascending
 //    acc = mn(acc, k[s]) (kmin) / mx(acc, k[s]) (kmax)  — quest_math.h.
-//  quest_select: per (b, index head hi) one work-group. U[p] per page (one work-item per page,
-//    sequential over d, quest_math.h); kv_group: bound = 0 + U_h0 + U_h1 ... (heads ascending).
+//  quest_bounds: U[p] per (b, index head hi, page), one chain over d (quest_math.h); kv_group:
+//    bound = 0 + U_h0 + U_h1 ... (heads ascending).
+//  quest_select: per (b, index head hi) one work-group, on those bounds.
 //    n = ceil(seq_len / Pg); pb = page_budget. If n <= max(pb, 1): all pages. Else the last page
 //    plus the first pb - 1 of pages 0..n-2 in the §4 order (key of quest_math.h, then index):
 //    an exact radix select on the 32-bit key (integer counts only), ties at the threshold key
@@ -45,6 +46,9 @@
 #define PGMAX 128
 #define PS (PGMAX + 4)
 #define SEL_NT 256
+#define BND_NT 128
+#define BND_PAGES 32      // pages per quest_bounds work-group
+#define BND_S (DMAX + 1)  // staged row stride (odd: no bank conflicts)
 #define SQ_QUEST_LOCAL_ALIGN __attribute__((aligned(16)))
 #define SQ_QUEST_LD4(p) (*(__local const float4*)(p))
 #define SQ_QUEST_ST4(p, x) (*(__local float4*)(p) = (x))
@@ -107,44 +111,74 @@ __kernel void quest_metadata(__global const uchar* k, long k_off, long k_s0, lon
     barrier(CLK_LOCAL_MEM_FENCE);                       \
   } while (0)
 
-// Launch local (SEL_NT), global (SEL_NT, B * Hi). bounds [B, Hi, max_pages] (0 past n),
-// sel [B, Hi, cap] (-1 past the count), counts [B, Hi].
-__kernel __attribute__((reqd_work_group_size(SEL_NT, 1, 1))) void quest_select(
+// Launch local (BND_NT), global (BND_NT * ceil(max_pages / BND_PAGES), B * Hi). Writes bounds
+// [B, Hi, max_pages] (0 past n). A work-group stages kmin/kmax of BND_PAGES pages (coalesced rows)
+// in local memory; work-item (page lid % BND_PAGES, head slot lid / BND_PAGES) runs U_h of one
+// head (one chain over d); the kv_group sum B = 0 + U_h0 + U_h1 ... (heads ascending) is then
+// folded by the page's slot-0 work-item from local memory, so the order is the one defined above.
+__kernel __attribute__((reqd_work_group_size(BND_NT, 1, 1))) void quest_bounds(
     __global const float* q, long q_off, long q_sb, long q_sh,  //
     __global const float* kmin, __global const float* kmax,     //
     __global const int* table, long t_off, __global const int* seq_lens, long sl_off,
-    __global float* bounds, __global int* sel, __global int* counts,  //
-    int paged, int max_pages, int page_size, int hq, int hkv, int share, int d, int page_budget,
-    int cap) {
-  __local uint hist[256];
-  __local int scan_buf[SEL_NT];
+    __global float* bounds, int paged, int max_pages, int page_size, int hq, int hkv, int share,
+    int d) {
+  __local float lo_s[BND_PAGES * BND_S], up_s[BND_PAGES * BND_S];
+  __local float uh_s[BND_NT];
   const int lid = get_local_id(0);
   const int hi_count = share ? hkv : hq;
   const int b = get_group_id(1) / hi_count, hi = get_group_id(1) % hi_count;
   const int group = hq / hkv;
   const int hk = share ? hi : hi / group;
   const int h0 = share ? hi * group : hi, nh = share ? group : 1;
+  const int n = (seq_lens[sl_off + b] + page_size - 1) / page_size;
+  const int p0 = get_group_id(0) * BND_PAGES;
+  for (int x = lid; x < BND_PAGES * d; x += BND_NT) {
+    const int pp = x / d, e = x % d, p = p0 + pp;
+    float lo = 0.0f, up = 0.0f;
+    if (p < n) {
+      const long at = (quest_meta_id(table, t_off, paged, b, p, max_pages) * hkv + hk) * d + e;
+      lo = kmin[at];
+      up = kmax[at];
+    }
+    lo_s[pp * BND_S + e] = lo;
+    up_s[pp * BND_S + e] = up;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const int pp = lid % BND_PAGES, slot = lid / BND_PAGES;
+  float u = 0.0f;
+  for (int g0 = 0; g0 < nh; g0 += BND_NT / BND_PAGES) {
+    const int g = g0 + slot;
+    float uh = 0.0f;
+    if (g < nh) {
+      __global const float* qr = q + q_off + b * q_sb + (long)(h0 + g) * q_sh;
+      for (int e = 0; e < d; ++e)
+        uh = uh + sq_quest_bound_term(qr[e], lo_s[pp * BND_S + e], up_s[pp * BND_S + e]);
+    }
+    uh_s[lid] = uh;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (slot == 0)
+      for (int t = 0; t < BND_NT / BND_PAGES && g0 + t < nh; ++t)
+        u = share ? u + uh_s[t * BND_PAGES + pp] : uh_s[t * BND_PAGES + pp];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const int p = p0 + pp;
+  if (slot == 0 && p < max_pages)
+    bounds[((long)b * hi_count + hi) * max_pages + p] = p < n ? u : 0.0f;
+}
+
+// Launch local (SEL_NT), global (SEL_NT, B * Hi), after quest_bounds. sel [B, Hi, cap] (-1 past
+// the count), counts [B, Hi].
+__kernel __attribute__((reqd_work_group_size(SEL_NT, 1, 1))) void quest_select(
+    __global const int* seq_lens, long sl_off, __global const float* bounds, __global int* sel,
+    __global int* counts, int max_pages, int page_size, int hi_count, int page_budget, int cap) {
+  __local uint hist[256];
+  __local int scan_buf[SEL_NT];
+  const int lid = get_local_id(0);
+  const int b = get_group_id(1) / hi_count, hi = get_group_id(1) % hi_count;
   const int len = seq_lens[sl_off + b];
   const int n = (len + page_size - 1) / page_size;
-  __global float* bnd = bounds + ((long)b * hi_count + hi) * max_pages;
+  __global const float* bnd = bounds + ((long)b * hi_count + hi) * max_pages;
   __global int* out = sel + ((long)b * hi_count + hi) * cap;
-
-  for (int p = lid; p < max_pages; p += SEL_NT) {
-    float u = 0.0f;
-    if (p < n) {
-      const long meta = quest_meta_id(table, t_off, paged, b, p, max_pages);
-      __global const float* lo = kmin + (meta * hkv + hk) * d;
-      __global const float* up = kmax + (meta * hkv + hk) * d;
-      for (int g = 0; g < nh; ++g) {
-        __global const float* qr = q + q_off + b * q_sb + (long)(h0 + g) * q_sh;
-        float uh = 0.0f;
-        for (int e = 0; e < d; ++e) uh = uh + sq_quest_bound_term(qr[e], lo[e], up[e]);
-        u = share ? u + uh : uh;
-      }
-    }
-    bnd[p] = u;
-  }
-  barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
 
   const int budget = page_budget > 1 ? page_budget : 1;
   const int dense = n <= budget;
@@ -172,21 +206,31 @@ __kernel __attribute__((reqd_work_group_size(SEL_NT, 1, 1))) void quest_select(
     mask |= 255u << shift;
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  // Output in index order: keys below T, then the first `need` keys equal to T.
-  int ties_before = 0, pos = 0;
-  for (int base = 0; base < ncand; base += SEL_NT) {
-    const int p = base + lid;
-    const uint key = p < ncand ? sq_quest_order_key(bnd[p]) : 0xffffffffu;
-    const int tie = p < ncand && key == prefix;
-    int tie_excl, tie_total, sel_excl, sel_total;
-    QUEST_SCAN(scan_buf, tie, tie_excl, tie_total);
-    const int tie_rank = ties_before + tie_excl;
-    const int take = k > 0 && p < ncand && (key < prefix || (tie && tie_rank < need));
-    QUEST_SCAN(scan_buf, take, sel_excl, sel_total);
-    const int at = pos + sel_excl;
-    if (take) out[at] = p;
-    ties_before += tie_total;
-    pos += sel_total;
+  // Output in index order: keys below T, then the first `need` keys equal to T. Work-item lid
+  // owns candidates [lid * seg, lid * seg + seg); two scans give its ties and outputs before it.
+  const int seg = (ncand + SEL_NT - 1) / SEL_NT;
+  const int c0 = min(lid * seg, ncand), c1 = min(c0 + seg, ncand);
+  int my_ties = 0;
+  for (int p = c0; p < c1; ++p) my_ties += sq_quest_order_key(bnd[p]) == prefix;
+  int tie_rank, tie_total, at, sel_total;
+  QUEST_SCAN(scan_buf, my_ties, tie_rank, tie_total);
+  const int tie_base = tie_rank;
+  int my_take = 0;
+  for (int p = c0; p < c1; ++p) {
+    const uint key = sq_quest_order_key(bnd[p]);
+    const int tie = key == prefix;
+    my_take += k > 0 && (key < prefix || (tie && tie_rank < need));
+    tie_rank += tie;
+  }
+  QUEST_SCAN(scan_buf, my_take, at, sel_total);
+  (void)tie_total;
+  (void)sel_total;
+  tie_rank = tie_base;
+  for (int p = c0; p < c1 && k > 0; ++p) {
+    const uint key = sq_quest_order_key(bnd[p]);
+    const int tie = key == prefix;
+    if (key < prefix || (tie && tie_rank < need)) out[at++] = p;
+    tie_rank += tie;
   }
   const int count = dense ? n : k + 1;
   for (int t = lid; t < cap; t += SEL_NT) {

@@ -207,6 +207,50 @@ TEST(QuestSelect, TiesInfAndNaN) {
   expect_ints(run(dev, h).pages, sel.pages, "inf/nan");
 }
 
+// Hundreds of candidate pages (several per selection work-item), kv groups of 8 heads (more
+// than one pass of quest_bounds' head slots) and many ties at the threshold: pages repeat every
+// 50, so each bound occurs about 14 times. Device == fallback; the selection is the top of the
+// §4 order (ties by index), checked against a stable sort.
+TEST(QuestSelect, ManyPagesLargeGroupsAndTies) {
+  auto dev = device_context();
+  auto cpu = fallback_context();
+  CacheShape s{16, 2, 64, 16, PageLayout::hnd, {16 * 700, 16 * 300 + 5}, 0};
+  HostCache h = make_cache(s, 41);
+  for (int b = 0; b < s.batch(); ++b)
+    for (int hk = 0; hk < s.hkv; ++hk)
+      for (std::int64_t j = 16 * 50; j < s.seq_lens[b]; ++j)
+        std::copy(h.key(b, hk, j % (16 * 50)), h.key(b, hk, j % (16 * 50)) + s.d, h.key(b, hk, j));
+  for (const auto sharing : {IndexSharing::per_q_head, IndexSharing::kv_group}) {
+    const auto o = opts(16, 16 * 100, sharing);  // 99 + the last page
+    const QuestSelection a =
+        quest_select(dev, h.upload_q(dev), h.upload(dev), quest_init(dev, h.upload(dev), o));
+    const QuestSelection b =
+        quest_select(cpu, h.upload_q(cpu), h.upload(cpu), quest_init(cpu, h.upload(cpu), o));
+    const std::string what = sharing == IndexSharing::kv_group ? "kv_group" : "per_q_head";
+    expect_bits(a.bounds, b.bounds, what + " bounds");
+    expect_ints(a.pages, b.pages, what + " pages");
+    expect_ints(a.counts, b.counts, what + " counts");
+    const auto bounds = b.bounds.download<float>();
+    const auto pages = b.pages.download<std::int32_t>();
+    const std::int64_t mp = b.bounds.dim(2), cap = b.pages.dim(2);
+    const int hi_count = static_cast<int>(b.counts.dim(1));
+    for (int bb = 0; bb < s.batch(); ++bb)
+      for (int hi = 0; hi < hi_count; ++hi) {
+        const std::int64_t item = std::int64_t{bb} * hi_count + hi, n = s.pages_of(s.seq_lens[bb]);
+        std::vector<std::int32_t> idx(static_cast<std::size_t>(n - 1));
+        std::iota(idx.begin(), idx.end(), 0);
+        std::stable_sort(idx.begin(), idx.end(), [&](std::int32_t x, std::int32_t y) {
+          return bounds[item * mp + x] > bounds[item * mp + y];
+        });
+        std::vector<std::int32_t> want(idx.begin(), idx.begin() + 99);
+        std::sort(want.begin(), want.end());
+        want.push_back(static_cast<std::int32_t>(n - 1));
+        for (std::size_t t = 0; t < want.size(); ++t)
+          ASSERT_EQ(pages[item * cap + t], want[t]) << what << " b " << bb << " hi " << hi;
+      }
+  }
+}
+
 std::vector<DecodeCase> decode_cases() {
   using L = PageLayout;
   const auto pq = IndexSharing::per_q_head, kv = IndexSharing::kv_group;

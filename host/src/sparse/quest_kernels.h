@@ -11,9 +11,12 @@ namespace sparq::quest_detail {
 struct QuestKernelConfig {
   static constexpr const char* source = "sparse/quest.cl";
   static constexpr const char* metadata_kernel = "quest_metadata";
+  static constexpr const char* bounds_kernel = "quest_bounds";
   static constexpr const char* select_kernel = "quest_select";
   static constexpr const char* decode_kernel = "quest_decode";
   static constexpr const char* merge_kernel = "quest_merge";
+  static constexpr int bounds_work_group = 128;  // BND_NT
+  static constexpr int bounds_pages = 32;        // BND_PAGES
   static constexpr int select_work_group = 256;  // SEL_NT
   static constexpr int decode_work_group = 128;  // NT
   static constexpr int rows = 8;                 // ROWS

@@ -92,19 +92,31 @@ void run_select(detail::ContextImpl& ctx, const SelectPlan& p) {
   auto& dev = *ctx.device;
   const QuestCache& c = *p.cache;
   const int hi_count = p.share ? c.hkv : p.hq;
+  const auto rows = static_cast<std::size_t>(c.batch) * hi_count;
+  {  // the bounds of every page: many work-groups (the selection below has one per (b, hi))
+    cl::Kernel k = dev.kernel(QuestKernelConfig::source, QuestKernelConfig::bounds_kernel,
+                              QuestKernelConfig::defines());
+    Args a("quest_select", k);
+    a.buf(buffer(p.q)).i64(p.q.offset()).i64(p.q_sb).i64(p.q_sh);
+    a.buf(buffer(p.kmin)).buf(buffer(p.kmax));
+    table_args(a, c, p.q);
+    a.buf(buffer(c.seq_lens_t)).i64(c.seq_lens_t.offset()).buf(buffer(p.bounds));
+    a.i32(c.paged).i32(c.max_pages).i32(c.page_size).i32(p.hq).i32(c.hkv).i32(p.share);
+    a.i32(c.head_dim);
+    const std::int64_t wg = QuestKernelConfig::bounds_work_group;
+    const std::int64_t groups =
+        (c.max_pages + QuestKernelConfig::bounds_pages - 1) / QuestKernelConfig::bounds_pages;
+    dev.launch("quest_select", k, cl::NDRange(static_cast<std::size_t>(groups * wg), rows),
+               cl::NDRange(wg, 1));
+  }
   cl::Kernel k = dev.kernel(QuestKernelConfig::source, QuestKernelConfig::select_kernel,
                             QuestKernelConfig::defines());
   Args a("quest_select", k);
-  a.buf(buffer(p.q)).i64(p.q.offset()).i64(p.q_sb).i64(p.q_sh);
-  a.buf(buffer(p.kmin)).buf(buffer(p.kmax));
-  table_args(a, c, p.q);
   a.buf(buffer(c.seq_lens_t)).i64(c.seq_lens_t.offset());
   a.buf(buffer(p.bounds)).buf(buffer(p.pages)).buf(buffer(p.counts));
-  a.i32(c.paged).i32(c.max_pages).i32(c.page_size).i32(p.hq).i32(c.hkv).i32(p.share);
-  a.i32(c.head_dim).i32(p.page_budget).i32(p.cap);
+  a.i32(c.max_pages).i32(c.page_size).i32(hi_count).i32(p.page_budget).i32(p.cap);
   const std::int64_t wg = QuestKernelConfig::select_work_group;
-  dev.launch("quest_select", k, cl::NDRange(wg, static_cast<std::size_t>(c.batch) * hi_count),
-             cl::NDRange(wg, 1));
+  dev.launch("quest_select", k, cl::NDRange(wg, rows), cl::NDRange(wg, 1));
 }
 
 void run_decode(detail::ContextImpl& ctx, const DecodePlan& p) {
