@@ -91,13 +91,17 @@ TEST(Sage8Exact, MmaPathEmulated) {
   const ScopedEnv mma("SPARQ_SAGE8_MMA", "emulate");
   Context dev = device_context(), cpu = fallback_context();
   std::uint64_t seed = 70;
-  for (const S8Case& c : {
-           S8Case{.hq = 4, .hkv = 2, .d = 128, .lq = 200, .lk = 150, .causal = true},
-           S8Case{.d = 128, .lq = 70, .lk = 130, .qs = QSmooth::per_head},
-       }) {
-    S8Case x = c;
-    x.seed = seed++;
-    check_exact(dev, cpu, x);
+  for (const char* rows : {"rows=128", "rows=64"}) {  // the default, and the other knob value
+    const ScopedEnv tune("SPARQ_TUNE_SAGE8", rows);
+    for (const S8Case& c : {
+             S8Case{.hq = 4, .hkv = 2, .d = 128, .lq = 200, .lk = 150, .causal = true},
+             S8Case{.d = 128, .lq = 70, .lk = 130, .qs = QSmooth::per_head},
+         }) {
+      S8Case x = c;
+      x.seed = seed++;
+      SCOPED_TRACE(rows);
+      check_exact(dev, cpu, x);
+    }
   }
 }
 
