@@ -17,20 +17,29 @@ namespace {
 
 void sage8_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
                std::vector<float>& o) {
-  const std::int64_t D = p.d, hk = h / (p.hq / p.hkv);
-  const std::int64_t lk64 = (p.lk + 63) / 64 * 64;
   const int ve_row = sq_att_visible_end(static_cast<int>(i), static_cast<int>(p.lq),
                                         static_cast<int>(p.lk), p.causal ? 1 : 0);
+  float m = sq_att_neg_inf(), l = 0.0f;
+  std::fill(o.begin(), o.end(), 0.0f);
+  sage8_walk(p, b, h, i, 0, ve_row, m, l, o.data());
+  float* out = p.out + ((b * p.hq + h) * p.lq + i) * p.d;
+  for (std::int64_t d = 0; d < p.d; ++d) out[d] = sq_s8_out(o[d], l);
+}
+
+}  // namespace
+
+void sage8_walk(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
+                std::int64_t j_begin, std::int64_t j_end, float& m, float& l, float* o) {
+  const std::int64_t D = p.d, hk = h / (p.hq / p.hkv);
+  const std::int64_t lk64 = (p.lk + 63) / 64 * 64;
   const std::int8_t* q = p.q8 + ((b * p.hq + h) * p.lq + i) * D;
   const float sq = p.sq[(b * p.hq + h) * ((p.lq + 127) / 128) + i / 128];
   const float* drow =
       p.delta ? p.delta + ((b * p.hq + h) * p.delta_nblk + i / p.delta_rows - p.delta_blk0) * p.lk
               : nullptr;
   const std::int64_t kv = b * p.hkv + hk;
-  float m = sq_att_neg_inf(), l = 0.0f;
-  std::fill(o.begin(), o.end(), 0.0f);
-  for (std::int64_t j0 = 0; j0 < ve_row; j0 += 64) {
-    const int nv = static_cast<int>(std::min<std::int64_t>(ve_row - j0, 64));
+  for (std::int64_t j0 = j_begin; j0 < j_end; j0 += 64) {
+    const int nv = static_cast<int>(std::min<std::int64_t>(j_end - j0, 64));
     const float sk = p.sk[kv * (lk64 / 64) + j0 / 64];
     float s2[64];
     float mt = sq_att_neg_inf();
@@ -79,11 +88,7 @@ void sage8_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64
     l = sq_fma(l, alpha, ((lg[0] + lg[1]) + lg[2]) + lg[3]);
     m = m_new;
   }
-  float* out = p.out + ((b * p.hq + h) * p.lq + i) * D;
-  for (std::int64_t d = 0; d < D; ++d) out[d] = sq_s8_out(o[d], l);
 }
-
-}  // namespace
 
 void sage8_attention(const Sage8Problem& p) {
   const std::int64_t rows = p.row1 - p.row0;

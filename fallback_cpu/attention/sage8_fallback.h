@@ -19,6 +19,15 @@ struct Sage8Problem {
 };
 void sage8_attention(const Sage8Problem& p);
 
+// The tiles [j_begin, j_end) (j_begin a multiple of 64; keys >= j_end invisible) of row i of
+// (b, h), folded into the state (m, l, o[D]) in sage8_common.h's order.
+void sage8_walk(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
+                std::int64_t j_begin, std::int64_t j_end, float& m, float& l, float* o);
+
+// The executor of sage8_decode.cl: every row (Lq <= 127, delta [B,Hq,1,Lk] or null) as 4096-key
+// chunk states merged left to right (row0 / row1 / delta_* are ignored).
+void sage8_decode(const Sage8Problem& p);
+
 // The SparseIndex of sparq/sparse.h (row (b * hi_rows + hi) * ceil(Lq / 64) + qb; hi = h or h / G
 // when share); qpos/kpos null: identity order; sink/window: the exact A-shape token mask.
 struct Sage8SparseIndex {

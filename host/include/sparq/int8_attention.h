@@ -47,4 +47,17 @@ SPARQ_API Sage8Packed sage8_quantize(Context& ctx, const Tensor& q, const Tensor
 SPARQ_API AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& packed,
                                                  const AttentionOptions& options = {});
 
+// Short query blocks (decode, speculative verification): Lq = 1..127 rows against any Lk, split
+// at the 4096-key chunks so few rows still fill a GPU. Same inputs and options as
+// sage8_attention_packed (delta, when present, f32 [B, Hq, 1, Lk]: Lq <= 127 rows are one Q
+// scale and one smoothing block, exactly as sage8_quantize defines them for the same rows).
+// Definition: each 4096-key chunk [4096c, 4096c + 4096) is the tile walk of
+// sage8_attention_packed from a fresh state; the chunk states (O / l, m + log2 l) are merged left
+// to right with merge_states' formula. Lk <= 4096 (one chunk): the same bits as
+// sage8_attention_packed; longer: the chunked order of ARCHITECTURE §2, which
+// sage8_attention_packed (one state over every tile) does not follow yet. The split depends on Lk
+// only, never on the device. Lq > 127 -> sparq::Error.
+SPARQ_API AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& packed,
+                                              const AttentionOptions& options = {});
+
 }  // namespace sparq

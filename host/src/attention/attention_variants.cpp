@@ -21,6 +21,8 @@ std::vector<rt::KernelVariant> attention_kernel_variants() {
       {DecodeStreamConfig::source, DecodeStreamConfig{128, 1}.defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
       {KvAppendKernelConfig::source, KvAppendKernelConfig{}.defines()},
+      {"attention/sage8_decode.cl", "-DHEAD_DIM=64"},
+      {"attention/sage8_decode.cl", "-DHEAD_DIM=128"},
   };
 }
 

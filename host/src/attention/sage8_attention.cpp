@@ -281,11 +281,10 @@ Sage8Packed sage8_quantize(Context& ctx, const Tensor& q, const Tensor& k, const
   return p;
 }
 
-AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& p,
-                                       const AttentionOptions& options) {
-  constexpr const char* op = "sage8_attention_packed";
-  auto& impl = *ctx.impl();
-  std::lock_guard lock(impl.mutex);
+Sage8PackedShape attention_detail::validate_sage8_packed(const char* op,
+                                                         const detail::ContextImpl& impl,
+                                                         const Sage8Packed& p,
+                                                         const AttentionOptions& options) {
   detail::check_tensor_owner(op, "q.codes", p.q.codes, impl);
   detail::check_tensor_owner(op, "k.codes", p.k.codes, impl);
   const auto& qs = p.q.codes.shape();
@@ -311,17 +310,29 @@ AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& p,
   check_packed(op, "k.scales", p.k.scales, impl, DType::f32, {d.batch, d.hkv, cdiv(d.lk, kKBlock)});
   check_packed(op, "v.codes", p.v.codes, impl, DType::i8, {d.batch, d.hkv, d.d, lk64});
   check_packed(op, "v.scales", p.v.scales, impl, DType::f32, {d.batch, d.hkv, d.d, lk64 / 16});
-  Slice s{0, d.lq, {}};
+  std::int64_t nb = 0;
   if (p.delta.defined()) {
     detail::check_tensor_owner(op, "delta", p.delta, impl);
-    const std::int64_t nb = p.delta.rank() == 4 ? p.delta.dim(2) : 0;
+    nb = p.delta.rank() == 4 ? p.delta.dim(2) : 0;
     if (nb != 1 && nb != cdiv(d.lq, kQBlock))
       rt::fail(ErrorCode::shape_mismatch, op,
                "delta is {}; expected f32[{}, {}, {} or 1, {}] (per 128-row block or per head)",
                p.delta.desc().describe(), d.batch, d.hq, cdiv(d.lq, kQBlock), d.lk);
     check_packed(op, "delta", p.delta, impl, DType::f32, {d.batch, d.hq, nb, d.lk});
-    s = {0, d.lq, p.delta, nb == 1 ? d.lq : kQBlock, 0, nb};
   }
+  return {d.batch, d.hq, d.hkv, d.lq, d.lk, d.d, c, nb};
+}
+
+AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& p,
+                                       const AttentionOptions& options) {
+  constexpr const char* op = "sage8_attention_packed";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  const Sage8PackedShape x = validate_sage8_packed(op, impl, p, options);
+  const Dims d{x.batch, x.hq, x.hkv, x.lq, x.lk, x.d};
+  const float c = x.c;
+  Slice s{0, d.lq, {}};
+  if (x.delta_nblk > 0) s = {0, d.lq, p.delta, x.delta_nblk == 1 ? d.lq : kQBlock, 0, x.delta_nblk};
   Tensor out = new_out(ctx, d);
   run_slice(ctx, p, d, s, options.causal, c, out);
   return {out, {}};

@@ -1,0 +1,30 @@
+// Shared pieces of the quantized short-query (decode) ops, sage8_decode_packed and
+// fp4_decode_packed: the split rule and the chunk-state merge (kernels_cl/attention/merge.cl).
+#pragma once
+#include <cstdint>
+
+#include "device_runtime.h"
+#include "opencl.hpp.h"
+
+namespace sparq::attention_detail {
+
+// Short query blocks: Lq = 1 .. kQuantDecodeMaxRows (one 128-row Q scale / smoothing block).
+inline constexpr std::int64_t kQuantDecodeMaxRows = 127;
+
+// The split of a decode call is a function of Lk only: one work-group column per 4096-key chunk
+// (the chunks of the definition), so every device computes the same chunk states and merges
+// them in the same order. nchunks == 1: the kernel writes the output itself.
+struct QuantDecodeSplit {
+  std::int64_t nchunks = 1;
+  cl::Buffer ws_o, ws_lse;  // [B * Hq * Lq, nchunks, D] and [B * Hq * Lq, nchunks] when split
+  bool split() const { return nchunks > 1; }
+};
+QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
+                                    std::int64_t lk, std::int64_t d);
+
+// merge.cl's attention_merge_chunks over the workspace into out (f32 [B, Hq, Lq, D]).
+void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,
+                        const cl::Buffer& out, std::int64_t batch, std::int64_t hq, std::int64_t lq,
+                        std::int64_t lk, std::int64_t d);
+
+}  // namespace sparq::attention_detail
