@@ -93,6 +93,8 @@ std::vector<Case> quest_cases();
 std::vector<Case> sparse_cases();
 std::vector<Case> sparse_builder_cases();
 std::vector<Case> nvfp4_cases();  // Precision::nvfp4 attention + quantizers (nvfp4_cases.cpp)
+// Quantized decode of short query blocks over quantized KV (qdecode_cases.cpp).
+std::vector<Case> qdecode_cases();
 
 // ---- helpers shared by the case files ----
 
