@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention/attention_common.h"
 #include "fallback_cpu/common/parallel_chunks.h"
 #include "fallback_cpu/nvfp4/nvfp4_fallback.h"
 #include "nvfp4/fp4_math.h"
@@ -159,12 +160,30 @@ void fp4_attention(const Fp4AttentionProblem& p) {
         const std::int64_t limit =
             p.causal ? std::min<std::int64_t>(Lk, static_cast<std::int64_t>(i) + (Lk - Lq) + 1)
                      : Lk;
-        for (std::int64_t j0 = 0; j0 < limit; j0 += SQ_FP4_TILE) {
-          for (int t = 0; t < SQ_FP4_TILE; ++t) {
-            key[t] = static_cast<int>(j0) + t;
-            vis[t] = j0 + t < limit;
+        // chunked: 4096-key chunks from fresh states, merged left to right (fp4_decode.cl).
+        const std::int64_t chunk = p.chunked ? SQ_ATT_CHUNK : std::max<std::int64_t>(Lk, 1);
+        float lse_r = neg_inf;
+        std::vector<float> R(p.chunked ? static_cast<std::size_t>(D) : 0, 0.0f);
+        for (std::int64_t c0 = 0; c0 < Lk; c0 += chunk) {
+          m = neg_inf;
+          mu_old = neg_inf;
+          l = 0.0f;
+          for (float& o : O) o = 0.0f;
+          for (std::int64_t j0 = c0; j0 < std::min(limit, c0 + chunk); j0 += SQ_FP4_TILE) {
+            for (int t = 0; t < SQ_FP4_TILE; ++t) {
+              key[t] = static_cast<int>(j0) + t;
+              vis[t] = j0 + t < limit;
+            }
+            step(key, vis, true, j0);
           }
-          step(key, vis, true, j0);
+          if (!p.chunked) break;
+          const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(mu_old, l));
+          for (int d = 0; d < D; ++d) R[d] = sq_att_merge_out(w, R[d], sq_att_chunk_out(O[d], l));
+          lse_r = w.lse;
+        }
+        if (p.chunked) {
+          std::copy(R.begin(), R.end(), p.out + row * D);
+          continue;
         }
       } else {
         const Fp4SparseSteps& x = *p.sparse;

@@ -44,4 +44,16 @@ SPARQ_API Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp
                                       const Fp4PackedT& v, const Tensor* delta,
                                       const AttentionOptions& options = {});
 
+// Short query blocks (decode, speculative verification): Lq = 1..127 rows, same inputs and
+// options as fp4_attention_packed (delta f32 [B, Hq, 1, Lk] or null), split at the 4096-key
+// chunks so few rows still fill a GPU. Q is quantized per row (groups of 16 along D), so a
+// decode row's codes are the prefill row's. Definition: each chunk [4096c, 4096c + 4096) is
+// fp4_attention_packed's tile walk from a fresh state; chunk states (O / l, mu + log2 l) merge
+// left to right with merge_states' formula. Lk <= 4096: the same bits as fp4_attention_packed;
+// longer: the chunked order of ARCHITECTURE §2, which fp4_attention_packed does not follow yet.
+// The split depends on Lk only, never on the device. Lq > 127 -> sparq::Error.
+SPARQ_API Tensor fp4_decode_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
+                                   const Fp4PackedT& v, const Tensor* delta,
+                                   const AttentionOptions& options = {});
+
 }  // namespace sparq

@@ -44,6 +44,7 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
     f.d = p.d;
     f.causal = p.causal;
     f.c = p.c;
+    f.chunked = p.chunked;
     fallback::nvfp4::Fp4SparseSteps steps;
     if (p.index) f.sparse = &(steps = sparse_steps(*p.index));
     fallback::nvfp4::fp4_attention(f);
@@ -75,12 +76,10 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
 
 using namespace nvfp4_detail;
 
-Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
-                            const Fp4PackedT& v, const Tensor* delta,
-                            const AttentionOptions& options) {
-  constexpr const char* op = "fp4_attention_packed";
+Fp4Plan nvfp4_detail::plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q,
+                                      const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
+                                      const AttentionOptions& options) {
   auto& impl = *ctx.impl();
-  std::lock_guard lock(impl.mutex);
   detail::check_tensor_owner(op, "q.codes", q.codes, impl);
   detail::check_tensor_owner(op, "k.codes", k.codes, impl);
   detail::check_tensor_owner(op, "v.codes", v.codes, impl);
@@ -129,7 +128,16 @@ Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k
   if (delta) p.delta = *delta;
   p.delta_nblk = static_cast<int>((Lq + 127) / 128);
   p.row_end = p.lq;
-  Tensor out = new_tensor(ctx, DType::f32, {B, Hq, Lq, D});
+  return p;
+}
+
+Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
+                            const Fp4PackedT& v, const Tensor* delta,
+                            const AttentionOptions& options) {
+  constexpr const char* op = "fp4_attention_packed";
+  std::lock_guard lock(ctx.impl()->mutex);
+  const Fp4Plan p = plan_fp4_packed(op, ctx, q, k, v, delta, options);
+  Tensor out = new_tensor(ctx, DType::f32, {p.batch, p.hq, p.lq, p.d});
   run_fp4_attention(ctx, p, out);
   return out;
 }

@@ -79,7 +79,12 @@ struct Fp4Plan {
   int row_begin = 0, row_end = 0;  // query rows computed by this run (row_begin % 64 == 0)
   // A validated SparseIndex for this call (fp4_attention_sparse), or null: dense.
   const SparseIndex* index = nullptr;
+  bool chunked = false;  // fallback only: the 4096-key chunked order of fp4_decode.cl
 };
+
+// The checks of fp4_attention_packed (call with the context locked) and its dense plan.
+Fp4Plan plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
+                        const Fp4PackedT& v, const Tensor* delta, const AttentionOptions& options);
 
 // Runs a plan on the device (path: the integer-dot implementation; default by device quirks)
 // or on the fallback, writing rows [row_begin, row_end) of out (fp32 [B, Hq, Lq, D]).

@@ -1,4 +1,6 @@
 // Every kernel program variant the NVFP4 ops can build on any device (see nvfp4_kernels.h).
+#include <string>
+
 #include "nvfp4_kernels.h"
 
 namespace sparq::nvfp4_detail {
@@ -14,6 +16,8 @@ std::vector<rt::KernelVariant> nvfp4_kernel_variants() {
         kv.needs_inline_ptx = path == Fp4DotPath::mma;
         out.push_back(kv);
       }
+  for (int dim : {64, 128})
+    out.push_back({"nvfp4/fp4_decode.cl", "-DHEAD_DIM=" + std::to_string(dim)});
   return out;
 }
 

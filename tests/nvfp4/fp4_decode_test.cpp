@@ -1,0 +1,134 @@
+// fp4_decode_packed (kernels_cl/nvfp4/fp4_decode.cl): NVFP4 attention of short query blocks
+// (Lq = 1..127) split at the 4096-key chunks. Kernel == fallback bit for bit (Lq 1, 7, 64, 127;
+// GQA; causal rows at the end of the context; a delta row; a context past one chunk with one
+// head so the split + merge path runs); == fp4_attention_packed for Lk <= 4096; accuracy of the
+// split path against float64 attention; errors.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "fp4_test_util.h"
+#include "reference/attention_ref.h"
+#include "test_support.h"
+
+namespace sparq::test {
+namespace {
+
+struct Fp4DecCase {
+  int hq = 4, hkv = 2, d = 64;
+  std::int64_t lq = 1, lk = 200;
+  bool causal = true, with_delta = false;
+  std::uint64_t seed = 1;
+  std::string name() const {
+    return fmt::format("Hq={} Hkv={} D={} Lq={} Lk={} causal={} delta={} seed={}", hq, hkv, d, lq,
+                       lk, causal, with_delta, seed);
+  }
+};
+
+struct HostIn {
+  std::vector<float> q, k, v, delta;
+};
+HostIn make_in(const Fp4DecCase& c) {
+  HostIn h{random_normal(std::size_t(c.hq) * c.lq * c.d, c.seed),
+           random_normal(std::size_t(c.hkv) * c.lk * c.d, c.seed + 1),
+           random_normal(std::size_t(c.hkv) * c.lk * c.d, c.seed + 2),
+           {}};
+  if (c.with_delta) h.delta = random_normal(std::size_t(c.hq) * c.lk, c.seed + 3, 0.5f);
+  return h;
+}
+
+struct Fp4Run {
+  Tensor decode, prefill;
+};
+Fp4Run run(Context& ctx, const Fp4DecCase& c, const HostIn& h, bool prefill) {
+  const Fp4Packed q = fp4_quantize_rows(ctx, ctx.upload(h.q, DType::f32, {1, c.hq, c.lq, c.d}));
+  const Fp4Packed k = fp4_quantize_rows(ctx, ctx.upload(h.k, DType::f32, {1, c.hkv, c.lk, c.d}));
+  const Fp4PackedT v = fp4_quantize_tokens(ctx, ctx.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d}));
+  Tensor dl;
+  if (c.with_delta) dl = ctx.upload(h.delta, DType::f32, {1, c.hq, 1, c.lk});
+  const Tensor* delta = c.with_delta ? &dl : nullptr;
+  const AttentionOptions o{.causal = c.causal};
+  return {fp4_decode_packed(ctx, q, k, v, delta, o),
+          prefill ? fp4_attention_packed(ctx, q, k, v, delta, o) : Tensor{}};
+}
+
+void check(Context& dev, Context& cpu, const Fp4DecCase& c) {
+  SCOPED_TRACE(c.name());
+  const HostIn h = make_in(c);
+  const bool one_chunk = c.lk <= 4096;
+  const Fp4Run rd = run(dev, c, h, one_chunk), rc = run(cpu, c, h, one_chunk);
+  const auto od = rd.decode.download<float>(), oc = rc.decode.download<float>();
+  EXPECT_EQ(compare_bits(od, oc), "") << "kernel != fallback";
+  if (one_chunk) {
+    EXPECT_EQ(compare_bits(od, rd.prefill.download<float>()), "") << "decode != prefill (device)";
+    EXPECT_EQ(compare_bits(oc, rc.prefill.download<float>()), "") << "decode != prefill (cpu)";
+  }
+}
+
+TEST(Fp4Decode, KernelEqualsFallbackShortQueries) {
+  Context dev = device_context(), cpu = fallback_context();
+  std::uint64_t seed = 800;
+  for (std::int64_t lq : {1, 7}) check(dev, cpu, {.lq = lq, .seed = seed++});
+  for (std::int64_t lq : {64, 127})
+    check(dev, cpu, {.hq = 2, .hkv = 1, .lq = lq, .lk = 150, .seed = seed++});
+  check(dev, cpu, {.hq = 2, .hkv = 2, .lq = 7, .lk = 3, .seed = seed++});  // rows see no key
+  check(dev, cpu,
+        {.hq = 3,
+         .hkv = 1,
+         .d = 128,
+         .lq = 5,
+         .lk = 130,
+         .causal = false,
+         .with_delta = true,
+         .seed = seed++});
+}
+
+TEST(Fp4Decode, SplitPastOneChunkEqualsFallbackAndReference) {
+  Context dev = device_context(), cpu = fallback_context();
+  const Fp4DecCase c{.hq = 2, .hkv = 1, .lq = 7, .lk = 4200, .seed = 850};
+  check(dev, cpu, c);
+  check(dev, cpu,
+        {.hq = 1,
+         .hkv = 1,
+         .d = 128,
+         .lq = 1,
+         .lk = 8193,
+         .causal = false,
+         .with_delta = true,
+         .seed = 860});
+  const HostIn h = make_in(c);
+  const Fp4Run r = run(cpu, c, h, true);
+  const auto want = ref::attention(h.q, h.k, h.v, {1, c.hq, c.hkv, c.d, c.lq, c.lk}, true).out;
+  const Accuracy a = accuracy(r.decode.download<float>(), want);
+  const Accuracy b = accuracy(r.prefill.download<float>(), want);
+  // NVFP4 without smoothing at D = 64 on N(0, 1): cosine 0.9836, rel L1 0.182 both ways (the
+  // 0.99 bar of the spec is for D = 128 with smoothing); the chunked order costs no accuracy.
+  EXPECT_GE(a.cosine, 0.98) << "rel L1 " << a.rel_l1;
+  EXPECT_LE(a.rel_l1, 0.2);
+  EXPECT_NEAR(a.cosine, b.cosine, 1e-3);
+  EXPECT_NEAR(a.rel_l1, b.rel_l1, 1e-2);
+}
+
+TEST(Fp4Decode, RejectsBadInput) {
+  Context cpu = fallback_context();
+  const Fp4DecCase big{.lq = 128, .lk = 64};
+  try {
+    (void)run(cpu, big, make_in(big), false);
+    FAIL() << "Lq = 128 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fp4_decode_packed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Lq = 128"), std::string::npos) << e.what();
+  }
+  const Fp4DecCase c{.lq = 3, .lk = 64};
+  const HostIn h = make_in(c);
+  const Fp4Packed q = fp4_quantize_rows(cpu, cpu.upload(h.q, DType::f32, {1, c.hq, c.lq, c.d}));
+  const Fp4Packed k = fp4_quantize_rows(cpu, cpu.upload(h.k, DType::f32, {1, c.hkv, c.lk, c.d}));
+  const Fp4PackedT v = fp4_quantize_tokens(cpu, cpu.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d}));
+  const Tensor bad_delta =
+      cpu.upload(std::vector<float>(c.hq * 5, 0.0f), DType::f32, {1, c.hq, 1, 5});
+  EXPECT_THROW((void)fp4_decode_packed(cpu, q, k, v, &bad_delta, {}), Error);
+  EXPECT_THROW((void)fp4_decode_packed(cpu, q, q, v, nullptr, {}),
+               Error);  // K of 3 tokens, V of 64
+}
+
+}  // namespace
+}  // namespace sparq::test
