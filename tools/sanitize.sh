@@ -48,8 +48,9 @@ cd "$build"
 
 device_only='^Runtime|TensorOnBackend|AttentionErrors.TooLargeOnDevice'
 slow='AttentionExact.LongSequences|AttentionInvariance.SameTokenSameBits|AttentionReference.Fp32Within|BatchInvariance.Fp32OverEveryPageStorage|Sage8Accuracy.AgainstFloat64Reference|Nvfp4Pipeline.AccuracyNormalHeavyTailed|SparqPattern.PicksVerticalSlashForPlanted'
-# LeakSanitizer's tracer itself crashes (SIGSEGV while suspending threads) at the exit of this
-# one test on PoCL 3.1; it runs with the leak check off, ASan and UBSan still on.
+# LeakSanitizer's tracer itself crashes (SIGSEGV) at the exit of this one test on PoCL 3.1,
+# reading a bogus dynamic-TLS range of a PoCL worker thread; it runs with use_tls=0 (thread-local
+# storage is not a leak root there), leaks still checked.
 lsan_crash='RuntimeFault.BadKernelDirIsBuildFailed'
 run_ctest() { say "ctest $*"; nice ctest --output-on-failure --no-tests=error -j "$jobs" "$@"; }
 
@@ -59,7 +60,7 @@ phase_fallback() {
 }
 phase_pocl() {
   run_ctest -R "$device_only" -E "$lsan_crash" "$@"
-  ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run_ctest -R "$lsan_crash" "$@"
+  LSAN_OPTIONS=$LSAN_OPTIONS:use_tls=0 run_ctest -R "$lsan_crash" "$@"
 }
 phase_fuzz() { run_ctest -L fuzz "$@"; }
 
