@@ -67,7 +67,7 @@ attention_detail::AttentionDims validate(const char* op, const detail::ContextIm
 
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin, int row_end,
-                       const SparseIndex* index, std::int64_t scale_dim) {
+                       const SparseIndex* index, std::int64_t scale_dim, Tensor out) {
   constexpr const char* op = "attention(nvfp4)";
   auto& impl = *ctx.impl();
   detail::check_tensor_owner(op, "Q", q, impl);
@@ -79,10 +79,10 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
     // exact zero-padding (host/src/attention/head_dim_pad.h: the 16-groups of the real columns
     // keep their E4M3 scales, an all-zero pad group has scale 0 and codes 0)
     using attention_detail::pad_head_dim;
-    const Tensor out =
+    const Tensor padded =
         attention_nvfp4(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
                         pad_head_dim(ctx, v, kd), options, row_begin, row_end, index, d.d);
-    return attention_detail::unpad_head_dim(ctx, out, d.d);
+    return attention_detail::unpad_head_dim(ctx, padded, d.d, out);
   }
   const QSmooth qs = options.quant.q_smooth;
   const int Lq = static_cast<int>(d.lq), Lk = static_cast<int>(d.lk);
@@ -106,7 +106,7 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   p.q = quantize_rows(ctx, q, qm, qrows);
   p.k = quantize_rows(ctx, k, km, km.defined() ? Lk : 0);
   p.v = quantize_tokens(ctx, v);
-  Tensor out = new_tensor(ctx, DType::f32, {d.batch, d.hq, d.lq, d.d});
+  if (!out.defined()) out = new_tensor(ctx, DType::f32, {d.batch, d.hq, d.lq, d.d});
   if (!qrows) {
     p.row_begin = row_begin;
     p.row_end = row_end;

@@ -83,8 +83,15 @@ struct Fp4Plan {
 
 // Runs a plan on the device (path: the integer-dot implementation; default by device quirks)
 // or on the fallback, writing rows [row_begin, row_end) of out (fp32 [B, Hq, Lq, D]).
+// own: a kernel object of own_fp4_kernel to use instead of the context's.
 void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
-                       const Fp4DotPath* path = nullptr);
+                       const Fp4DotPath* path = nullptr, cl::Kernel* own = nullptr);
+cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim);
+
+// The checks of fp4_attention_packed (ownership, dtypes, shapes, options) and its plan.
+Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
+                         const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
+                         const AttentionOptions& options);
 
 // attention() with precision nvfp4 (fp4_pipeline.cpp): validates, smooths, quantizes, attends.
 // Only query rows [row_begin, row_end) (row_end -1: Lq) are computed; the others of the
@@ -92,9 +99,11 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
 // index: attend over a SparseIndex already validated against the call (fp4_sparse.cpp).
 // D < 128 other than 64 runs zero-padded (host/src/attention/head_dim_pad.h); scale_dim (0 = D):
 // the head dim of the default softmax scale (the real D of a padded call).
+// out (undefined: allocated) receives the result, f32 [B, Hq, Lq, D] contiguous.
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin = 0, int row_end = -1,
-                       const SparseIndex* index = nullptr, std::int64_t scale_dim = 0);
+                       const SparseIndex* index = nullptr, std::int64_t scale_dim = 0,
+                       Tensor out = {});
 
 // Every check of attention_nvfp4 on descriptors only (supports_attention runs exactly this).
 void validate_nvfp4(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
