@@ -1,0 +1,66 @@
+// make_sparse_attention_plan (sparq/plan.h): attention(q, k, v, index) validated once on the
+// descriptors (check_sparse_call) with its mask hooks planned (alibi slopes and sinks read once);
+// a run checks Q, K, V against the plan and the run's index against the planned call (its
+// tensors, and invariants 1-8 for an index sparq's builders did not make, as the one-shot op),
+// then runs execute_sparse_prefill, the one-shot op's routing and launch, into the plan's
+// outputs.
+#include <mutex>
+
+#include "host/src/attention/attention_access.h"
+#include "host/src/attention/op_plan.h"
+#include "sparse_prefill_launch.h"
+
+namespace sparq {
+
+using namespace attention_detail;
+using plan_detail::check_planned;
+
+namespace {
+
+constexpr const char* kOp = "attention (sparse)";
+
+struct SparsePlan : plan_detail::OpPlan {
+  using OpPlan::OpPlan;
+  using OpPlan::run;
+  TensorDesc q, k, v;
+  AttentionOptions options;
+  AttentionDims d;
+  HookPlan hooks;
+
+  AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv, const SparseIndex& x,
+                      const PlanBuffers& buffers) override {
+    constexpr const char* op = "attention (sparse) plan";
+    std::lock_guard lock(owner->mutex);
+    check_planned(op, "Q", tq, q, *owner);
+    check_planned(op, "K", tk, k, *owner);
+    check_planned(op, "V", tv, v, *owner);
+    sparse_detail::check_index_for_call(op, x, d, options, *owner);
+    const AttentionResult into{given_out(op, buffers), given_lse(op, buffers)};
+    return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into);
+  }
+};
+
+}  // namespace
+
+Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                const TensorDesc& v, const SparseIndex& index,
+                                const AttentionOptions& options) {
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  auto p =
+      std::make_shared<SparsePlan>(ctx, "make_sparse_attention_plan", "run_sparse(q, k, v, index)");
+  p->d = sparse_detail::check_sparse_call(kOp, q, k, v, options, impl);
+  sparse_detail::check_index_meta(kOp, index, p->d, options);
+  if (options.precision == Precision::fp32)
+    p->hooks = plan_hooks(kOp, ctx, options, p->d.batch, p->d.hq, p->d.lk, false, false);
+  p->q = q;
+  p->k = k;
+  p->v = v;
+  p->options = options;
+  p->out = plan_detail::contiguous_desc(DType::f32, {p->d.batch, p->d.hq, p->d.lq, p->d.d});
+  if (options.return_lse)
+    p->lse = plan_detail::contiguous_desc(DType::f32, {p->d.batch, p->d.hq, p->d.lq});
+  return plan_detail::make_plan(std::move(p));
+}
+
+}  // namespace sparq
