@@ -53,6 +53,16 @@ Plan make_quantized_attention_plan(Context& ctx, const TensorDesc& q, const Tens
 // `op` and `arg` otherwise.
 void check_planned(const char* op, const char* arg, const Tensor& t, const TensorDesc& want,
                    const detail::ContextImpl& ctx);
+// Q, K, V descriptors of a plan and the check of a run's tensors against them.
+struct PlannedQkv {
+  TensorDesc q, k, v;
+  void check(const char* op, const Tensor& tq, const Tensor& tk, const Tensor& tv,
+             const detail::ContextImpl& ctx) const {
+    check_planned(op, "Q", tq, q, ctx);
+    check_planned(op, "K", tk, k, ctx);
+    check_planned(op, "V", tv, v, ctx);
+  }
+};
 // The same with offset 0 (kernels that take whole tensors, e.g. the packed inputs).
 void check_planned_whole(const char* op, const char* arg, const Tensor& t, const TensorDesc& want,
                          const detail::ContextImpl& ctx);

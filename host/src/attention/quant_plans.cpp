@@ -17,24 +17,22 @@
 namespace sparq {
 
 using namespace attention_detail;
-using plan_detail::check_planned;
 using plan_detail::check_planned_whole;
+using plan_detail::PlannedQkv;
 
 namespace {
 
 struct QuantizedAttentionPlan : plan_detail::OpPlan {
   using OpPlan::OpPlan;
   using OpPlan::run;
-  TensorDesc q, k, v;
+  PlannedQkv qkv;
   AttentionOptions options;
 
   AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv,
                       const PlanBuffers& buffers) override {
     constexpr const char* op = "attention plan";
     std::lock_guard lock(owner->mutex);
-    check_planned(op, "Q", tq, q, *owner);
-    check_planned(op, "K", tk, k, *owner);
-    check_planned(op, "V", tv, v, *owner);
+    qkv.check(op, tq, tk, tv, *owner);
     given_lse(op, buffers);  // refused: the quantized paths return no LSE
     const Tensor o = given_out(op, buffers);
     if (options.precision == Precision::int8)
@@ -89,9 +87,7 @@ Plan make_quantized_attention_plan(Context& ctx, const TensorDesc& q, const Tens
   else
     nvfp4_detail::validate_nvfp4(ctx, q, k, v, options);
   auto p = std::make_shared<QuantizedAttentionPlan>(ctx, "make_attention_plan", "run(q, k, v)");
-  p->q = q;
-  p->k = k;
-  p->v = v;
+  p->qkv = {q, k, v};
   p->options = options;
   p->out = contiguous_desc(DType::f32, {q.shape[0], q.shape[1], q.shape[2], q.shape[3]});
   return make_plan(std::move(p));

@@ -13,7 +13,7 @@
 namespace sparq {
 
 using namespace attention_detail;
-using plan_detail::check_planned;
+using plan_detail::PlannedQkv;
 
 namespace {
 
@@ -22,7 +22,7 @@ constexpr const char* kOp = "attention (sparse)";
 struct SparsePlan : plan_detail::OpPlan {
   using OpPlan::OpPlan;
   using OpPlan::run;
-  TensorDesc q, k, v;
+  PlannedQkv qkv;
   AttentionOptions options;
   AttentionDims d;
   HookPlan hooks;
@@ -31,9 +31,7 @@ struct SparsePlan : plan_detail::OpPlan {
                       const PlanBuffers& buffers) override {
     constexpr const char* op = "attention (sparse) plan";
     std::lock_guard lock(owner->mutex);
-    check_planned(op, "Q", tq, q, *owner);
-    check_planned(op, "K", tk, k, *owner);
-    check_planned(op, "V", tv, v, *owner);
+    qkv.check(op, tq, tk, tv, *owner);
     sparse_detail::check_index_for_call(op, x, d, options, *owner);
     const AttentionResult into{given_out(op, buffers), given_lse(op, buffers)};
     return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into);
@@ -53,9 +51,7 @@ Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorD
   sparse_detail::check_index_meta(kOp, index, p->d, options);
   if (options.precision == Precision::fp32)
     p->hooks = plan_hooks(kOp, ctx, options, p->d.batch, p->d.hq, p->d.lk, false, false);
-  p->q = q;
-  p->k = k;
-  p->v = v;
+  p->qkv = {q, k, v};
   p->options = options;
   p->out = plan_detail::contiguous_desc(DType::f32, {p->d.batch, p->d.hq, p->d.lq, p->d.d});
   if (options.return_lse)
