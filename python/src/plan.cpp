@@ -1,5 +1,6 @@
 // sparq.Plan (sparq/plan.h) and its makers: make_attention_plan (fp32, int8, nvfp4),
-// make_attention_paged_plan, make_attention_varlen_plan, make_sparse_attention_plan. A maker takes
+// make_attention_paged_plan, make_attention_varlen_plan, make_sparse_attention_plan (an index or
+// a pattern). A maker takes
 // example tensors or arrays (only their dtype and shape are planned); runs take tensors or arrays
 // of those dtypes and shapes (numpy inputs are uploaded per run: keep sparq.Tensor objects for low
 // overhead). Host tables (numpy int32 seq_lens / page_table, cu_seqlens) take the plan's no-wait
@@ -195,15 +196,25 @@ SPARQ_PY_BIND(plan, sparq::py::kOps) {
   m.def(
       "make_sparse_attention_plan",
       [](Context& ctx, const pyb::object& q, const pyb::object& k, const pyb::object& v,
-         const SparseIndex& index, SPARQ_PY_PLAN_PARAMS, SPARQ_PY_MASK_PARAMS) {
+         const pyb::object& pattern_or_index, int layer, SPARQ_PY_PLAN_PARAMS,
+         SPARQ_PY_MASK_PARAMS) {
         const Tensor tq = to_tensor(ctx, q), tk = to_tensor(ctx, k), tv = to_tensor(ctx, v);
         const AttentionOptions o =
             plan_options(ctx, causal, scale, return_lse, out_dtype, precision, q_smooth, k_smooth,
                          window_left, window_right, softcap, alibi_slopes, sinks, key_padding);
-        return PyPlan{
-            ctx, sparq::make_sparse_attention_plan(ctx, tq.desc(), tk.desc(), tv.desc(), index, o)};
+        if (pyb::isinstance<SparseIndex>(pattern_or_index))
+          return PyPlan{ctx,
+                        sparq::make_sparse_attention_plan(ctx, tq.desc(), tk.desc(), tv.desc(),
+                                                          pattern_or_index.cast<SparseIndex>(), o)};
+        IndexOptions io;
+        io.layer = layer;
+        return PyPlan{ctx, sparq::make_sparse_attention_plan(
+                               ctx, tq.desc(), tk.desc(), tv.desc(),
+                               sparse_binding::to_pattern(pattern_or_index), o, io)};
       },
-      pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::arg("index"),
-      pyb::kw_only(), SPARQ_PY_PLAN_OPTIONS, SPARQ_PY_MASK_ARGS,
-      "A Plan of sparq.sparse_attention over an index of this one's shape (plan.run_sparse).");
+      pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::arg("pattern"),
+      pyb::kw_only(), pyb::arg("layer") = -1, SPARQ_PY_PLAN_OPTIONS, SPARQ_PY_MASK_ARGS,
+      "A Plan of sparq.sparse_attention: over a SparseIndex of this one's shape "
+      "(plan.run_sparse(q, k, v, index)), or over a pattern whose index each plan.run(q, k, v) "
+      "builds.");
 }

@@ -62,3 +62,5 @@ def test_paged_varlen_and_sparse_plans(cpu):
     index = sparq.build_index(cpu, q, k, sparq.AShape(16, 32))
     plan = sparq.make_sparse_attention_plan(cpu, q, k, v, index, causal=True)
     assert same_bits(plan.run_sparse(q, k, v, index), sparq.sparse_attention(cpu, q, k, v, index))
+    plan = sparq.make_sparse_attention_plan(cpu, q, k, v, sparq.AShape(16, 32), causal=True)
+    assert same_bits(plan.run(q, k, v), sparq.sparse_attention(cpu, q, k, v, sparq.AShape(16, 32)))

@@ -76,6 +76,27 @@ TEST(SparsePlan, MasksInt8AndPaddedHeadDims) {
              500);
 }
 
+// A pattern plan builds each run's index from that run's Q and K: attention(q, k, v, pattern).
+TEST(SparsePlan, PatternRunsEqualOneShot) {
+  Context cpu = fallback_context();  // host logic: build_index and the launch are the op's own
+  const Shape s{.Hq = 4, .Hkv = 2, .D = 64, .Lq = 128, .Lk = 192};
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  const Qkv first = random_qkv(cpu, s, 700);
+  for (const Pattern& pattern : {Pattern{AShape{16, 64}}, Pattern{VerticalSlash{30, 60}}}) {
+    Plan plan = make_sparse_attention_plan(cpu, first.q.desc(), first.k.desc(), first.v.desc(),
+                                           pattern, o, {.sharing = IndexSharing::kv_group});
+    for (int run = 0; run < 2; ++run) {
+      const Qkv x = random_qkv(cpu, s, 710 + 10 * run);
+      expect_same_bits(
+          plan.run(x.q, x.k, x.v),
+          attention(cpu, x.q, x.k, x.v, pattern, o, {.sharing = IndexSharing::kv_group}),
+          fmt::format("pattern {} run {}", pattern.index(), run));
+    }
+    expect_error([&] { plan.run_sparse(first.q, first.k, first.v, SparseIndex()); },
+                 ErrorCode::invalid_argument, {"run(q, k, v)"});
+  }
+}
+
 TEST(SparsePlan, MismatchedRunsAreRefused) {
   Context cpu = fallback_context();
   const Shape s{.D = 64, .Lq = 100, .Lk = 150};

@@ -69,7 +69,8 @@ class SPARQ_API Plan {
   TensorDesc out_desc() const;  // contiguous
   TensorDesc lse_desc() const;  // contiguous f32; shape [] (empty) unless options.return_lse
 
-  // attention(): Q, K, V with the planned dtypes, shapes and strides (offsets may differ per
+  // attention() (and attention(q, k, v, pattern): make_sparse_attention_plan with a pattern):
+  // Q, K, V with the planned dtypes, shapes and strides (offsets may differ per
   // call, e.g. one layer's slice of a larger buffer). Mask tensors are the ones given when the
   // plan was made: alibi_slopes and sinks were read then, key_padding is read by each run.
   AttentionResult run(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -140,6 +141,13 @@ SPARQ_API Plan make_attention_varlen_plan(Context& ctx, const TensorDesc& q, con
 SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                           const TensorDesc& v, const SparseIndex& index,
                                           const AttentionOptions& options = {});
+// A plan of attention(ctx, q, k, v, pattern, options, index_options): each run(q, k, v) builds
+// the pattern's index from its Q and K (build_index; its checks run there) and attends over it.
+// Grid patterns (permuted order) run permuted_attention and take no buffers.out / lse.
+SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                          const TensorDesc& v, const Pattern& pattern,
+                                          const AttentionOptions& options = {},
+                                          const IndexOptions& index_options = {});
 
 // A plan of sage8_attention_packed(ctx, packed, options): packed's tensors give the descriptors
 // (their contents are not read here); delta present = Q smoothing (per head or per 128 rows).
