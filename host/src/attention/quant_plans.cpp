@@ -83,7 +83,7 @@ Plan make_quantized_attention_plan(Context& ctx, const TensorDesc& q, const Tens
   constexpr const char* op = "attention";
   check_masks_precision(op, options);
   if (options.precision == Precision::int8)
-    validate(op, q, k, v, options, max_alloc(*ctx.impl()), true);
+    validate_sage8(op, q, k, v, options, max_alloc(*ctx.impl()), true);
   else
     nvfp4_detail::validate_nvfp4(ctx, q, k, v, options);
   auto p = std::make_shared<QuantizedAttentionPlan>(ctx, "make_attention_plan", "run(q, k, v)");

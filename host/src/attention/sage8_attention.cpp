@@ -81,8 +81,8 @@ void check_head_dim_8(const char* op, std::int64_t d, bool pad = false) {
 
 }  // namespace
 
-Dims validate(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
-              const AttentionOptions& options, std::uint64_t max_alloc, bool pad) {
+Dims validate_sage8(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
+                    const AttentionOptions& options, std::uint64_t max_alloc, bool pad) {
   AttentionOptions fp = options;
   fp.precision = Precision::fp32;
   const AttentionDims d = validate_dense(op, q, k, v, fp, max_alloc);
@@ -197,7 +197,7 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
   detail::check_tensor_owner(op, "Q", q, impl);
   detail::check_tensor_owner(op, "K", k, impl);
   detail::check_tensor_owner(op, "V", v, impl);
-  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl), true);
+  const Dims d = validate_sage8(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl), true);
   if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
     const AttentionResult r =
         sage8_attention(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
@@ -283,7 +283,8 @@ Sage8PackedCall check_sage8_packed(const char* op, const Sage8Packed& p,
 
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options) {
-  return support_of([&] { validate("attention", q, k, v, options, max_alloc(*ctx.impl()), true); });
+  return support_of(
+      [&] { validate_sage8("attention", q, k, v, options, max_alloc(*ctx.impl()), true); });
 }
 
 std::vector<rt::KernelVariant> sage8_kernel_variants() {
@@ -311,7 +312,7 @@ Sage8Packed sage8_quantize(Context& ctx, const Tensor& q, const Tensor& k, const
   detail::check_tensor_owner(op, "Q", q, impl);
   detail::check_tensor_owner(op, "K", k, impl);
   detail::check_tensor_owner(op, "V", v, impl);
-  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
+  const Dims d = validate_sage8(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
   const float c = scale_constant(op, options.scale, d.d);
   Tensor qm, km;
   Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km);

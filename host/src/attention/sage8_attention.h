@@ -29,8 +29,9 @@ struct Sage8Dims {
 
 // Everything attention() checks for int8 precision, on descriptors only (pad: D < 128 other than
 // 64 is taken, by zero-padding; else D must be 64 or 128).
-Sage8Dims validate(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
-                   const AttentionOptions& options, std::uint64_t max_alloc, bool pad = false);
+Sage8Dims validate_sage8(const char* op, const TensorDesc& q, const TensorDesc& k,
+                         const TensorDesc& v, const AttentionOptions& options,
+                         std::uint64_t max_alloc, bool pad = false);
 
 // Output rows [row0, row1) (row0 a multiple of 128) with delta blocks [blk0, blk0 + nblk) of
 // delta_rows rows each (delta undefined: no Q smoothing).
