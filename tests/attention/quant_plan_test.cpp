@@ -109,24 +109,33 @@ TEST(QuantPlan, Fp4PackedRunsEqualOneShot) {
 }
 
 // make_attention_plan with a quantized precision: the one-shot pipeline's bits, D = 64 natively
-// and D = 40 zero-padded (into a caller's output). The plan adds host code only (checks, the
-// output tensor) to the one-shot pipeline, whose device runs Sage8Exact / Nvfp4Pipeline test.
+// and D = 40 zero-padded (into a caller's output), three runs (int8 runs reuse the plan's
+// temporaries). The device runs int8 D = 64 only (the plan adds host code to the pipeline, whose
+// device runs Sage8Exact / Nvfp4Pipeline test; the reuse of temporaries across queued runs is
+// tested here).
 TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
-  Context cpu = fallback_context();
-  for (Context* ctx : {&cpu}) {
+  Context dev = device_context(), cpu = fallback_context();
+  for (Context* ctx : {&dev, &cpu}) {
     for (Precision prec : {Precision::int8, Precision::nvfp4})
       for (std::int64_t d : {64, 40}) {
+        if (ctx == &dev && (prec != Precision::int8 || d != 64)) continue;
         SCOPED_TRACE(fmt::format("{} {} D{}", ctx->device().name,
                                  prec == Precision::int8 ? "int8" : "nvfp4", d));
         const AttentionOptions o{.causal = true, .precision = prec};
-        const Qkv first = random_qkv(*ctx, 33, 70, d, 60);
+        const Qkv first = random_qkv(*ctx, 130, 140, d, 60);
         Plan plan = make_attention_plan(*ctx, first.q.desc(), first.k.desc(), first.v.desc(), o);
         EXPECT_EQ(plan.workspace_bytes(), 0u);
         const Tensor out = ctx->empty(plan.out_desc().dtype, plan.out_desc().shape);
-        for (int run = 0; run < 2; ++run) {
-          const Qkv x = random_qkv(*ctx, 33, 70, d, 70 + 3 * run);
-          const AttentionResult got = plan.run(x.q, x.k, x.v, {.out = run == 1 ? out : Tensor()});
-          EXPECT_EQ(compare_bits(got.out.download<float>(),
+        std::vector<Qkv> inputs;
+        std::vector<Tensor> got;
+        for (int run = 0; run < 3; ++run) {  // queued back to back, compared afterwards
+          inputs.push_back(random_qkv(*ctx, 130, 140, d, 70 + 3 * run));
+          const Qkv& x = inputs.back();
+          got.push_back(plan.run(x.q, x.k, x.v, {.out = run == 1 ? out : Tensor()}).out);
+        }
+        for (int run = 0; run < 3; ++run) {
+          const Qkv& x = inputs[static_cast<std::size_t>(run)];
+          EXPECT_EQ(compare_bits(got[static_cast<std::size_t>(run)].download<float>(),
                                  attention(*ctx, x.q, x.k, x.v, o).out.download<float>()),
                     "")
               << "run " << run;

@@ -111,15 +111,16 @@ Tensor new_out(Context& ctx, const Dims& d) {
 
 // Q/K/V quantized as §5 (means, codes, scales); qm returned for the delta slices.
 Sage8Packed quantize(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
-                     const AttentionOptions& o, float c, Tensor* qm_out, Tensor* km_out) {
+                     const AttentionOptions& o, float c, Tensor* qm_out, Tensor* km_out,
+                     quant_detail::Scratch* scratch = nullptr) {
   Tensor km, qm;
-  if (o.quant.k_smooth) km = quant_detail::block_mean(ctx, k, d.lk);
+  if (o.quant.k_smooth) km = quant_detail::block_mean(ctx, k, d.lk, scratch);
   const std::int64_t qrows = o.quant.q_smooth == QSmooth::per_block128 ? kQBlock : d.lq;
-  if (o.quant.q_smooth != QSmooth::off) qm = quant_detail::block_mean(ctx, q, qrows);
+  if (o.quant.q_smooth != QSmooth::off) qm = quant_detail::block_mean(ctx, q, qrows, scratch);
   Sage8Packed p;
-  auto qq = quant_detail::int8_blocks(ctx, q, qm, qrows, c, kQBlock);
-  auto kq = quant_detail::int8_blocks(ctx, k, km, d.lk, 1.0f, kKBlock);
-  auto vq = quant_detail::int8_v(ctx, v);
+  auto qq = quant_detail::int8_blocks(ctx, q, qm, qrows, c, kQBlock, scratch);
+  auto kq = quant_detail::int8_blocks(ctx, k, km, d.lk, 1.0f, kKBlock, scratch);
+  auto vq = quant_detail::int8_v(ctx, v, scratch);
   p.q = {qq.codes, qq.scales};
   p.k = {kq.codes, kq.scales};
   p.v = {vq.codes, vq.scales};
@@ -190,7 +191,8 @@ void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Sl
 
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                 const AttentionOptions& options, const SparseIndex* index,
-                                std::int64_t scale_dim, Tensor out) {
+                                std::int64_t scale_dim, Tensor out,
+                                quant_detail::Scratch* scratch) {
   const char* op = index ? "attention (sparse)" : "attention";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
@@ -201,18 +203,18 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
   if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
     const AttentionResult r =
         sage8_attention(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
-                        pad_head_dim(ctx, v, kd), options, index, d.d);
+                        pad_head_dim(ctx, v, kd), options, index, d.d, {}, scratch);
     return {unpad_head_dim(ctx, r.out, d.d, out), {}};
   }
   const float c = scale_constant(op, options.scale, scale_dim ? scale_dim : d.d);
   Tensor qm, km;
-  const Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km);
+  const Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km, scratch);
   if (!out.defined()) out = new_out(ctx, d);
   const auto qs = options.quant.q_smooth;
   if (qs == QSmooth::off) {
     run_sage8_slice(ctx, p, d, {0, d.lq, {}}, options.causal, c, out, index);
   } else if (qs == QSmooth::per_head) {
-    Slice s{0, d.lq, quant_detail::smooth_delta(ctx, qm, 0, 1, k, km), d.lq, 0, 1};
+    Slice s{0, d.lq, quant_detail::smooth_delta(ctx, qm, 0, 1, k, km, scratch), d.lq, 0, 1};
     run_sage8_slice(ctx, p, d, s, options.causal, c, out, index);
   } else {
     // delta of a few 128-row blocks at a time, so its workspace stays bounded at any length.
@@ -229,7 +231,7 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
       check_alloc(op, "delta workspace", DType::f32, {d.batch, d.hq, nb, d.lk}, max_alloc(impl));
       Slice s{b0 * kQBlock,
               std::min(d.lq, (b0 + nb) * kQBlock),
-              quant_detail::smooth_delta(ctx, qm, b0, nb, k, km),
+              quant_detail::smooth_delta(ctx, qm, b0, nb, k, km, scratch),
               kQBlock,
               b0,
               nb};

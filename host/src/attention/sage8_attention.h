@@ -12,6 +12,9 @@
 namespace sparq {
 struct SparseIndex;
 }
+namespace sparq::quant_detail {
+class Scratch;
+}
 
 namespace sparq::attention_detail {
 
@@ -19,10 +22,12 @@ namespace sparq::attention_detail {
 // (host/src/attention/sage8_sparse.cpp); the quantizers and delta slices are the same. A head
 // dim the kernels lack (D < 128, not 64) runs zero-padded (head_dim_pad.h); scale_dim (0 = D):
 // the head dim of the default softmax scale (the real D of a padded call).
-// out (undefined: allocated) receives the f32 [B, Hq, Lq, D] result.
+// out (undefined: allocated) receives the f32 [B, Hq, Lq, D] result; scratch (a plan's): where
+// the quantized Q/K/V, means and delta slices come from (null: new tensors).
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                 const AttentionOptions& options, const SparseIndex* index = nullptr,
-                                std::int64_t scale_dim = 0, Tensor out = {});
+                                std::int64_t scale_dim = 0, Tensor out = {},
+                                quant_detail::Scratch* scratch = nullptr);
 struct Sage8Dims {
   std::int64_t batch, hq, hkv, lq, lk, d;
 };
