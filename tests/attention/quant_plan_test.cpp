@@ -109,10 +109,9 @@ TEST(QuantPlan, Fp4PackedRunsEqualOneShot) {
 }
 
 // make_attention_plan with a quantized precision: the one-shot pipeline's bits, D = 64 natively
-// and D = 40 zero-padded (into a caller's output), three runs (int8 runs reuse the plan's
-// temporaries). The device runs int8 D = 64 only (the plan adds host code to the pipeline, whose
-// device runs Sage8Exact / Nvfp4Pipeline test; the reuse of temporaries across queued runs is
-// tested here).
+// and D = 40 zero-padded (into a caller's output), three runs (reusing the plan's temporaries). The
+// device runs int8 D = 64 only (the plan adds host code to the pipeline, whose device runs
+// Sage8Exact / Nvfp4Pipeline test; the reuse of temporaries across queued runs is tested here).
 TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
   Context dev = device_context(), cpu = fallback_context();
   for (Context* ctx : {&dev, &cpu}) {

@@ -1,7 +1,7 @@
 // sparq::Plan kinds of the quantized attention ops (op_plan.h):
 //  - make_attention_plan with precision int8 / nvfp4: validated once; a run checks its tensors
 //    against the plan and runs the one-shot pipeline (quantizers, delta slices, kernel) into the
-//    plan's output, so its bits are attention()'s; int8 runs reuse the plan's temporaries
+//    plan's output, so its bits are attention()'s; runs reuse the plan's temporaries
 //    (quant_detail::Scratch) instead of allocating them;
 //  - make_sage8_packed_plan: sage8_attention_packed validated once, with its own kernel object;
 //    a run checks the packed tensors' descriptors and launches (run_sage8_slice, the one-shot
@@ -29,7 +29,7 @@ struct QuantizedAttentionPlan : plan_detail::OpPlan {
   using OpPlan::run;
   PlannedQkv qkv;
   AttentionOptions options;
-  quant_detail::Scratch scratch;  // int8: the quantizers' outputs, reused by every run
+  quant_detail::Scratch scratch;  // the quantizers' outputs, reused by every run
 
   AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv,
                       const PlanBuffers& buffers) override {
@@ -38,11 +38,11 @@ struct QuantizedAttentionPlan : plan_detail::OpPlan {
     qkv.check(op, tq, tk, tv, *owner);
     given_lse(op, buffers);  // refused: the quantized paths return no LSE
     const Tensor o = given_out(op, buffers);
-    if (options.precision == Precision::int8) {
-      scratch.restart();
+    scratch.restart();
+    if (options.precision == Precision::int8)
       return sage8_attention(ctx, tq, tk, tv, options, nullptr, 0, o, &scratch);
-    }
-    return {nvfp4_detail::attention_nvfp4(ctx, tq, tk, tv, options, 0, -1, nullptr, 0, o), {}};
+    return {nvfp4_detail::attention_nvfp4(ctx, tq, tk, tv, options, 0, -1, nullptr, 0, o, &scratch),
+            {}};
   }
 };
 
