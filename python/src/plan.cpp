@@ -1,6 +1,6 @@
 // sparq.Plan (sparq/plan.h) and its makers: make_attention_plan (fp32, int8, nvfp4),
 // make_attention_paged_plan, make_attention_varlen_plan, make_sparse_attention_plan (an index or
-// a pattern). A maker takes
+// a pattern), make_sage8_packed_plan, make_fp4_packed_plan. A maker takes
 // example tensors or arrays (only their dtype and shape are planned); runs take tensors or arrays
 // of those dtypes and shapes (numpy inputs are uploaded per run: keep sparq.Tensor objects for low
 // overhead). Host tables (numpy int32 seq_lens / page_table, cu_seqlens) take the plan's no-wait
@@ -144,7 +144,28 @@ SPARQ_PY_BIND(plan_types, sparq::py::kTypes) {
             return p.result(r);
           },
           pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::arg("index"), pyb::kw_only(),
-          SPARQ_PY_PLAN_OUT, "Runs a make_sparse_attention_plan plan over this run's index.");
+          SPARQ_PY_PLAN_OUT, "Runs a make_sparse_attention_plan plan over this run's index.")
+      .def(
+          "run_sage8",
+          [](PyPlan& p, const Sage8Packed& packed, const pyb::object& out) {
+            const PlanBuffers b = p.buffers(out, pyb::none(), pyb::none());
+            pyb::gil_scoped_release nogil;
+            return p.plan.run(packed, b).out;
+          },
+          pyb::arg("packed"), pyb::kw_only(), pyb::arg("out") = pyb::none(),
+          "Runs a make_sage8_packed_plan plan.")
+      .def(
+          "run_fp4",
+          [](PyPlan& p, const Fp4Packed& q, const Fp4Packed& k, const Fp4PackedT& v,
+             const pyb::object& delta, const pyb::object& out) {
+            const Tensor d = opt_tensor(p.ctx, delta);
+            const PlanBuffers b = p.buffers(out, pyb::none(), pyb::none());
+            pyb::gil_scoped_release nogil;
+            return p.plan.run(q, k, v, d.defined() ? &d : nullptr, b).out;
+          },
+          pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::kw_only(),
+          pyb::arg("delta") = pyb::none(), pyb::arg("out") = pyb::none(),
+          "Runs a make_fp4_packed_plan plan.");
 }
 
 SPARQ_PY_BIND(plan, sparq::py::kOps) {
@@ -217,4 +238,26 @@ SPARQ_PY_BIND(plan, sparq::py::kOps) {
       "A Plan of sparq.sparse_attention: over a SparseIndex of this one's shape "
       "(plan.run_sparse(q, k, v, index)), or over a pattern whose index each plan.run(q, k, v) "
       "builds.");
+  m.def(
+      "make_sage8_packed_plan",
+      [](Context& ctx, const Sage8Packed& packed, bool causal, float scale) {
+        const AttentionOptions o{.causal = causal, .scale = scale};
+        return PyPlan{ctx, sparq::make_sage8_packed_plan(ctx, packed, o)};
+      },
+      pyb::arg("ctx"), pyb::arg("packed"), pyb::kw_only(), pyb::arg("causal") = false,
+      pyb::arg("scale") = 0.0f,
+      "A Plan of sparq.sage8_attention_packed for packed tensors of these shapes "
+      "(plan.run_sage8).");
+  m.def(
+      "make_fp4_packed_plan",
+      [](Context& ctx, const Fp4Packed& q, const Fp4Packed& k, const Fp4PackedT& v,
+         const pyb::object& delta, bool causal, float scale) {
+        const Tensor d = opt_tensor(ctx, delta);
+        const AttentionOptions o{.causal = causal, .scale = scale};
+        return PyPlan{ctx,
+                      sparq::make_fp4_packed_plan(ctx, q, k, v, d.defined() ? &d : nullptr, o)};
+      },
+      pyb::arg("ctx"), pyb::arg("q"), pyb::arg("k"), pyb::arg("v"), pyb::kw_only(),
+      pyb::arg("delta") = pyb::none(), pyb::arg("causal") = false, pyb::arg("scale") = 0.0f,
+      "A Plan of sparq.fp4_attention_packed for packed tensors of these shapes (plan.run_fp4).");
 }

@@ -64,3 +64,26 @@ def test_paged_varlen_and_sparse_plans(cpu):
     assert same_bits(plan.run_sparse(q, k, v, index), sparq.sparse_attention(cpu, q, k, v, index))
     plan = sparq.make_sparse_attention_plan(cpu, q, k, v, sparq.AShape(16, 32), causal=True)
     assert same_bits(plan.run(q, k, v), sparq.sparse_attention(cpu, q, k, v, sparq.AShape(16, 32)))
+
+
+def test_packed_plans(cpu):
+    g = rng(92)
+    q, k, v = qkv(g, 130, 150)
+    packed = sparq.sage8_quantize(cpu, q, k, v)
+    assert packed.delta is not None and packed.q_codes.dtype == sparq.i8
+    plan = sparq.make_sage8_packed_plan(cpu, packed, causal=True)
+    q, k, v = qkv(g, 130, 150)
+    packed = sparq.sage8_quantize(cpu, q, k, v)
+    want = sparq.attention(cpu, q, k, v, causal=True, precision="int8")
+    assert same_bits(plan.run_sage8(packed), want)
+    assert same_bits(sparq.sage8_attention_packed(cpu, packed, causal=True), want)
+
+    def fp4(seed):
+        q, k, v = qkv(rng(seed), 70, 100)
+        return (sparq.fp4_quantize_rows(cpu, q), sparq.fp4_quantize_rows(cpu, k),
+                sparq.fp4_quantize_tokens(cpu, v))
+    plan = sparq.make_fp4_packed_plan(cpu, *fp4(93), causal=True)
+    args = fp4(94)
+    assert same_bits(plan.run_fp4(*args), sparq.fp4_attention_packed(cpu, *args, causal=True))
+    with pytest.raises(sparq.Error, match="make_fp4_packed_plan"):
+        plan.run_sage8(packed)
