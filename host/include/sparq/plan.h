@@ -13,8 +13,8 @@
 //
 // Covered: attention() (precision fp32 with every mask hook, GQA, causal, f16/bf16 storage and
 // output; int8 and nvfp4), attention_varlen() and attention_paged() (f32/f16/bf16/int8 pages),
-// attention(q, k, v, index) (sparse prefill, every precision), sage8_attention_packed() and
-// fp4_attention_packed().
+// attention(q, k, v, index) and attention(q, k, v, pattern) (sparse prefill, every precision),
+// sage8_attention_packed() and fp4_attention_packed().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -93,10 +93,10 @@ class SPARQ_API Plan {
   AttentionResult run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
                              const SeqOffsets& offsets, const PlanBuffers& buffers = {});
 
-  // attention(q, k, v, index) (make_sparse_attention_plan): Q, K, V as planned; the index's
-  // metadata (B, Hi, nqb, capacities, causal, Lq, Lk, sharing, sink/window, qpos/kpos presence)
-  // as planned, its contents are data (each layer may bring its own index): an index that
-  // sparq's builders did not make is validated by every run, as by the one-shot op.
+  // attention(q, k, v, index) (make_sparse_attention_plan with an index): Q, K, V as planned; the
+  // index is data (each layer may bring its own): checked against the planned call (B, Lq, Lk,
+  // causal, sharing and rows, its tensors; capacities may differ) and, when sparq's builders did
+  // not make it, validated (invariants 1-8) by every run, as by the one-shot op.
   AttentionResult run_sparse(const Tensor& q, const Tensor& k, const Tensor& v,
                              const SparseIndex& index, const PlanBuffers& buffers = {});
   // sage8_attention_packed() (make_sage8_packed_plan): the packed tensors as planned.
@@ -116,7 +116,8 @@ class SPARQ_API Plan {
 
 // A plan of attention(ctx, q, k, v, options) for tensors of these descriptors. Throws the
 // sparq::Error the op would throw. With precision int8 / nvfp4 a run quantizes and attends as the
-// one-shot op (its temporaries are allocated per run; workspace_bytes() is 0). Copies of a Plan
+// one-shot op, into temporaries the plan allocates on its first run and keeps (not in a caller's
+// workspace: workspace_bytes() is 0). Copies of a Plan
 // share its kernels and workspace; runs of one Context are serialized, as all its calls.
 SPARQ_API Plan make_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                    const TensorDesc& v, const AttentionOptions& options = {});
