@@ -2,8 +2,10 @@
 // (no wait between calls, as a model's layers issue them) through the one-shot op, through a
 // sparq::Plan (made once, outside the timing; output tensor and workspace reused), and for paged
 // decode through a plan given the tables from the host (sparq::PagedTables: no download, so no
-// wait for the device), and for sparse prefill over an A-shape index (built once, outside the
-// timing) through attention(q, k, v, index) and a make_sparse_attention_plan plan. Each case
+// wait for the device), for sparse prefill over an A-shape index (built once, outside the
+// timing) through attention(q, k, v, index) and a make_sparse_attention_plan plan, and for int8
+// attention on packed inputs (quantized once) through sage8_attention_packed and a
+// make_sage8_packed_plan plan (its own kernel object). Each case
 // reports the host time of the loop of calls per call
 // (Instance::host_us_per_call: validation, table downloads, allocation, kernel lookup, argument
 // setting, enqueue; on the fallback the whole execution), next to the wall time per call of the
@@ -30,15 +32,16 @@ const char* variant_name(Variant v) {
 }
 
 // decode: attention() on contiguous K/V, one query row; paged: attention_paged over a page pool;
-// sparse: prefill of `context` rows over an A-shape index.
-enum class Kind { decode, paged, sparse };
+// sparse: prefill of `context` rows over an A-shape index; sage8: prefill of `context` rows
+// through sage8_attention_packed on inputs quantized once (make_sage8_packed_plan).
+enum class Kind { decode, paged, sparse, sage8 };
 
 struct HostShape {
   Kind kind;
   std::int64_t hq, hkv, dim, context, page_size;
   int calls;
   bool paged() const { return kind == Kind::paged; }
-  std::int64_t lq() const { return kind == Kind::sparse ? context : 1; }
+  std::int64_t lq() const { return kind == Kind::sparse || kind == Kind::sage8 ? context : 1; }
 };
 
 const Pattern kSparsePattern = AShape{128, 1024};
@@ -60,8 +63,11 @@ class HostInstance : public Instance {
     context_ = static_cast<std::int32_t>(s_.context);
     upload(ctx_, q_dev_, k_dev_, v_dev_, kv_dev_);
     if (s_.kind == Kind::sparse) index_ = build_index(ctx_, q_dev_, k_dev_, kSparsePattern);
+    if (s_.kind == Kind::sage8) packed_ = sage8_quantize(ctx_, q_dev_, k_dev_, v_dev_, int8());
     if (!use_plan_) return;
-    if (s_.kind == Kind::sparse)
+    if (s_.kind == Kind::sage8)
+      plan_ = make_sage8_packed_plan(ctx_, packed_, options());
+    else if (s_.kind == Kind::sparse)
       plan_ = make_sparse_attention_plan(ctx_, q_dev_.desc(), k_dev_.desc(), v_dev_.desc(), index_,
                                          options());
     else if (s_.paged())
@@ -74,7 +80,11 @@ class HostInstance : public Instance {
   void run() override {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < s_.calls; ++i) {
-      if (use_plan_ && s_.kind == Kind::sparse)
+      if (use_plan_ && s_.kind == Kind::sage8)
+        plan_.run(packed_, {.out = out_});
+      else if (s_.kind == Kind::sage8)
+        out_ = sage8_attention_packed(ctx_, packed_, options()).out;
+      else if (use_plan_ && s_.kind == Kind::sparse)
         plan_.run_sparse(q_dev_, k_dev_, v_dev_, index_, {.out = out_});
       else if (use_plan_ && s_.paged() && host_tables_)
         plan_.run(q_dev_, kv_dev_, {.out = out_}, {&context_, table_.data()});
@@ -105,7 +115,10 @@ class HostInstance : public Instance {
     PagedKV kv;
     upload(fallback, q, k, v, kv);
     Tensor want;
-    if (s_.kind == Kind::sparse)
+    if (s_.kind == Kind::sage8)
+      want = sage8_attention_packed(fallback, sage8_quantize(fallback, q, k, v, int8()), options())
+                 .out;
+    else if (s_.kind == Kind::sparse)
       want =
           attention(fallback, q, k, v, build_index(fallback, q, k, kSparsePattern), options()).out;
     else if (s_.paged())
@@ -119,6 +132,7 @@ class HostInstance : public Instance {
 
  private:
   static AttentionOptions options() { return {.causal = true}; }
+  static AttentionOptions int8() { return {.causal = true, .precision = Precision::int8}; }
 
   void upload(Context& ctx, Tensor& q, Tensor& k, Tensor& v, PagedKV& kv) const {
     q = ctx.upload(q_, DType::f32, {1, s_.hq, s_.lq(), s_.dim});
@@ -148,6 +162,7 @@ class HostInstance : public Instance {
   Tensor q_dev_, k_dev_, v_dev_, out_;
   PagedKV kv_dev_;
   SparseIndex index_;
+  Sage8Packed packed_;
   Plan plan_;
   std::vector<double> host_ms_;
 };
@@ -156,13 +171,14 @@ Case host_case(HostShape s, Variant variant, SizeClass size, std::uint64_t seed)
   Case c;
   c.family = "attention";
   c.op = "host_overhead";
-  const char* kind = s.kind == Kind::sparse ? "prefill_sparse"
-                     : s.paged()            ? "decode_paged"
-                                            : "decode";
-  c.name = fmt::format("attention/host_overhead {} B1 {} D{} ctx {}{} f32 x{} {}", kind,
+  const char* kind = s.kind == Kind::sage8    ? "prefill_int8_packed"
+                     : s.kind == Kind::sparse ? "prefill_sparse"
+                     : s.paged()              ? "decode_paged"
+                                              : "decode";
+  c.name = fmt::format("attention/host_overhead {} B1 {} D{} ctx {}{} {} x{} {}", kind,
                        head_label(s.hq, s.hkv), s.dim, s.context,
-                       s.paged() ? fmt::format(" page{}", s.page_size) : "", s.calls,
-                       variant_name(variant));
+                       s.paged() ? fmt::format(" page{}", s.page_size) : "",
+                       s.kind == Kind::sage8 ? "int8" : "f32", s.calls, variant_name(variant));
   c.size = size;
   c.seed = seed;
   c.params = {{"Hq", s.hq},           {"Hkv", s.hkv},     {"D", s.dim},
@@ -188,6 +204,7 @@ std::vector<Case> attention_host_cases() {
   for (Variant v : {one, host})
     cases.push_back(host_case({paged, 4, 2, 64, 2000, 16, 20}, v, S::small, 501));
   cases.push_back(host_case({sparse, 4, 2, 64, 256, 16, 5}, plan, S::small, 502));
+  cases.push_back(host_case({Kind::sage8, 4, 2, 64, 256, 16, 5}, plan, S::small, 507));
   // Large: one decode step of a Llama-style layer at 32K context (split-KV), 60 layers.
   for (Variant v : {one, plan, host})
     cases.push_back(host_case({paged, 32, 8, 128, 32768, 16, 60}, v, S::large, 503));
@@ -196,6 +213,9 @@ std::vector<Case> attention_host_cases() {
   // Large: a sparse prefill chunk of 4K rows (A-shape, one index), 60 layers.
   for (Variant v : {one, plan})
     cases.push_back(host_case({sparse, 32, 8, 128, 4096, 16, 60}, v, S::large, 505));
+  // Large: int8 attention of a 4K chunk on inputs quantized once, 60 layers.
+  for (Variant v : {one, plan})
+    cases.push_back(host_case({Kind::sage8, 32, 8, 128, 4096, 16, 60}, v, S::large, 506));
   return cases;
 }
 
