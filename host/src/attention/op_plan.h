@@ -31,9 +31,9 @@ struct OpPlan {
                               const Tensor* delta, const PlanBuffers& buffers);
 
   // The run's outputs: buffers.out / buffers.lse checked against out / lse (dtype, shape and
-  // strides; offset 0 unless any_offset), or undefined where not given (the op allocates).
-  // The caller holds the context's mutex.
-  Tensor given_out(const char* op, const PlanBuffers& buffers, bool any_offset = false) const;
+  // strides; offset 0), or undefined where not given (the op allocates). The caller holds the
+  // context's mutex.
+  Tensor given_out(const char* op, const PlanBuffers& buffers) const;
   Tensor given_lse(const char* op, const PlanBuffers& buffers) const;
 };
 
