@@ -109,15 +109,15 @@ TEST(QuantPlan, Fp4PackedRunsEqualOneShot) {
 }
 
 // make_attention_plan with a quantized precision: the one-shot pipeline's bits, D = 64 natively
-// and D = 40 zero-padded (into a caller's output), three runs (reusing the plan's temporaries). The
-// device runs int8 D = 64 only (the plan adds host code to the pipeline, whose device runs
-// Sage8Exact / Nvfp4Pipeline test; the reuse of temporaries across queued runs is tested here).
+// and D = 40 zero-padded (into a caller's output), three runs queued back to back (reusing the
+// plan's temporaries). The plan adds host code to the one-shot pipeline, whose device runs
+// Sage8Exact / Nvfp4Pipeline test: the fallback suffices (a PoCL run would build the quantizer
+// kernels in this process, ~2 s).
 TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
-  Context dev = device_context(), cpu = fallback_context();
-  for (Context* ctx : {&dev, &cpu}) {
+  Context cpu = fallback_context();
+  for (Context* ctx : {&cpu}) {
     for (Precision prec : {Precision::int8, Precision::nvfp4})
       for (std::int64_t d : {64, 40}) {
-        if (ctx == &dev && (prec != Precision::int8 || d != 64)) continue;
         SCOPED_TRACE(fmt::format("{} {} D{}", ctx->device().name,
                                  prec == Precision::int8 ? "int8" : "nvfp4", d));
         const AttentionOptions o{.causal = true, .precision = prec};
