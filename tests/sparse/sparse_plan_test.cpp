@@ -32,7 +32,8 @@ void expect_same_bits(const AttentionResult& got, const AttentionResult& want,
 }
 
 // Three runs: a caller-made index (own outputs), another one into the caller's outputs, the
-// dense index (sparq-made, sealed: not validated again).
+// dense index (sparq-made, sealed: not validated again; fallback only, since its empty column
+// arrays make PoCL build a second specialization of the kernel, ~1.5 s).
 void check_plan(Context& ctx, const Shape& s, const AttentionOptions& o, std::uint64_t seed) {
   SCOPED_TRACE(fmt::format("{} D{}", ctx.device().name, s.D));
   const Qkv first = random_qkv(ctx, s, seed);
@@ -42,7 +43,8 @@ void check_plan(Context& ctx, const Shape& s, const AttentionOptions& o, std::ui
   EXPECT_EQ(plan.workspace_bytes(), 0u);
   const Tensor out = ctx.empty(plan.out_desc().dtype, plan.out_desc().shape);
   const Tensor lse = o.return_lse ? ctx.empty(DType::f32, plan.lse_desc().shape) : Tensor();
-  for (int run = 0; run < 3; ++run) {
+  const int runs = ctx.backend() == Backend::fallback ? 3 : 2;
+  for (int run = 0; run < runs; ++run) {
     const Qkv x = random_qkv(ctx, s, seed + 10 * (run + 1));
     const SparseIndex index = run < 2 ? upload_index(ctx, random_index(s, seed + 10 * run + 5))
                                       : dense_index(ctx, s.B, hi_count(s), s.Lq, s.Lk, s.causal);
