@@ -67,12 +67,14 @@ AttentionResult execute_sparse_prefill(Context& ctx, const Tensor& q, const Tens
                                        const Tensor& v, const SparseIndex& x,
                                        const AttentionDims& d, const AttentionOptions& options,
                                        const attention_detail::HookPlan& hooks,
-                                       std::int64_t scale_dim, const AttentionResult& into) {
+                                       std::int64_t scale_dim, const AttentionResult& into,
+                                       quant_detail::Scratch* scratch) {
   using namespace attention_detail;
   if (options.precision == Precision::int8)
-    return sage8_attention(ctx, q, k, v, options, &x, 0, into.out);
+    return sage8_attention(ctx, q, k, v, options, &x, 0, into.out, scratch);
   if (options.precision == Precision::nvfp4)
-    return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x, 0, into.out), Tensor()};
+    return {nvfp4_detail::attention_nvfp4(ctx, q, k, v, options, 0, -1, &x, 0, into.out, scratch),
+            Tensor()};
   if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
     AttentionDims pd = d;
     pd.d = kd;

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "host/src/attention/attention_access.h"
 #include "host/src/attention/op_plan.h"
+#include "host/src/quant/quant_ops.h"
 #include "sparse_prefill_launch.h"
 
 namespace sparq {
@@ -29,6 +30,7 @@ struct SparsePlan : plan_detail::OpPlan {
   AttentionDims d;
   HookPlan hooks;
   std::optional<Pattern> pattern;  // pattern plans: each run builds its index
+  quant_detail::Scratch scratch;   // int8 / nvfp4: the quantizers' outputs, reused by every run
   IndexOptions index_options;
 
   AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv,
@@ -58,7 +60,9 @@ struct SparsePlan : plan_detail::OpPlan {
                             const SparseIndex& x, const PlanBuffers& buffers) {
     sparse_detail::check_index_for_call(op, x, d, options, *owner);
     const AttentionResult into{given_out(op, buffers), given_lse(op, buffers)};
-    return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into);
+    scratch.restart();
+    return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into,
+                                                 &scratch);
   }
 };
 

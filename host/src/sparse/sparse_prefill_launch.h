@@ -9,6 +9,10 @@
 #include "host/src/attention/attention_validate.h"
 #include "sparq/sparse.h"
 
+namespace sparq::quant_detail {
+class Scratch;  // host/src/quant/quant_ops.h
+}
+
 namespace sparq::sparse_detail {
 
 // Where the keys live. Contiguous: *_at.at(b, head, j). Paged (page_size > 0): key j of sequence
@@ -50,12 +54,14 @@ attention_detail::AttentionDims check_sparse_call(const char* op, const TensorDe
 // A call checked by check_sparse_call and check_index_for_call, routed by precision (int8, nvfp4,
 // fp32; D < 128 other than 64 zero-padded, host/src/attention/head_dim_pad.h) into into's
 // tensors where defined. hooks: plan_hooks of the call (fp32). scale_dim (0 = D): the head dim of
-// the default softmax scale (the real D of a padded call). The context's mutex is held.
+// the default softmax scale (the real D of a padded call). scratch (a plan's): the quantized
+// paths' temporaries (null: new tensors). The context's mutex is held.
 AttentionResult execute_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& k,
                                        const Tensor& v, const SparseIndex& x,
                                        const attention_detail::AttentionDims& d,
                                        const AttentionOptions& options,
                                        const attention_detail::HookPlan& hooks,
-                                       std::int64_t scale_dim, const AttentionResult& into);
+                                       std::int64_t scale_dim, const AttentionResult& into,
+                                       quant_detail::Scratch* scratch = nullptr);
 
 }  // namespace sparq::sparse_detail
