@@ -9,11 +9,11 @@
 #include <mutex>
 #include <numeric>
 
+#include "host/src/attention/attention_access.h"
+#include "host/src/attention/attention_validate.h"
 #include "context_impl.h"
 #include "errors.h"
 #include "fallback_cpu/sparse/permute_fallback.h"
-#include "host/src/attention/attention_access.h"
-#include "host/src/attention/attention_validate.h"
 #include "permute_plan.h"
 #include "quest_kernels.h"
 #include "sparq/mminference.h"
