@@ -126,6 +126,41 @@ TEST(AttentionExact, DenseKernelOtherConfig) {
   unsetenv("SPARQ_TUNE_DENSE");
 }
 
+// The register-blocked layout (SPARQ_TUNE_DENSE map=1, attention/prefill_body_rb.h) == fallback
+// bit for bit: tile and causal edges, Lq != Lk both ways (rows that see no key), GQA, B = 2,
+// strided views, f16/bf16 storage and outputs, two chunks; unrolled and prefetching as on a GPU
+// where PoCL allows it (see above: not unrolled).
+TEST(AttentionExact, DenseKernelMap1) {
+  Context dev = device_context(), cpu = fallback_context();
+  std::uint64_t seed = 700;
+  for (int d : {64, 128}) {  // one program each: D = 64 without prefetch, D = 128 with it
+    ASSERT_EQ(setenv("SPARQ_TUNE_DENSE",
+                     d == 64 ? "map=1,prefetch=0,unroll=0" : "map=1,prefetch=1,unroll=0", 1),
+              0);
+    check_dense(dev, cpu, {.lq = 65, .lk = 65, .d = d, .causal = true, .seed = seed++});
+    check_dense(dev, cpu,
+                {.b = 2, .hq = 4, .hkv = 2, .lq = 100, .lk = 300, .d = d, .seed = seed++});
+    check_dense(dev, cpu, {.lq = 130, .lk = 70, .d = d, .causal = true, .seed = seed++});
+    check_dense(
+        dev, cpu,
+        {.hq = 2, .lq = 40, .lk = 200, .d = d, .causal = true, .blhd = true, .seed = seed++});
+    check_dense(dev, cpu,
+                {.hq = 2,
+                 .lq = 70,
+                 .lk = 70,
+                 .d = d,
+                 .causal = true,
+                 .in = DType::bf16,
+                 .out = DType::f16,
+                 .seed = seed++});
+    // two chunks of 4096 keys (merge through the output, and through scratch for bf16)
+    check_dense(dev, cpu, {.lq = 33, .lk = 4200, .d = d, .causal = true, .seed = seed++});
+    check_dense(dev, cpu,
+                {.lq = 33, .lk = 4200, .d = d, .causal = true, .out = DType::bf16, .seed = seed++});
+  }
+  unsetenv("SPARQ_TUNE_DENSE");
+}
+
 // Several chunks of 4096 keys: in-kernel chunk merge (dense.cl and decode.cl), the fp32 scratch
 // of f16/bf16 outputs, split decode.
 TEST(AttentionExact, LongSequences) {
