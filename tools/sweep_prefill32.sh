@@ -16,10 +16,13 @@ shift $(($# >= 2 ? 2 : 1))
 variants=("$@")
 if [ ${#variants[@]} -eq 0 ]; then
   variants=(
-    "map=0"                      # the current GPU default: 256 work-items, 4x4, prefetch
-    "map=1,prefetch=1,unroll=1"  # register-blocked 4x8 / 8x8, 128 work-items
+    "map=0"                            # the current GPU default: 256 work-items, 4x4, prefetch
+    "map=1,prefetch=1,unroll=1"        # register-blocked 4x8 / 8x8, 128 work-items
     "map=1,prefetch=0,unroll=1"
-    "map=1,prefetch=1,unroll=0"
+    "map=1,prefetch=1,unroll=1,exp=1"  # exp2's rounding by one conversion
+    "map=1,prefetch=0,unroll=1,exp=1"
+    "map=1,prefetch=1,unroll=1,exp=1,ds=16"  # 16-d slices: half the prefetch registers
+    "map=1,prefetch=1,unroll=0,exp=1"
   )
 fi
 out=${OUT:-$(mktemp -d)}

@@ -15,7 +15,9 @@
 //    the step's alpha live in local memory, written by the row's kg == 0 work-item;
 //  - the step max is folded from 8 partial maxima (exact in any order), the row sum r and l as in
 //    prefill_body.h (work-item lid % 64, one chain over P[.][row] ascending).
-// ATT_PREFETCH, ATT_UNROLL: as prefill_body.h (no effect on any bit).
+// ATT_PREFETCH, ATT_UNROLL: as prefill_body.h; ATT_DS (16 or 32): d per Q'/K slice (V slices of
+// DS keys, 2 DS for D = 64); ATT_EXP_CVT 1: exp2's k = round-to-even(x) by one exact conversion
+// (rb_prob). None of them changes an operation of the definition or a bit.
 #include "attention/attention_common.h"
 
 #if SQ_PREFILL_SPARSE || (defined(SQ_ATT_HOOKS) && SQ_ATT_HOOKS)
@@ -41,37 +43,58 @@
 #define SQ_UNROLL4
 #endif
 #define DH HEAD_DIM
-#define BM 64                    // query rows per work-group
-#define BN SQ_ATT_TILE           // keys (slots) per step
-#define NT 128                   // work-items per work-group
-#define DS 32                    // d per Q'/K slice
-#define LT (BM + 4)              // padded row stride of Q'^T, K^T and P^T (BM == BN)
-#define TDV (DH / 64)            // float4 columns per work-item (P.V phase)
-#define JS (DH == 64 ? 64 : 32)  // keys per V slice
-#define NQK (DH / DS)            // Q'/K slices per tile
-#define NV (BN / JS)             // V slices per tile
-#define NPQ (BM * DS / 4 / NT)   // float4 of Q' (and of K) per work-item per slice
-#define NPV (JS * DH / 4 / NT)   // float4 of V per work-item per slice
+#define BM 64           // query rows per work-group
+#define BN SQ_ATT_TILE  // keys (slots) per step
+#define NT 128          // work-items per work-group
+#ifndef ATT_DS
+#define ATT_DS 32
+#endif
+#define DS ATT_DS                    // d per Q'/K slice (16 or 32)
+#define LT (BM + 4)                  // padded row stride of Q'^T, K^T and P^T (BM == BN)
+#define TDV (DH / 64)                // float4 columns per work-item (P.V phase)
+#define JS (DH == 64 ? 2 * DS : DS)  // keys per V slice
+#define NQK (DH / DS)                // Q'/K slices per tile
+#define NV (BN / JS)                 // V slices per tile
+#define NPQ (BM * DS / 4 / NT)       // float4 of Q' (and of K) per work-item per slice
+#define NPV (JS * DH / 4 / NT)       // float4 of V per work-item per slice
 #define NPF (2 * NPQ > NPV ? 2 * NPQ : NPV)
 #define QKV_FLOATS (2 * DS * LT > JS * DH ? 2 * DS * LT : JS * DH)
 #define SLOT(e_) ((e_) < 4 ? 4 * kg + (e_) : 28 + 4 * kg + (e_))
 
 #include "attention/prefill_stage.h"
 
+#if ATT_EXP_CVT
+// p = sq_exp2(s - m_new), as sq_att_prob, with k = round-to-even(x) taken by convert_int_rte
+// (exact for |x| <= 150) in place of sq_round_rne_int's bit operations: the same k, the same
+// operations after it (sq_exp2_core_), so the same bits.
+static inline float rb_prob(float s, float m_new) {
+  const float x = s - m_new;
+  if (sq_isnan(x)) return x;
+  if (x >= 128.0f) return sq_inf_();
+  if (!(x >= -150.0f)) return 0.0f;
+  return sq_exp2_core_(x, convert_int_rte(x));
+}
+#else
+#define rb_prob sq_att_prob
+#endif
+
 // Slice `st` of step `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into pf.
-// Q'/K: work-item lid stages d quad lid / 16 of the slice for rows / slots lid % 16 + 16 i (a
-// warp reads 16 rows x 32 bytes; the transposed stores hit 32 banks). V: as prefill_body.h.
+// Q'/K: float4 x = lid + NT i is d quad (x / 16) % (DS / 4) of row / slot x % 16 + 16 (x / 16 /
+// (DS / 4)) (a warp reads 16 rows x 32 bytes; its transposed stores hit 32 banks). V: as
+// prefill_body.h.
+#define RB_QK_D(x_) (4 * (((x_) >> 4) % (DS / 4)))
+#define RB_QK_ROW(x_) (((x_)&15) + 16 * (((x_) >> 4) / (DS / 4)))
 #define RB_LOAD(n_, st_)                                                                           \
   do {                                                                                             \
     const int sst_ = (st_);                                                                        \
     if (sst_ < NQK) {                                                                              \
-      const int sd_ = sst_ * DS + 4 * (lid >> 4);                                                  \
       SQ_UNROLL                                                                                    \
       for (int i_ = 0; i_ < NPQ; ++i_) {                                                           \
-        const int r_ = (lid & 15) + 16 * i_, j_ = (n_)*BN + r_;                                    \
-        float4 x_ = (float4)(0.0f);                                                                \
-        if (r_ < nrows) x_ = sq_att_load4(q, q_base + r_ * q_sr + sd_, q_dt) * c;                  \
-        pf[i_] = x_;                                                                               \
+        const int x_ = lid + i_ * NT, sd_ = sst_ * DS + RB_QK_D(x_);                               \
+        const int r_ = RB_QK_ROW(x_), j_ = (n_)*BN + r_;                                           \
+        float4 y_ = (float4)(0.0f);                                                                \
+        if (r_ < nrows) y_ = sq_att_load4(q, q_base + r_ * q_sr + sd_, q_dt) * c;                  \
+        pf[i_] = y_;                                                                               \
         pf[NPQ + i_] = j_ < lk ? sq_pf_load_kv4(k, kv_base_k + K_ROW(n_, r_, j_), k_dt, sd_, k_sc, \
                                                 ksr + ((n_)&1) * BN + r_)                          \
                                : (float4)(0.0f);                                                   \
@@ -88,29 +111,28 @@
     }                                                                                              \
   } while (0)
 
-#define RB_STORE(st_)                                                  \
-  do {                                                                 \
-    if ((st_) < NQK) {                                                 \
-      const int d_ = 4 * (lid >> 4);                                   \
-      SQ_UNROLL                                                        \
-      for (int i_ = 0; i_ < NPQ; ++i_) {                               \
-        const int r_ = (lid & 15) + 16 * i_;                           \
-        qt[(d_ + 0) * LT + r_] = pf[i_].x;                             \
-        qt[(d_ + 1) * LT + r_] = pf[i_].y;                             \
-        qt[(d_ + 2) * LT + r_] = pf[i_].z;                             \
-        qt[(d_ + 3) * LT + r_] = pf[i_].w;                             \
-        kt[(d_ + 0) * LT + r_] = pf[NPQ + i_].x;                       \
-        kt[(d_ + 1) * LT + r_] = pf[NPQ + i_].y;                       \
-        kt[(d_ + 2) * LT + r_] = pf[NPQ + i_].z;                       \
-        kt[(d_ + 3) * LT + r_] = pf[NPQ + i_].w;                       \
-      }                                                                \
-    } else {                                                           \
-      SQ_UNROLL                                                        \
-      for (int i_ = 0; i_ < NPV; ++i_) {                               \
-        const int x_ = lid + i_ * NT;                                  \
-        ST4(qkv + (x_ / (DH / 4)) * DH + (x_ % (DH / 4)) * 4, pf[i_]); \
-      }                                                                \
-    }                                                                  \
+#define RB_STORE(st_)                                                       \
+  do {                                                                      \
+    if ((st_) < NQK) {                                                      \
+      SQ_UNROLL                                                             \
+      for (int i_ = 0; i_ < NPQ; ++i_) {                                    \
+        const int x_ = lid + i_ * NT, d_ = RB_QK_D(x_), r_ = RB_QK_ROW(x_); \
+        qt[(d_ + 0) * LT + r_] = pf[i_].x;                                  \
+        qt[(d_ + 1) * LT + r_] = pf[i_].y;                                  \
+        qt[(d_ + 2) * LT + r_] = pf[i_].z;                                  \
+        qt[(d_ + 3) * LT + r_] = pf[i_].w;                                  \
+        kt[(d_ + 0) * LT + r_] = pf[NPQ + i_].x;                            \
+        kt[(d_ + 1) * LT + r_] = pf[NPQ + i_].y;                            \
+        kt[(d_ + 2) * LT + r_] = pf[NPQ + i_].z;                            \
+        kt[(d_ + 3) * LT + r_] = pf[NPQ + i_].w;                            \
+      }                                                                     \
+    } else {                                                                \
+      SQ_UNROLL                                                             \
+      for (int i_ = 0; i_ < NPV; ++i_) {                                    \
+        const int x_ = lid + i_ * NT;                                       \
+        ST4(qkv + (x_ / (DH / 4)) * DH + (x_ % (DH / 4)) * 4, pf[i_]);      \
+      }                                                                     \
+    }                                                                       \
   } while (0)
 
 // clang-format off
@@ -257,7 +279,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       SQ_UNROLL
       for (int e = 0; e < 8; ++e) {
         const bool vis = !skip && (!masked || SLOT(e) < ve);
-        s[r][e] = vis ? sq_att_prob(s[r][e], m_new) : 0.0f;
+        s[r][e] = vis ? rb_prob(s[r][e], m_new) : 0.0f;
       }
     }
     SQ_UNROLL

@@ -133,10 +133,12 @@ TEST(AttentionExact, DenseKernelOtherConfig) {
 TEST(AttentionExact, DenseKernelMap1) {
   Context dev = device_context(), cpu = fallback_context();
   std::uint64_t seed = 700;
-  for (int d : {64, 128}) {  // one program each: D = 64 without prefetch, D = 128 with it
-    ASSERT_EQ(setenv("SPARQ_TUNE_DENSE",
-                     d == 64 ? "map=1,prefetch=0,unroll=0" : "map=1,prefetch=1,unroll=0", 1),
-              0);
+  // one program each: D = 64 without prefetch, 16-d slices; D = 128 with prefetch, exp=1
+  for (int d : {64, 128}) {
+    ASSERT_EQ(
+        setenv("SPARQ_TUNE_DENSE",
+               d == 64 ? "map=1,prefetch=0,unroll=0,ds=16" : "map=1,prefetch=1,unroll=0,exp=1", 1),
+        0);
     check_dense(dev, cpu, {.lq = 65, .lk = 65, .d = d, .causal = true, .seed = seed++});
     check_dense(dev, cpu,
                 {.b = 2, .hq = 4, .hkv = 2, .lq = 100, .lk = 300, .d = d, .seed = seed++});

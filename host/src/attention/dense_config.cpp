@@ -24,6 +24,10 @@ void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
           cfg.work_group = static_cast<int>(value);
         else if (key == "map" && (value == 0 || value == 1))
           cfg.map = static_cast<int>(value);
+        else if (key == "ds" && (value == 16 || value == 32))
+          cfg.rb_slice = static_cast<int>(value);
+        else if (key == "exp" && (value == 0 || value == 1))
+          cfg.rb_exp = value == 1;
         else if (key == "verbose" && (value == 0 || value == 1))
           cfg.nv_verbose = is_nvidia && value == 1;
         else if (key == "regs" && value >= 0 && value <= 255)
@@ -31,7 +35,7 @@ void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
                    "SPARQ_TUNE_DENSE item '{}' is not map=0|1, prefetch=0|1, unroll=0|1, "
-                   "threads=128|256, regs=0..255 or verbose=0|1",
+                   "threads=128|256, regs=0..255, verbose=0|1, ds=16|32 or exp=0|1",
                    item);
       });
   if (cfg.map == 1) cfg.work_group = 128;  // prefill_body_rb.h's layout
