@@ -17,6 +17,7 @@ variants=("$@")
 if [ ${#variants[@]} -eq 0 ]; then
   variants=(
     "map=0"                            # the current GPU default: 256 work-items, 4x4, prefetch
+    "map=0,exp=1"                      # the default with exp2's rounding by one conversion
     "map=1,prefetch=1,unroll=1"        # register-blocked 4x8 / 8x8, 128 work-items
     "map=1,prefetch=0,unroll=1"
     "map=1,prefetch=1,unroll=1,exp=1"  # exp2's rounding by one conversion

@@ -17,7 +17,7 @@
 //    prefill_body.h (work-item lid % 64, one chain over P[.][row] ascending).
 // ATT_PREFETCH, ATT_UNROLL: as prefill_body.h; ATT_DS (16 or 32): d per Q'/K slice (V slices of
 // DS keys, 2 DS for D = 64); ATT_EXP_CVT 1: exp2's k = round-to-even(x) by one exact conversion
-// (rb_prob). None of them changes an operation of the definition or a bit.
+// (sq_pf_prob, prefill_stage.h). None of them changes an operation of the definition or a bit.
 #include "attention/attention_common.h"
 
 #if SQ_PREFILL_SPARSE || (defined(SQ_ATT_HOOKS) && SQ_ATT_HOOKS)
@@ -62,21 +62,6 @@
 #define SLOT(e_) ((e_) < 4 ? 4 * kg + (e_) : 28 + 4 * kg + (e_))
 
 #include "attention/prefill_stage.h"
-
-#if ATT_EXP_CVT
-// p = sq_exp2(s - m_new), as sq_att_prob, with k = round-to-even(x) taken by convert_int_rte
-// (exact for |x| <= 150) in place of sq_round_rne_int's bit operations: the same k, the same
-// operations after it (sq_exp2_core_), so the same bits.
-static inline float rb_prob(float s, float m_new) {
-  const float x = s - m_new;
-  if (sq_isnan(x)) return x;
-  if (x >= 128.0f) return sq_inf_();
-  if (!(x >= -150.0f)) return 0.0f;
-  return sq_exp2_core_(x, convert_int_rte(x));
-}
-#else
-#define rb_prob sq_att_prob
-#endif
 
 // Slice `st` of step `n` (st < NQK: Q'/K d-slice; else V key slice) from global memory into pf.
 // Q'/K: float4 x = lid + NT i is d quad (x / 16) % (DS / 4) of row / slot x % 16 + 16 (x / 16 /
@@ -279,7 +264,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       SQ_UNROLL
       for (int e = 0; e < 8; ++e) {
         const bool vis = !skip && (!masked || SLOT(e) < ve);
-        s[r][e] = vis ? rb_prob(s[r][e], m_new) : 0.0f;
+        s[r][e] = vis ? sq_pf_prob(s[r][e], m_new) : 0.0f;
       }
     }
     SQ_UNROLL

@@ -112,7 +112,9 @@ TEST(AttentionExact, DenseKernelOtherConfig) {
   Context dev = device_context(), cpu = fallback_context();
   const bool gpu = dev.device().is_gpu;
   ASSERT_EQ(setenv("SPARQ_TUNE_DENSE",
-                   gpu ? "threads=128,prefetch=0,unroll=0" : "threads=256,prefetch=1,unroll=0", 1),
+                   gpu ? "threads=128,prefetch=0,unroll=0,exp=1"
+                       : "threads=256,prefetch=1,unroll=0,exp=1",
+                   1),
             0);
   std::uint64_t seed = 300;
   for (int d : {64, 128}) {
