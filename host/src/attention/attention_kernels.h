@@ -22,18 +22,30 @@ struct DenseKernelConfig {
   bool unroll = true;     // GPUs: unroll the register tiles; CPUs (PoCL): builds ~5x faster without
   bool prefetch = false;  // GPUs: load the next K/V slice while computing the current one
   int nv_max_regs = 0;    // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
+  // Work mapping: 0, prefill_body.h (4 rows x 4 keys per work-item); 1, prefill_body_rb.h
+  // (register-blocked 4x8 scores and 8x8 outputs per work-item, 128 work-items; not with hooks,
+  // which keep map 0's body under the same defines; sparse_prefill.cl ignores it).
+  int map = 0;
+  int rb_slice = 32;        // map 1: d per Q'/K slice (16 or 32; ATT_DS)
+  bool rb_exp = false;      // exp2 rounding by one conversion (ATT_EXP_CVT, prefill_stage.h)
+  bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
   std::string defines() const {
     std::string d = "-DHEAD_DIM=" + std::to_string(head_dim) +
                     " -DATT_UNROLL=" + (unroll ? "1" : "0") +
                     " -DATT_PREFETCH=" + (prefetch ? "1" : "0") +
                     " -DATT_THREADS=" + std::to_string(work_group);
+    if (map != 0) d += " -DATT_MAP=" + std::to_string(map);
+    if (map == 1 && rb_slice != 32) d += " -DATT_DS=" + std::to_string(rb_slice);
+    if (rb_exp) d += " -DATT_EXP_CVT=1";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
   static bool fits(int d) { return d == 64 || d == 128; }
   // The configuration run on a device: speed knobs only (no knob changes a bit of the result).
-  // SPARQ_TUNE_DENSE="prefetch=0|1,regs=N,unroll=0|1,threads=128|256" overrides them for tuning
-  // sweeps.
+  // SPARQ_TUNE_DENSE="map=0|1,prefetch=0|1,regs=N,unroll=0|1,threads=128|256,verbose=0|1,
+  // ds=16|32,exp=0|1" overrides them for tuning sweeps (map=1 runs 128 work-items; ds applies
+  // to map 1; regs, verbose: NVIDIA only).
   static DenseKernelConfig for_device(int head_dim, bool is_gpu, bool is_nvidia);
 };
 
