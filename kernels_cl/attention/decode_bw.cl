@@ -1,0 +1,361 @@
+#pragma OPENCL FP_CONTRACT OFF
+// decode_bw.cl — exact fp32 attention for decode-shaped calls, tuned for KV bandwidth: the same
+// definition (attention_common.h), arguments, split and bits as decode.cl and decode_stream.cl.
+// What makes it lean (every work-item does only work that some row needs once):
+//  - DB_ROWS query rows per work-group (4: a GQA group of 4 at Lq 1 has no padding rows);
+//  - scores: work-item (key lid % 64, slice lid / 64) reads its key's K row into registers (the
+//    next tile's K is loaded while the current tile is finished) and runs the dot chains of rows
+//    slice + KS kk, d ascending, so each K element is widened once per slice;
+//  - V is kept in local memory raw (int8: 8 KB a tile, with the 64 row scales) and widened inside
+//    P.V; P.V work-item (column group, row group) owns the acc chains of DB_COLS columns x RPT
+//    rows and reads V[j][cols] once per key for all of its rows; the row sum r of each row is
+//    folded in the same key loop (p_j of keys past a row's visible prefix are 0, so r is the sum
+//    of the 64 p_j in key order); V of keys past a row's visible prefix is never multiplied;
+//  - the tile max of a row is folded from NT / ROWS partial maxima in local memory (exact in
+//    any order), then row statistics (m_new, alpha, visible prefix) go through local memory.
+// The next tile's V vectors are loaded into registers after this tile's are stored to local.
+//
+// Macros: HEAD_DIM (64 or 128), KV_ES (4 f32, 2 f16/bf16, 1 int8), DB_ROWS (4 or 8), DB_THREADS
+// (64 or 128), DB_COLS (1, 2 or 4; the host keeps DH / DB_COLS <= DB_THREADS and RPT >= 1).
+// No hooks. The host checks that every K/V row start is a whole 16-byte vector.
+// Launch: local (NT), global (NT * row groups, nC, B * Hkv), split as decode.cl.
+#include "attention/attention_common.h"
+#include "attention/decode_vec.h"
+
+#define ROWS DB_ROWS
+#define NT DB_THREADS
+#define CW DB_COLS
+#define DH HEAD_DIM
+#define BN SQ_ATT_TILE
+#define VR (DH / DV_VEC)    // 16-byte vectors per K/V row
+#define KS (NT / BN)        // score work-items per key
+#define SR (ROWS / KS)      // score rows per work-item
+#define VPT (BN * VR / NT)  // staged V vectors per work-item
+#define NCG (DH / CW)       // P.V column groups
+#define RG (NT / NCG)       // P.V row groups
+#define RPT (ROWS / RG)     // P.V rows per work-item
+#define TPR (NT / ROWS)     // partial maxima per row
+#define KPRE (VR <= 8)      // K row prefetched in registers
+#define VPRE (VPT <= 8)     // next tile's V prefetched in registers
+#if NT % BN != 0 || ROWS % KS != 0 || NT % NCG != 0 || ROWS % RG != 0 || BN % TPR != 0 || \
+    (BN * VR) % NT != 0
+#error "decode_bw.cl: DB_ROWS / DB_THREADS / DB_COLS do not tile the work"
+#endif
+
+#define VEC_AT(base, at) (((__global const uint4*)(base))[(at) / DV_VEC])
+// Element offset of a K/V row (or of its scale) at (page or sequence pg, slot or key position sl).
+#define ROW(off, sb, sr, sh, pg, sl) ((off) + (long)(pg) * (sb) + (long)(sl) * (sr) + hk * (sh))
+#if CW == 1
+#define LOAD_RAW(dst, src) dst[0] = *(src)
+#elif CW == 2
+#define LOAD_RAW(dst, src)                             \
+  {                                                    \
+    const dv_raw2 t2 = *(__local const dv_raw2*)(src); \
+    dst[0] = t2.x;                                     \
+    dst[1] = t2.y;                                     \
+  }
+#else
+#define LOAD_RAW(dst, src)                             \
+  {                                                    \
+    const dv_raw4 t4 = *(__local const dv_raw4*)(src); \
+    dst[0] = t4.x;                                     \
+    dst[1] = t4.y;                                     \
+    dst[2] = t4.z;                                     \
+    dst[3] = t4.w;                                     \
+  }
+#endif
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
+    gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,              //
+    gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,              //
+    gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,              //
+    __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages
+    __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
+    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt, __global float* lse,
+    long l_off, long l_sb, long l_sr, long l_sh, int want_lse, __global float* ws_o,
+    __global float* ws_lse, int split, int ws_chunks, __global const int* seq_a, long sa_off,
+    long sa_st,                                          // varlen: cu_q; paged: seq_lens
+    __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
+    __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
+    int d, int lq, int lk, int causal, float c) {
+  __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;  // q' rows (zero rows past the group's)
+  __local uint4 vs[BN * VR];                       // the tile's V, raw
+  __local float vsc[BN];                           // its int8 row scales
+  __local float ss[ROWS * BN];                     // scores (-inf where not visible), [row][key]
+  __local float
+      pp[BN * ROWS] SQ_ATT_LOCAL_ALIGN;      // probabilities (0 where not visible), [key][row]
+  __local float pm[NT];                      // partial tile maxima
+  __local float st_m[ROWS], st_alpha[ROWS];  // row statistics of the tile
+  __local int st_vlim[ROWS];
+  __local int kv_pg[2 * BN], kv_sl[2 * BN];  // page (or sequence) and slot of tile n's keys at
+                                             // (n & 1) * BN: double-buffered
+  (void)d;
+
+  const int lid = get_local_id(0);
+  const int b = get_group_id(2) / (hq / group), hk = get_group_id(2) % (hq / group);
+  long q0 = 0, k0 = 0;
+  if (mode == 1) {
+    q0 = seq_a[sa_off + b * sa_st];
+    k0 = seq_b[sb_off + b * sb_st];
+    lq = seq_a[sa_off + (b + 1) * sa_st] - (int)q0;
+    lk = seq_b[sb_off + (b + 1) * sb_st] - (int)k0;
+  } else if (mode == 2) {
+    lk = seq_a[sa_off + b * sa_st];
+  }
+  const int rr0 = get_group_id(0) * ROWS;
+  const int nrows = clamp(group * lq - rr0, 0, ROWS);
+  const int lqd = max(lq, 1);
+  const int nchunks = lk > 0 ? (lk + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK : 0;
+  int kend = 0;
+  for (int r = 0; r < nrows; ++r)
+    kend = max(kend, sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal));
+  const int c_begin = split ? (int)get_group_id(1) : 0;
+  const bool active = nrows > 0 && (!split || c_begin < nchunks);
+  const int c_end = !active ? c_begin
+                    : split ? c_begin + 1
+                            : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
+
+  for (int x = lid; x < ROWS * (DH / 4); x += NT) {  // q' = q * c (one rounding), zero padding
+    const int r = x / (DH / 4), dv = (x % (DH / 4)) * 4;
+    float4 y = (float4)(0.0f);
+    if (r < nrows) {
+      const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;
+      y = sq_att_load4(q, q_off + b * q_sb + (q0 + i) * q_sr + h * q_sh + dv, q_dt) * c;
+    }
+    ST4(qs + r * DH + dv, y);
+  }
+
+  // Score work-item: key s_key, rows s_sl + KS kk. Statistics work-item: row lid % ROWS.
+  const int s_key = lid % BN, s_sl = lid / BN;
+  int s_vend[SR];
+  for (int kk = 0; kk < SR; ++kk) {
+    const int r = s_sl + KS * kk;
+    s_vend[kk] = r < nrows ? sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal) : 0;
+  }
+  const int m_row = lid % ROWS;
+  const int m_vend = m_row < nrows ? sq_att_visible_end((rr0 + m_row) % lqd, lq, lk, causal) : 0;
+  float m_run = sq_att_neg_inf();
+  // P.V work-item: columns cg * CW .., rows rg * RPT ..
+  const int cg = lid % NCG, rg = lid / NCG;
+  float acc[RPT][CW], o_r[RPT][CW], l_r[RPT], lse_r[RPT];
+  for (int kk = 0; kk < RPT; ++kk) {
+    for (int cc = 0; cc < CW; ++cc) {
+      acc[kk][cc] = 0.0f;
+      o_r[kk][cc] = 0.0f;
+    }
+    l_r[kk] = 0.0f;
+    lse_r[kk] = sq_att_neg_inf();
+  }
+
+  const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
+  const int n_end = min(c_end * SQ_ATT_TILES_PER_CHUNK, (kend + BN - 1) / BN);
+#if KPRE
+  uint4 kpre[VR];
+#endif
+  float kscl = 1.0f;
+  long k_at = 0;
+  // Page / slot of key s_key of tile n (for this work-item's K row, and kv_pg / kv_sl for V).
+#define FETCH_K(n)                                                                      \
+  {                                                                                     \
+    const int j = (n)*BN + s_key;                                                       \
+    const bool in = (n) < n_end && j < lk;                                              \
+    const int pg = !in ? 0 : mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b; \
+    const int sl = !in ? 0 : mode == 2 ? j % page_size : (int)k0 + j;                   \
+    if (s_sl == 0) {                                                                    \
+      kv_pg[((n)&1) * BN + s_key] = pg;                                                 \
+      kv_sl[((n)&1) * BN + s_key] = sl;                                                 \
+    }                                                                                   \
+    k_at = ROW(k_off, k_sb, k_sr, k_sh, pg, sl);                                        \
+    kscl = (KV_ES == 1 && in) ? k_sc[ROW(ks_off, ks_sb, ks_sr, ks_sh, pg, sl)] : 1.0f;  \
+    if (!in) k_at = -1;                                                                 \
+    KLOAD                                                                               \
+  }
+#if KPRE
+#define KLOAD \
+  for (int i = 0; i < VR; ++i) kpre[i] = k_at >= 0 ? VEC_AT(k, k_at + i * DV_VEC) : (uint4)(0u);
+#else
+#define KLOAD
+#endif
+  // This work-item's V vectors of tile n (reads kv_pg / kv_sl: after a barrier that follows
+  // FETCH_K(n)).
+#define FETCH_V1(n, i, val, scl)                                                           \
+  {                                                                                        \
+    const int x = lid + NT * (i), key = x / VR, j = (n)*BN + key;                          \
+    val = (uint4)(0u);                                                                     \
+    scl = 1.0f;                                                                            \
+    if ((n) < n_end && j < lk) {                                                           \
+      const int pg = kv_pg[((n)&1) * BN + key], sl = kv_sl[((n)&1) * BN + key];            \
+      val = VEC_AT(v, ROW(v_off, v_sb, v_sr, v_sh, pg, sl) + (x % VR) * DV_VEC);           \
+      if (KV_ES == 1 && x % VR == 0) scl = v_sc[ROW(vs_off, vs_sb, vs_sr, vs_sh, pg, sl)]; \
+    }                                                                                      \
+  }
+#define STORE_V1(i, val, scl)           \
+  {                                     \
+    const int x = lid + NT * (i);       \
+    vs[x] = val;                        \
+    if (x % VR == 0) vsc[x / VR] = scl; \
+  }
+#if VPRE
+  uint4 vpre[VPT];
+  float vscl[VPT];
+#endif
+
+  FETCH_K(n_begin);
+  barrier(CLK_LOCAL_MEM_FENCE);  // kv_pg / kv_sl of the first tile; q'
+#if VPRE
+  for (int i = 0; i < VPT; ++i) FETCH_V1(n_begin, i, vpre[i], vscl[i]);
+#endif
+
+  for (int n = n_begin; n < n_end; ++n) {
+    const int j0 = n * BN;
+    if ((n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
+      for (int kk = 0; kk < RPT; ++kk) {
+        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = 0.0f;
+        l_r[kk] = 0.0f;
+      }
+      m_run = sq_att_neg_inf();
+    }
+    // ---- scores of key s_key: one chain over d per row ----
+    float s[SR];
+    for (int kk = 0; kk < SR; ++kk) s[kk] = 0.0f;
+    {
+      const float ksc = kscl;
+#if !KPRE
+      const long at = k_at;
+#endif
+      for (int i = 0; i < VR; ++i) {
+#if KPRE
+        const uint4 raw = kpre[i];
+#else
+        const uint4 raw = at >= 0 ? VEC_AT(k, at + i * DV_VEC) : (uint4)(0u);
+#endif
+        for (int p = 0; p < DV_PPV; ++p) {
+          const float4 k4 = dv_widen(raw, ksc, p, k_dt);
+          for (int kk = 0; kk < SR; ++kk) {
+            if (s_sl + KS * kk >= nrows) continue;  // a padding row (uniform)
+            const float4 q4 = LD4(qs + (s_sl + KS * kk) * DH + i * DV_VEC + 4 * p);
+            float a = s[kk];
+            a = fma(q4.x, k4.x, a);
+            a = fma(q4.y, k4.y, a);
+            a = fma(q4.z, k4.z, a);
+            a = fma(q4.w, k4.w, a);
+            s[kk] = a;
+          }
+        }
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);       // the previous tile's P.V is done with vs, vsc and pp
+    if (n + 1 < n_end) FETCH_K(n + 1);  // (writes kv_pg / kv_sl: read by FETCH_V1 below)
+#if VPRE
+    for (int i = 0; i < VPT; ++i) STORE_V1(i, vpre[i], vscl[i]);
+#else
+    for (int i = 0; i < VPT; ++i) {
+      uint4 val;
+      float scl;
+      FETCH_V1(n, i, val, scl);
+      STORE_V1(i, val, scl);
+    }
+#endif
+    for (int kk = 0; kk < SR; ++kk)
+      ss[(s_sl + KS * kk) * BN + s_key] = j0 + s_key < s_vend[kk] ? s[kk] : sq_att_neg_inf();
+    barrier(CLK_LOCAL_MEM_FENCE);
+#if VPRE
+    for (int i = 0; i < VPT; ++i) FETCH_V1(n + 1, i, vpre[i], vscl[i]);
+#endif
+    {  // partial maxima: row lid / TPR, keys (lid % TPR) * (BN / TPR) ..
+      const int r = lid / TPR, kp0 = (lid % TPR) * (BN / TPR);
+      float mx = sq_att_neg_inf();
+      for (int jj = 0; jj < BN / TPR; ++jj) mx = sq_mx(mx, ss[r * BN + kp0 + jj]);
+      pm[lid] = mx;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    {  // row statistics of row m_row (identical copies; work-items < ROWS publish them)
+      float mt = sq_att_neg_inf();
+      for (int t = 0; t < TPR; ++t) mt = sq_mx(mt, pm[m_row * TPR + t]);
+      const float m_new = sq_mx(m_run, mt);
+      const float alpha = sq_att_alpha(m_run, m_new);
+      const int vlim = m_new == sq_att_neg_inf() ? 0 : clamp(m_vend - j0, 0, BN);
+      m_run = m_new;
+      if (lid < ROWS) {
+        st_m[m_row] = m_new;
+        st_alpha[m_row] = alpha;
+        st_vlim[m_row] = vlim;
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int kk = 0; kk < SR; ++kk) {
+      const int r = s_sl + KS * kk;
+      pp[s_key * ROWS + r] = s_key < st_vlim[r] ? sq_att_prob(s[kk], st_m[r]) : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // ---- P.V and the row sums: V[j][cols] read once per key for the work-item's rows ----
+    {
+      int vl[RPT], vmin = BN, vmax = 0;
+      float rs[RPT];
+      for (int kk = 0; kk < RPT; ++kk) {
+        const int r = rg * RPT + kk;
+        vl[kk] = st_vlim[r];
+        if (r < nrows) {  // padding rows: no work
+          vmin = min(vmin, vl[kk]);
+          vmax = max(vmax, vl[kk]);
+        }
+        const float al = st_alpha[r];
+        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al;
+        rs[kk] = 0.0f;
+      }
+      vmin = min(vmin, vmax);
+      __local const dv_raw* vcol = (__local const dv_raw*)vs + cg * CW;
+#define PV_STEP(masked)                                                    \
+  {                                                                        \
+    dv_raw raw[CW];                                                        \
+    LOAD_RAW(raw, vcol + jj * DH);                                         \
+    const float scl = vsc[jj];                                             \
+    float vv[CW];                                                          \
+    for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \
+    for (int kk = 0; kk < RPT; ++kk) {                                     \
+      if (rg * RPT + kk >= nrows) continue;                                \
+      const float p = pp[jj * ROWS + rg * RPT + kk];                       \
+      rs[kk] = rs[kk] + p;                                                 \
+      for (int cc = 0; cc < CW; ++cc) {                                    \
+        const float t = fma(p, vv[cc], acc[kk][cc]);                       \
+        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t;          \
+      }                                                                    \
+    }                                                                      \
+  }
+      for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
+      for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
+      for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], st_alpha[rg * RPT + kk], rs[kk]);
+    }
+    // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
+    const bool chunk_end =
+        n == n_end - 1 || (n & (SQ_ATT_TILES_PER_CHUNK - 1)) == SQ_ATT_TILES_PER_CHUNK - 1;
+    if (chunk_end)
+      for (int kk = 0; kk < RPT; ++kk) {
+        const float l = l_r[kk];
+        const SqAttMerge w =
+            sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(st_m[rg * RPT + kk], l));
+        for (int cc = 0; cc < CW; ++cc)
+          o_r[kk][cc] = sq_att_merge_out(w, o_r[kk][cc], sq_att_chunk_out(acc[kk][cc], l));
+        lse_r[kk] = w.lse;
+      }
+  }
+
+  // ---- write R: the output row, or this chunk's workspace entry (split) ----
+  for (int kk = 0; kk < RPT; ++kk) {
+    const int r = rg * RPT + kk;
+    if (!active || r >= nrows) continue;
+    const int rr = rr0 + r, h = hk * group + rr / lqd, ii = rr % lqd;
+    for (int cc = 0; cc < CW; ++cc) {
+      const int col = cg * CW + cc;
+      if (split) {
+        const long ws_row = mode == 1 ? (q0 + ii) * hq + h : ((long)b * hq + h) * lq + ii;
+        const long e = ws_row * ws_chunks + c_begin;
+        ws_o[e * DH + col] = o_r[kk][cc];
+        if (col == 0) ws_lse[e] = lse_r[kk];
+      } else {
+        sq_att_store1(out, o_off + b * o_sb + (q0 + ii) * o_sr + h * o_sh + col, o_dt, o_r[kk][cc]);
+        if (want_lse && col == 0) lse[l_off + b * l_sb + (q0 + ii) * l_sr + h * l_sh] = lse_r[kk];
+      }
+    }
+  }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sweep of the bandwidth decode kernels' knobs (SPARQ_TUNE_DECODE, attention_kernels.h) on a GPU:
+# one sparq-bench run of the decode_paged cases per setting (every case is also checked bit for
+# bit against the fallback), with the ptxas register / spill lines of the program it built.
+#
+#   tools/sweep_decode.sh <path-to-sparq-bench> [setting ...]
+#
+# Settings default to the list below (kernel=0: decode_stream.cl, the baseline; kernel=1:
+# decode_bw.cl). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
+# set. SWEEP_FILTER overrides the case filter, SWEEP_TIMEOUT the seconds per setting (default 75).
+set -uo pipefail
+bench=${1:?usage: sweep_decode.sh <path-to-sparq-bench> [setting ...]}
+shift
+out=${OUT:-$(mktemp -d)}
+filter=${SWEEP_FILTER:-decode_paged}
+limit=${SWEEP_TIMEOUT:-75}
+# A fresh program cache, so every program is built here and its ptxas lines are printed.
+export SPARQ_CACHE_DIR=$(mktemp -d)
+if [ $# -gt 0 ]; then
+  settings=("$@")
+else
+  settings=(
+    "kernel=0"
+    "kernel=1"
+    "kernel=1,cols=4"
+    "kernel=1,threads=128"
+    "kernel=1,threads=128,cols=1"
+    "kernel=1,threads=128,cols=4"
+    "kernel=1,rows=8"
+    "kernel=1,regs=96"
+    "kernel=1,regs=64"
+  )
+fi
+i=0
+for t in "${settings[@]}"; do
+  i=$((i + 1))
+  SPARQ_TUNE_DECODE="$t,verbose=1" SPARQ_BUILD_LOG=1 timeout "$limit" "$bench" --device gpu \
+    --size large --repeat 10 --warmup 2 --filter "$filter" --json "$out/decode_$i.json" \
+    > "$out/decode_$i.txt" 2>&1
+  echo "== $i: SPARQ_TUNE_DECODE=$t rc=$?"
+  # ptxas: one line per built program (registers, spills, local-memory bytes)
+  grep -iE 'registers|spill|smem' "$out/decode_$i.txt" | sort | uniq -c | head -6
+  grep -E '^attention/decode_paged|mismatch|differ|FAIL|rror' "$out/decode_$i.txt" | head -14
+done
