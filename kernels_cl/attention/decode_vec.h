@@ -13,6 +13,34 @@
 #define DV_VEC (16 / KV_ES)  // elements per 16-byte vector
 #define DV_PPV (DV_VEC / 4)  // float4 parts per vector
 
+#ifndef DV_MAGIC
+#define DV_MAGIC 0
+#endif
+
+// int8 codes as floats. DV_MAGIC=1: through the fp32 bit pattern of 2^23 + (code + 128) (a byte
+// permute) and one exact subtraction, in place of an int-to-float conversion (a quarter-rate
+// instruction on NVIDIA GPUs); both give (float)code exactly (+0 for code 0), so the dequantized
+// value fp32(code * scale) of sq_att_deq_i8 is unchanged.
+static inline float dv_i8_to_f32(char code) {
+#if DV_MAGIC
+  return as_float((uint)(uchar)(code ^ 0x80) | 0x4B000000u) - 8388736.0f;
+#else
+  return (float)code;
+#endif
+}
+
+static inline float4 dv_i8x4_to_f32(uint w) {
+#if DV_MAGIC
+  const uchar4 u = as_uchar4(w ^ 0x80808080u);
+  return (float4)(as_float((uint)u.x | 0x4B000000u), as_float((uint)u.y | 0x4B000000u),
+                  as_float((uint)u.z | 0x4B000000u), as_float((uint)u.w | 0x4B000000u)) -
+         (float4)(8388736.0f);
+#else
+  const char4 c = as_char4(w);
+  return (float4)((float)c.x, (float)c.y, (float)c.z, (float)c.w);
+#endif
+}
+
 // Part p (elements 4p .. 4p + 3) of a 16-byte vector, widened exactly; int8: times the row's
 // scale (sq_att_deq_i8).
 static inline float4 dv_widen(uint4 raw, float scale, int p, int dt) {
@@ -23,9 +51,8 @@ static inline float4 dv_widen(uint4 raw, float scale, int p, int dt) {
   return as_float4(raw);
 #elif KV_ES == 1
   (void)dt;
-  const char4 c = as_char4(p == 0 ? raw.x : p == 1 ? raw.y : p == 2 ? raw.z : raw.w);
-  return (float4)(sq_att_deq_i8(c.x, scale), sq_att_deq_i8(c.y, scale), sq_att_deq_i8(c.z, scale),
-                  sq_att_deq_i8(c.w, scale));
+  // sq_att_deq_i8: (float)code * scale, one rounding
+  return dv_i8x4_to_f32(p == 0 ? raw.x : p == 1 ? raw.y : p == 2 ? raw.z : raw.w) * scale;
 #else
   (void)scale;
   const uint a = p == 0 ? raw.x : raw.z, b = p == 0 ? raw.y : raw.w;
@@ -60,7 +87,7 @@ static inline float dv_value(dv_raw x, float scale, int dt) {
   return sq_att_widen16(x, dt);
 #else
   (void)dt;
-  return sq_att_deq_i8(x, scale);
+  return dv_i8_to_f32(x) * scale;  // sq_att_deq_i8
 #endif
 }
 

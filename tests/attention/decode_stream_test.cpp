@@ -82,7 +82,7 @@ TEST(DecodeStream, StreamAndGeneralKernelsEqualFallback) {
   }
 }
 
-// decode_bw.cl in the knob settings the sweeps try (SPARQ_TUNE_DECODE) equals the fallback. Five
+// decode_bw.cl in the knob settings the sweeps try (SPARQ_TUNE_DECODE) equals the fallback. Six
 // programs in all (PoCL time): P.V layouts of 1, 2 and 4 columns x 1, 4 and 8 rows per
 // work-item, 64 and 128 work-items.
 // Runs `c` on the fallback, then on the device once per SPARQ_TUNE_DECODE setting.
@@ -113,10 +113,11 @@ void expect_bw_variants(const StreamCase& c, const std::vector<std::int32_t>& le
 }
 
 // int8 pages, GQA group of 4 at Lq 1 on one kv head: a 4096-key chunk edge and tile edges; 4
-// rows (no padding) and 8 (a P.V row group of padding only), 2 and 4 columns per work-item.
+// rows (no padding) and 8 (a P.V row group of padding only), 2 and 4 columns per work-item;
+// codes converted by the bit pattern (cvt=1) in both bandwidth kernels.
 TEST(DecodeBw, Int8ChunkEdgeEqualsFallback) {
   expect_bw_variants({4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65},
-                     {"kernel=1", "kernel=1,rows=8,cols=4"}, 1900);
+                     {"kernel=1,cvt=1", "kernel=1,rows=8,cols=4", "kernel=0,cvt=1"}, 1900);
 }
 
 // f32 pages, no GQA, Lq 3 (causal edges inside a tile): 128 work-items, 1 column x 4 rows.

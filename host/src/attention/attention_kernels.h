@@ -76,6 +76,7 @@ struct DecodeBwConfig {
   int rows = 4;           // 4 or 8
   int threads = 64;       // 64 or 128
   int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
+  bool magic_i8 = false;  // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h)
   int nv_max_regs = 0;    // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;
   // cols raised until head_dim / cols <= threads, lowered until threads / (head_dim / cols)
@@ -86,6 +87,7 @@ struct DecodeBwConfig {
         "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes) +
         " -DDB_ROWS=" + std::to_string(rows) + " -DDB_THREADS=" + std::to_string(threads) +
         " -DDB_COLS=" + std::to_string(cols);
+    if (magic_i8) d += " -DDV_MAGIC=1";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
@@ -93,20 +95,23 @@ struct DecodeBwConfig {
 };
 
 // The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
-// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128,cols=1|2|4,regs=0..255,
-// verbose=0|1" overrides them for sweeps (kernel 0: decode_stream.cl, 1: decode_bw.cl; rows 0:
-// the group's rows rounded up to 4, at most 8; regs and verbose apply on NVIDIA only).
+// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128,cols=1|2|4,cvt=0|1,
+// regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0: decode_stream.cl, 1:
+// decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt 1: DV_MAGIC, both
+// kernels; regs and verbose apply on NVIDIA only).
 struct DecodeTuning {
   int kernel = 0;
   int rows = 0;
   int threads = 64;
   int cols = 2;
+  bool magic_i8 = false;
   int nv_max_regs = 0;
   bool nv_verbose = false;
   static DecodeTuning from_env(bool is_nvidia);
-  // The NVIDIA build options (register cap, verbose ptxas) of either kernel.
-  std::string nv_options() const {
-    std::string d;
+  // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap
+  // and verbose ptxas.
+  std::string stream_options() const {
+    std::string d = magic_i8 ? " -DDV_MAGIC=1" : "";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;

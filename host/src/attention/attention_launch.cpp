@@ -159,7 +159,7 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     const DecodeStreamConfig cfg{p.head_dim, es};
     k.source = DecodeStreamConfig::source;
     k.name = DecodeStreamConfig::kernel;
-    k.defines = cfg.defines() + t.nv_options();
+    k.defines = cfg.defines() + t.stream_options();
     k.work_group = DecodeStreamConfig::work_group;
     k.rows = DecodeStreamConfig::max_rows;
     return k;

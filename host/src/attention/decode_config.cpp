@@ -28,6 +28,8 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
           t.threads = static_cast<int>(value);
         else if (key == "cols" && (value == 1 || value == 2 || value == 4))
           t.cols = static_cast<int>(value);
+        else if (key == "cvt" && (value == 0 || value == 1))
+          t.magic_i8 = value == 1;
         else if (key == "regs" && value >= 0 && value <= 255)
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else if (key == "verbose" && (value == 0 || value == 1))
@@ -35,7 +37,7 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
                    "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128, "
-                   "cols=1|2|4, regs=0..255 or verbose=0|1",
+                   "cols=1|2|4, cvt=0|1, regs=0..255 or verbose=0|1",
                    item);
       });
   return t;
@@ -48,6 +50,7 @@ DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t ro
   c.rows = rows != 0 ? rows : rows_needed <= 4 ? 4 : 8;
   c.threads = threads;
   c.cols = cols;
+  c.magic_i8 = magic_i8;
   c.nv_max_regs = nv_max_regs;
   c.nv_verbose = nv_verbose;
   return c.normalized();
