@@ -7,13 +7,13 @@
 #
 # Settings default to the list below (kernel=0: decode_stream.cl, the baseline; kernel=1:
 # decode_bw.cl). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
-# set. SWEEP_FILTER overrides the case filter, SWEEP_TIMEOUT the seconds per setting (default 60).
+# set. SWEEP_FILTER overrides the case filter, SWEEP_TIMEOUT the seconds per setting (default 55).
 set -uo pipefail
 bench=${1:?usage: sweep_decode.sh <path-to-sparq-bench> [setting ...]}
 shift
 out=${OUT:-$(mktemp -d)}
 filter=${SWEEP_FILTER:-decode_paged}
-limit=${SWEEP_TIMEOUT:-60}
+limit=${SWEEP_TIMEOUT:-55}
 # A fresh program cache, so every program is built here and its ptxas lines are printed.
 export SPARQ_CACHE_DIR=$(mktemp -d)
 if [ $# -gt 0 ]; then
@@ -27,8 +27,9 @@ else
     "kernel=1,cols=4"
     "kernel=1,threads=128"
     "kernel=1,threads=128,cols=1"
+    "kernel=1,regs=128"
+    "kernel=1,cvt=1,regs=168"
     "kernel=1,rows=8"
-    "kernel=1,regs=96"
   )
 fi
 i=0

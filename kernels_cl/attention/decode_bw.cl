@@ -2,7 +2,8 @@
 // decode_bw.cl — exact fp32 attention for decode-shaped calls, tuned for KV bandwidth: the same
 // definition (attention_common.h), arguments, split and bits as decode.cl and decode_stream.cl.
 // What makes it lean (every work-item does only work that some row needs once):
-//  - DB_ROWS query rows per work-group (4: a GQA group of 4 at Lq 1 has no padding rows);
+//  - DB_ROWS query rows per work-group (4: a GQA group of 4 at Lq 1 has no padding rows; a
+//    padding row runs its chains on q' = 0 and p = 0 and is never stored);
 //  - scores: work-item (key lid % 64, slice lid / 64) reads its key's K row into registers (the
 //    next tile's K is loaded while the current tile is finished) and runs the dot chains of rows
 //    slice + KS kk, d ascending, so each K element is widened once per slice;
@@ -36,12 +37,24 @@
 #define RPT (ROWS / RG)     // P.V rows per work-item
 #define TPR (NT / ROWS)     // partial maxima per row
 #define KPRE (VR <= 8)      // K row prefetched in registers
-#define VPRE (VPT <= 8)     // next tile's V prefetched in registers
+#ifndef DB_VPRE
+#define DB_VPRE 1
+#endif
+#define VPRE (DB_VPRE && VPT <= 8)  // next tile's V prefetched in registers
 #if NT % BN != 0 || ROWS % KS != 0 || NT % NCG != 0 || ROWS % RG != 0 || BN % TPR != 0 || \
     (BN * VR) % NT != 0
 #error "decode_bw.cl: DB_ROWS / DB_THREADS / DB_COLS do not tile the work"
 #endif
 
+// Loops over private arrays are unrolled: constant indices keep them in registers.
+#ifndef DB_UNROLL
+#define DB_UNROLL 1
+#endif
+#if DB_UNROLL
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL
+#endif
 #define VEC_AT(base, at) (((__global const uint4*)(base))[(at) / DV_VEC])
 // Element offset of a K/V row (or of its scale) at (page or sequence pg, slot or key position sl).
 #define ROW(off, sb, sr, sh, pg, sl) ((off) + (long)(pg) * (sb) + (long)(sl) * (sr) + hk * (sh))
@@ -63,6 +76,27 @@
     dst[2] = t4.z;                                     \
     dst[3] = t4.w;                                     \
   }
+#endif
+
+// The probabilities of a P.V work-item's RPT rows for one key (16-byte aligned when RPT >= 4).
+#if RPT >= 4
+#define LOAD_P(dst, src)                           \
+  UNROLL for (int q4i = 0; q4i < RPT / 4; ++q4i) { \
+    const float4 t4 = LD4((src) + 4 * q4i);        \
+    dst[4 * q4i] = t4.x;                           \
+    dst[4 * q4i + 1] = t4.y;                       \
+    dst[4 * q4i + 2] = t4.z;                       \
+    dst[4 * q4i + 3] = t4.w;                       \
+  }
+#elif RPT == 2
+#define LOAD_P(dst, src)                             \
+  {                                                  \
+    const float2 t2 = *(__local const float2*)(src); \
+    dst[0] = t2.x;                                   \
+    dst[1] = t2.y;                                   \
+  }
+#else
+#define LOAD_P(dst, src) dst[0] = *(src)
 #endif
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
@@ -128,6 +162,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   // Score work-item: key s_key, rows s_sl + KS kk. Statistics work-item: row lid % ROWS.
   const int s_key = lid % BN, s_sl = lid / BN;
   int s_vend[SR];
+  UNROLL
   for (int kk = 0; kk < SR; ++kk) {
     const int r = s_sl + KS * kk;
     s_vend[kk] = r < nrows ? sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal) : 0;
@@ -138,7 +173,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   // P.V work-item: columns cg * CW .., rows rg * RPT ..
   const int cg = lid % NCG, rg = lid / NCG;
   float acc[RPT][CW], o_r[RPT][CW], l_r[RPT], lse_r[RPT];
+  UNROLL
   for (int kk = 0; kk < RPT; ++kk) {
+    UNROLL
     for (int cc = 0; cc < CW; ++cc) {
       acc[kk][cc] = 0.0f;
       o_r[kk][cc] = 0.0f;
@@ -171,8 +208,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     KLOAD                                                                               \
   }
 #if KPRE
-#define KLOAD \
-  for (int i = 0; i < VR; ++i) kpre[i] = k_at >= 0 ? VEC_AT(k, k_at + i * DV_VEC) : (uint4)(0u);
+#define KLOAD                                   \
+  UNROLL for (int i = 0; i < VR; ++i) kpre[i] = \
+      k_at >= 0 ? VEC_AT(k, k_at + i * DV_VEC) : (uint4)(0u);
 #else
 #define KLOAD
 #endif
@@ -203,13 +241,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   FETCH_K(n_begin);
   barrier(CLK_LOCAL_MEM_FENCE);  // kv_pg / kv_sl of the first tile; q'
 #if VPRE
+  UNROLL
   for (int i = 0; i < VPT; ++i) FETCH_V1(n_begin, i, vpre[i], vscl[i]);
 #endif
 
   for (int n = n_begin; n < n_end; ++n) {
     const int j0 = n * BN;
     if ((n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
+      UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
+        UNROLL
         for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = 0.0f;
         l_r[kk] = 0.0f;
       }
@@ -217,22 +258,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     }
     // ---- scores of key s_key: one chain over d per row ----
     float s[SR];
+    UNROLL
     for (int kk = 0; kk < SR; ++kk) s[kk] = 0.0f;
     {
       const float ksc = kscl;
 #if !KPRE
       const long at = k_at;
 #endif
+      UNROLL
       for (int i = 0; i < VR; ++i) {
 #if KPRE
         const uint4 raw = kpre[i];
 #else
         const uint4 raw = at >= 0 ? VEC_AT(k, at + i * DV_VEC) : (uint4)(0u);
 #endif
+        UNROLL
         for (int p = 0; p < DV_PPV; ++p) {
           const float4 k4 = dv_widen(raw, ksc, p, k_dt);
+          UNROLL
           for (int kk = 0; kk < SR; ++kk) {
-            if (s_sl + KS * kk >= nrows) continue;  // a padding row (uniform)
             const float4 q4 = LD4(qs + (s_sl + KS * kk) * DH + i * DV_VEC + 4 * p);
             float a = s[kk];
             a = fma(q4.x, k4.x, a);
@@ -247,8 +291,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     barrier(CLK_LOCAL_MEM_FENCE);       // the previous tile's P.V is done with vs, vsc and pp
     if (n + 1 < n_end) FETCH_K(n + 1);  // (writes kv_pg / kv_sl: read by FETCH_V1 below)
 #if VPRE
+    UNROLL
     for (int i = 0; i < VPT; ++i) STORE_V1(i, vpre[i], vscl[i]);
 #else
+    UNROLL
     for (int i = 0; i < VPT; ++i) {
       uint4 val;
       float scl;
@@ -256,21 +302,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       STORE_V1(i, val, scl);
     }
 #endif
+    UNROLL
     for (int kk = 0; kk < SR; ++kk)
       ss[(s_sl + KS * kk) * BN + s_key] = j0 + s_key < s_vend[kk] ? s[kk] : sq_att_neg_inf();
     barrier(CLK_LOCAL_MEM_FENCE);
 #if VPRE
+    UNROLL
     for (int i = 0; i < VPT; ++i) FETCH_V1(n + 1, i, vpre[i], vscl[i]);
 #endif
     {  // partial maxima: row lid / TPR, keys (lid % TPR) * (BN / TPR) ..
       const int r = lid / TPR, kp0 = (lid % TPR) * (BN / TPR);
       float mx = sq_att_neg_inf();
+      UNROLL
       for (int jj = 0; jj < BN / TPR; ++jj) mx = sq_mx(mx, ss[r * BN + kp0 + jj]);
       pm[lid] = mx;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     {  // row statistics of row m_row (identical copies; work-items < ROWS publish them)
       float mt = sq_att_neg_inf();
+      UNROLL
       for (int t = 0; t < TPR; ++t) mt = sq_mx(mt, pm[m_row * TPR + t]);
       const float m_new = sq_mx(m_run, mt);
       const float alpha = sq_att_alpha(m_run, m_new);
@@ -283,6 +333,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    UNROLL
     for (int kk = 0; kk < SR; ++kk) {
       const int r = s_sl + KS * kk;
       pp[s_key * ROWS + r] = s_key < st_vlim[r] ? sq_att_prob(s[kk], st_m[r]) : 0.0f;
@@ -292,59 +343,68 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     {
       int vl[RPT], vmin = BN, vmax = 0;
       float rs[RPT];
+      UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
         const int r = rg * RPT + kk;
         vl[kk] = st_vlim[r];
-        if (r < nrows) {  // padding rows: no work
+        if (r < nrows) {  // padding rows (never stored) do not bound the key loops
           vmin = min(vmin, vl[kk]);
           vmax = max(vmax, vl[kk]);
         }
         const float al = st_alpha[r];
+        UNROLL
         for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al;
         rs[kk] = 0.0f;
       }
       vmin = min(vmin, vmax);
       __local const dv_raw* vcol = (__local const dv_raw*)vs + cg * CW;
-#define PV_STEP(masked)                                                    \
-  {                                                                        \
-    dv_raw raw[CW];                                                        \
-    LOAD_RAW(raw, vcol + jj * DH);                                         \
-    const float scl = vsc[jj];                                             \
-    float vv[CW];                                                          \
-    for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \
-    for (int kk = 0; kk < RPT; ++kk) {                                     \
-      if (rg * RPT + kk >= nrows) continue;                                \
-      const float p = pp[jj * ROWS + rg * RPT + kk];                       \
-      rs[kk] = rs[kk] + p;                                                 \
-      for (int cc = 0; cc < CW; ++cc) {                                    \
-        const float t = fma(p, vv[cc], acc[kk][cc]);                       \
-        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t;          \
-      }                                                                    \
-    }                                                                      \
+#define PV_STEP(masked)                                                           \
+  {                                                                               \
+    dv_raw raw[CW];                                                               \
+    LOAD_RAW(raw, vcol + jj * DH);                                                \
+    const float scl = vsc[jj];                                                    \
+    float vv[CW];                                                                 \
+    UNROLL for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \
+    float pr[RPT];                                                                \
+    LOAD_P(pr, pp + jj * ROWS + rg * RPT);                                        \
+    UNROLL for (int kk = 0; kk < RPT; ++kk) {                                     \
+      const float p = pr[kk];                                                     \
+      rs[kk] = rs[kk] + p;                                                        \
+      UNROLL for (int cc = 0; cc < CW; ++cc) {                                    \
+        const float t = fma(p, vv[cc], acc[kk][cc]);                              \
+        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t;                 \
+      }                                                                           \
+    }                                                                             \
   }
       for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
       for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
+      UNROLL
       for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], st_alpha[rg * RPT + kk], rs[kk]);
     }
     // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
     const bool chunk_end =
         n == n_end - 1 || (n & (SQ_ATT_TILES_PER_CHUNK - 1)) == SQ_ATT_TILES_PER_CHUNK - 1;
-    if (chunk_end)
+    if (chunk_end) {
+      UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
         const float l = l_r[kk];
         const SqAttMerge w =
             sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(st_m[rg * RPT + kk], l));
+        UNROLL
         for (int cc = 0; cc < CW; ++cc)
           o_r[kk][cc] = sq_att_merge_out(w, o_r[kk][cc], sq_att_chunk_out(acc[kk][cc], l));
         lse_r[kk] = w.lse;
       }
+    }
   }
 
   // ---- write R: the output row, or this chunk's workspace entry (split) ----
+  UNROLL
   for (int kk = 0; kk < RPT; ++kk) {
     const int r = rg * RPT + kk;
     if (!active || r >= nrows) continue;
     const int rr = rr0 + r, h = hk * group + rr / lqd, ii = rr % lqd;
+    UNROLL
     for (int cc = 0; cc < CW; ++cc) {
       const int col = cg * CW + cc;
       if (split) {

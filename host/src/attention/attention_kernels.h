@@ -77,6 +77,7 @@ struct DecodeBwConfig {
   int threads = 64;       // 64 or 128
   int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
   bool magic_i8 = false;  // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h)
+  bool unroll = true;     // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
   int nv_max_regs = 0;    // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;
   // cols raised until head_dim / cols <= threads, lowered until threads / (head_dim / cols)
@@ -88,6 +89,7 @@ struct DecodeBwConfig {
         " -DDB_ROWS=" + std::to_string(rows) + " -DDB_THREADS=" + std::to_string(threads) +
         " -DDB_COLS=" + std::to_string(cols);
     if (magic_i8) d += " -DDV_MAGIC=1";
+    if (!unroll) d += " -DDB_UNROLL=0";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
@@ -105,6 +107,7 @@ struct DecodeTuning {
   int threads = 64;
   int cols = 2;
   bool magic_i8 = false;
+  int unroll = -1;  // -1: on GPUs only
   int nv_max_regs = 0;
   bool nv_verbose = false;
   static DecodeTuning from_env(bool is_nvidia);
@@ -117,7 +120,7 @@ struct DecodeTuning {
     return d;
   }
   // decode_bw.cl's configuration for a call with `rows_needed` query rows per kv head.
-  DecodeBwConfig bw(int head_dim, int element_bytes, std::int64_t rows_needed) const;
+  DecodeBwConfig bw(int head_dim, int element_bytes, std::int64_t rows_needed, bool is_gpu) const;
 };
 
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.
