@@ -27,6 +27,7 @@ else
     "kernel=1,cols=4"
     "kernel=1,threads=128"
     "kernel=1,threads=128,cols=1"
+    "kernel=1,cvt=1,threads=256,cols=1"
     "kernel=1,regs=128"
     "kernel=1,cvt=1,regs=168"
     "kernel=1,rows=8"

@@ -17,7 +17,7 @@
 // The next tile's V vectors are loaded into registers after this tile's are stored to local.
 //
 // Macros: HEAD_DIM (64 or 128), KV_ES (4 f32, 2 f16/bf16, 1 int8), DB_ROWS (4 or 8), DB_THREADS
-// (64 or 128), DB_COLS (1, 2 or 4; the host keeps DH / DB_COLS <= DB_THREADS and RPT >= 1).
+// (64, 128 or 256), DB_COLS (1, 2 or 4; the host keeps DH / DB_COLS <= DB_THREADS and RPT >= 1).
 // No hooks. The host checks that every K/V row start is a whole 16-byte vector.
 // Launch: local (NT), global (NT * row groups, nC, B * Hkv), split as decode.cl.
 #include "attention/attention_common.h"

@@ -82,9 +82,10 @@ TEST(DecodeStream, StreamAndGeneralKernelsEqualFallback) {
   }
 }
 
-// decode_bw.cl in the knob settings the sweeps try (SPARQ_TUNE_DECODE) equals the fallback. Six
+// decode_bw.cl in the knob settings the sweeps try (SPARQ_TUNE_DECODE) equals the fallback. Seven
 // programs in all (PoCL time): P.V layouts of 1, 2 and 4 columns x 1, 4 and 8 rows per
-// work-item, 64 and 128 work-items.
+// work-item, 64, 128 and 256 work-items.
+
 // Runs `c` on the fallback, then on the device once per SPARQ_TUNE_DECODE setting.
 void expect_bw_variants(const StreamCase& c, const std::vector<std::int32_t>& lens,
                         const std::vector<const char*>& knobs, std::uint64_t seed) {
@@ -120,10 +121,11 @@ TEST(DecodeBw, Int8ChunkEdgeEqualsFallback) {
                      {"kernel=1,cvt=1", "kernel=1,rows=8,cols=4", "kernel=0,cvt=1"}, 1900);
 }
 
-// f32 pages, no GQA, Lq 3 (causal edges inside a tile): 128 work-items, 1 column x 4 rows.
+// f32 pages, no GQA, Lq 3 (causal edges inside a tile): 128 work-items, 1 column x 4 rows; 256
+// work-items (4 per key), 1 column x 1 row.
 TEST(DecodeBw, F32CausalEdgeEqualsFallback) {
   expect_bw_variants({3, 3, 64, 3, 16, false, DType::f32}, {130, 3, 64, 0},
-                     {"kernel=1,rows=8,threads=128,cols=1"}, 1910);
+                     {"kernel=1,rows=8,threads=128,cols=1", "kernel=1,threads=256"}, 1910);
 }
 
 // bf16 pages, group of 4 at Lq 3 (12 rows): 8 + 8 rows (padding) and 3 row groups of 4.

@@ -74,7 +74,7 @@ struct DecodeBwConfig {
   int head_dim = 128;
   int element_bytes = 1;  // KV_ES: 4 f32, 2 f16/bf16, 1 int8
   int rows = 4;           // 4 or 8
-  int threads = 64;       // 64 or 128
+  int threads = 64;       // 64, 128 or 256
   int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
   bool magic_i8 = false;  // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h)
   bool unroll = true;     // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
@@ -97,10 +97,11 @@ struct DecodeBwConfig {
 };
 
 // The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
-// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128,cols=1|2|4,cvt=0|1,
-// regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0: decode_stream.cl, 1:
-// decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt 1: DV_MAGIC, both
-// kernels; regs and verbose apply on NVIDIA only).
+// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128|256,cols=1|2|4,
+// cvt=0|1,unroll=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
+// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt 1:
+// DV_MAGIC, both kernels; unroll: decode_bw.cl, default on GPUs only; regs and verbose apply on
+// NVIDIA only).
 struct DecodeTuning {
   int kernel = 0;
   int rows = 0;

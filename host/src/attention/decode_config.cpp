@@ -24,7 +24,7 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
           t.kernel = static_cast<int>(value);
         else if (key == "rows" && (value == 0 || value == 4 || value == 8))
           t.rows = static_cast<int>(value);
-        else if (key == "threads" && (value == 64 || value == 128))
+        else if (key == "threads" && (value == 64 || value == 128 || value == 256))
           t.threads = static_cast<int>(value);
         else if (key == "cols" && (value == 1 || value == 2 || value == 4))
           t.cols = static_cast<int>(value);
@@ -38,7 +38,7 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
           t.nv_verbose = is_nvidia && value == 1;
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
-                   "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128, "
+                   "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128|256, "
                    "cols=1|2|4, cvt=0|1, unroll=0|1, regs=0..255 or verbose=0|1",
                    item);
       });
