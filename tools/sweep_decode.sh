@@ -7,13 +7,15 @@
 #
 # Settings default to the list below (kernel=0: decode_stream.cl, the baseline; kernel=1:
 # decode_bw.cl). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
-# set. SWEEP_FILTER overrides the case filter, SWEEP_TIMEOUT the seconds per setting (default 55).
+# set. SWEEP_FILTER overrides the case filter (default: the five page16 nhd cases at 32K / 128K:
+# int8 B1 / B8 / B32 and f32 B8; the host_overhead cases are left out), SWEEP_TIMEOUT the
+# seconds per setting (default 50: 11 settings stay under a 10-minute device call).
 set -uo pipefail
 bench=${1:?usage: sweep_decode.sh <path-to-sparq-bench> [setting ...]}
 shift
 out=${OUT:-$(mktemp -d)}
-filter=${SWEEP_FILTER:-decode_paged}
-limit=${SWEEP_TIMEOUT:-55}
+filter=${SWEEP_FILTER:-'^attention/decode_paged B(1|8|32) Hq32/Hkv8 Lq1 D128 page16 nhd (i8|f32) \(ctx (32768|131072)'}
+limit=${SWEEP_TIMEOUT:-50}
 # A fresh program cache, so every program is built here and its ptxas lines are printed.
 export SPARQ_CACHE_DIR=$(mktemp -d)
 if [ $# -gt 0 ]; then
