@@ -52,8 +52,10 @@
 #endif
 #if DB_UNROLL
 #define UNROLL _Pragma("unroll")
+#define UNROLL8 _Pragma("unroll 8")  // P.V key loops: loads of 8 keys in flight
 #else
 #define UNROLL
+#define UNROLL8
 #endif
 #define VEC_AT(base, at) (((__global const uint4*)(base))[(at) / DV_VEC])
 // Element offset of a K/V row (or of its scale) at (page or sequence pg, slot or key position sl).
@@ -376,8 +378,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }                                                                           \
     }                                                                             \
   }
-      for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
-      for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
+      if (vmin == BN) {  // every key of the tile visible to every row (the common case)
+        UNROLL8
+        for (int jj = 0; jj < BN; ++jj) PV_STEP(false);
+      } else {
+        UNROLL8
+        for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
+        for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
+      }
       UNROLL
       for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], st_alpha[rg * RPT + kk], rs[kk]);
     }
