@@ -9,7 +9,7 @@
 # decode_bw.cl). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
 # set. SWEEP_FILTER overrides the case filter (default: the five page16 nhd cases at 32K / 128K:
 # int8 B1 / B8 / B32 and f32 B8; the host_overhead cases are left out), SWEEP_TIMEOUT the
-# seconds per setting (default 50: 11 settings stay under a 10-minute device call).
+# seconds per setting (default 50: the 10 default settings stay under a 10-minute device call).
 set -uo pipefail
 bench=${1:?usage: sweep_decode.sh <path-to-sparq-bench> [setting ...]}
 shift
@@ -26,13 +26,12 @@ else
     "kernel=0,cvt=1"
     "kernel=1"
     "kernel=1,cvt=1"
-    "kernel=1,cols=4"
     "kernel=1,threads=128"
-    "kernel=1,threads=128,cols=1"
     "kernel=1,cvt=1,threads=256,cols=1"
-    "kernel=1,regs=128"
     "kernel=1,cvt=1,regs=168"
-    "kernel=1,rows=8"
+    "kernel=1,cvt=1,async=1"
+    "kernel=1,cvt=1,async=1,threads=128"
+    "kernel=1,cvt=1,async=1,threads=256,cols=1"
   )
 fi
 i=0

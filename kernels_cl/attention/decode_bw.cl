@@ -57,6 +57,40 @@
 #define UNROLL
 #define UNROLL8
 #endif
+// DB_ASYNC=1 (tiles of at most 8 vectors a row): K and V tiles are copied into two local buffers,
+// tile n + 1 while tile n is computed, and K rows are read from local memory (rows padded by
+// one vector: conflict-free); no prefetch registers. DB_ASYNC_PTX=1 (NVIDIA sm_80+): the copies
+// are cp.async; otherwise plain copies (the same data in the same buffers: PoCL tests).
+#ifndef DB_ASYNC
+#define DB_ASYNC 0
+#endif
+#ifndef DB_ASYNC_PTX
+#define DB_ASYNC_PTX 0
+#endif
+#define ASYNC (DB_ASYNC && VR <= 8)
+#define KROW (VR + 1)  // uint4 per K row in local memory (async)
+#if ASYNC && DB_ASYNC_PTX
+#ifdef __clang__  // clang's OpenCL mode (off-GPU PTX checks); NVIDIA's compiler takes `asm`
+#define DB_ASM __asm__
+#else
+#define DB_ASM asm
+#endif
+static inline void cp16(__local uint4* dst, __global const uint4* src) {
+  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((uint)(size_t)dst), "l"(src)
+                  : "memory");
+}
+static inline void cp4(__local float* dst, __global const float* src) {
+  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint)(size_t)dst), "l"(src)
+                  : "memory");
+}
+#define CP_COMMIT() DB_ASM volatile("cp.async.commit_group;" ::: "memory")
+#define CP_WAIT() DB_ASM volatile("cp.async.wait_group 0;" ::: "memory")
+#else
+#define cp16(dst, src) (*(dst) = *(src))
+#define cp4(dst, src) (*(dst) = *(src))
+#define CP_COMMIT()
+#define CP_WAIT()
+#endif
 #define VEC_AT(base, at) (((__global const uint4*)(base))[(at) / DV_VEC])
 // Element offset of a K/V row (or of its scale) at (page or sequence pg, slot or key position sl).
 #define ROW(off, sb, sr, sh, pg, sl) ((off) + (long)(pg) * (sb) + (long)(sl) * (sr) + hk * (sh))
@@ -115,16 +149,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
     int d, int lq, int lk, int causal, float c) {
   __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;  // q' rows (zero rows past the group's)
-  __local uint4 vs[BN * VR];                       // the tile's V, raw
-  __local float vsc[BN];                           // its int8 row scales
-  __local float ss[ROWS * BN];                     // scores (-inf where not visible), [row][key]
+#if ASYNC
+  __local uint4 kt[2 * BN * KROW];         // K tiles n and n + 1 (buffer n & 1), raw, padded rows
+  __local uint4 vs[2 * BN * VR];           // V tiles, raw
+  __local float kts[2 * BN], vsc[2 * BN];  // their int8 row scales
+#else
+  __local uint4 vs[BN * VR];  // the tile's V, raw
+  __local float vsc[BN];      // its int8 row scales
+#endif
+  __local float ss[ROWS * BN];  // scores (-inf where not visible), [row][key]
   __local float
       pp[BN * ROWS] SQ_ATT_LOCAL_ALIGN;      // probabilities (0 where not visible), [key][row]
   __local float pm[NT];                      // partial tile maxima
   __local float st_m[ROWS], st_alpha[ROWS];  // row statistics of the tile
   __local int st_vlim[ROWS];
+#if !ASYNC
   __local int kv_pg[2 * BN], kv_sl[2 * BN];  // page (or sequence) and slot of tile n's keys at
                                              // (n & 1) * BN: double-buffered
+#endif
   (void)d;
 
   const int lid = get_local_id(0);
@@ -240,15 +282,59 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   float vscl[VPT];
 #endif
 
+#if ASYNC
+  // Work-item (s_key, s_sl) copies vectors s_sl + KS ii of key s_key's K and V rows (and, slice
+  // 0, their scales) into buffer n & 1; keys past lk get zeros.
+#define COPY_TILE(n)                                                                        \
+  {                                                                                         \
+    const int j = (n)*BN + s_key, kb = ((n)&1) * BN + s_key;                                \
+    __local uint4* kd = kt + kb * KROW;                                                     \
+    __local uint4* vd = vs + kb * VR;                                                       \
+    if (j < lk) {                                                                           \
+      const int pg = mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b;             \
+      const int sl = mode == 2 ? j % page_size : (int)k0 + j;                               \
+      __global const uint4* kg =                                                            \
+          (__global const uint4*)k + ROW(k_off, k_sb, k_sr, k_sh, pg, sl) / DV_VEC;         \
+      __global const uint4* vg =                                                            \
+          (__global const uint4*)v + ROW(v_off, v_sb, v_sr, v_sh, pg, sl) / DV_VEC;         \
+      UNROLL for (int ii = 0; ii < VR / KS; ++ii) {                                         \
+        cp16(kd + s_sl + KS * ii, kg + s_sl + KS * ii);                                     \
+        cp16(vd + s_sl + KS * ii, vg + s_sl + KS * ii);                                     \
+      }                                                                                     \
+      if (KV_ES == 1 && s_sl == 0) {                                                        \
+        cp4(kts + kb, k_sc + ROW(ks_off, ks_sb, ks_sr, ks_sh, pg, sl));                     \
+        cp4(vsc + kb, v_sc + ROW(vs_off, vs_sb, vs_sr, vs_sh, pg, sl));                     \
+      }                                                                                     \
+    } else {                                                                                \
+      UNROLL for (int ii = 0; ii < VR / KS; ++ii) kd[s_sl + KS * ii] = vd[s_sl + KS * ii] = \
+          (uint4)(0u);                                                                      \
+      if (s_sl == 0) kts[kb] = vsc[kb] = 1.0f;                                              \
+    }                                                                                       \
+  }
+  if (n_begin < n_end) COPY_TILE(n_begin);
+  CP_COMMIT();
+#else
   FETCH_K(n_begin);
   barrier(CLK_LOCAL_MEM_FENCE);  // kv_pg / kv_sl of the first tile; q'
 #if VPRE
   UNROLL
   for (int i = 0; i < VPT; ++i) FETCH_V1(n_begin, i, vpre[i], vscl[i]);
 #endif
+#endif
 
   for (int n = n_begin; n < n_end; ++n) {
     const int j0 = n * BN;
+#if ASYNC
+    CP_WAIT();
+    barrier(CLK_LOCAL_MEM_FENCE);  // tile n landed; everyone is done with tile n - 1's buffer
+    if (n + 1 < n_end) COPY_TILE(n + 1);
+    CP_COMMIT();
+    __local const uint4* vcur = vs + (n & 1) * BN * VR;
+    __local const float* vsccur = vsc + (n & 1) * BN;
+#else
+    __local const uint4* vcur = vs;
+    __local const float* vsccur = vsc;
+#endif
     if ((n & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
       UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
@@ -263,13 +349,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     UNROLL
     for (int kk = 0; kk < SR; ++kk) s[kk] = 0.0f;
     {
+#if ASYNC
+      __local const uint4* krow = kt + ((n & 1) * BN + s_key) * KROW;
+      const float ksc = kts[(n & 1) * BN + s_key];
+#else
       const float ksc = kscl;
-#if !KPRE
+#endif
+#if !KPRE && !ASYNC
       const long at = k_at;
 #endif
       UNROLL
       for (int i = 0; i < VR; ++i) {
-#if KPRE
+#if ASYNC
+        const uint4 raw = krow[i];
+#elif KPRE
         const uint4 raw = kpre[i];
 #else
         const uint4 raw = at >= 0 ? VEC_AT(k, at + i * DV_VEC) : (uint4)(0u);
@@ -290,9 +383,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         }
       }
     }
+#if !ASYNC
     barrier(CLK_LOCAL_MEM_FENCE);       // the previous tile's P.V is done with vs, vsc and pp
     if (n + 1 < n_end) FETCH_K(n + 1);  // (writes kv_pg / kv_sl: read by FETCH_V1 below)
-#if VPRE
+#endif
+#if ASYNC
+#elif VPRE
     UNROLL
     for (int i = 0; i < VPT; ++i) STORE_V1(i, vpre[i], vscl[i]);
 #else
@@ -308,7 +404,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     for (int kk = 0; kk < SR; ++kk)
       ss[(s_sl + KS * kk) * BN + s_key] = j0 + s_key < s_vend[kk] ? s[kk] : sq_att_neg_inf();
     barrier(CLK_LOCAL_MEM_FENCE);
-#if VPRE
+#if VPRE && !ASYNC
     UNROLL
     for (int i = 0; i < VPT; ++i) FETCH_V1(n + 1, i, vpre[i], vscl[i]);
 #endif
@@ -359,12 +455,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         rs[kk] = 0.0f;
       }
       vmin = min(vmin, vmax);
-      __local const dv_raw* vcol = (__local const dv_raw*)vs + cg * CW;
+      __local const dv_raw* vcol = (__local const dv_raw*)vcur + cg * CW;
 #define PV_STEP(masked)                                                           \
   {                                                                               \
     dv_raw raw[CW];                                                               \
     LOAD_RAW(raw, vcol + jj * DH);                                                \
-    const float scl = vsc[jj];                                                    \
+    const float scl = vsccur[jj];                                                 \
     float vv[CW];                                                                 \
     UNROLL for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \
     float pr[RPT];                                                                \

@@ -164,7 +164,8 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     k.rows = DecodeStreamConfig::max_rows;
     return k;
   }
-  const DecodeBwConfig cfg = t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu);
+  const DecodeBwConfig cfg = t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu,
+                                  dev.quirks().inline_ptx && dev.quirks().cc_major >= 8);
   k.source = DecodeBwConfig::source;
   k.name = DecodeBwConfig::kernel;
   k.defines = cfg.defines();

@@ -32,6 +32,8 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
           t.magic_i8 = value == 1;
         else if (key == "unroll" && (value == 0 || value == 1))
           t.unroll = static_cast<int>(value);
+        else if (key == "async" && (value == 0 || value == 1))
+          t.async = value == 1;
         else if (key == "regs" && value >= 0 && value <= 255)
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else if (key == "verbose" && (value == 0 || value == 1))
@@ -39,14 +41,14 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
                    "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128|256, "
-                   "cols=1|2|4, cvt=0|1, unroll=0|1, regs=0..255 or verbose=0|1",
+                   "cols=1|2|4, cvt=0|1, unroll=0|1, async=0|1, regs=0..255 or verbose=0|1",
                    item);
       });
   return t;
 }
 
 DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t rows_needed,
-                                bool is_gpu) const {
+                                bool is_gpu, bool cp_async) const {
   DecodeBwConfig c;
   c.head_dim = head_dim;
   c.element_bytes = element_bytes;
@@ -55,6 +57,8 @@ DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t ro
   c.cols = cols;
   c.magic_i8 = magic_i8;
   c.unroll = unroll < 0 ? is_gpu : unroll == 1;
+  c.async = async;
+  c.async_ptx = async && cp_async;
   c.nv_max_regs = nv_max_regs;
   c.nv_verbose = nv_verbose;
   return c.normalized();
