@@ -21,7 +21,7 @@ struct Sage8KernelConfig {
   bool sparse = false;  // SAGE8_SPARSE: walk a SparseIndex (kernels_cl/attention/sage8_sparse.h)
   // MMA path speed knobs (no effect on any bit; SPARQ_TUNE_SAGE8 overrides them for sweeps). The
   // sparse mode keeps 64 rows (the index's query blocks) and stages its own tiles (no prefetch).
-  bool prefetch = true;  // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
+  bool prefetch = true;     // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
   int rows = 128;  // SAGE8_ROWS: query rows per work-group (64 or 128; 128 measured faster, H100)
   int nv_max_regs = 0;      // NVIDIA: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
