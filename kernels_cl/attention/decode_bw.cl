@@ -40,7 +40,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;  // q' rows (zero rows past the group's)
 #if ASYNC
   __local uint4 kt[2 * BN * KROW];         // K tiles n and n + 1 (buffer n & 1), raw, padded rows
-  __local uint4 vs[2 * BN * VR];           // V tiles, raw
+  __local uint4 vs[2 * BN * KROW];         // V tiles, raw, padded rows
   __local float kts[2 * BN], vsc[2 * BN];  // their int8 row scales
 #else
   __local uint4 vs[BN * VR];  // the tile's V, raw
@@ -148,7 +148,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     barrier(CLK_LOCAL_MEM_FENCE);  // tile n landed; everyone is done with tile n - 1's buffer
     if (n + 1 < n_end) COPY_TILE(n + 1);
     CP_COMMIT();
-    __local const uint4* vcur = vs + (n & 1) * BN * VR;
+    __local const uint4* vcur = vs + (n & 1) * BN * KROW;
     __local const float* vsccur = vsc + (n & 1) * BN;
 #else
     __local const uint4* vcur = vs;
@@ -278,7 +278,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
 #define PV_STEP(masked)                                                           \
   {                                                                               \
     dv_raw raw[CW];                                                               \
-    LOAD_RAW(raw, vcol + jj * DH);                                                \
+    LOAD_RAW(raw, vcol + jj * (KROW * DV_VEC));                                   \
     const float scl = vsccur[jj];                                                 \
     float vv[CW];                                                                 \
     UNROLL for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \

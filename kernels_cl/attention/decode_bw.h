@@ -53,7 +53,13 @@
 #define DB_ASYNC_PTX 0
 #endif
 #define ASYNC (DB_ASYNC && VR <= 8)
-#define KROW (VR + 1)  // uint4 per K row in local memory (async)
+// uint4 per K / V row in local memory: async rows are padded by one vector, so the copies of the
+// rows of 8 consecutive keys (and K row reads) hit distinct banks.
+#if ASYNC
+#define KROW (VR + 1)
+#else
+#define KROW VR
+#endif
 #if ASYNC && DB_ASYNC_PTX
 #ifdef __clang__  // clang's OpenCL mode (off-GPU PTX checks); NVIDIA's compiler takes `asm`
 #define DB_ASM __asm__
@@ -168,7 +174,7 @@ static inline void cp4(__local float* dst, __global const float* src) {
   {                                                                                         \
     const int j = (n)*BN + s_key, kb = ((n)&1) * BN + s_key;                                \
     __local uint4* kd = kt + kb * KROW;                                                     \
-    __local uint4* vd = vs + kb * VR;                                                       \
+    __local uint4* vd = vs + kb * KROW;                                                     \
     if (j < lk) {                                                                           \
       const int pg = mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b;             \
       const int sl = mode == 2 ? j % page_size : (int)k0 + j;                               \
