@@ -67,11 +67,13 @@
 #define DB_ASM asm
 #endif
 static inline void cp16(__local uint4* dst, __global const uint4* src) {
-  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((uint)(size_t)dst), "l"(src)
+  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((uint)(size_t)dst),
+                  "l"((ulong)(size_t)src)
                   : "memory");
 }
 static inline void cp4(__local float* dst, __global const float* src) {
-  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint)(size_t)dst), "l"(src)
+  DB_ASM volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint)(size_t)dst),
+                  "l"((ulong)(size_t)src)
                   : "memory");
 }
 #define CP_COMMIT() DB_ASM volatile("cp.async.commit_group;" ::: "memory")
