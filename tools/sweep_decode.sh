@@ -3,7 +3,7 @@
 # one sparq-bench run of the decode_paged cases per setting (every case is also checked bit for
 # bit against the fallback), with the ptxas register / spill lines of the program it built.
 #
-#   tools/sweep_decode.sh <path-to-sparq-bench> [setting ...]
+#   [SWEEP_TESTS=<path-to-sparq_tests>] tools/sweep_decode.sh <path-to-sparq-bench> [setting ...]
 #
 # Settings default to the list below (kernel=0: decode_stream.cl, the baseline; kernel=1:
 # decode_bw.cl). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
@@ -33,6 +33,14 @@ else
     "kernel=1,cvt=1,async=1,threads=128"
     "kernel=1,cvt=1,async=1,threads=256,cols=1"
   )
+fi
+# SWEEP_TESTS=<path-to-sparq_tests>: first the DecodeBw / DecodeStream exactness tests on the GPU
+# (every knob layout they name, cp.async included, against the fallback on small shapes).
+if [ -n "${SWEEP_TESTS:-}" ]; then
+  SPARQ_TEST_DEVICE=gpu timeout 120 "$SWEEP_TESTS" --gtest_filter='DecodeBw*:DecodeStream*' \
+    > "$out/decode_tests.txt" 2>&1
+  echo "== tests rc=$?"
+  grep -E '^\[  (PASSED|FAILED) |FAILED  \]|tests ran' "$out/decode_tests.txt" | head -8
 fi
 i=0
 for t in "${settings[@]}"; do
