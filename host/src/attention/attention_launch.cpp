@@ -1,8 +1,7 @@
 // Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, paged K/V included;
 // decode.cl general / split path + merge.cl, or decode_stream.cl / decode_bw.cl for decode shapes
-// they fit), sets
-// arguments and launches; or runs the fallback. The choice never changes a bit (all paths compute
-// attention_common.h's definition); it only picks the fastest.
+// they fit), sets arguments and launches; or runs the fallback. The choice never changes a bit (all
+// paths compute attention_common.h's definition); it only picks the fastest.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
