@@ -28,7 +28,7 @@ else
     "kernel=1,cvt=1"
     "kernel=1,threads=128"
     "kernel=1,cvt=1,threads=256,cols=1"
-    "kernel=1,cvt=1,regs=168"
+    "kernel=1,cvt=2,async=1"
     "kernel=1,cvt=1,async=1"
     "kernel=1,cvt=1,async=1,threads=128"
     "kernel=1,cvt=1,async=1,threads=256,cols=1"

@@ -275,23 +275,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
       vmin = min(vmin, vmax);
       __local const dv_raw* vcol = (__local const dv_raw*)vcur + cg * CW;
-#define PV_STEP(masked)                                                           \
-  {                                                                               \
-    dv_raw raw[CW];                                                               \
-    LOAD_RAW(raw, vcol + jj * (KROW * DV_VEC));                                   \
-    const float scl = vsccur[jj];                                                 \
-    float vv[CW];                                                                 \
-    UNROLL for (int cc = 0; cc < CW; ++cc) vv[cc] = dv_value(raw[cc], scl, v_dt); \
-    float pr[RPT];                                                                \
-    LOAD_P(pr, pp + jj * ROWS + rg * RPT);                                        \
-    UNROLL for (int kk = 0; kk < RPT; ++kk) {                                     \
-      const float p = pr[kk];                                                     \
-      rs[kk] = rs[kk] + p;                                                        \
-      UNROLL for (int cc = 0; cc < CW; ++cc) {                                    \
-        const float t = fma(p, vv[cc], acc[kk][cc]);                              \
-        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t;                 \
-      }                                                                           \
-    }                                                                             \
+#define PV_STEP(masked)                                           \
+  {                                                               \
+    const float scl = vsccur[jj];                                 \
+    float vv[CW];                                                 \
+    LOAD_V(vv, vcol + jj * (KROW * DV_VEC), scl);                 \
+    float pr[RPT];                                                \
+    LOAD_P(pr, pp + jj * ROWS + rg * RPT);                        \
+    UNROLL for (int kk = 0; kk < RPT; ++kk) {                     \
+      const float p = pr[kk];                                     \
+      rs[kk] = rs[kk] + p;                                        \
+      UNROLL for (int cc = 0; cc < CW; ++cc) {                    \
+        const float t = fma(p, vv[cc], acc[kk][cc]);              \
+        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t; \
+      }                                                           \
+    }                                                             \
   }
       if (vmin == BN) {  // every key of the tile visible to every row (the common case)
         UNROLL8

@@ -107,6 +107,35 @@ static inline void cp4(__local float* dst, __global const float* src) {
   }
 #endif
 
+// The CW values of a P.V work-item's columns of one V row in local memory (raw, row scale scl):
+// int8 codes as one word (dv_i8x4_to_f32, times the scale: sq_att_deq_i8), else element-wise.
+#if KV_ES == 1
+#if CW == 1
+#define V_WORD(src) ((uint) * (__local const uchar*)(src))
+#elif CW == 2
+#define V_WORD(src) ((uint) * (__local const ushort*)(src))
+#else
+#define V_WORD(src) (*(__local const uint*)(src))
+#endif
+#define LOAD_V(dst, src, scl)                              \
+  {                                                        \
+    const float4 f4 = dv_i8x4_to_f32(V_WORD(src)) * (scl); \
+    dst[0] = f4.x;                                         \
+    if (CW > 1) dst[CW > 1 ? 1 : 0] = f4.y;                \
+    if (CW > 2) {                                          \
+      dst[CW > 2 ? 2 : 0] = f4.z;                          \
+      dst[CW > 2 ? 3 : 0] = f4.w;                          \
+    }                                                      \
+  }
+#else
+#define LOAD_V(dst, src, scl)                                                      \
+  {                                                                                \
+    dv_raw raw[CW];                                                                \
+    LOAD_RAW(raw, src);                                                            \
+    UNROLL for (int cc = 0; cc < CW; ++cc) dst[cc] = dv_value(raw[cc], scl, v_dt); \
+  }
+#endif
+
 // The probabilities of a P.V work-item's RPT rows for one key (16-byte aligned when RPT >= 4).
 #if RPT >= 4
 #define LOAD_P(dst, src)                           \

@@ -20,7 +20,21 @@
 // int8 codes as floats. DV_MAGIC=1: through the fp32 bit pattern of 2^23 + (code + 128) (a byte
 // permute) and one exact subtraction, in place of an int-to-float conversion (a quarter-rate
 // instruction on NVIDIA GPUs); both give (float)code exactly (+0 for code 0), so the dequantized
-// value fp32(code * scale) of sq_att_deq_i8 is unchanged.
+// value fp32(code * scale) of sq_att_deq_i8 is unchanged. DV_MAGIC=2 (NVIDIA inline PTX): the
+// same bit patterns, each built by one prmt.
+#if DV_MAGIC == 2
+#ifdef __clang__  // clang's OpenCL mode (off-GPU PTX checks); NVIDIA's compiler takes `asm`
+#define DV_ASM __asm__
+#else
+#define DV_ASM asm
+#endif
+// Byte k of a in the low byte of 0x4B0000xx (sel = 0x7440 + k: bytes a.k, 0, 0, 0x4B).
+static inline uint dv_prmt(uint a, uint sel) {
+  uint d;
+  DV_ASM("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(0x4B000000u), "r"(sel));
+  return d;
+}
+#endif
 static inline float dv_i8_to_f32(char code) {
 #if DV_MAGIC
   return as_float((uint)(uchar)(code ^ 0x80) | 0x4B000000u) - 8388736.0f;
@@ -30,7 +44,12 @@ static inline float dv_i8_to_f32(char code) {
 }
 
 static inline float4 dv_i8x4_to_f32(uint w) {
-#if DV_MAGIC
+#if DV_MAGIC == 2
+  const uint u = w ^ 0x80808080u;
+  return (float4)(as_float(dv_prmt(u, 0x7440u)), as_float(dv_prmt(u, 0x7441u)),
+                  as_float(dv_prmt(u, 0x7442u)), as_float(dv_prmt(u, 0x7443u))) -
+         (float4)(8388736.0f);
+#elif DV_MAGIC
   const uchar4 u = as_uchar4(w ^ 0x80808080u);
   return (float4)(as_float((uint)u.x | 0x4B000000u), as_float((uint)u.y | 0x4B000000u),
                   as_float((uint)u.z | 0x4B000000u), as_float((uint)u.w | 0x4B000000u)) -

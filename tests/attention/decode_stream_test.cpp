@@ -115,12 +115,14 @@ void expect_bw_variants(const StreamCase& c, const std::vector<std::int32_t>& le
 
 // int8 pages, GQA group of 4 at Lq 1 on one kv head: a 4096-key chunk edge and tile edges; 4
 // rows (no padding) and 8 (P.V row groups of padding only), 2 and 4 columns per work-item;
-// codes converted by the bit pattern (cvt=1) in both bandwidth kernels; double-buffered tiles
+// codes converted by the bit pattern (cvt=1; cvt=2 is its prmt form on NVIDIA, 1 elsewhere) in
+// both bandwidth kernels; double-buffered tiles
 // (async=1: plain copies on PoCL) with 2 score work-items per key.
 TEST(DecodeBw, Int8ChunkEdgeEqualsFallback) {
   expect_bw_variants(
       {4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65},
-      {"kernel=1,cvt=1", "kernel=1,rows=8,cols=4,async=1,threads=128", "kernel=0,cvt=1"}, 1900);
+      {"kernel=1,cvt=1", "kernel=1,rows=8,cols=4,async=1,threads=128,cvt=2", "kernel=0,cvt=1"},
+      1900);
 }
 
 // f32 pages, no GQA, Lq 3 (causal edges inside a tile): 128 work-items, 1 column x 4 rows; 256

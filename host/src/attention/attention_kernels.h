@@ -72,13 +72,13 @@ struct DecodeBwConfig {
   static constexpr const char* source = "attention/decode_bw.cl";
   static constexpr const char* kernel = "attention_rows";
   int head_dim = 128;
-  int element_bytes = 1;   // KV_ES: 4 f32, 2 f16/bf16, 1 int8
-  int rows = 4;            // 4 or 8
-  int threads = 64;        // 64, 128 or 256
-  int cols = 2;            // 1, 2 or 4 (normalized() keeps the P.V layout valid)
-  bool magic_i8 = false;   // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h)
-  bool unroll = true;      // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
-  bool async = false;      // DB_ASYNC: K/V tiles double-buffered in local memory, no prefetch regs
+  int element_bytes = 1;  // KV_ES: 4 f32, 2 f16/bf16, 1 int8
+  int rows = 4;           // 4 or 8
+  int threads = 64;       // 64, 128 or 256
+  int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
+  int magic_i8 = 0;       // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h); 2: prmt
+  bool unroll = true;     // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
+  bool async = false;     // DB_ASYNC: K/V tiles double-buffered in local memory, no prefetch regs
   bool async_ptx = false;  // DB_ASYNC_PTX: their copies as cp.async (NVIDIA sm_80+ only)
   int nv_max_regs = 0;     // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;
@@ -90,7 +90,7 @@ struct DecodeBwConfig {
         "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes) +
         " -DDB_ROWS=" + std::to_string(rows) + " -DDB_THREADS=" + std::to_string(threads) +
         " -DDB_COLS=" + std::to_string(cols);
-    if (magic_i8) d += " -DDV_MAGIC=1";
+    if (magic_i8 > 0) d += " -DDV_MAGIC=" + std::to_string(magic_i8);
     if (!unroll) d += " -DDB_UNROLL=0";
     if (async) d += async_ptx ? " -DDB_ASYNC=1 -DDB_ASYNC_PTX=1" : " -DDB_ASYNC=1";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
@@ -101,26 +101,26 @@ struct DecodeBwConfig {
 
 // The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
 // changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128|256,cols=1|2|4,
-// cvt=0|1,unroll=0|1,async=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
-// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt 1:
-// DV_MAGIC, both kernels; unroll: decode_bw.cl, default on GPUs only; async 1: decode_bw.cl's
-// double-buffered tiles, copied by cp.async where inline PTX and sm_80+ allow; regs and verbose
-// apply on NVIDIA only).
+// cvt=0|1|2,unroll=0|1,async=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
+// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt:
+// DV_MAGIC in both kernels, 2 (prmt) only with inline PTX, else 1; unroll: decode_bw.cl, default
+// on GPUs only; async 1: decode_bw.cl's double-buffered tiles, copied by cp.async where inline
+// PTX and sm_80+ allow; regs and verbose apply on NVIDIA only).
 struct DecodeTuning {
   int kernel = 0;
   int rows = 0;
   int threads = 64;
   int cols = 2;
-  bool magic_i8 = false;
-  int unroll = -1;  // -1: on GPUs only
+  int magic_i8 = 0;  // cvt: 0, 1, or 2 (prmt; 1 without inline PTX)
+  int unroll = -1;   // -1: on GPUs only
   bool async = false;
   int nv_max_regs = 0;
   bool nv_verbose = false;
-  static DecodeTuning from_env(bool is_nvidia);
+  static DecodeTuning from_env(bool is_nvidia, bool inline_ptx);
   // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap
   // and verbose ptxas.
   std::string stream_options() const {
-    std::string d = magic_i8 ? " -DDV_MAGIC=1" : "";
+    std::string d = magic_i8 > 0 ? " -DDV_MAGIC=" + std::to_string(magic_i8) : "";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;

@@ -153,7 +153,7 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     return k;
   }
   const int es = static_cast<int>(dtype_size(p.k_at.dtype));
-  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia);
+  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx);
   if (t.kernel == 0) {
     const DecodeStreamConfig cfg{p.head_dim, es};
     k.source = DecodeStreamConfig::source;

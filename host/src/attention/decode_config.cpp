@@ -16,7 +16,7 @@ DecodeBwConfig DecodeBwConfig::normalized() const {
   return c;
 }
 
-DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
+DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
   DecodeTuning t;
   rt::for_each_tuning_item(
       "SPARQ_TUNE_DECODE", [&](const std::string& key, long value, const std::string& item) {
@@ -28,8 +28,8 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
           t.threads = static_cast<int>(value);
         else if (key == "cols" && (value == 1 || value == 2 || value == 4))
           t.cols = static_cast<int>(value);
-        else if (key == "cvt" && (value == 0 || value == 1))
-          t.magic_i8 = value == 1;
+        else if (key == "cvt" && value >= 0 && value <= 2)
+          t.magic_i8 = static_cast<int>(value == 2 && !inline_ptx ? 1 : value);
         else if (key == "unroll" && (value == 0 || value == 1))
           t.unroll = static_cast<int>(value);
         else if (key == "async" && (value == 0 || value == 1))
@@ -41,7 +41,7 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia) {
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
                    "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128|256, "
-                   "cols=1|2|4, cvt=0|1, unroll=0|1, async=0|1, regs=0..255 or verbose=0|1",
+                   "cols=1|2|4, cvt=0|1|2, unroll=0|1, async=0|1, regs=0..255 or verbose=0|1",
                    item);
       });
   return t;
