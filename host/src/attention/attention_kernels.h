@@ -2,6 +2,7 @@
 // compile.cpp). Each config's defines() is the exact macro string the op passes, so it is also
 // the program-cache key and the list the build-every-variant test compiles.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,72 @@ struct DecodeStreamConfig {
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes);
   }
+};
+
+// kernels_cl/attention/decode_bw.cl: the lean bandwidth path (same calls, arguments, launch and
+// bits as decode_stream.cl): `rows` query rows and `threads` work-items per work-group, P.V
+// work-items owning `cols` columns of all their rows, V kept raw in local memory.
+struct DecodeBwConfig {
+  static constexpr const char* source = "attention/decode_bw.cl";
+  static constexpr const char* kernel = "attention_rows";
+  int head_dim = 128;
+  int element_bytes = 1;  // KV_ES: 4 f32, 2 f16/bf16, 1 int8
+  int rows = 4;           // 4 or 8
+  int threads = 64;       // 64, 128 or 256
+  int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
+  int magic_i8 = 0;       // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h); 2: prmt
+  bool unroll = true;     // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
+  bool async = false;     // DB_ASYNC: K/V tiles double-buffered in local memory, no prefetch regs
+  bool async_ptx = false;  // DB_ASYNC_PTX: their copies as cp.async (NVIDIA sm_80+ only)
+  int nv_max_regs = 0;     // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
+  bool nv_verbose = false;
+  // cols raised until head_dim / cols <= threads, lowered until threads / (head_dim / cols)
+  // row groups fit in rows.
+  DecodeBwConfig normalized() const;
+  std::string defines() const {
+    std::string d =
+        "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes) +
+        " -DDB_ROWS=" + std::to_string(rows) + " -DDB_THREADS=" + std::to_string(threads) +
+        " -DDB_COLS=" + std::to_string(cols);
+    if (magic_i8 > 0) d += " -DDV_MAGIC=" + std::to_string(magic_i8);
+    if (!unroll) d += " -DDB_UNROLL=0";
+    if (async) d += async_ptx ? " -DDB_ASYNC=1 -DDB_ASYNC_PTX=1" : " -DDB_ASYNC=1";
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
+    return d;
+  }
+};
+
+// The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
+// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128|256,cols=1|2|4,
+// cvt=0|1|2,unroll=0|1,async=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
+// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt:
+// DV_MAGIC in both kernels, 2 (prmt) only with inline PTX, else 1; unroll: decode_bw.cl, default
+// on GPUs only; async 1: decode_bw.cl's double-buffered tiles, copied by cp.async where inline
+// PTX and sm_80+ allow; regs and verbose apply on NVIDIA only).
+struct DecodeTuning {
+  int kernel = 0;
+  int rows = 0;
+  int threads = 64;
+  int cols = 2;
+  int magic_i8 = 0;  // cvt: 0, 1, or 2 (prmt; 1 without inline PTX)
+  int unroll = -1;   // -1: on GPUs only
+  bool async = false;
+  int nv_max_regs = 0;
+  bool nv_verbose = false;
+  static DecodeTuning from_env(bool is_nvidia, bool inline_ptx);
+  // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap
+  // and verbose ptxas.
+  std::string stream_options() const {
+    std::string d = magic_i8 > 0 ? " -DDV_MAGIC=" + std::to_string(magic_i8) : "";
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
+    return d;
+  }
+  // decode_bw.cl's configuration for a call with `rows_needed` query rows per kv head.
+  // cp_async: the device takes inline PTX cp.async (NVIDIA, sm_80+).
+  DecodeBwConfig bw(int head_dim, int element_bytes, std::int64_t rows_needed, bool is_gpu,
+                    bool cp_async = false) const;
 };
 
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.
