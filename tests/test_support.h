@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -85,6 +86,20 @@ inline std::vector<float> download_f32(const Tensor& t) {
   for (std::size_t i = 0; i < bits.size(); ++i)
     out[i] = t.dtype() == DType::f16 ? sq_f16_to_f32(bits[i]) : sq_bf16_to_f32(bits[i]);
   return out;
+}
+
+// f throws a sparq::Error of `code` whose message contains every one of `parts`.
+inline void expect_error(const std::function<void()>& f, ErrorCode code,
+                         const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << parts.front() << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
+          << "'" << p << "' not in: " << e.what();
+  }
 }
 
 }  // namespace sparq::test

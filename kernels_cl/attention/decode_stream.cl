@@ -20,77 +20,56 @@
 // checks that every K/V row start (offset and strides, in elements) is a whole 16-byte vector.
 // Launch: local (128), global (128 * nRG, nC, B * Hkv), split as decode.cl.
 #include "attention/attention_common.h"
+#include "attention/decode_vec.h"
 
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined (64 or 128)"
-#endif
-#ifndef KV_ES
-#error "KV_ES must be defined (4: f32, 2: f16/bf16, 1: int8)"
 #endif
 #define ROWS 8
 #define DH HEAD_DIM
 #define NT 128
 #define BN SQ_ATT_TILE
 #define ES KV_ES
-#define VEC (16 / ES)                // elements per 16-byte vector
-#define VR (DH / VEC)                // vectors per K/V row
-#define VPT (BN * VR / NT)           // V vectors of a tile per work-item
-#define SR (ROWS / 2)                // score rows per work-item
+#define VEC (16 / ES)                       // elements per 16-byte vector
+#define VR (DH / VEC)                       // vectors per K/V row
+#define VPT (BN * VR / NT)                  // V vectors of a tile per work-item
+#define SR (ROWS / 2)                       // score rows per work-item
 #define PR ((ROWS * DH / 4 + NT - 1) / NT)  // P.V (row, float4 column) slots per work-item
-#define TPR (NT / ROWS)              // partial maxima per row
-#define KPRE (VR <= 8)               // prefetch the next K row into registers
+#define TPR (NT / ROWS)                     // partial maxima per row
+#define KPRE (VR <= 8)                      // prefetch the next K row into registers
 #if (BN * VR) % NT != 0
 #error "a V tile must split evenly over the work-items"
 #endif
 
-// Part p (elements 4p .. 4p + 3) of a 16-byte vector, widened exactly; int8: times the row's
-// scale (sq_att_deq_i8), as decode.cl's sq_att_load_kv4.
-static inline float4 widen(uint4 raw, float scale, int p, int dt) {
-#if ES == 4
-  (void)scale;
-  (void)p;
-  (void)dt;
-  return as_float4(raw);
-#elif ES == 1
-  (void)dt;
-  const char4 c = as_char4(p == 0 ? raw.x : p == 1 ? raw.y : p == 2 ? raw.z : raw.w);
-  return (float4)(sq_att_deq_i8(c.x, scale), sq_att_deq_i8(c.y, scale), sq_att_deq_i8(c.z, scale),
-                  sq_att_deq_i8(c.w, scale));
-#else
-  (void)scale;
-  const uint a = p == 0 ? raw.x : raw.z, b = p == 0 ? raw.y : raw.w;
-  return (float4)(sq_att_widen16(a & 0xffffu, dt), sq_att_widen16(a >> 16, dt),
-                  sq_att_widen16(b & 0xffffu, dt), sq_att_widen16(b >> 16, dt));
-#endif
-}
-#define PPV (VEC / 4)  // parts per vector
+#define widen dv_widen
+#define PPV DV_PPV
 
 // Element offset of key j's row of kv head hk (and of its scale), paged or contiguous/varlen.
-#define ROW_AT(off, sb, sr, sh, j)                                             \
+#define ROW_AT(off, sb, sr, sh, j)                                                \
   (mode == 2 ? (off) + (long)pages[pt_off + b * pt_st + (j) / page_size] * (sb) + \
-                   (long)((j) % page_size) * (sr) + hk * (sh)                   \
+                   (long)((j) % page_size) * (sr) + hk * (sh)                     \
              : (off) + b * (sb) + (k0 + (j)) * (sr) + hk * (sh))
 #define VEC_AT(base, at) (((__global const uint4*)(base))[(at) / VEC])
 // arr[idx] for a run-time idx < ROWS without private-memory indexing (a chain of selects).
-#define PICK(out, arr, idx)                                  \
-  {                                                          \
-    out = arr[0];                                            \
+#define PICK(out, arr, idx)                                              \
+  {                                                                      \
+    out = arr[0];                                                        \
     for (int pk = 1; pk < ROWS; ++pk) out = (idx) == pk ? arr[pk] : out; \
   }
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
-    gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
-    gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
-    gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
+    gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,              //
+    gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,              //
+    gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,              //
     __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages
     __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
-    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
-    __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
-    __global float* ws_o, __global float* ws_lse, int split, int ws_chunks,
-    __global const int* seq_a, long sa_off, long sa_st,  // varlen: cu_q; paged: seq_lens
+    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt, __global float* lse,
+    long l_off, long l_sb, long l_sr, long l_sh, int want_lse, __global float* ws_o,
+    __global float* ws_lse, int split, int ws_chunks, __global const int* seq_a, long sa_off,
+    long sa_st,                                          // varlen: cu_q; paged: seq_lens
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
-    __global const int* pages, long pt_off, long pt_st, int page_size,
-    int mode, int hq, int group, int d, int lq, int lk, int causal, float c) {
+    __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
+    int d, int lq, int lk, int causal, float c) {
   __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;  // q' rows (zero rows past the group's)
   __local float vs[BN * DH] SQ_ATT_LOCAL_ALIGN;    // the tile's V, dequantized
   __local float ss[ROWS * BN] SQ_ATT_LOCAL_ALIGN;  // scores (-inf where not visible)
@@ -122,7 +101,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   const int c_begin = split ? (int)get_group_id(1) : 0;
   const bool active = nrows > 0 && (!split || c_begin < nchunks);
   const int c_end = !active ? c_begin
-                  : split   ? c_begin + 1
+                    : split ? c_begin + 1
                             : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
 
   for (int x = lid; x < ROWS * (DH / 4); x += NT) {  // q' = q * c (one rounding), zero padding
@@ -136,7 +115,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   }
 
   const int s_key = lid & (BN - 1), s_half = lid / BN;  // score rows s_half + 2 kk
-  float m_all[ROWS];  // running m of every row (identical copies)
+  float m_all[ROWS];                                    // running m of every row (identical copies)
   float4 acc[PR], o_r[PR];
   float l_r[PR], lse_r[PR];
   for (int x = 0; x < PR; ++x) {
@@ -155,22 +134,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   uint4 kpre[VR];
   float kscl = 1.0f;
 #endif
-#define FETCH_V(n)                                                        \
-  for (int i = 0; i < VPT; ++i) {                                         \
-    const int x = lid + NT * i, j = (n) * BN + x / VR;                    \
-    vpre[i] = (uint4)(0u);                                                \
-    vscl[i] = 1.0f;                                                       \
-    if (j < lk) {                                                         \
+#define FETCH_V(n)                                                              \
+  for (int i = 0; i < VPT; ++i) {                                               \
+    const int x = lid + NT * i, j = (n)*BN + x / VR;                            \
+    vpre[i] = (uint4)(0u);                                                      \
+    vscl[i] = 1.0f;                                                             \
+    if (j < lk) {                                                               \
       vpre[i] = VEC_AT(v, ROW_AT(v_off, v_sb, v_sr, v_sh, j) + (x % VR) * VEC); \
-      if (ES == 1) vscl[i] = v_sc[ROW_AT(vs_off, vs_sb, vs_sr, vs_sh, j)]; \
-    }                                                                     \
+      if (ES == 1) vscl[i] = v_sc[ROW_AT(vs_off, vs_sb, vs_sr, vs_sh, j)];      \
+    }                                                                           \
   }
-#define FETCH_K(n)                                                          \
-  {                                                                         \
-    const int j = (n) * BN + s_key;                                         \
-    const long at = j < lk ? ROW_AT(k_off, k_sb, k_sr, k_sh, j) : 0;        \
+#define FETCH_K(n)                                                                         \
+  {                                                                                        \
+    const int j = (n)*BN + s_key;                                                          \
+    const long at = j < lk ? ROW_AT(k_off, k_sb, k_sr, k_sh, j) : 0;                       \
     for (int i = 0; i < VR; ++i) kpre[i] = j < lk ? VEC_AT(k, at + i * VEC) : (uint4)(0u); \
-    kscl = (ES == 1 && j < lk) ? k_sc[ROW_AT(ks_off, ks_sb, ks_sr, ks_sh, j)] : 1.0f; \
+    kscl = (ES == 1 && j < lk) ? k_sc[ROW_AT(ks_off, ks_sb, ks_sr, ks_sh, j)] : 1.0f;      \
   }
   if (n_begin < n_end) {
     FETCH_V(n_begin);
@@ -206,8 +185,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
 #else
       const int j = j0 + s_key;
       const long at = j < lk ? ROW_AT(k_off, k_sb, k_sr, k_sh, j) : 0;
-      const float ksc =
-          (ES == 1 && j < lk) ? k_sc[ROW_AT(ks_off, ks_sb, ks_sr, ks_sh, j)] : 1.0f;
+      const float ksc = (ES == 1 && j < lk) ? k_sc[ROW_AT(ks_off, ks_sb, ks_sr, ks_sh, j)] : 1.0f;
 #endif
       if (n + 1 < n_end) FETCH_V(n + 1);
       for (int i = 0; i < VR; ++i) {

@@ -21,7 +21,7 @@
 // the next Q/K or V slice from global memory into registers while the current one is computed,
 // which hides load latency on GPUs; 0: load each slice right before it is staged). Prefetching
 // only moves loads earlier: the values staged, and so every bit, are the same. ATT_THREADS (128
-// or 256 work-items per work-group).
+// or 256 work-items per work-group). ATT_EXP_CVT: exp2's rounding step (prefill_stage.h).
 // Launch: local (NT), global (NT * Hq, nQB, B), nQB = ceil(max Lq / 64); work-group
 // (h, nQB-1-qb, b) owns query rows [64 qb, 64 qb + 64) of sequence b, head h (heavy causal
 // blocks first). Inputs f32/f16/bf16 (run-time codes), widened exactly when staged in local memory.
@@ -393,14 +393,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_dense(
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
         const bool ok = !skip && ((vis[kk] >> t) & 1);
-        pbuf[row * PS + cg + 16 * t] = ok ? sq_att_prob(s[kk][t], m_new) : -1.0f;
+        pbuf[row * PS + cg + 16 * t] = ok ? sq_pf_prob(s[kk][t], m_new) : -1.0f;
       }
 #else
       if (skip) atomic_or(&any_skip, 1);
       SQ_UNROLL
       for (int t = 0; t < TK; ++t) {
         const bool vis = !skip && (!masked || cg + 16 * t < ve);
-        pbuf[row * PS + cg + 16 * t] = vis ? sq_att_prob(s[kk][t], m_new) : 0.0f;
+        pbuf[row * PS + cg + 16 * t] = vis ? sq_pf_prob(s[kk][t], m_new) : 0.0f;
       }
 #endif
       SQ_UNROLL

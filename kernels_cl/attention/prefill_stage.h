@@ -27,6 +27,22 @@ static inline float4 sq_pf_load_kv4(gbytes base, long row, int dt, int dv, gbyte
                           : sq_att_load_kv4(base, row, dt, dv, 4, sc, *srow);
 }
 
+// p = sq_exp2(s - m_new) (attention_common.h sq_att_prob). ATT_EXP_CVT 1 (a speed knob): with
+// k = round-to-even(x) taken by convert_int_rte (exact for |x| <= 150) in place of
+// sq_round_rne_int's bit operations: the same k, the same operations after it (sq_exp2_core_),
+// so the same bits.
+#if defined(ATT_EXP_CVT) && ATT_EXP_CVT
+static inline float sq_pf_prob(float s, float m_new) {
+  const float x = s - m_new;
+  if (sq_isnan(x)) return x;
+  if (x >= 128.0f) return sq_inf_();
+  if (!(x >= -150.0f)) return 0.0f;
+  return sq_exp2_core_(x, convert_int_rte(x));
+}
+#else
+#define sq_pf_prob sq_att_prob
+#endif
+
 // Paged: the row offsets (and scale offsets) of key j_ (-1: none; zeros, never read) into slot x_.
 #define PAGE_ROW(x_, j_)                                                   \
   do {                                                                     \

@@ -40,14 +40,9 @@ SQ_FN float sq_scale_pow2_(float p, int k) {
 // One reduction x = k + f (k = round-to-even(x), f in [-0.5, 0.5] exact), then Horner in fma over
 // C_i = RN(ln2^i / i!), degree 7 (sq_exp2) or 5 (sq_exp2_q).
 
-// 2^x, max error 0.871 ulp (subnormal results: 0.91 units of 2^-149, rounded once). exp2(±0) = 1
-// exactly, exp2(k) = 2^k exactly for integer k, exp2(-inf) = +0, exp2(+inf) = +inf, NaN -> NaN
-// (same bits). x >= 128 -> +inf; x < -150 -> +0.
-SQ_FN float sq_exp2(float x) {
-  if (sq_isnan(x)) return x;
-  if (x >= 128.0f) return sq_inf_();
-  if (!(x >= -150.0f)) return 0.0f;
-  int k = sq_round_rne_int(x);
+// sq_exp2_core_: its reduction and polynomial for x in [-150, 128) and k = round-to-even(x),
+// however k was obtained (a kernel may round with one exact conversion instead).
+SQ_FN float sq_exp2_core_(float x, int k) {
   float f = x - (float)k;                      // exact
   float p = sq_as_float(0x377FE5FEu);          // C7 1.52527336e-05
   p = sq_fma(p, f, sq_as_float(0x39218489u));  // C6 1.54035297e-04
@@ -58,6 +53,15 @@ SQ_FN float sq_exp2(float x) {
   p = sq_fma(p, f, sq_as_float(0x3F317218u));  // C1 6.93147182e-01
   p = sq_fma(p, f, 1.0f);                      // C0
   return sq_scale_pow2_(p, k);
+}
+// 2^x, max error 0.871 ulp (subnormal results: 0.91 units of 2^-149, rounded once). exp2(±0) = 1
+// exactly, exp2(k) = 2^k exactly for integer k, exp2(-inf) = +0, exp2(+inf) = +inf, NaN -> NaN
+// (same bits). x >= 128 -> +inf; x < -150 -> +0.
+SQ_FN float sq_exp2(float x) {
+  if (sq_isnan(x)) return x;
+  if (x >= 128.0f) return sq_inf_();
+  if (!(x >= -150.0f)) return 0.0f;
+  return sq_exp2_core_(x, sq_round_rne_int(x));
 }
 
 // 2^x with relative error < 2^-17 (degree 5; max measured 3.31e-6 = 2^-18.21, i.e. 39.2 ulp;

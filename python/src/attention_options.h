@@ -57,6 +57,12 @@ struct MaskArgs {
 
 }  // namespace sparq::py::attention_options
 
+namespace sparq::py::sparse_binding {
+// A sparq pattern object (AShape, VerticalSlash, ..., a loaded config, or "dense") as a Pattern
+// (sparse.cpp); sparq.Error for anything else.
+Pattern to_pattern(const pyb::object& p);
+}  // namespace sparq::py::sparse_binding
+
 // The mask keyword arguments, in MaskArgs's order.
 #define SPARQ_PY_MASK_ARGS                                                                 \
   pyb::arg("window_left") = -1, pyb::arg("window_right") = -1, pyb::arg("softcap") = 0.0f, \

@@ -9,19 +9,6 @@
 namespace sparq::test::attn {
 namespace {
 
-void expect_error(const std::function<void()>& f, ErrorCode code,
-                  const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
-          << "'" << p << "' not in: " << e.what();
-  }
-}
-
 Tensor zeros(Context& ctx, std::vector<std::int64_t> shape, DType t = DType::f32) {
   std::int64_t n = 1;
   for (auto x : shape) n *= x;

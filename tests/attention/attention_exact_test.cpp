@@ -112,7 +112,9 @@ TEST(AttentionExact, DenseKernelOtherConfig) {
   Context dev = device_context(), cpu = fallback_context();
   const bool gpu = dev.device().is_gpu;
   ASSERT_EQ(setenv("SPARQ_TUNE_DENSE",
-                   gpu ? "threads=128,prefetch=0,unroll=0" : "threads=256,prefetch=1,unroll=0", 1),
+                   gpu ? "threads=128,prefetch=0,unroll=0,exp=1"
+                       : "threads=256,prefetch=1,unroll=0,exp=1",
+                   1),
             0);
   std::uint64_t seed = 300;
   for (int d : {64, 128}) {
@@ -123,6 +125,42 @@ TEST(AttentionExact, DenseKernelOtherConfig) {
   }
   check_dense(dev, cpu,
               {.lq = 4200, .lk = 4200, .d = 64, .causal = true, .in = DType::bf16, .seed = seed++});
+  unsetenv("SPARQ_TUNE_DENSE");
+}
+
+// The register-blocked layout (SPARQ_TUNE_DENSE map=1, attention/prefill_body_rb.h) == fallback
+// bit for bit: tile and causal edges, Lq != Lk both ways (rows that see no key), GQA, B = 2,
+// strided views, bf16 storage and output, two chunks; with and without prefetch, both slice
+// depths and both exp2 roundings (PoCL: not unrolled, see above).
+TEST(AttentionExact, DenseKernelMap1) {
+  Context dev = device_context(), cpu = fallback_context();
+  std::uint64_t seed = 700;
+  // one program each: D = 64 without prefetch, 16-d slices; D = 128 with prefetch, exp=1
+  for (int d : {64, 128}) {
+    ASSERT_EQ(
+        setenv("SPARQ_TUNE_DENSE",
+               d == 64 ? "map=1,prefetch=0,unroll=0,ds=16" : "map=1,prefetch=1,unroll=0,exp=1", 1),
+        0);
+    check_dense(dev, cpu, {.lq = 65, .lk = 65, .d = d, .causal = true, .seed = seed++});
+    check_dense(dev, cpu,
+                {.b = 2, .hq = 4, .hkv = 2, .lq = 100, .lk = 300, .d = d, .seed = seed++});
+    check_dense(dev, cpu, {.lq = 130, .lk = 70, .d = d, .causal = true, .seed = seed++});
+    if (d == 128) {  // storage paths, once
+      check_dense(
+          dev, cpu,
+          {.hq = 2, .lq = 40, .lk = 200, .d = d, .causal = true, .blhd = true, .seed = seed++});
+      check_dense(dev, cpu,
+                  {.lq = 70, .lk = 70, .d = d, .causal = true, .in = DType::bf16, .seed = seed++});
+    }
+    // two chunks of 4096 keys (merge through the output for f32, through scratch for bf16)
+    check_dense(dev, cpu,
+                {.lq = 33,
+                 .lk = 4200,
+                 .d = d,
+                 .causal = true,
+                 .out = d == 64 ? DType::f32 : DType::bf16,
+                 .seed = seed++});
+  }
   unsetenv("SPARQ_TUNE_DENSE");
 }
 

@@ -82,5 +82,73 @@ TEST(DecodeStream, StreamAndGeneralKernelsEqualFallback) {
   }
 }
 
+// decode_bw.cl in the knob settings the sweeps try (SPARQ_TUNE_DECODE) equals the fallback. Seven
+// programs in all (PoCL time): P.V layouts of 1, 2 and 4 columns x 1, 4 and 8 rows per
+// work-item, 64, 128 and 256 work-items.
+
+// Runs `c` on the fallback, then on the device once per SPARQ_TUNE_DECODE setting.
+void expect_bw_variants(const StreamCase& c, const std::vector<std::int32_t>& lens,
+                        const std::vector<const char*>& knobs, std::uint64_t seed) {
+  Context dev = device_context(), cpu = fallback_context();
+  std::vector<std::vector<float>> k, v;
+  for (auto len : lens) {
+    k.push_back(random_normal(static_cast<std::size_t>(c.hkv) * len * c.d, ++seed));
+    v.push_back(random_normal(static_cast<std::size_t>(c.hkv) * len * c.d, ++seed));
+  }
+  const PagedHost p = make_paged(k, v, lens, c.hkv, c.d, c.page, c.nhd, ++seed);
+  const std::vector<float> q = random_normal(lens.size() * c.hq * c.lq * c.d, ++seed);
+  const std::vector<std::int64_t> qs{static_cast<std::int64_t>(lens.size()), c.hq, c.lq, c.d};
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  auto run = [&](Context& ctx) {
+    PagedKV kv = upload_paged(ctx, p, c.storage == DType::i8 ? DType::f32 : c.storage);
+    if (c.storage == DType::i8) to_int8(ctx, p, kv);
+    return attention_paged(ctx, ctx.upload(q, DType::f32, qs), kv, o);
+  };
+  const AttentionResult want = run(cpu);
+  for (const char* knob : knobs) {
+    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} Lq={} page={} {} {} SPARQ_TUNE_DECODE={}", c.hq,
+                             c.hkv, c.d, c.lq, c.page, c.nhd ? "NHD" : "HND", dt(c.storage), knob));
+    const ScopedEnv tune("SPARQ_TUNE_DECODE", knob);
+    expect_same(run(dev), want, "decode_bw.cl");
+  }
+}
+
+// int8 pages, GQA group of 4 at Lq 1 on one kv head: a 4096-key chunk edge and tile edges; 4
+// rows (no padding) and 8 (P.V row groups of padding only), 2 and 4 columns per work-item;
+// codes converted by the bit pattern (cvt=1; cvt=2 is its prmt form on NVIDIA, 1 elsewhere) in
+// both bandwidth kernels; double-buffered tiles
+// (async=1: plain copies on PoCL) with 2 score work-items per key.
+TEST(DecodeBw, Int8ChunkEdgeEqualsFallback) {
+  expect_bw_variants(
+      {4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65},
+      {"kernel=1,cvt=1", "kernel=1,rows=8,cols=4,async=1,threads=128,cvt=2", "kernel=0,cvt=1"},
+      1900);
+}
+
+// f32 pages, no GQA, Lq 3 (causal edges inside a tile): 128 work-items, 1 column x 4 rows; 256
+// work-items (4 per key), 1 column x 1 row.
+TEST(DecodeBw, F32CausalEdgeEqualsFallback) {
+  expect_bw_variants({3, 3, 64, 3, 16, false, DType::f32}, {130, 3, 64, 0},
+                     {"kernel=1,rows=8,threads=128,cols=1", "kernel=1,threads=256"}, 1910);
+}
+
+// bf16 pages, group of 4 at Lq 3 (12 rows): 8 + 8 rows (padding) and 3 row groups of 4;
+// double-buffered tiles.
+TEST(DecodeBw, Bf16RowGroupsEqualFallback) {
+  expect_bw_variants({8, 2, 64, 3, 64, false, DType::bf16}, {130, 3, 64, 0},
+                     {"kernel=1", "kernel=1,rows=4,threads=128,cols=4,async=1"}, 1920);
+}
+
+TEST(DecodeBw, BadKnobIsAnError) {
+  Context dev = device_context();
+  const ScopedEnv tune("SPARQ_TUNE_DECODE", "rows=5");
+  const std::vector<std::int32_t> lens{5};
+  const PagedHost p =
+      make_paged({random_normal(5 * 64, 1)}, {random_normal(5 * 64, 2)}, lens, 1, 64, 16, true, 3);
+  const Tensor q = dev.upload(random_normal(64, 4), DType::f32, {1, 1, 1, 64});
+  EXPECT_THROW(attention_paged(dev, q, upload_paged(dev, p, DType::f32), AttentionOptions{}),
+               Error);
+}
+
 }  // namespace
 }  // namespace sparq::test::attn

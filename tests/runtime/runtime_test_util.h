@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,10 @@ inline Context device_context_with_cache(const std::string& cache_dir, bool prof
                           .profile = profile});
 }
 
+// Throws (a test failure) on a fallback context instead of binding a reference to null.
 inline rt::DeviceRuntime& runtime_of(Context& ctx) {
+  if (!ctx.impl()->device)
+    throw std::runtime_error("this test needs an OpenCL device; SPARQ_TEST_DEVICE is the fallback");
   return *ctx.impl()->device;
 }
 

@@ -10,19 +10,6 @@
 namespace sparq::test::sparse {
 namespace {
 
-void expect_error(const std::function<void()>& f, ErrorCode code,
-                  const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
-          << "'" << p << "' not in: " << e.what();
-  }
-}
-
 void expect_same_index(const HostIndex& a, const HostIndex& b, const std::string& what) {
   EXPECT_EQ(a.max_tiles, b.max_tiles) << what;
   EXPECT_EQ(a.tile_count, b.tile_count) << what;

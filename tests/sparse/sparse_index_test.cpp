@@ -17,19 +17,6 @@ namespace {
 using Iv = std::vector<std::pair<std::int32_t, std::int32_t>>;
 using V = std::vector<std::int32_t>;
 
-void expect_error(const std::function<void()>& f, ErrorCode code,
-                  const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
-          << "'" << p << "' not in: " << e.what();
-  }
-}
-
 NormalizedRow norm(Iv iv, V cols, int p1, int lk, bool causal = true, V kpos = {},
                    int max_tiles = 64, int max_cols = 64) {
   return normalize_index_row(std::move(iv), std::move(cols), p1, lk, causal, kpos, max_tiles,

@@ -11,19 +11,6 @@
 namespace sparq::test::sparse {
 namespace {
 
-void expect_error(const std::function<void()>& f, ErrorCode code,
-                  const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no sparq::Error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
-          << "'" << p << "' not in: " << e.what();
-  }
-}
-
 std::string name(const Shape& s) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "B%d Hq%d Hkv%d D%d Lq%lld Lk%lld %s%s%s win%d", s.B, s.Hq, s.Hkv,

@@ -11,9 +11,10 @@
 //   auto o = ctx.empty(plan.out_desc().dtype, plan.out_desc().shape);                // optional
 //   for (auto& l : layers) plan.run(l.q, l.k, l.v, {.out = o, .workspace = ws});
 //
-// Covered: attention() with precision fp32 (every mask hook, GQA, causal, f16/bf16 storage and
-// output), attention_varlen() and attention_paged() (f32/f16/bf16/int8 pages). Other precisions
-// and ops are refused.
+// Covered: attention() (precision fp32 with every mask hook, GQA, causal, f16/bf16 storage and
+// output; int8 and nvfp4), attention_varlen() and attention_paged() (f32/f16/bf16/int8 pages),
+// attention(q, k, v, index) and attention(q, k, v, pattern) (sparse prefill, every precision),
+// sage8_attention_packed() and fp4_attention_packed().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,9 @@
 #include "sparq/attention.h"
 #include "sparq/context.h"
 #include "sparq/export.h"
+#include "sparq/int8_attention.h"
+#include "sparq/nvfp4.h"
+#include "sparq/sparse.h"
 #include "sparq/tensor.h"
 
 namespace sparq {
@@ -65,7 +69,8 @@ class SPARQ_API Plan {
   TensorDesc out_desc() const;  // contiguous
   TensorDesc lse_desc() const;  // contiguous f32; shape [] (empty) unless options.return_lse
 
-  // attention(): Q, K, V with the planned dtypes, shapes and strides (offsets may differ per
+  // attention() (and attention(q, k, v, pattern): make_sparse_attention_plan with a pattern):
+  // Q, K, V with the planned dtypes, shapes and strides (offsets may differ per
   // call, e.g. one layer's slice of a larger buffer). Mask tensors are the ones given when the
   // plan was made: alibi_slopes and sinks were read then, key_padding is read by each run.
   AttentionResult run(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -88,6 +93,19 @@ class SPARQ_API Plan {
   AttentionResult run_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
                              const SeqOffsets& offsets, const PlanBuffers& buffers = {});
 
+  // attention(q, k, v, index) (make_sparse_attention_plan with an index): Q, K, V as planned; the
+  // index is data (each layer may bring its own): checked against the planned call (B, Lq, Lk,
+  // causal, sharing and rows, its tensors; capacities may differ) and, when sparq's builders did
+  // not make it, validated (invariants 1-8) by every run, as by the one-shot op.
+  AttentionResult run_sparse(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const SparseIndex& index, const PlanBuffers& buffers = {});
+  // sage8_attention_packed() (make_sage8_packed_plan): the packed tensors as planned.
+  AttentionResult run(const Sage8Packed& packed, const PlanBuffers& buffers = {});
+  // fp4_attention_packed() (make_fp4_packed_plan): the packed tensors, v.tokens and delta's
+  // presence as planned.
+  AttentionResult run(const Fp4Packed& q, const Fp4Packed& k, const Fp4PackedT& v,
+                      const Tensor* delta, const PlanBuffers& buffers = {});
+
   // Library-internal.
   struct Impl;
   explicit Plan(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -97,8 +115,10 @@ class SPARQ_API Plan {
 };
 
 // A plan of attention(ctx, q, k, v, options) for tensors of these descriptors. Throws the
-// sparq::Error the op would throw. Copies of a Plan share its kernels and workspace; runs of one
-// Context are serialized, as all its calls.
+// sparq::Error the op would throw. With precision int8 / nvfp4 a run quantizes and attends as the
+// one-shot op, into temporaries the plan allocates on its first run and keeps (not in a caller's
+// workspace: workspace_bytes() is 0). Copies of a Plan
+// share its kernels and workspace; runs of one Context are serialized, as all its calls.
 SPARQ_API Plan make_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                    const TensorDesc& v, const AttentionOptions& options = {});
 
@@ -116,5 +136,28 @@ SPARQ_API Plan make_attention_varlen_plan(Context& ctx, const TensorDesc& q, con
                                           const TensorDesc& v, const TensorDesc& cu_seqlens_q,
                                           const TensorDesc& cu_seqlens_k,
                                           const AttentionOptions& options = {});
+
+// A plan of attention(ctx, q, k, v, index, options): sparse prefill over an index of `index`'s
+// metadata and tensor descriptors (its contents are not read here), any precision.
+SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                          const TensorDesc& v, const SparseIndex& index,
+                                          const AttentionOptions& options = {});
+// A plan of attention(ctx, q, k, v, pattern, options, index_options): each run(q, k, v) builds
+// the pattern's index from its Q and K (build_index; its checks run there) and attends over it.
+// Grid patterns (permuted order) run permuted_attention and take no buffers.out / lse.
+SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
+                                          const TensorDesc& v, const Pattern& pattern,
+                                          const AttentionOptions& options = {},
+                                          const IndexOptions& index_options = {});
+
+// A plan of sage8_attention_packed(ctx, packed, options): packed's tensors give the descriptors
+// (their contents are not read here); delta present = Q smoothing (per head or per 128 rows).
+SPARQ_API Plan make_sage8_packed_plan(Context& ctx, const Sage8Packed& packed,
+                                      const AttentionOptions& options = {});
+
+// A plan of fp4_attention_packed(ctx, q, k, v, delta, options), descriptors as above.
+SPARQ_API Plan make_fp4_packed_plan(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
+                                    const Fp4PackedT& v, const Tensor* delta,
+                                    const AttentionOptions& options = {});
 
 }  // namespace sparq

@@ -2,6 +2,7 @@
 // compile.cpp). Each config's defines() is the exact macro string the op passes, so it is also
 // the program-cache key and the list the build-every-variant test compiles.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,18 +23,30 @@ struct DenseKernelConfig {
   bool unroll = true;     // GPUs: unroll the register tiles; CPUs (PoCL): builds ~5x faster without
   bool prefetch = false;  // GPUs: load the next K/V slice while computing the current one
   int nv_max_regs = 0;    // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
+  // Work mapping: 0, prefill_body.h (4 rows x 4 keys per work-item); 1, prefill_body_rb.h
+  // (register-blocked 4x8 scores and 8x8 outputs per work-item, 128 work-items; not with hooks,
+  // which keep map 0's body under the same defines; sparse_prefill.cl ignores it).
+  int map = 0;
+  int rb_slice = 32;        // map 1: d per Q'/K slice (16 or 32; ATT_DS)
+  bool rb_exp = false;      // exp2 rounding by one conversion (ATT_EXP_CVT, prefill_stage.h)
+  bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
   std::string defines() const {
     std::string d = "-DHEAD_DIM=" + std::to_string(head_dim) +
                     " -DATT_UNROLL=" + (unroll ? "1" : "0") +
                     " -DATT_PREFETCH=" + (prefetch ? "1" : "0") +
                     " -DATT_THREADS=" + std::to_string(work_group);
+    if (map != 0) d += " -DATT_MAP=" + std::to_string(map);
+    if (map == 1 && rb_slice != 32) d += " -DATT_DS=" + std::to_string(rb_slice);
+    if (rb_exp) d += " -DATT_EXP_CVT=1";
     if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
   static bool fits(int d) { return d == 64 || d == 128; }
   // The configuration run on a device: speed knobs only (no knob changes a bit of the result).
-  // SPARQ_TUNE_DENSE="prefetch=0|1,regs=N,unroll=0|1,threads=128|256" overrides them for tuning
-  // sweeps.
+  // SPARQ_TUNE_DENSE="map=0|1,prefetch=0|1,regs=N,unroll=0|1,threads=128|256,verbose=0|1,
+  // ds=16|32,exp=0|1" overrides them for tuning sweeps (map=1 runs 128 work-items; ds applies
+  // to map 1; regs, verbose: NVIDIA only).
   static DenseKernelConfig for_device(int head_dim, bool is_gpu, bool is_nvidia);
 };
 
@@ -62,6 +75,72 @@ struct DecodeStreamConfig {
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes);
   }
+};
+
+// kernels_cl/attention/decode_bw.cl: the lean bandwidth path (same calls, arguments, launch and
+// bits as decode_stream.cl): `rows` query rows and `threads` work-items per work-group, P.V
+// work-items owning `cols` columns of all their rows, V kept raw in local memory.
+struct DecodeBwConfig {
+  static constexpr const char* source = "attention/decode_bw.cl";
+  static constexpr const char* kernel = "attention_rows";
+  int head_dim = 128;
+  int element_bytes = 1;  // KV_ES: 4 f32, 2 f16/bf16, 1 int8
+  int rows = 4;           // 4 or 8
+  int threads = 64;       // 64, 128 or 256
+  int cols = 2;           // 1, 2 or 4 (normalized() keeps the P.V layout valid)
+  int magic_i8 = 0;       // DV_MAGIC: int8 codes to floats by a bit pattern (decode_vec.h); 2: prmt
+  bool unroll = true;     // DB_UNROLL: GPUs; CPUs (PoCL) build several times faster without
+  bool async = false;     // DB_ASYNC: K/V tiles double-buffered in local memory, no prefetch regs
+  bool async_ptx = false;  // DB_ASYNC_PTX: their copies as cp.async (NVIDIA sm_80+ only)
+  int nv_max_regs = 0;     // NVIDIA only: -cl-nv-maxrregcount (0 = the compiler's choice)
+  bool nv_verbose = false;
+  // cols raised until head_dim / cols <= threads, lowered until threads / (head_dim / cols)
+  // row groups fit in rows.
+  DecodeBwConfig normalized() const;
+  std::string defines() const {
+    std::string d =
+        "-DHEAD_DIM=" + std::to_string(head_dim) + " -DKV_ES=" + std::to_string(element_bytes) +
+        " -DDB_ROWS=" + std::to_string(rows) + " -DDB_THREADS=" + std::to_string(threads) +
+        " -DDB_COLS=" + std::to_string(cols);
+    if (magic_i8 > 0) d += " -DDV_MAGIC=" + std::to_string(magic_i8);
+    if (!unroll) d += " -DDB_UNROLL=0";
+    if (async) d += async_ptx ? " -DDB_ASYNC=1 -DDB_ASYNC_PTX=1" : " -DDB_ASYNC=1";
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
+    return d;
+  }
+};
+
+// The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
+// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128|256,cols=1|2|4,
+// cvt=0|1|2,unroll=0|1,async=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
+// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt:
+// DV_MAGIC in both kernels, 2 (prmt) only with inline PTX, else 1; unroll: decode_bw.cl, default
+// on GPUs only; async 1: decode_bw.cl's double-buffered tiles, copied by cp.async where inline
+// PTX and sm_80+ allow; regs and verbose apply on NVIDIA only).
+struct DecodeTuning {
+  int kernel = 0;
+  int rows = 0;
+  int threads = 64;
+  int cols = 2;
+  int magic_i8 = 0;  // cvt: 0, 1, or 2 (prmt; 1 without inline PTX)
+  int unroll = -1;   // -1: on GPUs only
+  bool async = false;
+  int nv_max_regs = 0;
+  bool nv_verbose = false;
+  static DecodeTuning from_env(bool is_nvidia, bool inline_ptx);
+  // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap
+  // and verbose ptxas.
+  std::string stream_options() const {
+    std::string d = magic_i8 > 0 ? " -DDV_MAGIC=" + std::to_string(magic_i8) : "";
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_verbose) d += " -cl-nv-verbose";
+    return d;
+  }
+  // decode_bw.cl's configuration for a call with `rows_needed` query rows per kv head.
+  // cp_async: the device takes inline PTX cp.async (NVIDIA, sm_80+).
+  DecodeBwConfig bw(int head_dim, int element_bytes, std::int64_t rows_needed, bool is_gpu,
+                    bool cp_async = false) const;
 };
 
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.

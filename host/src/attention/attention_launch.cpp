@@ -1,10 +1,9 @@
 // Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, paged K/V included;
-// decode.cl general / split path + merge.cl, or decode_stream.cl for decode shapes it fits), sets
-// arguments and launches; or runs the fallback. The choice never changes a bit (all paths compute
-// attention_common.h's definition); it only picks the fastest.
+// decode.cl general / split path + merge.cl, or decode_stream.cl / decode_bw.cl for decode shapes
+// they fit), sets arguments and launches; or runs the fallback. The choice never changes a bit (all
+// paths compute attention_common.h's definition); it only picks the fastest.
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
 #include <string>
 
 #include "attention_kernels.h"
@@ -120,25 +119,62 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResou
              cl::NDRange(cfg.work_group, 1, 1));
 }
 
-// decode_stream.cl when the call fits it (SPARQ_DECODE=general forces decode.cl, for A/B checks).
-std::optional<DecodeStreamConfig> stream_config(const AttentionPlan& p) {
+// The row kernel of a call: decode.cl, or a bandwidth kernel (decode_stream.cl / decode_bw.cl,
+// SPARQ_TUNE_DECODE) when the call fits one (SPARQ_DECODE=general forces decode.cl, for A/B
+// checks).
+struct RowKernel {
+  const char* source = DecodeKernelConfig::source;
+  const char* name = DecodeKernelConfig::kernel;
+  std::string defines;
+  std::int64_t work_group = DecodeKernelConfig::work_group;
+  std::int64_t rows = DecodeKernelConfig::max_rows;
+  std::string key() const { return std::string(source) + " " + defines; }
+};
+
+bool fits_stream(const AttentionPlan& p) {
   if (const char* env = std::getenv("SPARQ_DECODE");
       env != nullptr && std::string(env) == "general")
-    return std::nullopt;
+    return false;
   const DType dt = p.k_at.dtype;
   if (p.hooks.on || (p.head_dim != 64 && p.head_dim != 128) || p.v_at.dtype != dt ||
       !(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16 || dt == DType::i8))
-    return std::nullopt;
+    return false;
   const std::int64_t vec = 16 / static_cast<std::int64_t>(dtype_size(dt));
   for (const Access* a : {&p.k_at, &p.v_at})
     for (std::int64_t x : {a->base, a->seq, a->row, a->head})
-      if (x % vec != 0) return std::nullopt;
-  return DecodeStreamConfig{p.head_dim, static_cast<int>(dtype_size(dt))};
+      if (x % vec != 0) return false;
+  return true;
+}
+
+RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
+  RowKernel k;
+  if (!fits_stream(p)) {
+    k.defines = DecodeKernelConfig{}.defines() + p.hooks.defines();
+    return k;
+  }
+  const int es = static_cast<int>(dtype_size(p.k_at.dtype));
+  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx);
+  if (t.kernel == 0) {
+    const DecodeStreamConfig cfg{p.head_dim, es};
+    k.source = DecodeStreamConfig::source;
+    k.name = DecodeStreamConfig::kernel;
+    k.defines = cfg.defines() + t.stream_options();
+    k.work_group = DecodeStreamConfig::work_group;
+    k.rows = DecodeStreamConfig::max_rows;
+    return k;
+  }
+  const DecodeBwConfig cfg = t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu,
+                                  dev.quirks().inline_ptx && dev.quirks().cc_major >= 8);
+  k.source = DecodeBwConfig::source;
+  k.name = DecodeBwConfig::kernel;
+  k.defines = cfg.defines();
+  k.work_group = cfg.threads;
+  k.rows = cfg.rows;
+  return k;
 }
 
 void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResources* res) {
-  const DecodeKernelConfig cfg;
-  const std::optional<DecodeStreamConfig> stream = stream_config(p);
+  const RowKernel rk = row_kernel(dev, p);
   const std::int64_t group = p.hq / p.hkv;
   const std::int64_t nchunks = p.num_chunks();
   const bool split = splits(p, nchunks, dev.info().max_alloc_bytes);
@@ -155,11 +191,8 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
   const Tensor& seq_a = p.mode == KvMode::paged ? p.seq_lens_t : p.cu_q_t;
   // A plan's own kernel object, when it is the program this call picks (alignment may differ per
   // run: offsets are per-call data).
-  const bool own = res && res->main() && res->main_is_stream == stream.has_value();
-  cl::Kernel kernel = own ? res->main
-                      : stream
-                          ? dev.kernel(stream->source, stream->kernel, stream->defines())
-                          : dev.kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  const bool own = res && res->main() && res->main_key == rk.key();
+  cl::Kernel kernel = own ? res->main : dev.kernel(rk.source, rk.name, rk.defines);
   Args b(kernel, own && res->reuse_scalars);
   b.tensor(p.q, p.q_at).tensor(p.k, p.k_at).tensor(p.v, p.v_at).scales(p, dummy);
   b.tensor(p.out, p.out_at);
@@ -176,11 +209,10 @@ void run_rows(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResour
       .i32(group);
   b.i32(p.head_dim).i32(p.lq).i32(p.lk).i32(p.causal).f32(p.c);
   if (p.hooks.on) b.hooks(p.hooks, dummy);
-  const std::int64_t rows_per_group = stream ? stream->max_rows : cfg.max_rows;
-  const std::int64_t row_groups = (group * p.lq + rows_per_group - 1) / rows_per_group;
+  const std::int64_t row_groups = (group * p.lq + rk.rows - 1) / rk.rows;
   dev.launch(p.op, kernel,
-             cl::NDRange(cfg.work_group * row_groups, split ? nchunks : 1, p.batch * p.hkv),
-             cl::NDRange(cfg.work_group, 1, 1));
+             cl::NDRange(rk.work_group * row_groups, split ? nchunks : 1, p.batch * p.hkv),
+             cl::NDRange(rk.work_group, 1, 1));
   if (!split) return;
 
   const MergeKernelConfig mcfg;
@@ -253,11 +285,9 @@ void make_own_kernels(rt::DeviceRuntime& dev, const AttentionPlan& p, bool split
     res.main = dev.own_kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
     return;
   }
-  const DecodeKernelConfig cfg;
-  const std::optional<DecodeStreamConfig> stream = stream_config(p);
-  res.main_is_stream = stream.has_value();
-  res.main = stream ? dev.own_kernel(stream->source, stream->kernel, stream->defines())
-                    : dev.own_kernel(cfg.source, cfg.kernel, cfg.defines() + p.hooks.defines());
+  const RowKernel rk = row_kernel(dev, p);
+  res.main_key = rk.key();
+  res.main = dev.own_kernel(rk.source, rk.name, rk.defines);
   if (!split) return;
   const MergeKernelConfig mcfg;
   res.merge = dev.own_kernel(mcfg.source, mcfg.chunks_kernel, mcfg.defines() + p.hooks.defines());

@@ -4,6 +4,7 @@
 // length fits int32 (attention_validate.cpp checks both).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "attention_hooks.h"
@@ -82,7 +83,7 @@ struct AttentionPlan {
 // a public sparq::Plan keeps its own (plan.cpp).
 struct DeviceResources {
   cl::Kernel main, merge;            // own kernel objects (DeviceRuntime::own_kernel)
-  bool main_is_stream = false;       // main is decode_stream.cl's (not decode.cl's) row kernel
+  std::string main_key;              // main's source and defines (row kernels)
   cl::Buffer ws_o, ws_lse, scratch;  // split-decode chunk states; dense fp32 scratch
   // Every scalar argument equals the previous launch's on these kernel objects: set buffers only.
   bool reuse_scalars = false;

@@ -19,6 +19,9 @@ std::vector<rt::KernelVariant> attention_kernel_variants() {
       {DecodeStreamConfig::source, DecodeStreamConfig{128, 2}.defines()},
       {DecodeStreamConfig::source, DecodeStreamConfig{64, 1}.defines()},
       {DecodeStreamConfig::source, DecodeStreamConfig{128, 1}.defines()},
+      // decode_bw.cl: CPU builds only (its unrolled GPU builds take PoCL several times longer).
+      {DecodeBwConfig::source, DecodeTuning{}.bw(128, 1, 4, false).defines()},
+      {DecodeBwConfig::source, DecodeTuning{}.bw(64, 2, 12, false).defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
       {KvAppendKernelConfig::source, KvAppendKernelConfig{}.defines()},
       {"attention/sage8_decode.cl", "-DHEAD_DIM=64"},

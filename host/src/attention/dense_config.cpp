@@ -11,8 +11,8 @@ namespace sparq::attention_detail {
 
 namespace {
 
-// SPARQ_TUNE_DENSE="prefetch=1,regs=168,unroll=1,threads=256": for tuning sweeps (sparq-bench on a
-// GPU).
+// SPARQ_TUNE_DENSE="map=1,prefetch=1,regs=168,unroll=1,threads=256": for tuning sweeps (sparq-bench
+// on a GPU).
 void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
   rt::for_each_tuning_item(
       "SPARQ_TUNE_DENSE", [&](const std::string& key, long value, const std::string& item) {
@@ -22,14 +22,23 @@ void apply_tuning(DenseKernelConfig& cfg, bool is_nvidia) {
           cfg.unroll = value == 1;
         else if (key == "threads" && (value == 128 || value == 256))
           cfg.work_group = static_cast<int>(value);
+        else if (key == "map" && (value == 0 || value == 1))
+          cfg.map = static_cast<int>(value);
+        else if (key == "ds" && (value == 16 || value == 32))
+          cfg.rb_slice = static_cast<int>(value);
+        else if (key == "exp" && (value == 0 || value == 1))
+          cfg.rb_exp = value == 1;
+        else if (key == "verbose" && (value == 0 || value == 1))
+          cfg.nv_verbose = is_nvidia && value == 1;
         else if (key == "regs" && value >= 0 && value <= 255)
           cfg.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
-                   "SPARQ_TUNE_DENSE item '{}' is not prefetch=0|1, unroll=0|1, threads=128|256 "
-                   "or regs=0..255",
+                   "SPARQ_TUNE_DENSE item '{}' is not map=0|1, prefetch=0|1, unroll=0|1, "
+                   "threads=128|256, regs=0..255, verbose=0|1, ds=16|32 or exp=0|1",
                    item);
       });
+  if (cfg.map == 1) cfg.work_group = 128;  // prefill_body_rb.h's layout
 }
 
 }  // namespace

@@ -71,10 +71,12 @@ Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp) {
   return out;
 }
 
-Tensor unpad_head_dim(Context& ctx, const Tensor& t, std::int64_t d) {
+Tensor unpad_head_dim(Context& ctx, const Tensor& t, std::int64_t d, Tensor into) {
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  Tensor out = new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), d});
+  Tensor out = into.defined()
+                   ? std::move(into)
+                   : new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), d});
   if (out.numel() > 0) copy_rows(ctx, t, out, d);
   return out;
 }

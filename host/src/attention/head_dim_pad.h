@@ -30,7 +30,8 @@ std::int64_t kernel_head_dim(std::int64_t d);
 // columns d..dp-1 zero.
 Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp);
 
-// A contiguous [B, H, L, d] copy of the first d columns of a contiguous [B, H, L, dp] tensor.
-Tensor unpad_head_dim(Context& ctx, const Tensor& t, std::int64_t d);
+// A contiguous [B, H, L, d] copy of the first d columns of a contiguous [B, H, L, dp] tensor,
+// written to `into` when defined (a contiguous tensor of that dtype and shape), else a new one.
+Tensor unpad_head_dim(Context& ctx, const Tensor& t, std::int64_t d, Tensor into = {});
 
 }  // namespace sparq::attention_detail

@@ -1,7 +1,8 @@
 // sparq::Plan (sparq/plan.h): an AttentionPlan template made once by the one-shot ops' own
 // builders (plan_builders.h), own kernel objects, and a workspace laid out once. A run checks its
 // tensors against the planned descriptors, puts them into the template and calls run_attention
-// with the plan's kernels and workspace regions: the launch code of the one-shot ops.
+// with the plan's kernels and workspace regions: the launch code of the one-shot ops. Plans of
+// the other ops (op_plan.h) are held here and run by their own files.
 #include "sparq/plan.h"
 
 #include <fmt/format.h>
@@ -17,12 +18,14 @@
 #include "attention_validate.h"
 #include "context_impl.h"
 #include "errors.h"
+#include "op_plan.h"
 #include "paged_kv.h"
 #include "plan_builders.h"
 
 namespace sparq {
 
 using namespace attention_detail;
+using plan_detail::check_planned;
 
 namespace {
 
@@ -32,22 +35,10 @@ std::uint64_t round_up(std::uint64_t x, std::uint64_t m) {
   return (x + m - 1) / m * m;
 }
 
-// dtype, shape and strides of `t` equal `want`'s (the offset may differ).
-void check_planned(const char* op, const char* arg, const Tensor& t, const TensorDesc& want,
-                   const detail::ContextImpl& ctx) {
-  detail::check_tensor_owner(op, arg, t, ctx);
-  if (t.dtype() == want.dtype && t.shape() == want.shape && t.strides() == want.strides) return;
-  TensorDesc got = t.desc();
-  got.offset = 0;
-  rt::fail(ErrorCode::shape_mismatch, op,
-           "{} is {}; the plan was made for {} (dtype, shape and strides must match; the offset "
-           "may differ)",
-           arg, got.describe(), want.describe());
-}
-
 }  // namespace
 
 struct Plan::Impl {
+  std::shared_ptr<plan_detail::OpPlan> op;  // a plan of another op (then nothing below is used)
   std::shared_ptr<detail::ContextImpl> owner;
   AttentionPlan p;  // template: scalars and hooks fixed, tensors put in by each run
   TensorDesc q, k, v, out, lse;
@@ -76,6 +67,21 @@ struct Plan::Impl {
     cl::Event written;
   };
   std::deque<Staging> staging;
+
+  const char* maker() const {
+    if (op) return op->maker;
+    return paged ? "make_attention_paged_plan"
+                 : (varlen ? "make_attention_varlen_plan" : "make_attention_plan");
+  }
+  const char* run_call() const {
+    if (op) return op->run_call;
+    return paged ? "run(q, kv)" : (varlen ? "run_varlen" : "run(q, k, v)");
+  }
+  // A run that does not belong to this plan.
+  [[noreturn]] void refuse(const char* op_name) const {
+    rt::fail(ErrorCode::invalid_argument, op_name, "this plan was made by {}; call {}", maker(),
+             run_call());
+  }
 
   // A staging vector whose write has completed (or a new one: never waits for the device).
   Staging& free_staging() {
@@ -188,10 +194,7 @@ struct Plan::Impl {
   AttentionResult run_paged(const Tensor& q, const PagedKV& kv, const PlanBuffers& buffers,
                             const PagedTables* host) {
     constexpr const char* op = "attention_paged plan";
-    if (!paged)
-      rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
-               varlen ? "make_attention_varlen_plan" : "make_attention_plan",
-               varlen ? "run_varlen" : "run(q, k, v)");
+    if (!paged) refuse(op);
     auto& ctx = *owner;
     std::lock_guard lock(ctx.mutex);
     check_planned(op, "Q", q, this->q, ctx);
@@ -284,10 +287,7 @@ struct Plan::Impl {
                              const Tensor* cu_q_t, const Tensor* cu_k_t, const SeqOffsets* host,
                              const PlanBuffers& buffers) {
     constexpr const char* op = "attention_varlen plan";
-    if (!varlen)
-      rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
-               paged ? "make_attention_paged_plan" : "make_attention_plan",
-               paged ? "run(q, kv)" : "run(q, k, v)");
+    if (!varlen) refuse(op);
     auto& ctx = *owner;
     std::lock_guard lock(ctx.mutex);
     check_planned(op, "Q", tq, q, ctx);
@@ -339,6 +339,8 @@ Plan make_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                          const TensorDesc& v, const AttentionOptions& options) {
   constexpr const char* op = "attention";
   std::lock_guard lock(ctx.impl()->mutex);
+  if (options.precision != Precision::fp32)
+    return plan_detail::make_quantized_attention_plan(ctx, q, k, v, options);
   auto impl = std::make_shared<Plan::Impl>();
   impl->owner = ctx.impl();
   impl->p = plan_dense(op, ctx, q, k, v, options);
@@ -417,11 +419,13 @@ std::uint64_t Plan::workspace_bytes() const {
 }
 
 TensorDesc Plan::out_desc() const {
-  return impl_ ? impl_->out : TensorDesc{};
+  if (!impl_) return {};
+  return impl_->op ? impl_->op->out : impl_->out;
 }
 
 TensorDesc Plan::lse_desc() const {
-  return impl_ ? impl_->lse : TensorDesc{};
+  if (!impl_) return {};
+  return impl_->op ? impl_->op->lse : impl_->lse;
 }
 
 AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -429,10 +433,8 @@ AttentionResult Plan::run(const Tensor& q, const Tensor& k, const Tensor& v,
   constexpr const char* op = "attention plan";
   if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
   Impl& s = *impl_;
-  if (s.paged || s.varlen)
-    rt::fail(ErrorCode::invalid_argument, op, "this plan was made by {}; call {}",
-             s.paged ? "make_attention_paged_plan" : "make_attention_varlen_plan",
-             s.paged ? "run(q, kv)" : "run_varlen");
+  if (s.op) return s.op->run(q, k, v, buffers);
+  if (s.paged || s.varlen) s.refuse(op);
   auto& ctx = *s.owner;
   std::lock_guard lock(ctx.mutex);
   check_planned(op, "Q", q, s.q, ctx);
@@ -468,5 +470,39 @@ AttentionResult Plan::run(const Tensor& q, const PagedKV& kv, const PlanBuffers&
   if (!impl_) rt::fail(ErrorCode::invalid_argument, "attention_paged plan", "the Plan is empty");
   return impl_->run_paged(q, kv, buffers, &tables);
 }
+
+AttentionResult Plan::run_sparse(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const SparseIndex& index, const PlanBuffers& buffers) {
+  constexpr const char* op = "attention (sparse) plan";
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
+  if (!impl_->op) impl_->refuse(op);
+  return impl_->op->run(q, k, v, index, buffers);
+}
+
+AttentionResult Plan::run(const Sage8Packed& packed, const PlanBuffers& buffers) {
+  constexpr const char* op = "sage8_attention_packed plan";
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
+  if (!impl_->op) impl_->refuse(op);
+  return impl_->op->run(packed, buffers);
+}
+
+AttentionResult Plan::run(const Fp4Packed& q, const Fp4Packed& k, const Fp4PackedT& v,
+                          const Tensor* delta, const PlanBuffers& buffers) {
+  constexpr const char* op = "fp4_attention_packed plan";
+  if (!impl_) rt::fail(ErrorCode::invalid_argument, op, "the Plan is empty");
+  if (!impl_->op) impl_->refuse(op);
+  return impl_->op->run(q, k, v, delta, buffers);
+}
+
+namespace plan_detail {
+
+Plan make_plan(std::shared_ptr<OpPlan> op) {
+  auto impl = std::make_shared<Plan::Impl>();
+  impl->owner = op->owner;
+  impl->op = std::move(op);
+  return Plan(std::move(impl));
+}
+
+}  // namespace plan_detail
 
 }  // namespace sparq

@@ -52,9 +52,8 @@ Sage8KernelConfig kernel_config(const rt::DeviceRuntime& dev, int head_dim, bool
   return cfg;
 }
 
-struct Dims {
-  std::int64_t batch, hq, hkv, lq, lk, d;
-};
+using Dims = Sage8Dims;
+using Slice = Sage8Slice;
 
 void check_quant_options(const char* op, const AttentionOptions& o) {
   if (o.return_lse)
@@ -80,9 +79,10 @@ void check_head_dim_8(const char* op, std::int64_t d, bool pad = false) {
              "head dim D = {} is not supported with int8 precision; supported: 64, 128", d);
 }
 
-// Everything attention() checks for int8 precision (on descriptors only).
-Dims validate(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
-              const AttentionOptions& options, std::uint64_t max_alloc, bool pad = false) {
+}  // namespace
+
+Dims validate_sage8(const char* op, const TensorDesc& q, const TensorDesc& k, const TensorDesc& v,
+                    const AttentionOptions& options, std::uint64_t max_alloc, bool pad) {
   AttentionOptions fp = options;
   fp.precision = Precision::fp32;
   const AttentionDims d = validate_dense(op, q, k, v, fp, max_alloc);
@@ -94,6 +94,8 @@ Dims validate(const char* op, const TensorDesc& q, const TensorDesc& k, const Te
   return {d.batch, d.hq, d.hkv, d.lq, d.lk, d.d};
 }
 
+namespace {
+
 // One contiguous tensor of the packed form: dtype and shape exactly.
 void check_packed(const char* op, const char* arg, const Tensor& t, const detail::ContextImpl& impl,
                   DType dt, const std::vector<std::int64_t>& shape) {
@@ -103,16 +105,39 @@ void check_packed(const char* op, const char* arg, const Tensor& t, const detail
              t.desc().describe(), dtype_name(dt), fmt::join(shape, ", "));
 }
 
-// Output rows [row0, row1) (row0 a multiple of 128) with delta blocks [blk0, blk0 + nblk) of
-// delta_rows rows each (delta undefined: no Q smoothing).
-struct Slice {
-  std::int64_t row0, row1;
-  Tensor delta;
-  std::int64_t delta_rows = kQBlock, blk0 = 0, nblk = 1;
-};
+Tensor new_out(Context& ctx, const Dims& d) {
+  return new_tensor(*ctx.impl(), ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
+}
 
-void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s, bool causal,
-               float c, const Tensor& out, const SparseIndex* index = nullptr) {
+// Q/K/V quantized as §5 (means, codes, scales); qm returned for the delta slices.
+Sage8Packed quantize(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
+                     const AttentionOptions& o, float c, Tensor* qm_out, Tensor* km_out,
+                     quant_detail::Scratch* scratch = nullptr) {
+  Tensor km, qm;
+  if (o.quant.k_smooth) km = quant_detail::block_mean(ctx, k, d.lk, scratch);
+  const std::int64_t qrows = o.quant.q_smooth == QSmooth::per_block128 ? kQBlock : d.lq;
+  if (o.quant.q_smooth != QSmooth::off) qm = quant_detail::block_mean(ctx, q, qrows, scratch);
+  Sage8Packed p;
+  auto qq = quant_detail::int8_blocks(ctx, q, qm, qrows, c, kQBlock, scratch);
+  auto kq = quant_detail::int8_blocks(ctx, k, km, d.lk, 1.0f, kKBlock, scratch);
+  auto vq = quant_detail::int8_v(ctx, v, scratch);
+  p.q = {qq.codes, qq.scales};
+  p.k = {kq.codes, kq.scales};
+  p.v = {vq.codes, vq.scales};
+  *qm_out = qm;
+  *km_out = km;
+  return p;
+}
+
+}  // namespace
+
+cl::Kernel own_sage8_kernel(rt::DeviceRuntime& dev, std::int64_t head_dim) {
+  const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(head_dim), false);
+  return dev.own_kernel(cfg.source(), cfg.kernel, cfg.defines());
+}
+
+void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s, bool causal,
+                     float c, const Tensor& out, const SparseIndex* index, cl::Kernel* own) {
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::Sage8Problem f;
@@ -145,7 +170,7 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
   }
   auto& dev = *impl.device;
   const Sage8KernelConfig cfg = kernel_config(dev, static_cast<int>(d.d), index != nullptr);
-  cl::Kernel k = dev.kernel(cfg.source(), cfg.kernel, cfg.defines());
+  cl::Kernel k = own ? *own : dev.kernel(cfg.source(), cfg.kernel, cfg.defines());
   const std::int64_t qb0 = s.row0 / cfg.rows_per_group();
   const std::int64_t nqb = cdiv(s.row1, cfg.rows_per_group()) - qb0;
   const bool has_delta = s.delta.defined();
@@ -164,57 +189,33 @@ void run_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s
              cl::NDRange(cfg.work_group(), 1, 1));
 }
 
-Tensor new_out(Context& ctx, const Dims& d) {
-  return new_tensor(*ctx.impl(), ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
-}
-
-// Q/K/V quantized as §5 (means, codes, scales); qm returned for the delta slices.
-Sage8Packed quantize(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
-                     const AttentionOptions& o, float c, Tensor* qm_out, Tensor* km_out) {
-  Tensor km, qm;
-  if (o.quant.k_smooth) km = quant_detail::block_mean(ctx, k, d.lk);
-  const std::int64_t qrows = o.quant.q_smooth == QSmooth::per_block128 ? kQBlock : d.lq;
-  if (o.quant.q_smooth != QSmooth::off) qm = quant_detail::block_mean(ctx, q, qrows);
-  Sage8Packed p;
-  auto qq = quant_detail::int8_blocks(ctx, q, qm, qrows, c, kQBlock);
-  auto kq = quant_detail::int8_blocks(ctx, k, km, d.lk, 1.0f, kKBlock);
-  auto vq = quant_detail::int8_v(ctx, v);
-  p.q = {qq.codes, qq.scales};
-  p.k = {kq.codes, kq.scales};
-  p.v = {vq.codes, vq.scales};
-  *qm_out = qm;
-  *km_out = km;
-  return p;
-}
-
-}  // namespace
-
 AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                 const AttentionOptions& options, const SparseIndex* index,
-                                std::int64_t scale_dim) {
+                                std::int64_t scale_dim, Tensor out,
+                                quant_detail::Scratch* scratch) {
   const char* op = index ? "attention (sparse)" : "attention";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
   detail::check_tensor_owner(op, "Q", q, impl);
   detail::check_tensor_owner(op, "K", k, impl);
   detail::check_tensor_owner(op, "V", v, impl);
-  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl), true);
+  const Dims d = validate_sage8(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl), true);
   if (const std::int64_t kd = kernel_head_dim(d.d); kd != d.d) {  // exact zero-padding
     const AttentionResult r =
         sage8_attention(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
-                        pad_head_dim(ctx, v, kd), options, index, d.d);
-    return {unpad_head_dim(ctx, r.out, d.d), {}};
+                        pad_head_dim(ctx, v, kd), options, index, d.d, {}, scratch);
+    return {unpad_head_dim(ctx, r.out, d.d, out), {}};
   }
   const float c = scale_constant(op, options.scale, scale_dim ? scale_dim : d.d);
   Tensor qm, km;
-  const Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km);
-  Tensor out = new_out(ctx, d);
+  const Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km, scratch);
+  if (!out.defined()) out = new_out(ctx, d);
   const auto qs = options.quant.q_smooth;
   if (qs == QSmooth::off) {
-    run_slice(ctx, p, d, {0, d.lq, {}}, options.causal, c, out, index);
+    run_sage8_slice(ctx, p, d, {0, d.lq, {}}, options.causal, c, out, index);
   } else if (qs == QSmooth::per_head) {
-    Slice s{0, d.lq, quant_detail::smooth_delta(ctx, qm, 0, 1, k, km), d.lq, 0, 1};
-    run_slice(ctx, p, d, s, options.causal, c, out, index);
+    Slice s{0, d.lq, quant_detail::smooth_delta(ctx, qm, 0, 1, k, km, scratch), d.lq, 0, 1};
+    run_sage8_slice(ctx, p, d, s, options.causal, c, out, index);
   } else {
     // delta of a few 128-row blocks at a time, so its workspace stays bounded at any length.
     const std::int64_t nblk_q = cdiv(d.lq, kQBlock);
@@ -230,19 +231,62 @@ AttentionResult sage8_attention(Context& ctx, const Tensor& q, const Tensor& k, 
       check_alloc(op, "delta workspace", DType::f32, {d.batch, d.hq, nb, d.lk}, max_alloc(impl));
       Slice s{b0 * kQBlock,
               std::min(d.lq, (b0 + nb) * kQBlock),
-              quant_detail::smooth_delta(ctx, qm, b0, nb, k, km),
+              quant_detail::smooth_delta(ctx, qm, b0, nb, k, km, scratch),
               kQBlock,
               b0,
               nb};
-      run_slice(ctx, p, d, s, options.causal, c, out, index);
+      run_sage8_slice(ctx, p, d, s, options.causal, c, out, index);
     }
   }
   return {out, {}};
 }
 
+Sage8PackedCall check_sage8_packed(const char* op, const Sage8Packed& p,
+                                   const AttentionOptions& options,
+                                   const detail::ContextImpl& impl) {
+  detail::check_tensor_owner(op, "q.codes", p.q.codes, impl);
+  detail::check_tensor_owner(op, "k.codes", p.k.codes, impl);
+  const auto& qs = p.q.codes.shape();
+  const auto& ks = p.k.codes.shape();
+  if (qs.size() != 4 || ks.size() != 4)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "q.codes and k.codes must be i8 [B, H, L, D]; got {} and {}",
+             p.q.codes.desc().describe(), p.k.codes.desc().describe());
+  const Dims d{qs[0], qs[1], ks[1], qs[2], ks[2], qs[3]};
+  if (d.batch < 1 || d.hq < 1 || d.hkv < 1 || d.lq < 1 || d.lk < 1)
+    rt::fail(ErrorCode::shape_mismatch, op, "q.codes {} / k.codes {} have an empty dimension",
+             p.q.codes.desc().describe(), p.k.codes.desc().describe());
+  check_head_dim_8(op, d.d);
+  check_heads(op, d.hq, d.hkv);
+  check_length(op, "Lq", d.lq);
+  check_length(op, "Lk", d.lk);
+  check_quant_options(op, options);
+  const float c = scale_constant(op, options.scale, d.d);
+  const std::int64_t lk64 = cdiv(d.lk, 64) * 64;
+  check_packed(op, "q.codes", p.q.codes, impl, DType::i8, {d.batch, d.hq, d.lq, d.d});
+  check_packed(op, "q.scales", p.q.scales, impl, DType::f32, {d.batch, d.hq, cdiv(d.lq, kQBlock)});
+  check_packed(op, "k.codes", p.k.codes, impl, DType::i8, {d.batch, d.hkv, d.lk, d.d});
+  check_packed(op, "k.scales", p.k.scales, impl, DType::f32, {d.batch, d.hkv, cdiv(d.lk, kKBlock)});
+  check_packed(op, "v.codes", p.v.codes, impl, DType::i8, {d.batch, d.hkv, d.d, lk64});
+  check_packed(op, "v.scales", p.v.scales, impl, DType::f32, {d.batch, d.hkv, d.d, lk64 / 16});
+  Slice s{0, d.lq, {}};
+  if (p.delta.defined()) {
+    detail::check_tensor_owner(op, "delta", p.delta, impl);
+    const std::int64_t nb = p.delta.rank() == 4 ? p.delta.dim(2) : 0;
+    if (nb != 1 && nb != cdiv(d.lq, kQBlock))
+      rt::fail(ErrorCode::shape_mismatch, op,
+               "delta is {}; expected f32[{}, {}, {} or 1, {}] (per 128-row block or per head)",
+               p.delta.desc().describe(), d.batch, d.hq, cdiv(d.lq, kQBlock), d.lk);
+    check_packed(op, "delta", p.delta, impl, DType::f32, {d.batch, d.hq, nb, d.lk});
+    s = {0, d.lq, p.delta, nb == 1 ? d.lq : kQBlock, 0, nb};
+  }
+  return {d, s, c};
+}
+
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options) {
-  return support_of([&] { validate("attention", q, k, v, options, max_alloc(*ctx.impl()), true); });
+  return support_of(
+      [&] { validate_sage8("attention", q, k, v, options, max_alloc(*ctx.impl()), true); });
 }
 
 std::vector<rt::KernelVariant> sage8_kernel_variants() {
@@ -270,7 +314,7 @@ Sage8Packed sage8_quantize(Context& ctx, const Tensor& q, const Tensor& k, const
   detail::check_tensor_owner(op, "Q", q, impl);
   detail::check_tensor_owner(op, "K", k, impl);
   detail::check_tensor_owner(op, "V", v, impl);
-  const Dims d = validate(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
+  const Dims d = validate_sage8(op, q.desc(), k.desc(), v.desc(), options, max_alloc(impl));
   const float c = scale_constant(op, options.scale, d.d);
   Tensor qm, km;
   Sage8Packed p = quantize(ctx, q, k, v, d, options, c, &qm, &km);
@@ -285,42 +329,10 @@ Sage8PackedShape attention_detail::validate_sage8_packed(const char* op,
                                                          const detail::ContextImpl& impl,
                                                          const Sage8Packed& p,
                                                          const AttentionOptions& options) {
-  detail::check_tensor_owner(op, "q.codes", p.q.codes, impl);
-  detail::check_tensor_owner(op, "k.codes", p.k.codes, impl);
-  const auto& qs = p.q.codes.shape();
-  const auto& ks = p.k.codes.shape();
-  if (qs.size() != 4 || ks.size() != 4)
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "q.codes and k.codes must be i8 [B, H, L, D]; got {} and {}",
-             p.q.codes.desc().describe(), p.k.codes.desc().describe());
-  const Dims d{qs[0], qs[1], ks[1], qs[2], ks[2], qs[3]};
-  if (d.batch < 1 || d.hq < 1 || d.hkv < 1 || d.lq < 1 || d.lk < 1)
-    rt::fail(ErrorCode::shape_mismatch, op, "q.codes {} / k.codes {} have an empty dimension",
-             p.q.codes.desc().describe(), p.k.codes.desc().describe());
-  check_head_dim_8(op, d.d);
-  check_heads(op, d.hq, d.hkv);
-  check_length(op, "Lq", d.lq);
-  check_length(op, "Lk", d.lk);
-  check_quant_options(op, options);
-  const float c = scale_constant(op, options.scale, d.d);
-  const std::int64_t lk64 = cdiv(d.lk, 64) * 64;
-  check_packed(op, "q.codes", p.q.codes, impl, DType::i8, {d.batch, d.hq, d.lq, d.d});
-  check_packed(op, "q.scales", p.q.scales, impl, DType::f32, {d.batch, d.hq, cdiv(d.lq, kQBlock)});
-  check_packed(op, "k.codes", p.k.codes, impl, DType::i8, {d.batch, d.hkv, d.lk, d.d});
-  check_packed(op, "k.scales", p.k.scales, impl, DType::f32, {d.batch, d.hkv, cdiv(d.lk, kKBlock)});
-  check_packed(op, "v.codes", p.v.codes, impl, DType::i8, {d.batch, d.hkv, d.d, lk64});
-  check_packed(op, "v.scales", p.v.scales, impl, DType::f32, {d.batch, d.hkv, d.d, lk64 / 16});
-  std::int64_t nb = 0;
-  if (p.delta.defined()) {
-    detail::check_tensor_owner(op, "delta", p.delta, impl);
-    nb = p.delta.rank() == 4 ? p.delta.dim(2) : 0;
-    if (nb != 1 && nb != cdiv(d.lq, kQBlock))
-      rt::fail(ErrorCode::shape_mismatch, op,
-               "delta is {}; expected f32[{}, {}, {} or 1, {}] (per 128-row block or per head)",
-               p.delta.desc().describe(), d.batch, d.hq, cdiv(d.lq, kQBlock), d.lk);
-    check_packed(op, "delta", p.delta, impl, DType::f32, {d.batch, d.hq, nb, d.lk});
-  }
-  return {d.batch, d.hq, d.hkv, d.lq, d.lk, d.d, c, nb};
+  const Sage8PackedCall call = check_sage8_packed(op, p, options, impl);
+  const Sage8Dims& d = call.d;
+  return {d.batch, d.hq, d.hkv,  d.lq,
+          d.lk,    d.d,  call.c, call.slice.delta.defined() ? call.slice.nblk : 0};
 }
 
 AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& p,
@@ -328,13 +340,9 @@ AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed& p,
   constexpr const char* op = "sage8_attention_packed";
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  const Sage8PackedShape x = validate_sage8_packed(op, impl, p, options);
-  const Dims d{x.batch, x.hq, x.hkv, x.lq, x.lk, x.d};
-  const float c = x.c;
-  Slice s{0, d.lq, {}};
-  if (x.delta_nblk > 0) s = {0, d.lq, p.delta, x.delta_nblk == 1 ? d.lq : kQBlock, 0, x.delta_nblk};
-  Tensor out = new_out(ctx, d);
-  run_slice(ctx, p, d, s, options.causal, c, out);
+  const Sage8PackedCall call = check_sage8_packed(op, p, options, impl);
+  Tensor out = new_out(ctx, call.d);
+  run_sage8_slice(ctx, p, call.d, call.slice, options.causal, call.c, out);
   return {out, {}};
 }
 

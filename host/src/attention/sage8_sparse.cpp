@@ -4,15 +4,8 @@
 #include "sage8_sparse.h"
 
 #include "context_impl.h"
-#include "sage8_attention.h"
 
 namespace sparq::attention_detail {
-
-AttentionResult sage8_sparse_attention(Context& ctx, const Tensor& q, const Tensor& k,
-                                       const Tensor& v, const SparseIndex& index,
-                                       const AttentionOptions& options) {
-  return sage8_attention(ctx, q, k, v, options, &index);
-}
 
 fallback::Sage8SparseIndex sage8_sparse_fallback_index(const SparseIndex& x) {
   auto i32 = [](const Tensor& t) {

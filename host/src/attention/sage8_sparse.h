@@ -9,10 +9,8 @@
 namespace sparq::attention_detail {
 
 // The int8 path over an index already validated against the call (shapes, causal, lengths,
-// sharing, invariants 1-8: sparse_attention.cpp); quantizers and delta slices as dense int8.
-AttentionResult sage8_sparse_attention(Context& ctx, const Tensor& q, const Tensor& k,
-                                       const Tensor& v, const SparseIndex& index,
-                                       const AttentionOptions& options);
+// sharing, invariants 1-8: sparse_attention.cpp) is sage8_attention(..., &index): quantizers and
+// delta slices as dense int8.
 
 // The index as the fallback executor takes it (host data of a fallback Context).
 fallback::Sage8SparseIndex sage8_sparse_fallback_index(const SparseIndex& index);

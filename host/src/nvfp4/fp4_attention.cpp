@@ -18,7 +18,13 @@ Fp4DotPath default_dot_path(const detail::ContextImpl& impl) {
   return q.inline_ptx && q.cc_major >= 8 ? Fp4DotPath::mma : Fp4DotPath::portable;
 }
 
-void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const Fp4DotPath* path) {
+cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim) {
+  const Fp4AttentionKernelConfig cfg{head_dim, default_dot_path(impl), false};
+  return impl.device->own_kernel(cfg.source, cfg.kernel(), cfg.defines());
+}
+
+void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const Fp4DotPath* path,
+                       cl::Kernel* own) {
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::nvfp4::Fp4AttentionProblem f;
@@ -53,7 +59,7 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
   auto& dev = *impl.device;
   const Fp4AttentionKernelConfig cfg{p.d, path ? *path : default_dot_path(impl),
                                      p.index != nullptr};
-  cl::Kernel k = dev.kernel(cfg.source, cfg.kernel(), cfg.defines());
+  cl::Kernel k = own ? *own : dev.kernel(cfg.source, cfg.kernel(), cfg.defines());
   const cl::Buffer& delta = p.delta.defined() ? buffer(p.delta) : buffer(out);
   rt::set_kernel_args(
       p.op, k, buffer(p.q.codes), buffer(p.q.scales), buffer(p.k.codes), buffer(p.k.scales),
@@ -72,14 +78,9 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
              cl::NDRange(static_cast<std::size_t>(cfg.work_group), 1, 1));
 }
 
-}  // namespace nvfp4_detail
-
-using namespace nvfp4_detail;
-
-Fp4Plan nvfp4_detail::plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q,
-                                      const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
-                                      const AttentionOptions& options) {
-  auto& impl = *ctx.impl();
+Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
+                         const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
+                         const AttentionOptions& options) {
   detail::check_tensor_owner(op, "q.codes", q.codes, impl);
   detail::check_tensor_owner(op, "k.codes", k.codes, impl);
   detail::check_tensor_owner(op, "v.codes", v.codes, impl);
@@ -131,12 +132,23 @@ Fp4Plan nvfp4_detail::plan_fp4_packed(const char* op, Context& ctx, const Fp4Pac
   return p;
 }
 
+}  // namespace nvfp4_detail
+
+using namespace nvfp4_detail;
+
+Fp4Plan nvfp4_detail::plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q,
+                                      const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
+                                      const AttentionOptions& options) {
+  return check_fp4_packed(op, *ctx.impl(), q, k, v, delta, options);
+}
+
 Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
                             const Fp4PackedT& v, const Tensor* delta,
                             const AttentionOptions& options) {
   constexpr const char* op = "fp4_attention_packed";
-  std::lock_guard lock(ctx.impl()->mutex);
-  const Fp4Plan p = plan_fp4_packed(op, ctx, q, k, v, delta, options);
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  const Fp4Plan p = check_fp4_packed(op, impl, q, k, v, delta, options);
   Tensor out = new_tensor(ctx, DType::f32, {p.batch, p.hq, p.lq, p.d});
   run_fp4_attention(ctx, p, out);
   return out;

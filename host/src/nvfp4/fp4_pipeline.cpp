@@ -67,7 +67,8 @@ attention_detail::AttentionDims validate(const char* op, const detail::ContextIm
 
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin, int row_end,
-                       const SparseIndex* index, std::int64_t scale_dim) {
+                       const SparseIndex* index, std::int64_t scale_dim, Tensor out,
+                       quant_detail::Scratch* scratch) {
   constexpr const char* op = "attention(nvfp4)";
   auto& impl = *ctx.impl();
   detail::check_tensor_owner(op, "Q", q, impl);
@@ -79,10 +80,10 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
     // exact zero-padding (host/src/attention/head_dim_pad.h: the 16-groups of the real columns
     // keep their E4M3 scales, an all-zero pad group has scale 0 and codes 0)
     using attention_detail::pad_head_dim;
-    const Tensor out =
-        attention_nvfp4(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
-                        pad_head_dim(ctx, v, kd), options, row_begin, row_end, index, d.d);
-    return attention_detail::unpad_head_dim(ctx, out, d.d);
+    const Tensor padded = attention_nvfp4(ctx, pad_head_dim(ctx, q, kd), pad_head_dim(ctx, k, kd),
+                                          pad_head_dim(ctx, v, kd), options, row_begin, row_end,
+                                          index, d.d, {}, scratch);
+    return attention_detail::unpad_head_dim(ctx, padded, d.d, out);
   }
   const QSmooth qs = options.quant.q_smooth;
   const int Lq = static_cast<int>(d.lq), Lk = static_cast<int>(d.lk);
@@ -101,12 +102,13 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   p.c = attention_detail::scale_constant(op, options.scale, scale_dim ? scale_dim : d.d);
   p.index = index;
   const int qrows = qs == QSmooth::off ? 0 : (qs == QSmooth::per_head ? Lq : 128);
-  const Tensor km = options.quant.k_smooth ? quant_detail::block_mean(ctx, k, Lk) : Tensor();
-  const Tensor qm = qrows ? quant_detail::block_mean(ctx, q, qrows) : Tensor();
-  p.q = quantize_rows(ctx, q, qm, qrows);
-  p.k = quantize_rows(ctx, k, km, km.defined() ? Lk : 0);
-  p.v = quantize_tokens(ctx, v);
-  Tensor out = new_tensor(ctx, DType::f32, {d.batch, d.hq, d.lq, d.d});
+  const Tensor km =
+      options.quant.k_smooth ? quant_detail::block_mean(ctx, k, Lk, scratch) : Tensor();
+  const Tensor qm = qrows ? quant_detail::block_mean(ctx, q, qrows, scratch) : Tensor();
+  p.q = quantize_rows(ctx, q, qm, qrows, scratch);
+  p.k = quantize_rows(ctx, k, km, km.defined() ? Lk : 0, scratch);
+  p.v = quantize_tokens(ctx, v, scratch);
+  if (!out.defined()) out = new_tensor(ctx, DType::f32, {d.batch, d.hq, d.lq, d.d});
   if (!qrows) {
     p.row_begin = row_begin;
     p.row_end = row_end;
@@ -118,7 +120,7 @@ Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Ten
   const int chunk = static_cast<int>(std::max<std::uint64_t>(1, kDeltaChunkBytes / per_block));
   for (int blk0 = row_begin / qrows; blk0 * qrows < row_end; blk0 += chunk) {
     const int nblk = std::min(chunk, (row_end - 1) / qrows + 1 - blk0);
-    p.delta = quant_detail::smooth_delta(ctx, qm, blk0, nblk, k, km);
+    p.delta = quant_detail::smooth_delta(ctx, qm, blk0, nblk, k, km, scratch);
     p.delta_blk0 = blk0;
     p.delta_nblk = nblk;
     p.row_begin = std::max(row_begin, blk0 * qrows);

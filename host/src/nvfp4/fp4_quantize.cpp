@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "fallback_cpu/nvfp4/nvfp4_fallback.h"
+#include "host/src/quant/quant_ops.h"
 #include "nvfp4_common.h"
 
 namespace sparq {
@@ -25,13 +26,20 @@ void check_input(const char* op, const Tensor& x, const detail::ContextImpl& imp
 
 }  // namespace
 
-Fp4Packed quantize_rows(Context& ctx, const Tensor& x, const Tensor& mean, int mean_rows) {
+Tensor scratch_or_new(Context& ctx, quant_detail::Scratch* scratch, DType t,
+                      std::vector<std::int64_t> shape) {
+  if (scratch) return scratch->get(ctx, t, std::move(shape));
+  return new_tensor(ctx, t, std::move(shape));
+}
+
+Fp4Packed quantize_rows(Context& ctx, const Tensor& x, const Tensor& mean, int mean_rows,
+                        quant_detail::Scratch* scratch) {
   auto& impl = *ctx.impl();
   const std::int64_t B = x.dim(0), H = x.dim(1), L = x.dim(2), D = x.dim(3);
   const int nblk = mean_rows > 0 ? static_cast<int>((L + mean_rows - 1) / mean_rows) : 0;
   Fp4Packed out;
-  out.codes = new_tensor(ctx, DType::u8, {B, H, L, D / 2});
-  out.scales = new_tensor(ctx, DType::u8, {B, H, L, D / 16});
+  out.codes = scratch_or_new(ctx, scratch, DType::u8, {B, H, L, D / 2});
+  out.scales = scratch_or_new(ctx, scratch, DType::u8, {B, H, L, D / 16});
   if (!impl.device) {
     fallback::nvfp4::quantize_rows(
         host_ptr<float>(x), mean_rows > 0 ? host_ptr<float>(mean) : nullptr, mean_rows, nblk, B * H,
@@ -54,14 +62,14 @@ Fp4Packed quantize_rows(Context& ctx, const Tensor& x, const Tensor& mean, int m
   return out;
 }
 
-Fp4PackedT quantize_tokens(Context& ctx, const Tensor& x) {
+Fp4PackedT quantize_tokens(Context& ctx, const Tensor& x, quant_detail::Scratch* scratch) {
   auto& impl = *ctx.impl();
   const std::int64_t B = x.dim(0), H = x.dim(1), L = x.dim(2), D = x.dim(3);
   const std::int64_t L64 = round_up(L, 64);
   Fp4PackedT out;
   out.tokens = L;
-  out.codes = new_tensor(ctx, DType::u8, {B, H, D, L64 / 2});
-  out.scales = new_tensor(ctx, DType::u8, {B, H, D, L64 / 16});
+  out.codes = scratch_or_new(ctx, scratch, DType::u8, {B, H, D, L64 / 2});
+  out.scales = scratch_or_new(ctx, scratch, DType::u8, {B, H, D, L64 / 16});
   if (!impl.device) {
     fallback::nvfp4::quantize_tokens(
         host_ptr<float>(x), B * H, static_cast<int>(L), static_cast<int>(L64), static_cast<int>(D),

@@ -16,6 +16,10 @@
 #include "sparq/nvfp4.h"
 #include "sparq/sparse.h"
 
+namespace sparq::quant_detail {
+class Scratch;  // host/src/quant/quant_ops.h
+}
+
 namespace sparq::nvfp4_detail {
 
 template <class... Args>
@@ -43,6 +47,10 @@ inline Tensor new_tensor(Context& ctx, DType t, std::vector<std::int64_t> shape)
   return detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0});
 }
 
+// scratch's tensor (a plan's reused temporaries) or a new one.
+Tensor scratch_or_new(Context& ctx, quant_detail::Scratch* scratch, DType t,
+                      std::vector<std::int64_t> shape);
+
 inline const cl::Buffer& buffer(const Tensor& t) {
   return t.storage()->buffer;
 }
@@ -61,8 +69,10 @@ inline std::int64_t round_up(std::int64_t x, std::int64_t m) {
 
 // Quantizers on fp32 [B, H, L, D] contiguous x (already validated). mean: fp32 [B*H, nblk, D]
 // subtracted from row i's block i / mean_rows before quantization (smoothing), or undefined.
-Fp4Packed quantize_rows(Context& ctx, const Tensor& x, const Tensor& mean, int mean_rows);
-Fp4PackedT quantize_tokens(Context& ctx, const Tensor& x);
+// scratch (a plan's): where the packed tensors come from (null: new tensors).
+Fp4Packed quantize_rows(Context& ctx, const Tensor& x, const Tensor& mean, int mean_rows,
+                        quant_detail::Scratch* scratch = nullptr);
+Fp4PackedT quantize_tokens(Context& ctx, const Tensor& x, quant_detail::Scratch* scratch = nullptr);
 
 // A validated packed attention call.
 struct Fp4Plan {
@@ -88,8 +98,15 @@ Fp4Plan plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q, const 
 
 // Runs a plan on the device (path: the integer-dot implementation; default by device quirks)
 // or on the fallback, writing rows [row_begin, row_end) of out (fp32 [B, Hq, Lq, D]).
+// own: a kernel object of own_fp4_kernel to use instead of the context's.
 void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
-                       const Fp4DotPath* path = nullptr);
+                       const Fp4DotPath* path = nullptr, cl::Kernel* own = nullptr);
+cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim);
+
+// The checks of fp4_attention_packed (ownership, dtypes, shapes, options) and its plan.
+Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
+                         const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,
+                         const AttentionOptions& options);
 
 // attention() with precision nvfp4 (fp4_pipeline.cpp): validates, smooths, quantizes, attends.
 // Only query rows [row_begin, row_end) (row_end -1: Lq) are computed; the others of the
@@ -97,9 +114,12 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
 // index: attend over a SparseIndex already validated against the call (fp4_sparse.cpp).
 // D < 128 other than 64 runs zero-padded (host/src/attention/head_dim_pad.h); scale_dim (0 = D):
 // the head dim of the default softmax scale (the real D of a padded call).
+// out (undefined: allocated) receives the result, f32 [B, Hq, Lq, D] contiguous; scratch (a
+// plan's): where the means, packed Q/K/V and delta slices come from (null: new tensors).
 Tensor attention_nvfp4(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionOptions& options, int row_begin = 0, int row_end = -1,
-                       const SparseIndex* index = nullptr, std::int64_t scale_dim = 0);
+                       const SparseIndex* index = nullptr, std::int64_t scale_dim = 0,
+                       Tensor out = {}, quant_detail::Scratch* scratch = nullptr);
 
 // Every check of attention_nvfp4 on descriptors only (supports_attention runs exactly this).
 void validate_nvfp4(const Context& ctx, const TensorDesc& q, const TensorDesc& k,

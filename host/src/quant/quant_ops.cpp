@@ -15,8 +15,9 @@ std::int64_t cdiv(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
 }
 
-Tensor new_f32(Context& ctx, std::vector<std::int64_t> shape, DType t = DType::f32) {
-  return detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0});
+Tensor new_f32(Context& ctx, std::vector<std::int64_t> shape, Scratch* scratch,
+               DType t = DType::f32) {
+  return new_temp(ctx, t, std::move(shape), scratch);
 }
 
 fallback::quant::RowsIn rows_in(const Tensor& t) {
@@ -46,17 +47,34 @@ std::size_t round_up(std::int64_t x, std::int64_t m) {
 
 }  // namespace
 
+Tensor Scratch::get(Context& ctx, DType t, std::vector<std::int64_t> shape) {
+  if (next_ < tensors_.size()) {
+    const Tensor& have = tensors_[next_];
+    if (have.dtype() == t && have.shape() == shape) return tensors_[next_++];
+    tensors_.resize(next_);  // the order changed: the rest is stale
+  }
+  tensors_.push_back(
+      detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0}));
+  ++next_;
+  return tensors_.back();
+}
+
+Tensor new_temp(Context& ctx, DType t, std::vector<std::int64_t> shape, Scratch* scratch) {
+  if (scratch) return scratch->get(ctx, t, std::move(shape));
+  return detail::make_tensor(*ctx.impl(), ctx.impl(), TensorDesc{t, std::move(shape), {}, 0});
+}
+
 float reciprocal(std::int64_t n) {
   return static_cast<float>(1.0 / static_cast<double>(n));
 }
 
-Tensor block_mean(Context& ctx, const Tensor& x, std::int64_t block_rows) {
+Tensor block_mean(Context& ctx, const Tensor& x, std::int64_t block_rows, Scratch* scratch) {
   constexpr const char* op = "quantize (block mean)";
   const std::int64_t B = x.dim(0), H = x.dim(1), len = x.dim(2), D = x.dim(3);
   block_rows = std::min(block_rows, len);
   const std::int64_t nblk = cdiv(len, block_rows);
   const float r_full = reciprocal(block_rows), r_last = reciprocal(len - (nblk - 1) * block_rows);
-  Tensor out = new_f32(ctx, {B, H, nblk, D});
+  Tensor out = new_f32(ctx, {B, H, nblk, D}, scratch);
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::quant::block_mean(rows_in(x), B, H, len, D, block_rows, r_full, r_last,
@@ -79,13 +97,13 @@ Tensor block_mean(Context& ctx, const Tensor& x, std::int64_t block_rows) {
 }
 
 Tensor smooth_delta(Context& ctx, const Tensor& qm, std::int64_t blk0, std::int64_t nblk,
-                    const Tensor& k, const Tensor& km) {
+                    const Tensor& k, const Tensor& km, Scratch* scratch) {
   constexpr const char* op = "quantize (smoothing delta)";
   const std::int64_t B = qm.dim(0), hq = qm.dim(1), qm_nblk = qm.dim(2), D = qm.dim(3);
   const std::int64_t hkv = k.dim(1), lk = k.dim(2), group = hq / hkv;
   if (D > 128)
     rt::fail(ErrorCode::internal, op, "head dim {} > 128 (callers accept D = 64 or 128 only)", D);
-  Tensor delta = new_f32(ctx, {B, hq, nblk, lk});
+  Tensor delta = new_f32(ctx, {B, hq, nblk, lk}, scratch);
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::quant::smooth_delta(
@@ -109,13 +127,14 @@ Tensor smooth_delta(Context& ctx, const Tensor& qm, std::int64_t blk0, std::int6
 }
 
 Int8Quantized int8_blocks(Context& ctx, const Tensor& x, const Tensor& mean, std::int64_t mean_rows,
-                          float mult, std::int64_t block_rows) {
+                          float mult, std::int64_t block_rows, Scratch* scratch) {
   constexpr const char* op = "quantize (int8 blocks)";
   const std::int64_t B = x.dim(0), H = x.dim(1), len = x.dim(2), D = x.dim(3);
   const std::int64_t nblk = cdiv(len, block_rows);
   const std::int64_t mean_nblk = mean.defined() ? mean.dim(2) : 1;
   if (mean_rows < 1) mean_rows = 1;
-  Int8Quantized q{new_f32(ctx, {B, H, len, D}, DType::i8), new_f32(ctx, {B, H, nblk})};
+  Int8Quantized q{new_f32(ctx, {B, H, len, D}, scratch, DType::i8),
+                  new_f32(ctx, {B, H, nblk}, scratch)};
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::quant::int8_blocks(
@@ -141,11 +160,12 @@ Int8Quantized int8_blocks(Context& ctx, const Tensor& x, const Tensor& mean, std
   return q;
 }
 
-Int8Quantized int8_v(Context& ctx, const Tensor& v) {
+Int8Quantized int8_v(Context& ctx, const Tensor& v, Scratch* scratch) {
   constexpr const char* op = "quantize (int8 V)";
   const std::int64_t B = v.dim(0), H = v.dim(1), len = v.dim(2), D = v.dim(3);
   const std::int64_t len64 = cdiv(len, 64) * 64;
-  Int8Quantized q{new_f32(ctx, {B, H, D, len64}, DType::i8), new_f32(ctx, {B, H, D, len64 / 16})};
+  Int8Quantized q{new_f32(ctx, {B, H, D, len64}, scratch, DType::i8),
+                  new_f32(ctx, {B, H, D, len64 / 16}, scratch)};
   auto& impl = *ctx.impl();
   if (!impl.device) {
     fallback::quant::int8_v(rows_in(v), B, H, len, D, len64,

@@ -43,11 +43,9 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const PerHeadC
 SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const Grid& p,
                   const BuildArgs& a);
 
-// The sparse kernel (sparse_attention.cpp). D < 128 other than 64 runs zero-padded
-// (host/src/attention/head_dim_pad.h); scale_dim (0 = D): the head dim of the default softmax
-// scale (the real D of a padded call).
+// The sparse kernel (sparse_attention.cpp): validates the call and the index, then
+// execute_sparse_prefill (sparse_prefill_launch.h).
 AttentionResult run_sparse_prefill(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                                   const SparseIndex& x, const AttentionOptions& options,
-                                   std::int64_t scale_dim = 0);
+                                   const SparseIndex& x, const AttentionOptions& options);
 
 }  // namespace sparq::sparse_detail

@@ -55,8 +55,8 @@ void check_index_tensors(const char* op, const SparseIndex& x, const detail::Con
 
 }  // namespace
 
-void check_index_for_call(const char* op, const SparseIndex& x, const AttentionDims& d,
-                          const AttentionOptions& options, const detail::ContextImpl& impl) {
+void check_index_meta(const char* op, const SparseIndex& x, const AttentionDims& d,
+                      const AttentionOptions& options) {
   require(op, x.B == d.batch && x.Lq == d.lq && x.Lk == d.lk && x.off == d.lk - d.lq,
           "index was built for B = {}, Lq = {}, Lk = {}, off = {}; the call has B = {}, Lq = {}, "
           "Lk = {}",
@@ -69,6 +69,11 @@ void check_index_for_call(const char* op, const SparseIndex& x, const AttentionD
               x.Hi == want_hi,
           "index has Hi = {} rows per batch with sharing {}; the call needs {} ({})", x.Hi,
           static_cast<int>(x.sharing), want_hi, x.sharing == IndexSharing::kv_group ? "Hkv" : "Hq");
+}
+
+void check_index_for_call(const char* op, const SparseIndex& x, const AttentionDims& d,
+                          const AttentionOptions& options, const detail::ContextImpl& impl) {
+  check_index_meta(op, x, d, options);
   check_index_tensors(op, x, impl);
   if (!sealed(x)) validate_index(x);  // a caller-made index: invariants 1-8, host side
 }
@@ -76,11 +81,13 @@ void check_index_for_call(const char* op, const SparseIndex& x, const AttentionD
 AttentionResult launch_sparse_prefill(Context& ctx, const char* op, const Tensor& q,
                                       const SparseKv& kv, const SparseIndex& x,
                                       const AttentionDims& d, const AttentionOptions& options,
-                                      float c, const HookPlan& hooks) {
+                                      float c, const HookPlan& hooks, const AttentionResult& into) {
   auto& impl = *ctx.impl();
-  AttentionResult r;
-  r.out = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
-  if (options.return_lse) r.lse = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq});
+  AttentionResult r = into;
+  if (!r.out.defined())
+    r.out = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq, d.d});
+  if (options.return_lse && !r.lse.defined())
+    r.lse = new_tensor(impl, ctx.impl(), DType::f32, {d.batch, d.hq, d.lq});
   const bool share = x.sharing == IndexSharing::kv_group;
   if (!impl.device) {
     fallback::sparse::PrefillProblem p;

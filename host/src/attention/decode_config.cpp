@@ -1,0 +1,67 @@
+// The bandwidth decode kernels' speed knobs (attention_kernels.h). None of them changes an
+// operation or its order, so every choice gives the same bits.
+#include <algorithm>
+#include <string>
+
+#include "attention_kernels.h"
+#include "errors.h"
+#include "tuning_env.h"
+
+namespace sparq::attention_detail {
+
+DecodeBwConfig DecodeBwConfig::normalized() const {
+  DecodeBwConfig c = *this;
+  while (c.cols < 4 && c.head_dim / c.cols > c.threads) c.cols *= 2;
+  while (c.cols > 1 && c.threads / (c.head_dim / c.cols) > c.rows) c.cols /= 2;
+  return c;
+}
+
+DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
+  DecodeTuning t;
+  rt::for_each_tuning_item(
+      "SPARQ_TUNE_DECODE", [&](const std::string& key, long value, const std::string& item) {
+        if (key == "kernel" && (value == 0 || value == 1))
+          t.kernel = static_cast<int>(value);
+        else if (key == "rows" && (value == 0 || value == 4 || value == 8))
+          t.rows = static_cast<int>(value);
+        else if (key == "threads" && (value == 64 || value == 128 || value == 256))
+          t.threads = static_cast<int>(value);
+        else if (key == "cols" && (value == 1 || value == 2 || value == 4))
+          t.cols = static_cast<int>(value);
+        else if (key == "cvt" && value >= 0 && value <= 2)
+          t.magic_i8 = static_cast<int>(value == 2 && !inline_ptx ? 1 : value);
+        else if (key == "unroll" && (value == 0 || value == 1))
+          t.unroll = static_cast<int>(value);
+        else if (key == "async" && (value == 0 || value == 1))
+          t.async = value == 1;
+        else if (key == "regs" && value >= 0 && value <= 255)
+          t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
+        else if (key == "verbose" && (value == 0 || value == 1))
+          t.nv_verbose = is_nvidia && value == 1;
+        else
+          rt::fail(ErrorCode::invalid_argument, "attention",
+                   "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128|256, "
+                   "cols=1|2|4, cvt=0|1|2, unroll=0|1, async=0|1, regs=0..255 or verbose=0|1",
+                   item);
+      });
+  return t;
+}
+
+DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t rows_needed,
+                                bool is_gpu, bool cp_async) const {
+  DecodeBwConfig c;
+  c.head_dim = head_dim;
+  c.element_bytes = element_bytes;
+  c.rows = rows != 0 ? rows : rows_needed <= 4 ? 4 : 8;
+  c.threads = threads;
+  c.cols = cols;
+  c.magic_i8 = magic_i8;
+  c.unroll = unroll < 0 ? is_gpu : unroll == 1;
+  c.async = async;
+  c.async_ptx = async && cp_async;
+  c.nv_max_regs = nv_max_regs;
+  c.nv_verbose = nv_verbose;
+  return c.normalized();
+}
+
+}  // namespace sparq::attention_detail

@@ -1,0 +1,113 @@
+// decode_vec.h — 16-byte K/V vectors of the bandwidth decode kernels (decode_stream.cl,
+// decode_bw.cl), OpenCL C only. KV_ES (bytes per stored element: 4 f32, 2 f16/bf16, 1 int8) is
+// fixed at compile time; the values are exactly decode.cl's (sq_att_load_kv4).
+#ifndef SPARQ_ATTENTION_DECODE_VEC_H
+#define SPARQ_ATTENTION_DECODE_VEC_H
+
+#include "attention/attention_common.h"
+
+#ifndef KV_ES
+#error "KV_ES must be defined (4: f32, 2: f16/bf16, 1: int8)"
+#endif
+
+#define DV_VEC (16 / KV_ES)  // elements per 16-byte vector
+#define DV_PPV (DV_VEC / 4)  // float4 parts per vector
+
+#ifndef DV_MAGIC
+#define DV_MAGIC 0
+#endif
+
+// int8 codes as floats. DV_MAGIC=1: through the fp32 bit pattern of 2^23 + (code + 128) (a byte
+// permute) and one exact subtraction, in place of an int-to-float conversion (a quarter-rate
+// instruction on NVIDIA GPUs); both give (float)code exactly (+0 for code 0), so the dequantized
+// value fp32(code * scale) of sq_att_deq_i8 is unchanged. DV_MAGIC=2 (NVIDIA inline PTX): the
+// same bit patterns, each built by one prmt.
+#if DV_MAGIC == 2
+#ifdef __clang__  // clang's OpenCL mode (off-GPU PTX checks); NVIDIA's compiler takes `asm`
+#define DV_ASM __asm__
+#else
+#define DV_ASM asm
+#endif
+// Byte k of a in the low byte of 0x4B0000xx (sel = 0x7440 + k: bytes a.k, 0, 0, 0x4B).
+static inline uint dv_prmt(uint a, uint sel) {
+  uint d;
+  DV_ASM("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(0x4B000000u), "r"(sel));
+  return d;
+}
+#endif
+static inline float dv_i8_to_f32(char code) {
+#if DV_MAGIC
+  return as_float((uint)(uchar)(code ^ 0x80) | 0x4B000000u) - 8388736.0f;
+#else
+  return (float)code;
+#endif
+}
+
+static inline float4 dv_i8x4_to_f32(uint w) {
+#if DV_MAGIC == 2
+  const uint u = w ^ 0x80808080u;
+  return (float4)(as_float(dv_prmt(u, 0x7440u)), as_float(dv_prmt(u, 0x7441u)),
+                  as_float(dv_prmt(u, 0x7442u)), as_float(dv_prmt(u, 0x7443u))) -
+         (float4)(8388736.0f);
+#elif DV_MAGIC
+  const uchar4 u = as_uchar4(w ^ 0x80808080u);
+  return (float4)(as_float((uint)u.x | 0x4B000000u), as_float((uint)u.y | 0x4B000000u),
+                  as_float((uint)u.z | 0x4B000000u), as_float((uint)u.w | 0x4B000000u)) -
+         (float4)(8388736.0f);
+#else
+  const char4 c = as_char4(w);
+  return (float4)((float)c.x, (float)c.y, (float)c.z, (float)c.w);
+#endif
+}
+
+// Part p (elements 4p .. 4p + 3) of a 16-byte vector, widened exactly; int8: times the row's
+// scale (sq_att_deq_i8).
+static inline float4 dv_widen(uint4 raw, float scale, int p, int dt) {
+#if KV_ES == 4
+  (void)scale;
+  (void)p;
+  (void)dt;
+  return as_float4(raw);
+#elif KV_ES == 1
+  (void)dt;
+  // sq_att_deq_i8: (float)code * scale, one rounding
+  return dv_i8x4_to_f32(p == 0 ? raw.x : p == 1 ? raw.y : p == 2 ? raw.z : raw.w) * scale;
+#else
+  (void)scale;
+  const uint a = p == 0 ? raw.x : raw.z, b = p == 0 ? raw.y : raw.w;
+  return (float4)(sq_att_widen16(a & 0xffffu, dt), sq_att_widen16(a >> 16, dt),
+                  sq_att_widen16(b & 0xffffu, dt), sq_att_widen16(b >> 16, dt));
+#endif
+}
+
+// One stored element as raw storage (dv_raw) and its value (dv_value), for element-wise reads
+// of a tile kept raw in local memory.
+#if KV_ES == 4
+typedef float dv_raw;
+typedef float2 dv_raw2;
+typedef float4 dv_raw4;
+#elif KV_ES == 2
+typedef ushort dv_raw;
+typedef ushort2 dv_raw2;
+typedef ushort4 dv_raw4;
+#else
+typedef char dv_raw;
+typedef char2 dv_raw2;
+typedef char4 dv_raw4;
+#endif
+
+static inline float dv_value(dv_raw x, float scale, int dt) {
+#if KV_ES == 4
+  (void)scale;
+  (void)dt;
+  return x;
+#elif KV_ES == 2
+  (void)scale;
+  return sq_att_widen16(x, dt);
+#else
+  (void)dt;
+  return dv_i8_to_f32(x) * scale;  // sq_att_deq_i8
+#endif
+}
+
+#endif  // SPARQ_ATTENTION_DECODE_VEC_H
