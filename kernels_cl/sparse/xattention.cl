@@ -16,9 +16,8 @@
 // (index head, qb) sq_sb_xattn_convert (builder_math.h): total, need = tau * total, forced first
 // and diagonal blocks, the walk in §4 order keeping the crossing block, 64-row conversion.
 //
-// Work split (never changes a chain): xattn_scores: 64 gi x 64 gj per work-group of 64, each
-// work-item 8 x 8 chains (two float4 local loads of q and of k per 64 fma), (t, d) staged
-// through local memory (transposed, [d][group]) 32 d at a time in chain order.
+// Work split (never changes a chain): xattn_scores: 64 gi x 64 gj per work-group of 256, each
+// work-item 4 x 4 chains, (t, d) staged through local memory 32 d at a time in chain order.
 // Work-groups of invisible tiles run zero steps (no early return ahead of a barrier).
 // xattn_softmax: one work-group (64) per group row; xattn_blocksum: one work-item per
 // (unit, qb, kb); xattn_group: one per (index head, qb, kb); xattn_select: one per (index head,
@@ -36,22 +35,21 @@
 #define GT 64                       // groups per score tile side
 #define BG (SQ_SB_XBLOCK / STRIDE)  // groups per 128-block
 #define DS 32
-#define XS_NT 64      // work-items of sparse_xattn_scores (8 x 8 chains each)
-#define GTP (GT + 4)  // staged row stride: float4-aligned; rows of a d apart by 4 banks
+#define DSP (DS + 1)
 
 // A pass covers units u = unit0 + group(1); unit u = (pair u / ngt, group tile u % ngt) holds
 // group rows [64 gt, 64 gt + 64) of query head pair = (b, h). Scores go to
 // a[(u - unit0)][gl][gj] (row stride as_), tile maxima to tmax[(u - unit0)][gl][gjt].
-__kernel __attribute__((reqd_work_group_size(XS_NT, 1, 1))) void sparse_xattn_scores(
+__kernel __attribute__((reqd_work_group_size(256, 1, 1))) void sparse_xattn_scores(
     gbytes q, long q_off, long q_sb, long q_sh, long q_sr, int q_dt,               //
     gbytes k, long k_off, long k_sb, long k_sh, long k_sr, int k_dt,               //
     int hq, int group, int lq, int lk, int causal, long unit0, int ngt, float cx,  //
     __global float* a, long as_, __global float* tmax, int ngjt) {
-  __local float qs[DS * GTP] SQ_ATT_LOCAL_ALIGN;  // [d][group row], transposed
-  __local float ks[DS * GTP] SQ_ATT_LOCAL_ALIGN;  // [d][group column]
-  __local float pm[GT * 8];
+  __local float qs[GT * DSP];
+  __local float ks[GT * DSP];
+  __local float pm[GT * 16];
   const int lid = get_local_id(0);
-  const int ty = lid >> 3, tx = lid & 7;  // rows 8 ty .. 8 ty + 7, columns 8 tx .. 8 tx + 7
+  const int ty = lid >> 4, tx = lid & 15;
   const int gjt = get_group_id(0);
   const long ul = get_group_id(1);
   const long u = unit0 + ul;
@@ -65,48 +63,47 @@ __kernel __attribute__((reqd_work_group_size(XS_NT, 1, 1))) void sparse_xattn_sc
   const int active = gj0 < ngj && (!causal || gj0 <= gi0 + GT - 1 + gshift);
   const long qbase = q_off + b * q_sb + h * q_sh;
   const long kbase = k_off + b * k_sb + (h / group) * k_sh;
-  float acc[8][8];
-  for (int i = 0; i < 8; ++i)
-    for (int v = 0; v < 8; ++v) acc[i][v] = 0.0f;
+  float acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int v = 0; v < 4; ++v) acc[i][v] = 0.0f;
   const int nsteps = active ? STRIDE * (DH / DS) : 0;
   for (int step = 0; step < nsteps; ++step) {
     const int t = step / (DH / DS), d0 = (step % (DH / DS)) * DS;
-    for (int e = lid; e < GT * DS; e += XS_NT) {
+    for (int e = lid; e < GT * DS; e += 256) {
       const int r = e / DS, d = e % DS;
       const long qr = (long)(gi0 + r) * STRIDE + STRIDE - 1 - t;
       const long kr = (long)(gj0 + r) * STRIDE + t;
-      qs[d * GTP + r] = qr < lq ? sq_att_load1(q, qbase + qr * q_sr + d0 + d, q_dt) * cx : 0.0f;
-      ks[d * GTP + r] = kr < lk ? sq_att_load1(k, kbase + kr * k_sr + d0 + d, k_dt) : 0.0f;
+      qs[r * DSP + d] = qr < lq ? sq_att_load1(q, qbase + qr * q_sr + d0 + d, q_dt) * cx : 0.0f;
+      ks[r * DSP + d] = kr < lk ? sq_att_load1(k, kbase + kr * k_sr + d0 + d, k_dt) : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int d = 0; d < DS; ++d) {
-      const float4 q0 = LD4(qs + d * GTP + 8 * ty), q1 = LD4(qs + d * GTP + 8 * ty + 4);
-      const float4 k0 = LD4(ks + d * GTP + 8 * tx), k1 = LD4(ks + d * GTP + 8 * tx + 4);
-      const float qa[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-      const float kv[8] = {k0.x, k0.y, k0.z, k0.w, k1.x, k1.y, k1.z, k1.w};
-      for (int i = 0; i < 8; ++i)
-        for (int v = 0; v < 8; ++v) acc[i][v] = fma(qa[i], kv[v], acc[i][v]);
+      float qa[4], kv[4];
+      for (int i = 0; i < 4; ++i) qa[i] = qs[(ty + 16 * i) * DSP + d];
+      for (int v = 0; v < 4; ++v) kv[v] = ks[(tx + 16 * v) * DSP + d];
+      for (int i = 0; i < 4; ++i)
+        for (int v = 0; v < 4; ++v) acc[i][v] = fma(qa[i], kv[v], acc[i][v]);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   __global float* ap = a + ul * GT * as_;
-  for (int i = 0; i < 8; ++i) {
-    const int gl = 8 * ty + i, gi = gi0 + gl;
+  for (int i = 0; i < 4; ++i) {
+    const int gl = ty + 16 * i, gi = gi0 + gl;
     float rm = sq_sb_neg_inf();
-    for (int v = 0; v < 8; ++v) {
-      const int gj = gj0 + 8 * tx + v;
+    for (int v = 0; v < 4; ++v) {
+      const int gj = gj0 + tx + 16 * v;
       const int vis = gj < ngj && (!causal || gj <= gi + gshift);
       const float s = vis ? acc[i][v] : sq_sb_neg_inf();
       if (active && gi < ngi && gj < ngj) ap[(long)gl * as_ + gj] = s;
       rm = sq_mx(rm, s);
     }
-    pm[gl * 8 + tx] = rm;
+    pm[gl * 16 + tx] = rm;
   }
   barrier(CLK_LOCAL_MEM_FENCE);
-  const int row = lid;  // XS_NT == GT: one work-item per group row
+  const int row = lid & 63;
   float m = sq_sb_neg_inf();
-  for (int t = 0; t < 8; ++t) m = sq_mx(m, pm[row * 8 + t]);
-  if (active) tmax[(ul * GT + row) * ngjt + gjt] = m;
+  for (int t = 0; t < 16; ++t) m = sq_mx(m, pm[row * 16 + t]);
+  if (active && lid < GT) tmax[(ul * GT + row) * ngjt + gjt] = m;
 }
 
 // Probe softmax of group row (unit ul, gl) and its 128-block sums R[ul][gl][kb].

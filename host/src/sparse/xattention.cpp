@@ -165,8 +165,8 @@ SparseIndex build(Context& ctx, const Tensor& q, const Tensor& k, const XAttenti
     ks.setArg(i++, tmax);
     ks.setArg(i++, static_cast<cl_int>(ngjt));
     dev.launch(kOp, ks,
-               cl::NDRange(64 * static_cast<std::size_t>(ngjt), static_cast<std::size_t>(nu)),
-               cl::NDRange(64, 1));  // XS_NT of xattention.cl
+               cl::NDRange(256 * static_cast<std::size_t>(ngjt), static_cast<std::size_t>(nu)),
+               cl::NDRange(256, 1));
     i = 0;
     kx.setArg(i++, a);
     kx.setArg(i++, static_cast<cl_long>(as));
