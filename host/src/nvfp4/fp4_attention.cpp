@@ -50,7 +50,6 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
     f.d = p.d;
     f.causal = p.causal;
     f.c = p.c;
-    f.chunked = p.chunked;
     fallback::nvfp4::Fp4SparseSteps steps;
     if (p.index) f.sparse = &(steps = sparse_steps(*p.index));
     fallback::nvfp4::fp4_attention(f);

@@ -1,6 +1,6 @@
 // sparq::fp4_decode_packed: NVFP4 attention of short query blocks split at the 4096-key chunks:
-// kernels_cl/nvfp4/fp4_decode.cl (+ merge.cl when Lk > 4096) or the fallback's chunked dense walk
-// (fallback_cpu/nvfp4/fp4_attention.cpp, Fp4AttentionProblem::chunked).
+// kernels_cl/nvfp4/fp4_decode.cl (+ merge.cl when Lk > 4096) or the fallback of
+// fp4_attention_packed (fallback_cpu/nvfp4/fp4_attention.cpp: the same chunked order).
 #include <mutex>
 
 #include "host/src/attention/quant_decode.h"
@@ -22,8 +22,7 @@ Tensor fp4_decode_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k, c
              "q.codes has Lq = {} query rows; this op takes 1 to {} (use fp4_attention_packed)",
              p.lq, attention_detail::kQuantDecodeMaxRows);
   Tensor out = new_tensor(ctx, DType::f32, {p.batch, p.hq, p.lq, p.d});
-  if (!impl.device) {
-    p.chunked = true;
+  if (!impl.device) {  // the fallback of fp4_attention_packed: the same bits
     run_fp4_attention(ctx, p, out);
     return out;
   }

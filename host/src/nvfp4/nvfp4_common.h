@@ -89,7 +89,6 @@ struct Fp4Plan {
   int row_begin = 0, row_end = 0;  // query rows computed by this run (row_begin % 64 == 0)
   // A validated SparseIndex for this call (fp4_attention_sparse), or null: dense.
   const SparseIndex* index = nullptr;
-  bool chunked = false;  // fallback only: the 4096-key chunked order of fp4_decode.cl
 };
 
 // The checks of fp4_attention_packed (call with the context locked) and its dense plan.
