@@ -13,6 +13,7 @@
 #include "fp4_test_util.h"
 #include "host/src/nvfp4/nvfp4_common.h"
 #include "reference/attention_ref.h"
+#include "runtime/runtime_test_util.h"
 #include "test_support.h"
 
 namespace sparq::test {
@@ -150,6 +151,32 @@ TEST(Fp4Decode, LongContextPrefillEqualsDecodeEveryPath) {
           << "prefill path " << static_cast<int>(path) << " != decode";
     }
   }
+}
+
+// fp4_attention_packed and attention(nvfp4) send Lq <= 127 to fp4_decode.cl on a device; the
+// knob SPARQ_TUNE_FP4=decode=N (route Lq <= N, 0 never) changes no bit, and is read (a bad value
+// is refused on the routed call).
+TEST(Fp4Decode, ShortPrefillCallsRouteToDecodeWithItsKnob) {
+  Context dev = device_context(), cpu = fallback_context();
+  if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
+  const Fp4DecCase c{.hq = 4, .hkv = 2, .lq = 5, .lk = 300, .with_delta = true, .seed = 880};
+  const HostIn h = make_in(c);
+  const auto want = run(cpu, c, h, true).prefill.download<float>();
+  const Tensor q = dev.upload(h.q, DType::f32, {1, c.hq, c.lq, c.d});
+  const Tensor k = dev.upload(h.k, DType::f32, {1, c.hkv, c.lk, c.d});
+  const Tensor v = dev.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d});
+  const AttentionOptions o{.causal = true, .precision = Precision::nvfp4};
+  std::vector<float> fp32_route;
+  for (const char* knob : {"", "decode=0", "decode=4", "decode=5"}) {
+    SCOPED_TRACE(knob);
+    const ScopedEnv env("SPARQ_TUNE_FP4", std::string(knob));
+    EXPECT_EQ(compare_bits(run(dev, c, h, true).prefill.download<float>(), want), "");
+    const auto got = attention(dev, q, k, v, o).out.download<float>();
+    if (fp32_route.empty()) fp32_route = got;
+    EXPECT_EQ(compare_bits(got, fp32_route), "") << "attention(nvfp4)";
+  }
+  const ScopedEnv bad("SPARQ_TUNE_FP4", std::string("decode=500"));
+  EXPECT_THROW((void)run(dev, c, h, true), Error);
 }
 
 TEST(Fp4Decode, RejectsBadInput) {
