@@ -1,10 +1,10 @@
 // sage8_decode_packed (kernels_cl/attention/sage8_decode.cl): int8 attention of short query
 // blocks (Lq = 1..127) split at the 4096-key chunks. Kernel == fallback bit for bit (Lq 1, 7, 64,
 // 127; GQA; causal rows at the end of the context; a context past one chunk with a tiny head
-// count, so the split + merge path runs); == the prefill kernel (sage8.cl) run by
-// sage8_attention_packed with the decode routing off, at every Lk (the prefill kernels restart at
-// each 4096-key chunk and merge, so the bits agree past one chunk too); accuracy of the split path
-// against the float64 reference; errors.
+// count, so the split + merge path runs); == the prefill kernels (sage8.cl, and sage8_mma.cl
+// emulated) run by sage8_attention_packed with the decode routing off, at every Lk (the prefill
+// kernels restart at each 4096-key chunk and merge, so the bits agree past one chunk too);
+// accuracy of the split path against the float64 reference; errors.
 #include <fmt/format.h>
 
 #include "attention/attention_test_util.h"
@@ -107,6 +107,27 @@ TEST(Sage8Decode, SplitPastOneChunkEqualsFallbackAndReference) {
   const Accuracy a = accuracy(got, want);
   EXPECT_GE(a.cosine, 0.999) << "rel L1 " << a.rel_l1;
   EXPECT_LE(a.rel_l1, 0.03);
+}
+
+// The MMA prefill kernel (emulated on PoCL; 64 rows per work-group, the cheaper emulation)
+// restarts at the chunks like the decode kernel: GQA, causal and not, past one chunk.
+TEST(Sage8Decode, EqualsEmulatedMmaPrefillPastOneChunk) {
+  const ScopedEnv mma("SPARQ_SAGE8_MMA", "emulate");
+  Context dev = device_context();
+  const DecCase causal{.hq = 2, .hkv = 1, .lq = 5, .lk = 4097, .seed = 770};
+  const DecCase full{.hq = 1,
+                     .hkv = 1,
+                     .lq = 2,
+                     .lk = 4200,
+                     .causal = false,
+                     .qs = QSmooth::per_head,
+                     .seed = 771};
+  for (const DecCase& c : {causal, full}) {
+    SCOPED_TRACE(c.name());
+    const Sage8Packed p = pack(dev, c, make_host(c));
+    expect_same(sage8_decode_packed(dev, p, c.options()), prefill(dev, p, c, "decode=0,rows=64"),
+                c.name());
+  }
 }
 
 TEST(Sage8Decode, RejectsBadInput) {
