@@ -21,6 +21,14 @@ struct QuantDecodeSplit {
 };
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d);
+// Whether quant_decode_split's workspace for these rows fits max_alloc (a router's test).
+inline bool quant_decode_fits(std::uint64_t max_alloc, std::int64_t rows, std::int64_t lk,
+                              std::int64_t d) {
+  const std::int64_t nchunks = (lk + 4095) / 4096;  // kChunkKeys (attention_plan.h)
+  return nchunks == 1 || static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(nchunks) *
+                                 static_cast<std::uint64_t>(d) * 4 <=
+                             max_alloc;
+}
 
 // merge.cl's attention_merge_chunks over the workspace into out (f32 [B, Hq, Lq, D]).
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,
