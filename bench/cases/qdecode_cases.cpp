@@ -2,7 +2,11 @@
 // quantized once, the serving shape of
 // issue 8 (B = 8, Hq = 32 / Hkv = 8, context 32768, D = 128, Lq = 1 / 16 / 64).
 //
-// Counting. The timed call is the decode op alone (K/V were quantized when they were appended,
+// Timed call: the packed attention op (sage8_attention_packed / fp4_attention_packed), which
+// runs the decode kernels for Lq <= 127; SPARQ_TUNE_SAGE8=decode=0 / SPARQ_TUNE_FP4=decode=0 keep
+// it on the prefill kernels, so one case A/Bs the two (the same bits: it is validated against
+// the decode op's fallback either way).
+// Counting. The timed call is the attention op alone (K/V were quantized when they were appended,
 // Q is quantized with them here: sage8_quantize is not timed). bytes = the compulsory traffic of
 // the quantized KV: K codes (Lk * D) + V codes (D * Lk64), 1 byte each, K scales (one f32 per 64
 // keys) + V scales (one f32 per 16 tokens per channel), per (b, kv head); plus Q codes + Q scales
@@ -51,7 +55,7 @@ class Sage8DecodeInstance : public Instance {
                              decode_options());
   }
 
-  void run() override { out_ = sage8_decode_packed(ctx_, packed_, decode_options()).out; }
+  void run() override { out_ = sage8_attention_packed(ctx_, packed_, decode_options()).out; }
 
   Validation validate(Context& fb) override {
     const std::vector<float> got = out_.download<float>();
@@ -90,7 +94,9 @@ class Fp4DecodeInstance : public Instance {
     v4_ = fp4_quantize_tokens(ctx_, ctx_.upload(v_, DType::f32, {s.batch, s.hkv, s.lk, s.dim}));
   }
 
-  void run() override { out_ = fp4_decode_packed(ctx_, q4_, k4_, v4_, nullptr, {.causal = true}); }
+  void run() override {
+    out_ = fp4_attention_packed(ctx_, q4_, k4_, v4_, nullptr, {.causal = true});
+  }
 
   Validation validate(Context& fb) override {
     const std::vector<float> got = out_.download<float>();
