@@ -2,7 +2,9 @@
 // selective_scan.cl — Mamba-1 selective scan (specs/mamba_scan.md §2), prefill, decode (L = 1
 // with h0) and variable-length packing (cu_seqlens).
 // Macros: SQ_SCAN_WG (work-group size), SQ_SCAN_T (time tile), SQ_SCAN_DB_MAX (channels per
-// group cap). None of them changes a value: the order below follows data indices only.
+// group cap), the schedule knobs of scan_sched.h (SQ_SCAN_PER, SQ_SCAN_UNROLL, SQ_SCAN_VEC) and
+// SQ_SCAN_FEXP (scan_math.h: the same exp bits in fewer instructions). None of them changes a
+// value: the order below follows data indices only.
 //
 // Defined arithmetic order (scan_math.h), per (b, d):
 //   h_n = h0[state(b or s), d, n] or +0 at the start of every sequence (n = 0..N-1)
@@ -26,32 +28,8 @@
 // rows [Bt, L, channels] (u/delta/z: channel d; B/C: channel g*N + n), read through X_q* args and
 // dequantized per element by sq_oq_dequant_at (§5.5's single definition) where the fp32 load
 // would be: no other rounding, no extra pass.
-#include "mamba/mamba_io.h"
-#include "mamba/outlier_quant_math.h"
+#include "mamba/scan_io.h"
 #include "mamba/scan_math.h"
-
-#ifdef SQ_SCAN_Q
-// Element j of quantized row `row`. m = (1 | bits8 << 1 | fmt << 2, K, C, 0).
-static inline float sq_q_at(__global const uchar* qc, __global const float* qs,
-                            __global const int* qn, __global const int* qi, gbytes qv,
-                            __global const float* qo, int4 m, long row, int j) {
-  const int bits8 = (m.x >> 1) & 1, fmt = m.x >> 2, K = m.y, C = m.z;
-  const long ncodes = bits8 ? (long)C : (long)(C + 1) / 2;
-  const long vo = row * K;
-  return sq_oq_dequant_at(qc + row * ncodes, bits8, qs[row], qn[row], qi + vo, fmt,
-                          (__global const float*)qv + vo, (__global const ushort*)qv + vo, qv + vo,
-                          fmt == 2 ? qo[row] : 0.0f, j);
-}
-#define SQ_QARGS(X)                                                                         \
-  , __global const uchar *X##_qc, __global const float *X##_qs, __global const int *X##_qn, \
-      __global const int *X##_qi, gbytes X##_qv, __global const float *X##_qo, int4 X##_qm
-#define SQ_LD(X, p, i, dt, row, ch)                                                          \
-  ((X##_qm.x & 1) ? sq_q_at(X##_qc, X##_qs, X##_qn, X##_qi, X##_qv, X##_qo, X##_qm, row, ch) \
-                  : sq_load_any(p, i, dt))
-#else
-#define SQ_QARGS(X)
-#define SQ_LD(X, p, i, dt, row, ch) sq_load_any(p, i, dt)
-#endif
 
 // SQ_SCAN_NCAP: the largest N of this program (host: 16 for N <= 16, else 256). The local tiles
 // are sized by it, so the common N = 16 program needs half the local memory (more work-groups
@@ -74,18 +52,7 @@ static inline float sq_q_at(__global const uchar* qc, __global const float* qs,
 #define SQ_STAGE_NMAX 64  // staging only for N <= 64 (the tiles' local memory)
 #endif
 
-typedef struct {
-  long off, s0, s1, s2;
-} SqGeo;
-
-// Index of the B or C value for (b, g, d, n, t): variable [Bt, G, N, L] (strides s0, s1, s2) or
-// constant [D, N] (row stride s0).
-static inline long bc_index(int var, long4 g, long b, long grp, long d, long n, long t) {
-  return var ? g.x + b * g.y + grp * g.z + n * g.w + t : g.x + d * g.y + n;
-}
-// Quantized B/C rows are [Bt, L, G*N] (always variable): row b*L + t, channel grp*N + n.
-#define SQ_BC(X, p, dt, var, g, b, grp, d, n, t) \
-  SQ_LD(X, p, bc_index(var, g, b, grp, d, n, t), dt, (b)*L + (t), (int)((grp)*N + (n)))
+#include "mamba/scan_sched.h"
 
 __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_selective_scan(
     __global uchar* out, long4 out_g, int out_dt,  //
@@ -102,16 +69,24 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
     __global const int* cu, long cu_off, int nseq,      // nseq = 0: one sequence per batch row
     int D, long L, int N, int dpg,
     int DB SQ_QARGS(u) SQ_QARGS(dl) SQ_QARGS(z) SQ_QARGS(B) SQ_QARGS(C)) {
+#if SQ_SCAN_VEC
+  __local float DTU[2 * SQ_SCAN_DB_MAX * SQ_SCAN_T] __attribute__((aligned(16)));  // (dt, du)
+#define SQ_DT(i) DTU[2 * (i)]
+#define SQ_DU(i) DTU[2 * (i) + 1]
+#else
   __local float DT[SQ_SCAN_DB_MAX * SQ_SCAN_T];
   __local float DU[SQ_SCAN_DB_MAX * SQ_SCAN_T];
-  __local float AC[SQ_SCAN_DB_MAX * SQ_SCAN_T];
-  // H[n * HS + dl * T + tt], HS = DB * T + 1: the padding keeps both the per-state writes of
+#define SQ_DT(i) DT[i]
+#define SQ_DU(i) DU[i]
+#endif
+  __local float AC[SQ_SCAN_DB_MAX * SQ_SCAN_T] __attribute__((aligned(16)));
+  // H[n * HS + dl * T + tt], HS = DB * T + PAD: the padding keeps both the per-state writes of
   // phase 2 and the per-(d, t) reads of phase 3 free of bank conflicts.
-  __local float H[SQ_SCAN_T * SQ_H_CAP + SQ_H_CAP];
+  __local float H[SQ_SCAN_T * SQ_H_CAP + SQ_PAD * SQ_H_CAP] __attribute__((aligned(16)));
 #if SQ_SCAN_STAGE
-  // Variable B / C of the tile for the work-group's channel group: [n][tt], row stride T + 1.
-  __local float BT[SQ_STAGE_NMAX * (SQ_SCAN_T + 1)];
-  __local float CT[SQ_STAGE_NMAX * (SQ_SCAN_T + 1)];
+  // Variable B / C of the tile for the work-group's channel group: [n][tt], row stride T + PAD.
+  __local float BT[SQ_STAGE_NMAX * SQ_BS] __attribute__((aligned(16)));
+  __local float CT[SQ_STAGE_NMAX * SQ_BS] __attribute__((aligned(16)));
 #endif
 
   const int lid = (int)get_local_id(0);
@@ -124,7 +99,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
   const int my_d = d0 + my_dl;
   const int active = my_dl < DB && my_d < D;
   const long grp = active ? my_d / dpg : 0;
-  const int HS = DB * SQ_SCAN_T + 1;
+  const int HS = DB * SQ_SCAN_T + SQ_PAD;
   // One channel group for the whole work-group: its B/C rows are shared, stage them.
   const int d_last = min(d0 + DB, D) - 1;
   const long g0 = d0 / dpg;
@@ -135,10 +110,10 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
   const int stage_b = 0, stage_c = 0;
 #endif
 
-  float h[4], a[4];
+  float h[SQ_PER_N], a[SQ_PER_N];
   int s = 0;  // current sequence (state index = nseq ? s : b)
   long end = nseq ? (long)cu[cu_off + 1] : L;
-  for (int k = 0; k < 4; ++k) {
+  for (int k = 0; k < SQ_PER_N; ++k) {
     const int n = nl + k * NL;
     h[k] = 0.0f;
     a[k] = 0.0f;
@@ -159,8 +134,8 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         const float x = SQ_LD(dl, delta, dl_g.x + b * dl_g.y + d * dl_g.z + t, dl_dt, b * L + t, d);
         const float bv = has_bias ? sq_load_any(bias, b_off + d, b_dt) : 0.0f;
         const float dt = sq_scan_dt(x, bv, has_bias, softplus);
-        DT[i] = dt;
-        DU[i] = dt * uu;
+        SQ_DT(i) = dt;
+        SQ_DU(i) = dt * uu;
         AC[i] = sq_scan_acc0(has_D ? sq_load_any(Dsk, D_off + d, D_dt) : 0.0f, has_D, uu);
       }
     }
@@ -170,46 +145,72 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         const int n = i / SQ_SCAN_T, tt = i - n * SQ_SCAN_T;
         if (tt < tl) {
           const long t = t0 + tt;
-          if (stage_b) BT[n * (SQ_SCAN_T + 1) + tt] = SQ_BC(B, Bm, B_dt, 1, B_g, b, g0, d0, n, t);
-          if (stage_c) CT[n * (SQ_SCAN_T + 1) + tt] = SQ_BC(C, Cm, C_dt, 1, C_g, b, g0, d0, n, t);
+          if (stage_b) BT[n * SQ_BS + tt] = SQ_BC(B, Bm, B_dt, 1, B_g, b, g0, d0, n, t);
+          if (stage_c) CT[n * SQ_BS + tt] = SQ_BC(C, Cm, C_dt, 1, C_g, b, g0, d0, n, t);
         }
       }
     }
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
-    // (2) the recurrences, sequential in t.
+    // (2) the recurrences, sequential in t (varlen: the state restarts at each sequence start).
     if (active) {
-      for (int tt = 0; tt < tl; ++tt) {
-        const long t = t0 + tt;
-        while (t >= end) {  // varlen: close sequence s (and empty ones), restart the state
-          for (int k = 0; k < per; ++k) {
-            const int n = nl + k * NL;
-            if (n < N) {
-              if (has_last) last[last_off + ((long)s * D + my_d) * N + n] = h[k];
-              h[k] = has_h0 ? h0[h0_off + ((long)(s + 1) * D + my_d) * N + n] : 0.0f;
-            }
-          }
-          ++s;
-          end = cu[cu_off + s + 1];
-        }
-        const float dtv = DT[my_dl * SQ_SCAN_T + tt], du = DU[my_dl * SQ_SCAN_T + tt];
-        for (int k = 0; k < per; ++k) {
-          const int n = nl + k * NL;
-          if (n < N) {
-#if SQ_SCAN_STAGE
-            const float bv = stage_b ? BT[n * (SQ_SCAN_T + 1) + tt]
-                                     : SQ_BC(B, Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
-#else
-            const float bv = SQ_BC(B, Bm, B_dt, B_var, B_g, b, grp, my_d, n, t);
-#endif
-            h[k] = sq_scan_step(h[k], dtv, a[k], bv, du);
-            H[n * HS + my_dl * SQ_SCAN_T + tt] = h[k];
-          }
+#if SQ_SCAN_UNROLL
+      for (int tt = 0; tt < tl;) {
+        SQ_RESTART(t0 + tt);
+        const int te = (int)min((long)tl, end - t0);  // this segment: steps [tt, te)
+        if (tt == 0 && te == SQ_SCAN_T) {
+          SQ_UNROLL_(SQ_SCAN_UNROLL)
+          for (int j = 0; j < SQ_SCAN_T; j += SQ_VW) SQ_STEPV(j);
+          tt = SQ_SCAN_T;
+        } else {
+          for (; tt < te; ++tt) SQ_STEP(tt);
         }
       }
+#else
+      for (int tt = 0; tt < tl; ++tt) {
+        SQ_RESTART(t0 + tt);
+        SQ_STEP(tt);
+      }
+#endif
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     // (3) per (d, t): the output chain over n.
+#if SQ_SCAN_VEC
+    // Four steps tt..tt+3 per lane: four independent chains, float4 reads of H and C.
+    for (int i = lid; i < DB * (SQ_SCAN_T / 4); i += SQ_SCAN_WG) {
+      const int dl = i / (SQ_SCAN_T / 4), tt = 4 * (i - dl * (SQ_SCAN_T / 4)), d = d0 + dl;
+      if (d < D && tt < tl) {
+        const int hi = dl * SQ_SCAN_T + tt;  // steps past tl read unused values, never stored
+        const long g = d / dpg;
+        const float4 a4 = SQ_L4(AC, hi);
+        float acc[4] = {a4.x, a4.y, a4.z, a4.w}, cv[4];
+        for (int n = 0; n < N; ++n) {
+          const float4 hv = SQ_L4(H, n * HS + hi);
+#if SQ_SCAN_STAGE
+          if (stage_c) {
+            const float4 c4 = SQ_L4(CT, n * SQ_BS + tt);
+            cv[0] = c4.x, cv[1] = c4.y, cv[2] = c4.z, cv[3] = c4.w;
+          } else
+#endif
+            for (int j = 0; j < 4; ++j)
+              cv[j] = tt + j < tl ? SQ_BC(C, Cm, C_dt, C_var, C_g, b, g, d, n, t0 + tt + j) : 0.0f;
+          acc[0] = fma(hv.x, cv[0], acc[0]);
+          acc[1] = fma(hv.y, cv[1], acc[1]);
+          acc[2] = fma(hv.z, cv[2], acc[2]);
+          acc[3] = fma(hv.w, cv[3], acc[3]);
+        }
+        for (int j = 0; j < 4; ++j) {
+          const long t = t0 + tt + j;
+          if (tt + j < tl) {
+            const float zz =
+                has_z ? SQ_LD(z, z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt, b * L + t, d) : 0.0f;
+            sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,
+                         sq_scan_gate(acc[j], zz, has_z));
+          }
+        }
+      }
+    }
+#else
     for (int i = lid; i < DB * SQ_SCAN_T; i += SQ_SCAN_WG) {
       const int dl = i / SQ_SCAN_T, tt = i - dl * SQ_SCAN_T, d = d0 + dl;
       if (d < D && tt < tl) {
@@ -217,7 +218,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         float acc = AC[i];
 #if SQ_SCAN_STAGE
         if (stage_c) {
-          for (int n = 0; n < N; ++n) acc = fma(H[n * HS + i], CT[n * (SQ_SCAN_T + 1) + tt], acc);
+          for (int n = 0; n < N; ++n) acc = fma(H[n * HS + i], CT[n * SQ_BS + tt], acc);
         } else
 #endif
           for (int n = 0; n < N; ++n)
@@ -228,6 +229,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
                      sq_scan_gate(acc, zz, has_z));
       }
     }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
@@ -235,7 +237,7 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
   if (active && has_last) {
     const int total = nseq ? nseq : 1;
     for (; s < total; ++s) {
-      for (int k = 0; k < per; ++k) {
+      SQ_FOR_K {
         const int n = nl + k * NL;
         if (n < N) {
           last[last_off + ((nseq ? (long)s : b) * D + my_d) * N + n] = h[k];

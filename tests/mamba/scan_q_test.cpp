@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "mamba/mamba_test_util.h"
+#include "runtime/runtime_test_util.h"
 
 namespace sparq::test::mamba_t {
 namespace {
@@ -165,6 +166,26 @@ TEST(MambaScanQ, EqualsScanOfDequantizedAndDeviceMatchesFallback) {
     EXPECT_EQ(compare_bits(d.q.out, f.q.out), "") << "device vs fallback";
     EXPECT_EQ(compare_bits(d.q.last, f.q.last), "") << "device vs fallback last_state";
   }
+}
+
+// The schedule knobs (scan_tune_test.cpp's setting S1: fast exp, register states, float4 steps in
+// unrolled 8-step tiles, 64-lane work-groups) on quantized rows: still the fallback's bits.
+TEST(MambaScanQ, KnobSettingMatchesFallback) {
+  auto dev = device_context();
+  auto cpu = fallback_context();
+  QCase c;  // everything quantized, int8 / f16 outliers, varlen restarts inside tiles
+  c.batch = 1;
+  c.D = 6;
+  c.L = 29;
+  c.qdelta = c.qz = c.qB = c.qC = true;
+  c.bits = InlierBits::Int8;
+  c.fmt = OutlierFormat::F16;
+  c.cu = {0, 11, 11, 29};
+  const QRun f = run_case(cpu, c, 4200);
+  const ScopedEnv tune("SPARQ_TUNE_SCAN", "exp=1,per=1,unroll=4,vec=1,wg=64,tile=8");
+  const QRun d = run_case(dev, c, 4200);
+  EXPECT_EQ(compare_bits(d.q.out, f.q.out), "") << "device vs fallback";
+  EXPECT_EQ(compare_bits(d.q.last, f.q.last), "") << "device vs fallback last_state";
 }
 
 TEST(MambaScanQ, BadArguments) {

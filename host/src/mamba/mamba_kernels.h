@@ -10,32 +10,67 @@
 
 namespace sparq::mamba::detail_mamba {
 
+// The scan's schedule knobs (kernels_cl/mamba/scan_sched.h, docs/mamba.md "Scan schedules"); none
+// changes a bit. SPARQ_TUNE_SCAN (a comma list, for sparq-bench sweeps on a GPU) overrides them:
+// stage=0|1 (stage B/C tiles in local memory), small=0|1 (the N <= 16 program), exp=0|1
+// (sq_scan_exp for the decay, softplus and silu), per=0|1 (compile-time states per lane),
+// unroll=0..64 (0: the plain step loop; U: varlen checks per segment, full tiles unrolled U times),
+// vec=0|1 (float2 dt/du, float4 B/H/C, 4 steps per output lane), wg=64|128|256 (both programs),
+// tile=8|16|32|64 and dbmax=4|8|16|32 (N <= 16 program only), regs=0..255 and verbose=0|1
+// (NVIDIA's -cl-nv-maxrregcount / -cl-nv-verbose; ignored elsewhere).
+struct ScanTuning {
+  bool stage = true, small = true, fexp = false, per = false, vec = false, nv_verbose = false;
+  int unroll = 0, wg = 128, tile = 16, db_max = 32, nv_regs = 0;
+  // Throws sparq::Error (invalid_argument, naming `op`) on an unknown item or value.
+  static ScanTuning from_env(const char* op, bool is_nvidia);
+};
+
 // kernels_cl/mamba/selective_scan.cl. WG lanes per work-group, T time steps per tile, at most
-// DB_MAX channels per work-group. Geometry only: no value depends on these.
+// DB_MAX channels per work-group (the N <= 16 program takes T and DB_MAX from the knobs, the
+// general one keeps 16 and 32). Geometry only: no value depends on these.
 struct ScanKernelConfig {
   static constexpr const char* source = "mamba/selective_scan.cl";
   static constexpr const char* kernel = "mamba_selective_scan";
   static constexpr int wg = 128, tile = 16, db_max = 32;
-  // SPARQ_TUNE_SCAN (a comma list, for sparq-bench comparisons on a GPU) holds `item`:
-  // "stage=0" builds the variant that reads B/C from global memory instead of staging the tile's
-  // rows in local memory; "small=0" uses the general program for N <= 16 too.
-  static bool tune_off(const char* item) {
-    const char* env = std::getenv("SPARQ_TUNE_SCAN");
-    return env != nullptr && std::string(env).find(item) != std::string::npos;
-  }
-  static bool use_small(std::int64_t n) { return n <= 16 && !tune_off("small=0"); }
+  static bool use_small(std::int64_t n, const ScanTuning& t = {}) { return n <= 16 && t.small; }
+  static int tile_of(bool small, const ScanTuning& t) { return small ? t.tile : tile; }
+  static int db_max_of(bool small, const ScanTuning& t) { return small ? t.db_max : db_max; }
   // quantized: the selective_scan_q variant (-DSQ_SCAN_Q: inputs may be quantized rows).
   // small: the program for N <= 16, its local tiles sized for that (-DSQ_SCAN_NCAP=16).
-  static std::string defines(bool quantized = false, bool small = false) {
-    return "-DSQ_SCAN_WG=" + std::to_string(wg) + " -DSQ_SCAN_T=" + std::to_string(tile) +
-           " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max) + (quantized ? " -DSQ_SCAN_Q=1" : "") +
-           (tune_off("stage=0") ? " -DSQ_SCAN_STAGE=0" : "") + (small ? " -DSQ_SCAN_NCAP=16" : "");
+  // Default knobs give the default programs' strings (program cache, build-every-variant list).
+  static std::string defines(bool quantized = false, bool small = false, const ScanTuning& t = {}) {
+    std::string d = "-DSQ_SCAN_WG=" + std::to_string(t.wg) +
+                    " -DSQ_SCAN_T=" + std::to_string(tile_of(small, t)) +
+                    " -DSQ_SCAN_DB_MAX=" + std::to_string(db_max_of(small, t)) +
+                    (quantized ? " -DSQ_SCAN_Q=1" : "") + (t.stage ? "" : " -DSQ_SCAN_STAGE=0") +
+                    (small ? " -DSQ_SCAN_NCAP=16" : "");
+    if (t.fexp) d += " -DSQ_SCAN_FEXP=1";
+    if (t.per) d += " -DSQ_SCAN_PER=" + std::to_string(per_bound(small, t));
+    if (t.unroll > 0) d += " -DSQ_SCAN_UNROLL=" + std::to_string(t.unroll);
+    if (t.vec) d += " -DSQ_SCAN_VEC=1";
+    if (t.nv_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(t.nv_regs);
+    if (t.nv_verbose) d += " -cl-nv-verbose";
+    return d;
+  }
+  // States per lane at most: 1 while N <= WG (DB = WG / N channels of WG / DB >= N lanes), else
+  // ceil(N / WG) (DB = 1).
+  static int per_bound(bool small, const ScanTuning& t) {
+    const int ncap = small ? 16 : 256;
+    return ncap <= t.wg ? 1 : (ncap + t.wg - 1) / t.wg;
   }
   // Channels per work-group for state size N: DB * N <= max(wg, N) <= 256 (the local H tile),
-  // and each lane owns at most ceil(N / (wg / DB)) <= 2 states.
-  static int channels_per_group(std::int64_t n) {
-    const std::int64_t db = wg / n;
-    return static_cast<int>(db < 1 ? 1 : (db > db_max ? db_max : db));
+  // and each lane owns at most per_bound states.
+  static int channels_per_group(std::int64_t n, const ScanTuning& t = {}) {
+    const std::int64_t cap = db_max_of(use_small(n, t), t);
+    const std::int64_t db = t.wg / n;
+    return static_cast<int>(db < 1 ? 1 : (db > cap ? cap : db));
+  }
+  // Bytes of the kernel's __local arrays (selective_scan.cl's declarations).
+  static std::size_t local_bytes(bool small, const ScanTuning& t) {
+    const std::size_t T = tile_of(small, t), dbm = db_max_of(small, t), pad = t.vec ? 4 : 1;
+    const std::size_t ncap = small ? 16 : 256, hcap = ncap > std::size_t(t.wg) ? ncap : t.wg;
+    const std::size_t nstage = t.stage ? (ncap < 64 ? ncap : 64) : 0;
+    return 4 * (3 * dbm * T + T * hcap + pad * hcap + 2 * nstage * (T + pad));
   }
 };
 

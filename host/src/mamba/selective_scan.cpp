@@ -220,13 +220,20 @@ SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const ch
   const bool quantized = q.u || q.delta || q.z || q.B || q.C;
 
   auto& dev = *impl.device;
-  if (dev.info().max_work_group_size < static_cast<std::size_t>(ScanKernelConfig::wg))
+  const ScanTuning tune = ScanTuning::from_env(op, dev.quirks().is_nvidia);
+  const bool small = ScanKernelConfig::use_small(N, tune);
+  if (dev.info().max_work_group_size < static_cast<std::size_t>(tune.wg))
     rt::fail(ErrorCode::unsupported, op,
              "the device allows work-groups of {} items; the scan needs {}",
-             dev.info().max_work_group_size, ScanKernelConfig::wg);
+             dev.info().max_work_group_size, tune.wg);
+  const std::size_t local = ScanKernelConfig::local_bytes(small, tune);
+  if (dev.quirks().local_mem_bytes != 0 && local > dev.quirks().local_mem_bytes)
+    rt::fail(ErrorCode::unsupported, op,
+             "SPARQ_TUNE_SCAN asks for tiles of {} bytes of local memory; the device has {}", local,
+             dev.quirks().local_mem_bytes);
   cl::Kernel k = dev.kernel(ScanKernelConfig::source, ScanKernelConfig::kernel,
-                            ScanKernelConfig::defines(quantized, ScanKernelConfig::use_small(N)));
-  const int db = ScanKernelConfig::channels_per_group(N);
+                            ScanKernelConfig::defines(quantized, small, tune));
+  const int db = ScanKernelConfig::channels_per_group(N, tune);
   auto tgeo = [](const Tensor& t) {
     return t.defined() ? geo(t.offset(), stride(t, 0), stride(t, 1)) : geo(0, 0);
   };
@@ -278,8 +285,8 @@ SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const ch
   if (quantized)
     for (const QuantizedRows* x : {q.u, q.delta, q.z, q.B, q.C}) set_qargs(k, i, x);
   const std::int64_t groups_total = batch * ((D + db - 1) / db);
-  dev.launch(op, k, cl::NDRange(static_cast<std::size_t>(groups_total) * ScanKernelConfig::wg),
-             cl::NDRange(ScanKernelConfig::wg));
+  dev.launch(op, k, cl::NDRange(static_cast<std::size_t>(groups_total) * tune.wg),
+             cl::NDRange(tune.wg));
   return r;
 }
 
