@@ -176,7 +176,8 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
     barrier(CLK_LOCAL_MEM_FENCE);
     // (3) per (d, t): the output chain over n.
 #if SQ_SCAN_VEC
-    // Four steps tt..tt+3 per lane: four independent chains, float4 reads of H and C.
+    // Four steps tt..tt+3 per lane: four independent chains, float4 reads of H and C; then every
+    // lane gates and stores (d, t) pairs.
     for (int i = lid; i < DB * (SQ_SCAN_T / 4); i += SQ_SCAN_WG) {
       const int dl = i / (SQ_SCAN_T / 4), tt = 4 * (i - dl * (SQ_SCAN_T / 4)), d = d0 + dl;
       if (d < D && tt < tl) {
@@ -199,15 +200,18 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
           acc[2] = fma(hv.z, cv[2], acc[2]);
           acc[3] = fma(hv.w, cv[3], acc[3]);
         }
-        for (int j = 0; j < 4; ++j) {
-          const long t = t0 + tt + j;
-          if (tt + j < tl) {
-            const float zz =
-                has_z ? SQ_LD(z, z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt, b * L + t, d) : 0.0f;
-            sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,
-                         sq_scan_gate(acc[j], zz, has_z));
-          }
-        }
+        SQ_L4(AC, hi) = (float4)(acc[0], acc[1], acc[2], acc[3]);  // y in place of acc0
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = lid; i < DB * SQ_SCAN_T; i += SQ_SCAN_WG) {  // gate and store, every lane
+      const int dl = i / SQ_SCAN_T, tt = i - dl * SQ_SCAN_T, d = d0 + dl;
+      if (d < D && tt < tl) {
+        const long t = t0 + tt;
+        const float zz =
+            has_z ? SQ_LD(z, z, z_g.x + b * z_g.y + d * z_g.z + t, z_dt, b * L + t, d) : 0.0f;
+        sq_store_any(out, out_g.x + b * out_g.y + d * out_g.z + t, out_dt,
+                     sq_scan_gate(AC[i], zz, has_z));
       }
     }
 #else
