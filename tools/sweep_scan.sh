@@ -36,7 +36,7 @@ else
     "exp=1,per=1"
     "exp=1,per=1,unroll=1,vec=1"
     "exp=1,per=1,unroll=1,vec=1,regs=64"
-    "exp=1,per=1,unroll=4,vec=1"
+    "exp=1,per=1,unroll=2,vec=1"
     "exp=1,per=1,unroll=1,vec=1,tile=32,dbmax=8"
     "exp=1,per=1,unroll=1,vec=1,wg=64,dbmax=8"
     "exp=1,per=1,unroll=16,regs=64"

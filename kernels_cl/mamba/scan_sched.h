@@ -7,9 +7,11 @@
 
 // Schedule knobs (host: SPARQ_TUNE_SCAN, docs/mamba.md "Scan schedules"); geometry only.
 // SQ_SCAN_PER: compile-time bound of states per lane (the state arrays become registers).
-// SQ_SCAN_UNROLL = U > 0: varlen restarts are checked once per sequence segment, and a full tile
-// runs as a fixed-count loop unrolled U times. SQ_SCAN_VEC: dt/du interleaved, B read and H
-// written as float4 over 4 steps, and the output phase runs 4 steps per lane (float4 H and C).
+// SQ_SCAN_UNROLL = U > 0 (1, 2, 4, 8 or 16): varlen restarts are checked once per sequence
+// segment, and a full tile runs as a fixed-count loop whose body is U steps written out (no
+// pragma: the same code on every compiler; at most the whole tile). SQ_SCAN_VEC: dt/du interleaved,
+// B read and H written as float4 over 4 steps, and the output phase runs 4 steps per lane (float4 H
+// and C).
 #ifdef SQ_SCAN_PER
 #define SQ_PER_N SQ_SCAN_PER
 #define SQ_FOR_K                        \
@@ -32,8 +34,6 @@
 #endif
 #define SQ_BS (SQ_SCAN_T + SQ_PAD)  // row stride of the B/C tiles
 #define SQ_L4(p, i) (*(__local float4*)((p) + (i)))
-#define SQ_STR_(x) #x
-#define SQ_UNROLL_(n) _Pragma(SQ_STR_(unroll n))
 
 // The B value of state n at tile step tt (staged tile or global) for this lane's channel.
 #if SQ_SCAN_STAGE
@@ -101,5 +101,33 @@
 #define SQ_VW 1
 #define SQ_STEPV SQ_STEP
 #endif
+// SQ_SCAN_UNROLL bodies (of SQ_VW steps each) per iteration of the full-tile loop.
+#if SQ_SCAN_UNROLL * SQ_VW > SQ_SCAN_T
+#define SQ_UW (SQ_SCAN_T / SQ_VW)
+#else
+#define SQ_UW SQ_SCAN_UNROLL
+#endif
+#if SQ_UW > 8
+#define SQ_STEPS(J) \
+  SQ_STEPS8(J);     \
+  SQ_STEPS8((J) + 8 * SQ_VW)
+#elif SQ_UW > 4
+#define SQ_STEPS(J) SQ_STEPS8(J)
+#elif SQ_UW > 2
+#define SQ_STEPS(J) SQ_STEPS4(J)
+#elif SQ_UW > 1
+#define SQ_STEPS(J) SQ_STEPS2(J)
+#else
+#define SQ_STEPS(J) SQ_STEPV(J)
+#endif
+#define SQ_STEPS2(J) \
+  SQ_STEPV(J);       \
+  SQ_STEPV((J) + SQ_VW)
+#define SQ_STEPS4(J) \
+  SQ_STEPS2(J);      \
+  SQ_STEPS2((J) + 2 * SQ_VW)
+#define SQ_STEPS8(J) \
+  SQ_STEPS4(J);      \
+  SQ_STEPS4((J) + 4 * SQ_VW)
 
 #endif  // SPARQ_MAMBA_SCAN_SCHED_H

@@ -159,8 +159,9 @@ __kernel __attribute__((reqd_work_group_size(SQ_SCAN_WG, 1, 1))) void mamba_sele
         SQ_RESTART(t0 + tt);
         const int te = (int)min((long)tl, end - t0);  // this segment: steps [tt, te)
         if (tt == 0 && te == SQ_SCAN_T) {
-          SQ_UNROLL_(SQ_SCAN_UNROLL)
-          for (int j = 0; j < SQ_SCAN_T; j += SQ_VW) SQ_STEPV(j);
+          for (int j = 0; j < SQ_SCAN_T; j += SQ_VW * SQ_UW) {
+            SQ_STEPS(j);
+          }
           tt = SQ_SCAN_T;
         } else {
           for (; tt < te; ++tt) SQ_STEP(tt);

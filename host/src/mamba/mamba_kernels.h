@@ -14,7 +14,8 @@ namespace sparq::mamba::detail_mamba {
 // changes a bit. SPARQ_TUNE_SCAN (a comma list, for sparq-bench sweeps on a GPU) overrides them:
 // stage=0|1 (stage B/C tiles in local memory), small=0|1 (the N <= 16 program), exp=0|1
 // (sq_scan_exp for the decay, softplus and silu), per=0|1 (compile-time states per lane),
-// unroll=0..64 (0: the plain step loop; U: varlen checks per segment, full tiles unrolled U times),
+// unroll=0|1|2|4|8|16 (0: the plain step loop; U: varlen checks per segment, U steps written out
+// per iteration of a full tile's loop),
 // vec=0|1 (float2 dt/du, float4 B/H/C, 4 steps per output lane), wg=64|128|256 (both programs),
 // tile=8|16|32|64 and dbmax=4|8|16|32 (N <= 16 program only), regs=0..255 and verbose=0|1
 // (NVIDIA's -cl-nv-maxrregcount / -cl-nv-verbose; ignored elsewhere).

@@ -23,7 +23,7 @@ ScanTuning ScanTuning::from_env(const char* op, bool is_nvidia) {
           t.per = v == 1;
         else if (key == "vec" && bit)
           t.vec = v == 1;
-        else if (key == "unroll" && v >= 0 && v <= 64)
+        else if (key == "unroll" && (v == 0 || v == 1 || v == 2 || v == 4 || v == 8 || v == 16))
           t.unroll = static_cast<int>(v);
         else if (key == "wg" && (v == 64 || v == 128 || v == 256))
           t.wg = static_cast<int>(v);
@@ -38,7 +38,7 @@ ScanTuning ScanTuning::from_env(const char* op, bool is_nvidia) {
         else
           rt::fail(ErrorCode::invalid_argument, op,
                    "SPARQ_TUNE_SCAN item '{}' is not stage=0|1, small=0|1, exp=0|1, per=0|1, "
-                   "vec=0|1, unroll=0..64, wg=64|128|256, tile=8|16|32|64, dbmax=4|8|16|32, "
+                   "vec=0|1, unroll=0|1|2|4|8|16, wg=64|128|256, tile=8|16|32|64, dbmax=4|8|16|32, "
                    "regs=0..255 or verbose=0|1",
                    item);
       });
