@@ -99,8 +99,11 @@ class ChildTest {
       : log_(log) {
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) {
-      const std::string kv = *e;
-      if (!env.count(kv.substr(0, kv.find('=')))) env_strings.push_back(kv);
+      const std::string kv = *e, key = kv.substr(0, kv.find('='));
+      // A sharded parent (GTEST_TOTAL_SHARDS / GTEST_SHARD_INDEX) would shard the child's
+      // one-test filter away: the child runs its test whole.
+      if (key == "GTEST_TOTAL_SHARDS" || key == "GTEST_SHARD_INDEX") continue;
+      if (!env.count(key)) env_strings.push_back(kv);
     }
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> envp;
