@@ -38,7 +38,7 @@ struct DenseKernelConfig {
     if (map != 0) d += " -DATT_MAP=" + std::to_string(map);
     if (map == 1 && rb_slice != 32) d += " -DATT_DS=" + std::to_string(rb_slice);
     if (rb_exp) d += " -DATT_EXP_CVT=1";
-    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
@@ -105,7 +105,7 @@ struct DecodeBwConfig {
     if (magic_i8 > 0) d += " -DDV_MAGIC=" + std::to_string(magic_i8);
     if (!unroll) d += " -DDB_UNROLL=0";
     if (async) d += async_ptx ? " -DDB_ASYNC=1 -DDB_ASYNC_PTX=1" : " -DDB_ASYNC=1";
-    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
@@ -128,12 +128,27 @@ struct DecodeTuning {
   bool async = false;
   int nv_max_regs = 0;
   bool nv_verbose = false;
+  // Which of kernel / async / cvt SPARQ_TUNE_DECODE set (for_call leaves those alone).
+  bool set_kernel = false, set_async = false, set_cvt = false;
   static DecodeTuning from_env(bool is_nvidia, bool inline_ptx);
+  // The defaults for a call with KV elements of `element_bytes` on a device that takes inline PTX
+  // cp.async and prmt (NVIDIA, sm_80+): decode_bw.cl with async copies and prmt conversions for
+  // int8 pages, 1.8-2.2x decode_stream.cl on the H100 (B8, 32K / 128K: 15% -> 27% / 35% of
+  // copy; bench/RESULTS.md, session 7). Other element sizes and devices keep decode_stream.cl
+  // until a measurement says otherwise. Knobs set in the environment win.
+  DecodeTuning for_call(int element_bytes, bool nvidia_ptx_async) const {
+    DecodeTuning t = *this;
+    if (!(element_bytes == 1 && nvidia_ptx_async) || set_kernel) return t;
+    t.kernel = 1;
+    if (!set_async) t.async = true;
+    if (!set_cvt) t.magic_i8 = 2;
+    return t;
+  }
   // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap
   // and verbose ptxas.
   std::string stream_options() const {
     std::string d = magic_i8 > 0 ? " -DDV_MAGIC=" + std::to_string(magic_i8) : "";
-    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }

@@ -42,7 +42,7 @@ struct Sage8KernelConfig {
     if (sparse) return d + (emulate ? " -cl-opt-disable" : "");
     d += std::string(" -DSAGE8_PREFETCH=") + (prefetch ? "1" : "0");
     if (rows != 64) d += " -DSAGE8_ROWS=" + std::to_string(rows);
-    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(nv_max_regs);
+    if (nv_max_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(nv_max_regs);
     if (nv_verbose) d += " -cl-nv-verbose";
     return d;
   }

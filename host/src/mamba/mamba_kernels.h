@@ -22,8 +22,20 @@ namespace sparq::mamba::detail_mamba {
 struct ScanTuning {
   bool stage = true, small = true, fexp = false, per = false, vec = false, nv_verbose = false;
   int unroll = 0, wg = 128, tile = 16, db_max = 32, nv_regs = 0;
+  // GPUs start from gpu_default(); other devices from the plain schedule. Then SPARQ_TUNE_SCAN.
   // Throws sparq::Error (invalid_argument, naming `op`) on an unknown item or value.
-  static ScanTuning from_env(const char* op, bool is_nvidia);
+  static ScanTuning from_env(const char* op, bool is_nvidia, bool is_gpu = false);
+  // exp=1,per=1,unroll=4,vec=1,tile=32,dbmax=8: on the H100 1.98x the plain schedule at B8 D2048
+  // N16 L4096 f32 (6.79 -> 3.43 ms), 1.76x at B8 D1536 bf16, 1.10x at N64 (bench/RESULTS.md,
+  // session 7 sweep).
+  static ScanTuning gpu_default() {
+    ScanTuning t;
+    t.fexp = t.per = t.vec = true;
+    t.unroll = 4;
+    t.tile = 32;
+    t.db_max = 8;
+    return t;
+  }
 };
 
 // kernels_cl/mamba/selective_scan.cl. WG lanes per work-group, T time steps per tile, at most
@@ -49,7 +61,7 @@ struct ScanKernelConfig {
     if (t.per) d += " -DSQ_SCAN_PER=" + std::to_string(per_bound(small, t));
     if (t.unroll > 0) d += " -DSQ_SCAN_UNROLL=" + std::to_string(t.unroll);
     if (t.vec) d += " -DSQ_SCAN_VEC=1";
-    if (t.nv_regs > 0) d += " -cl-nv-maxrregcount " + std::to_string(t.nv_regs);
+    if (t.nv_regs > 0) d += " -cl-nv-maxrregcount=" + std::to_string(t.nv_regs);
     if (t.nv_verbose) d += " -cl-nv-verbose";
     return d;
   }
