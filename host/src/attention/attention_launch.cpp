@@ -153,7 +153,9 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     return k;
   }
   const int es = static_cast<int>(dtype_size(p.k_at.dtype));
-  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx);
+  const bool ptx_async = dev.quirks().inline_ptx && dev.quirks().cc_major >= 8;
+  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx)
+                             .for_call(es, dev.quirks().is_nvidia && ptx_async);
   if (t.kernel == 0) {
     const DecodeStreamConfig cfg{p.head_dim, es};
     k.source = DecodeStreamConfig::source;
@@ -163,8 +165,8 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     k.rows = DecodeStreamConfig::max_rows;
     return k;
   }
-  const DecodeBwConfig cfg = t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu,
-                                  dev.quirks().inline_ptx && dev.quirks().cc_major >= 8);
+  const DecodeBwConfig cfg =
+      t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu, ptx_async);
   k.source = DecodeBwConfig::source;
   k.name = DecodeBwConfig::kernel;
   k.defines = cfg.defines();

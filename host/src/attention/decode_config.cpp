@@ -20,21 +20,24 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
   DecodeTuning t;
   rt::for_each_tuning_item(
       "SPARQ_TUNE_DECODE", [&](const std::string& key, long value, const std::string& item) {
-        if (key == "kernel" && (value == 0 || value == 1))
+        if (key == "kernel" && (value == 0 || value == 1)) {
           t.kernel = static_cast<int>(value);
-        else if (key == "rows" && (value == 0 || value == 4 || value == 8))
+          t.set_kernel = true;
+        } else if (key == "rows" && (value == 0 || value == 4 || value == 8))
           t.rows = static_cast<int>(value);
         else if (key == "threads" && (value == 64 || value == 128 || value == 256))
           t.threads = static_cast<int>(value);
         else if (key == "cols" && (value == 1 || value == 2 || value == 4))
           t.cols = static_cast<int>(value);
-        else if (key == "cvt" && value >= 0 && value <= 2)
+        else if (key == "cvt" && value >= 0 && value <= 2) {
           t.magic_i8 = static_cast<int>(value == 2 && !inline_ptx ? 1 : value);
-        else if (key == "unroll" && (value == 0 || value == 1))
+          t.set_cvt = true;
+        } else if (key == "unroll" && (value == 0 || value == 1))
           t.unroll = static_cast<int>(value);
-        else if (key == "async" && (value == 0 || value == 1))
+        else if (key == "async" && (value == 0 || value == 1)) {
           t.async = value == 1;
-        else if (key == "regs" && value >= 0 && value <= 255)
+          t.set_async = true;
+        } else if (key == "regs" && value >= 0 && value <= 255)
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else if (key == "verbose" && (value == 0 || value == 1))
           t.nv_verbose = is_nvidia && value == 1;
