@@ -125,7 +125,7 @@ TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
         const AttentionOptions o{.causal = true, .precision = prec};
         const Qkv first = random_qkv(*ctx, 130, 140, d, 60);
         Plan plan = make_attention_plan(*ctx, first.q.desc(), first.k.desc(), first.v.desc(), o);
-        EXPECT_EQ(plan.workspace_bytes(), 0u);
+        EXPECT_GT(plan.workspace_bytes(), 0u);
         const Tensor out = ctx->empty(plan.out_desc().dtype, plan.out_desc().shape);
         std::vector<Qkv> inputs;
         std::vector<Tensor> got;

@@ -59,10 +59,15 @@ void copy_rows(Context& ctx, const Tensor& src, const Tensor& dst, std::int64_t 
 
 }  // namespace
 
-Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp) {
+Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp, Tensor into) {
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  Tensor out = new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), dp});
+  const bool reused = into.defined();
+  Tensor out = reused ? std::move(into)
+                      : new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), dp});
+  if (!impl.device && reused && out.numel() > 0)  // new host storage is zero; a reused one may not be
+    std::memset(detail::host_data_mut(out), 0,
+                static_cast<std::size_t>(out.numel()) * dtype_size(out.dtype()));
   if (impl.device && out.numel() > 0) {  // device storage starts uninitialized
     const cl_uchar zero = 0;
     impl.device->queue().enqueueFillBuffer(out.storage()->buffer, zero, 0, out.storage_bytes());

@@ -5,6 +5,7 @@
 #include "attention_plan.h"
 #include "attention_validate.h"
 #include "errors.h"
+#include "host/src/quant/quant_ops.h"
 
 namespace sparq::attention_detail {
 
@@ -21,6 +22,26 @@ QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std:
   s.ws_o = dev.allocate(static_cast<std::size_t>(o_bytes), "split workspace");
   s.ws_lse = dev.allocate(static_cast<std::size_t>(l_bytes), "split workspace");
   return s;
+}
+
+QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
+                                    std::int64_t lk, std::int64_t d, quant_detail::Scratch& scratch) {
+  QuantDecodeSplit s;
+  s.nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
+  if (!s.split()) return s;
+  const std::uint64_t max_alloc = ctx.impl()->info.max_alloc_bytes;
+  check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks, d}, max_alloc);
+  s.ws_o = scratch.get(ctx, DType::f32, {rows, s.nchunks, d}).storage()->buffer;
+  s.ws_lse = scratch.get(ctx, DType::f32, {rows, s.nchunks}).storage()->buffer;
+  return s;
+}
+
+void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
+                         std::int64_t d) {
+  const std::int64_t nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
+  if (nchunks < 2) return;
+  layout.add(DType::f32, {rows, nchunks, d});
+  layout.add(DType::f32, {rows, nchunks});
 }
 
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,

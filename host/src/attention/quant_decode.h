@@ -5,6 +5,12 @@
 
 #include "device_runtime.h"
 #include "opencl.hpp.h"
+#include "sparq/context.h"
+
+namespace sparq::quant_detail {
+class Scratch;
+struct ScratchLayout;
+}  // namespace sparq::quant_detail
 
 namespace sparq::attention_detail {
 
@@ -21,6 +27,13 @@ struct QuantDecodeSplit {
 };
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d);
+// The same with the chunk states taken from a plan's scratch (its workspace): f32
+// [rows, nchunks, D] then f32 [rows, nchunks], the regions quant_decode_layout plans.
+QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
+                                    std::int64_t lk, std::int64_t d, quant_detail::Scratch& scratch);
+// Adds those regions to a plan's workspace layout (nothing when Lk <= 4096: no split).
+void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
+                         std::int64_t d);
 
 // merge.cl's attention_merge_chunks over the workspace into out (f32 [B, Hq, Lq, D]).
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,

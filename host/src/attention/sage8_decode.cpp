@@ -29,20 +29,10 @@ const T* host_ptr(const Tensor& t) {
 
 }  // namespace
 
-AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& p,
-                                    const AttentionOptions& options) {
-  constexpr const char* op = "sage8_decode_packed";
+void attention_detail::run_sage8_decode(Context& ctx, const char* op, const Sage8Packed& p,
+                                        const Sage8PackedShape& x, bool causal, const Tensor& out,
+                                        quant_detail::Scratch* scratch) {
   auto& impl = *ctx.impl();
-  std::lock_guard lock(impl.mutex);
-  const Sage8PackedShape x = validate_sage8_packed(op, impl, p, options);
-  if (x.lq > kQuantDecodeMaxRows)
-    rt::fail(ErrorCode::shape_mismatch, op,
-             "q.codes has Lq = {} query rows; this op takes 1 to {} (use sage8_attention_packed)",
-             x.lq, kQuantDecodeMaxRows);
-  check_alloc(op, "output", DType::f32, {x.batch, x.hq, x.lq, x.d},
-              impl.device ? impl.info.max_alloc_bytes : 0);
-  const Tensor out = detail::make_tensor(impl, ctx.impl(),
-                                         TensorDesc{DType::f32, {x.batch, x.hq, x.lq, x.d}, {}, 0});
   const bool has_delta = x.delta_nblk > 0;
   if (!impl.device) {
     fallback::Sage8Problem f;
@@ -60,13 +50,15 @@ AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& p,
     f.d = x.d;
     f.lq = x.lq;
     f.lk = x.lk;
-    f.causal = options.causal;
+    f.causal = causal;
     f.c = x.c;
     fallback::sage8_decode(f);
-    return {out, {}};
+    return;
   }
   auto& dev = *impl.device;
-  const QuantDecodeSplit s = quant_decode_split(dev, op, x.batch * x.hq * x.lq, x.lk, x.d);
+  const std::int64_t rows = x.batch * x.hq * x.lq;
+  const QuantDecodeSplit s = scratch ? quant_decode_split(ctx, op, rows, x.lk, x.d, *scratch)
+                                     : quant_decode_split(dev, op, rows, x.lk, x.d);
   cl::Kernel k =
       dev.kernel("attention/sage8_decode.cl", "sage8_decode", "-DHEAD_DIM=" + std::to_string(x.d));
   const cl::Buffer& dummy = buffer(out);
@@ -76,7 +68,7 @@ AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& p,
       static_cast<cl_int>(has_delta), buffer(out), s.split() ? s.ws_o : dummy,
       s.split() ? s.ws_lse : dummy, static_cast<cl_int>(s.split()), static_cast<cl_int>(s.nchunks),
       static_cast<cl_int>(x.hq), static_cast<cl_int>(x.hq / x.hkv), static_cast<cl_int>(x.lq),
-      static_cast<cl_int>(x.lk), static_cast<cl_int>(options.causal), x.c);
+      static_cast<cl_int>(x.lk), static_cast<cl_int>(causal), x.c);
   const std::int64_t row_groups = (x.hq / x.hkv * x.lq + kRowsPerGroup - 1) / kRowsPerGroup;
   dev.launch(
       op, k,
@@ -84,6 +76,23 @@ AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& p,
                   static_cast<std::size_t>(x.batch * x.hkv)),
       cl::NDRange(64, 1, 1));
   if (s.split()) quant_decode_merge(dev, op, s, buffer(out), x.batch, x.hq, x.lq, x.lk, x.d);
+}
+
+AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& p,
+                                    const AttentionOptions& options) {
+  constexpr const char* op = "sage8_decode_packed";
+  auto& impl = *ctx.impl();
+  std::lock_guard lock(impl.mutex);
+  const Sage8PackedShape x = validate_sage8_packed(op, impl, p, options);
+  if (x.lq > kQuantDecodeMaxRows)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "q.codes has Lq = {} query rows; this op takes 1 to {} (use sage8_attention_packed)",
+             x.lq, kQuantDecodeMaxRows);
+  check_alloc(op, "output", DType::f32, {x.batch, x.hq, x.lq, x.d},
+              impl.device ? impl.info.max_alloc_bytes : 0);
+  const Tensor out = detail::make_tensor(impl, ctx.impl(),
+                                         TensorDesc{DType::f32, {x.batch, x.hq, x.lq, x.d}, {}, 0});
+  run_sage8_decode(ctx, op, p, x, options.causal, out);
   return {out, {}};
 }
 

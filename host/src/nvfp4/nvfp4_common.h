@@ -102,6 +102,11 @@ Fp4Plan plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q, const 
 void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
                        const Fp4DotPath* path = nullptr, cl::Kernel* own = nullptr);
 cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim);
+// The decode kernel (fp4_decode.cl, + merge.cl over 4096-key chunk states) or the fallback's
+// chunked walk on a validated plan with Lq <= 127, into out. scratch (a plan's): where the chunk
+// states come from (host/src/attention/quant_decode.h; null: new buffers).
+void run_fp4_decode(Context& ctx, const char* op, Fp4Plan p, const Tensor& out,
+                    quant_detail::Scratch* scratch = nullptr);
 
 // The checks of fp4_attention_packed (ownership, dtypes, shapes, options) and its plan.
 Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
