@@ -2,6 +2,8 @@
 // of fallback_cpu/quant/ on the CPU. Same bits on both.
 #include "quant_ops.h"
 
+#include <atomic>
+
 #include "device_runtime.h"
 #include "errors.h"
 #include "fallback_cpu/quant/quant_fallback.h"
@@ -49,11 +51,17 @@ std::size_t round_up(std::int64_t x, std::int64_t m) {
 
 namespace {
 
+std::atomic<std::uint64_t> g_unplanned{0};
+
 std::uint64_t region_bytes(DType t, const std::vector<std::int64_t>& shape) {
   return static_cast<std::uint64_t>(detail::checked_numel("workspace", shape)) * dtype_size(t);
 }
 
 }  // namespace
+
+std::uint64_t unplanned_scratch_requests() {
+  return g_unplanned.load();
+}
 
 std::size_t ScratchLayout::add(DType t, std::vector<std::int64_t> shape) {
   const std::uint64_t size = region_bytes(t, shape);
@@ -93,8 +101,9 @@ Tensor Scratch::get(Context& ctx, DType t, std::vector<std::int64_t> shape) {
       next_region_ = i + 1;
       if (!carved_[i].defined()) {
         const std::uint64_t size = region_bytes(t, shape);
-        cl_buffer_region reg{static_cast<std::size_t>(static_cast<std::uint64_t>(bound_offset_) + r.at),
-                             static_cast<std::size_t>(size)};
+        cl_buffer_region reg{
+            static_cast<std::size_t>(static_cast<std::uint64_t>(bound_offset_) + r.at),
+            static_cast<std::size_t>(size)};
         cl_int err = CL_SUCCESS;
         cl::Buffer sub = bound_->buffer.createSubBuffer(CL_MEM_READ_WRITE,
                                                         CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
@@ -111,6 +120,7 @@ Tensor Scratch::get(Context& ctx, DType t, std::vector<std::int64_t> shape) {
       return carved_[i];
     }
     ++unplanned_;
+    ++g_unplanned;
   }
   if (next_ < tensors_.size()) {
     const Tensor& have = tensors_[next_];

@@ -70,6 +70,9 @@ class Scratch {
   std::uint64_t unplanned_ = 0;
 };
 
+// Requests of every bound Scratch in this process that their layout lacked (tests: stays 0).
+std::uint64_t unplanned_scratch_requests();
+
 // A new contiguous tensor, or scratch's (when given).
 Tensor new_temp(Context& ctx, DType t, std::vector<std::int64_t> shape, Scratch* scratch);
 
