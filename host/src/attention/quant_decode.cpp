@@ -25,7 +25,8 @@ QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std:
 }
 
 QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
-                                    std::int64_t lk, std::int64_t d, quant_detail::Scratch& scratch) {
+                                    std::int64_t lk, std::int64_t d,
+                                    quant_detail::Scratch& scratch) {
   QuantDecodeSplit s;
   s.nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
   if (!s.split()) return s;

@@ -30,7 +30,8 @@ QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std:
 // The same with the chunk states taken from a plan's scratch (its workspace): f32
 // [rows, nchunks, D] then f32 [rows, nchunks], the regions quant_decode_layout plans.
 QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
-                                    std::int64_t lk, std::int64_t d, quant_detail::Scratch& scratch);
+                                    std::int64_t lk, std::int64_t d,
+                                    quant_detail::Scratch& scratch);
 // Adds those regions to a plan's workspace layout (nothing when Lk <= 4096: no split).
 void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
                          std::int64_t d);

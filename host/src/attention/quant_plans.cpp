@@ -79,9 +79,8 @@ struct Sage8PackedPlan : plan_detail::OpPlan {
     quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
     const Sage8Dims& d = call.d;
     if (d.lq <= kQuantDecodeMaxRows) {
-      const Sage8PackedShape x{d.batch, d.hq,   d.hkv,
-                               d.lq,    d.lk,   d.d,
-                               call.c,  p.delta.defined() ? call.slice.nblk : 0};
+      const Sage8PackedShape x{d.batch, d.hq, d.hkv,  d.lq,
+                               d.lk,    d.d,  call.c, p.delta.defined() ? call.slice.nblk : 0};
       run_sage8_decode(ctx, op, p, x, causal, o, &scratch);
       return {o, {}};
     }

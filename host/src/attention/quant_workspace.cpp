@@ -74,7 +74,8 @@ void nvfp4_regions(ScratchLayout& l, const Dims& x, const AttentionOptions& o) {
   l.add(DType::u8, {x.b, x.hkv, x.d, lk64 / 16});
   if (!qrows) return;
   const std::uint64_t per_block = static_cast<std::uint64_t>(x.b * x.hq * x.lk) * 4;
-  const auto chunk = static_cast<std::int64_t>(std::max<std::uint64_t>(1, kDeltaSliceBytes / per_block));
+  const auto chunk =
+      static_cast<std::int64_t>(std::max<std::uint64_t>(1, kDeltaSliceBytes / per_block));
   std::size_t first = ScratchLayout::npos;
   for (std::int64_t blk0 = 0; blk0 * qrows < x.lq; blk0 += chunk)
     first = l.add_at(first, DType::f32,

@@ -78,9 +78,8 @@ Sage8PackedShape validate_sage8_packed(const char* op, const detail::ContextImpl
 // The decode kernel (sage8_decode.cl, + merge.cl over 4096-key chunk states) or its fallback on
 // a validated call with Lq <= 127, into out (f32 [B, Hq, Lq, D]). scratch (a plan's): where the
 // chunk states come from (quant_decode.h; null: new buffers).
-void run_sage8_decode(Context& ctx, const char* op, const Sage8Packed& p,
-                      const Sage8PackedShape& x, bool causal, const Tensor& out,
-                      quant_detail::Scratch* scratch = nullptr);
+void run_sage8_decode(Context& ctx, const char* op, const Sage8Packed& p, const Sage8PackedShape& x,
+                      bool causal, const Tensor& out, quant_detail::Scratch* scratch = nullptr);
 
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options);
