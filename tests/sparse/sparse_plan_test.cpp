@@ -4,6 +4,7 @@
 // and zero-padded head dims; mismatched runs are refused with sparq::Error.
 #include <fmt/format.h>
 
+#include "host/src/quant/quant_ops.h"
 #include "sparse/sparse_test_util.h"
 
 namespace sparq::test::sparse {
@@ -98,6 +99,31 @@ TEST(SparsePlan, PatternRunsEqualOneShot) {
     expect_error([&] { plan.run_sparse(first.q, first.k, first.v, SparseIndex()); },
                  ErrorCode::invalid_argument, {"run(q, k, v)"});
   }
+}
+
+// A quantized sparse plan on the device: runs in a caller's workspace (int8 over a caller-made
+// index, twice: the second rebinds the same workspace) equal a run in the plan's own and
+// attention(q, k, v, index), bit for bit; the quantizers' outputs and the delta slice are
+// planned regions of the workspace. (NVFP4 shares the plan code; its sparse kernel build on PoCL
+// would double the cost: the fallback test above covers it.)
+TEST(SparsePlan, QuantizedRunsInCallerWorkspace) {
+  Context ctx = device_context();
+  const std::uint64_t unplanned = quant_detail::unplanned_scratch_requests();
+  const Shape s{.Hq = 4, .Hkv = 2, .D = 64, .Lq = 100, .Lk = 150};
+  const Qkv x = random_qkv(ctx, s, 800), y = random_qkv(ctx, s, 810);
+  const SparseIndex index = upload_index(ctx, random_index(s, 805));
+  const AttentionOptions o{.causal = true, .precision = Precision::int8};
+  Plan plan = make_sparse_attention_plan(ctx, x.q.desc(), x.k.desc(), x.v.desc(), index, o);
+  ASSERT_GT(plan.workspace_bytes(), 0u);
+  const Tensor ws = ctx.empty(DType::u8, {static_cast<std::int64_t>(plan.workspace_bytes())});
+  const AttentionResult wx = plan.run_sparse(x.q, x.k, x.v, index, {.workspace = ws});
+  const AttentionResult wy = plan.run_sparse(y.q, y.k, y.v, index, {.workspace = ws});
+  const AttentionResult own = plan.run_sparse(x.q, x.k, x.v, index);
+  const AttentionResult want = attention(ctx, x.q, x.k, x.v, index, o);
+  expect_same_bits(wx, want, "caller's workspace");
+  expect_same_bits(own, want, "own workspace");
+  expect_same_bits(wy, attention(ctx, y.q, y.k, y.v, index, o), "caller's workspace, again");
+  EXPECT_EQ(quant_detail::unplanned_scratch_requests(), unplanned);
 }
 
 TEST(SparsePlan, MismatchedRunsAreRefused) {
