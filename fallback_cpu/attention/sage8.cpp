@@ -1,6 +1,7 @@
-// Fallback twin of kernels_cl/attention/sage8.cl: Precision::int8 attention on int8 Q/K/V in the
-// defined order of kernels_cl/attention/sage8_common.h. Rows are independent; one item per
-// (batch, query head, block of 64 rows), each row walked over its tiles in ascending order.
+// Fallback twin of kernels_cl/attention/sage8.cl and sage8_mma.cl: Precision::int8 attention on
+// int8 Q/K/V in the defined order of kernels_cl/attention/sage8_common.h: per row, 4096-key chunk
+// states (each the tile walk from a fresh state) merged left to right with attention_common.h's
+// sq_att_merge_*. Rows are independent; one item per (batch, query head, block of 64 rows).
 #include <algorithm>
 #include <vector>
 
@@ -16,14 +17,10 @@ using namespace sparq::cl_common;  // NOLINT: the shared kernel helpers
 namespace {
 
 void sage8_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
-               std::vector<float>& o) {
-  const int ve_row = sq_att_visible_end(static_cast<int>(i), static_cast<int>(p.lq),
-                                        static_cast<int>(p.lk), p.causal ? 1 : 0);
-  float m = sq_att_neg_inf(), l = 0.0f;
-  std::fill(o.begin(), o.end(), 0.0f);
-  sage8_walk(p, b, h, i, 0, ve_row, m, l, o.data());
+               std::vector<float>& oc, std::vector<float>& orow) {
+  sage8_chunked_row(p, b, h, i, oc.data(), orow.data());
   float* out = p.out + ((b * p.hq + h) * p.lq + i) * p.d;
-  for (std::int64_t d = 0; d < p.d; ++d) out[d] = sq_s8_out(o[d], l);
+  std::copy(orow.begin(), orow.end(), out);
 }
 
 }  // namespace
@@ -90,15 +87,34 @@ void sage8_walk(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int6
   }
 }
 
+void sage8_chunked_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
+                       float* oc, float* orow) {
+  const std::int64_t D = p.d;
+  const std::int64_t ve = sq_att_visible_end(static_cast<int>(i), static_cast<int>(p.lq),
+                                             static_cast<int>(p.lk), p.causal ? 1 : 0);
+  float lse_r = sq_att_neg_inf();
+  std::fill(orow, orow + D, 0.0f);
+  for (std::int64_t c0 = 0; c0 < std::min(p.lk, ve); c0 += SQ_ATT_CHUNK) {  // later chunks: empty
+    const std::int64_t c1 = std::min<std::int64_t>(p.lk, c0 + SQ_ATT_CHUNK);
+    float m = sq_att_neg_inf(), l = 0.0f;
+    std::fill(oc, oc + D, 0.0f);
+    sage8_walk(p, b, h, i, c0, std::min(c1, ve), m, l, oc);
+    const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(m, l));
+    for (std::int64_t d = 0; d < D; ++d)
+      orow[d] = sq_att_merge_out(w, orow[d], sq_att_chunk_out(oc[d], l));
+    lse_r = w.lse;
+  }
+}
+
 void sage8_attention(const Sage8Problem& p) {
   const std::int64_t rows = p.row1 - p.row0;
   const std::int64_t nblk = (rows + 63) / 64;
   parallel_chunks(p.batch * p.hq * nblk, 1, [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<float> o(static_cast<std::size_t>(p.d));
+    std::vector<float> oc(static_cast<std::size_t>(p.d)), orow(static_cast<std::size_t>(p.d));
     for (std::int64_t item = lo; item < hi; ++item) {
       const std::int64_t bh = item / nblk, blk = item % nblk;
       const std::int64_t i0 = p.row0 + 64 * blk, i1 = std::min(p.row1, i0 + 64);
-      for (std::int64_t i = i0; i < i1; ++i) sage8_row(p, bh / p.hq, bh % p.hq, i, o);
+      for (std::int64_t i = i0; i < i1; ++i) sage8_row(p, bh / p.hq, bh % p.hq, i, oc, orow);
     }
   });
 }

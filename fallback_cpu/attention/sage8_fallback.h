@@ -24,6 +24,12 @@ void sage8_attention(const Sage8Problem& p);
 void sage8_walk(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
                 std::int64_t j_begin, std::int64_t j_end, float& m, float& l, float* o);
 
+// Output row i of (b, h) into orow[D]: the 4096-key chunk states of sage8_walk (a fresh state
+// each; chunks past the row's visible end are empty) merged left to right (sq_att_merge_*).
+// oc[D] is scratch.
+void sage8_chunked_row(const Sage8Problem& p, std::int64_t b, std::int64_t h, std::int64_t i,
+                       float* oc, float* orow);
+
 // The executor of sage8_decode.cl: every row (Lq <= 127, delta [B,Hq,1,Lk] or null) as 4096-key
 // chunk states merged left to right (row0 / row1 / delta_* are ignored).
 void sage8_decode(const Sage8Problem& p);

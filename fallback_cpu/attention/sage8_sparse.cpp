@@ -2,7 +2,9 @@
 // Precision::int8 attention over a SparseIndex in the defined order of
 // kernels_cl/attention/sage8_sparse.h (per row: the index row's tiles in list order, then its
 // columns in chunks of 64 list entries; each step like one dense int8 tile, with the per-column
-// P.V terms of column steps). Rows are independent; one item per (b, h, block of 64 rows).
+// P.V terms of column steps; a fresh state at each tile whose start >> 12 differs from the
+// previous tile's, segment states merged left to right). Rows are independent; one item per
+// (b, h, block of 64 rows).
 #include "attention/sage8_sparse.h"
 
 #include <algorithm>
@@ -21,7 +23,7 @@ namespace {
 constexpr int kT = 64;
 
 void sparse_row(const Sage8Problem& p, const Sage8SparseIndex& x, std::int64_t b, std::int64_t h,
-                std::int64_t i, std::vector<float>& o) {
+                std::int64_t i, std::vector<float>& o, std::vector<float>& orow) {
   const std::int64_t D = p.d, hk = h / (p.hq / p.hkv);
   const std::int64_t lk64 = (p.lk + 63) / 64 * 64, nqb = (p.lq + kT - 1) / kT;
   const std::int64_t irow = (b * x.hi_rows + (x.share ? hk : h)) * nqb + i / kT;
@@ -38,11 +40,24 @@ void sparse_row(const Sage8Problem& p, const Sage8SparseIndex& x, std::int64_t b
       p.delta ? p.delta + ((b * p.hq + h) * p.delta_nblk + i / p.delta_rows - p.delta_blk0) * p.lk
               : nullptr;
   const std::int64_t kv = b * p.hkv + hk;
-  float m = sq_att_neg_inf(), l = 0.0f;
+  float m = sq_att_neg_inf(), l = 0.0f, lse_r = sq_att_neg_inf();
   std::fill(o.begin(), o.end(), 0.0f);
+  std::fill(orow.begin(), orow.end(), 0.0f);
+  // R = merge(R, the segment's state C = (O / l, m + log2 l)); then a fresh state.
+  const auto merge_segment = [&] {
+    const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(m, l));
+    for (std::size_t d = 0; d < o.size(); ++d) {
+      orow[d] = sq_att_merge_out(w, orow[d], sq_att_chunk_out(o[d], l));
+      o[d] = 0.0f;
+    }
+    lse_r = w.lse;
+    m = sq_att_neg_inf();
+    l = 0.0f;
+  };
   for (int n = 0; n < nsteps; ++n) {
     const bool is_tile = n < nt;
     const int j0 = is_tile ? ts[n] : 0, c0 = (n - nt) * kT;
+    if (n > 0 && is_tile && (j0 >> 12) != (ts[n - 1] >> 12)) merge_segment();
     int kid[kT];
     bool vis[kT], any = false;
     for (int s = 0; s < kT; ++s) {
@@ -112,8 +127,8 @@ void sparse_row(const Sage8Problem& p, const Sage8SparseIndex& x, std::int64_t b
     l = sq_fma(l, alpha, ((lg[0] + lg[1]) + lg[2]) + lg[3]);
     m = m_new;
   }
-  float* out = p.out + ((b * p.hq + h) * p.lq + i) * D;
-  for (std::int64_t d = 0; d < D; ++d) out[d] = sq_s8_out(o[static_cast<std::size_t>(d)], l);
+  merge_segment();
+  std::copy(orow.begin(), orow.end(), p.out + ((b * p.hq + h) * p.lq + i) * D);
 }
 
 }  // namespace
@@ -122,11 +137,11 @@ void sage8_sparse_attention(const Sage8Problem& p, const Sage8SparseIndex& x) {
   const std::int64_t rows = p.row1 - p.row0;
   const std::int64_t nblk = (rows + 63) / 64;
   parallel_chunks(p.batch * p.hq * nblk, 1, [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<float> o(static_cast<std::size_t>(p.d));
+    std::vector<float> o(static_cast<std::size_t>(p.d)), orow(o.size());
     for (std::int64_t item = lo; item < hi; ++item) {
       const std::int64_t bh = item / nblk, blk = item % nblk;
       const std::int64_t i0 = p.row0 + 64 * blk, i1 = std::min(p.row1, i0 + 64);
-      for (std::int64_t i = i0; i < i1; ++i) sparse_row(p, x, bh / p.hq, bh % p.hq, i, o);
+      for (std::int64_t i = i0; i < i1; ++i) sparse_row(p, x, bh / p.hq, bh % p.hq, i, o, orow);
     }
   });
 }

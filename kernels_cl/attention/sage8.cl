@@ -1,9 +1,10 @@
 #pragma OPENCL FP_CONTRACT OFF
 // sage8.cl — Precision::int8 attention (SageAttention 1/2 style, specs/fp4_attention.md §5) on
 // pre-quantized int8 Q/K/V (kernels_cl/quant/int8_quant.cl), portable integer path (any OpenCL
-// device). The defined arithmetic order is in attention/sage8_common.h; this kernel, the NVIDIA
-// kernel sage8_mma.cl (inline PTX mma.sync) and fallback_cpu/attention/sage8.cpp compute it, so
-// all give the same bits.
+// device). The defined arithmetic order is in attention/sage8_common.h (the 64-key tile step
+// inside 4096-key chunks, chunk states merged left to right); this kernel, the NVIDIA kernel
+// sage8_mma.cl (inline PTX mma.sync), sage8_decode.cl (Lq <= 127) and
+// fallback_cpu/attention/sage8.cpp compute it, so all give the same bits.
 //
 // Macros: HEAD_DIM (64 or 128). SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex instead of the
 // dense tiles (definition and staging helpers: attention/sage8_sparse.h; extra arguments
@@ -18,7 +19,12 @@
 //  - softmax phase: work-items lid and lid + 64 both own row lid % 64 (identical copies of m and
 //    l, PoCL note in attention_common.h); each folds the row's max, then quantizes P for its two
 //    16-key groups;
-//  - P.V phase: (rg, cg) owns rows rg + 8kk, channels cg + 16t.
+//  - P.V phase: (rg, cg) owns rows rg + 8kk, channels cg + 16t;
+//  - chunk end (every 64 tiles, and the last step; sparse: where the next tile's start >> 12
+//    changes): the row's owners fold the chunk's (m, l) into the merge weights and the merged
+//    lse (registers, identical copies) and publish the weights in local memory; after the next
+//    barrier each (rg, cg) merges its O registers into its merged-output registers R and
+//    restarts O at 0 (no extra barrier: the next step's first one, or the one after the loop).
 #include "attention/attention_common.h"
 #include "attention/sage8_common.h"
 
@@ -48,6 +54,31 @@ static inline int dot4(uint a, uint b) {
 }
 
 #define OACC (8 * (DH / 16))  // per work-item: 8 rows x DH/16 channels
+#if SQ_ATT_CHUNK % BN != 0
+#error "the 4096-key chunks must be whole tiles"
+#endif
+
+// R = merge(R, C) for this work-item's O registers (rows rg + 8kk, channels cg + 16t), with the
+// weights the rows' owners published at the chunk's end; O restarts at 0 (a fresh chunk).
+#define MERGE_CHUNK()                                                     \
+  do {                                                                    \
+    const int rg_ = lid >> 4;                                             \
+    for (int kk = 0; kk < 8; ++kk) {                                      \
+      const int row = rg_ + 8 * kk;                                       \
+      SqAttMerge w;                                                       \
+      w.wa = mw_wa[row];                                                  \
+      w.wb = mw_wb[row];                                                  \
+      w.s = mw_s[row];                                                    \
+      w.mode = mw_mode[row];                                              \
+      w.lse = 0.0f; /* not read by sq_att_merge_out */                    \
+      const float lc = mw_l[row];                                         \
+      for (int t = 0; t < DH / 16; ++t) {                                 \
+        const int x = kk * (DH / 16) + t;                                 \
+        o_r[x] = sq_att_merge_out(w, o_r[x], sq_att_chunk_out(o[x], lc)); \
+        o[x] = 0.0f;                                                      \
+      }                                                                   \
+    }                                                                     \
+  } while (0)
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]
@@ -61,8 +92,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   __local float sbuf[BM * SW];
   __local uint pq[BM * VW];
   __local float spl[BM * 4] SQ_ATT_LOCAL_ALIGN, svs[DH * 4] SQ_ATT_LOCAL_ALIGN, lgl[BM * 4];
-  __local float alpha_l[BM], lrow[BM];
+  __local float alpha_l[BM];
   __local int skip_l[BM];
+  __local float mw_wa[BM], mw_wb[BM], mw_s[BM], mw_l[BM];  // chunk merge weights per row
+  __local int mw_mode[BM];
 
   const int lid = get_local_id(0);
   const int qb = qb0 + nqb - 1 - get_group_id(0), h = get_group_id(1), b = get_group_id(2);
@@ -100,22 +133,31 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #if !SAGE8_SPARSE
   const int own_end = sq_att_visible_end(r0 + own, lq, lk, causal);
 #endif
-  float m_own = sq_att_neg_inf(), l_own = 0.0f;
-  float o[OACC];
-  for (int x = 0; x < OACC; ++x) o[x] = 0.0f;
+  float m_own = sq_att_neg_inf(), l_own = 0.0f, lse_r = sq_att_neg_inf();
+  float o[OACC], o_r[OACC];  // this chunk's O; the merged output R of the chunks before it
+  for (int x = 0; x < OACC; ++x) o[x] = o_r[x] = 0.0f;
 
   for (int n = 0; n < nsteps; ++n) {
 #if SAGE8_SPARSE
-    const int is_tile = n < ntl, j0 = is_tile ? tstart[irow * max_tiles + n] : 0;
+    __global const int* ts = tstart + irow * max_tiles;
+    const int is_tile = n < ntl, j0 = is_tile ? ts[n] : 0;
+    // chunks (segments) by tile start >> 12; the column steps continue the last one
+    const int merge_in = n > 0 && is_tile && (j0 >> 12) != (ts[n - 1] >> 12);
+    const int chunk_end = n == nsteps - 1 || (n + 1 < ntl && (ts[n + 1] >> 12) != (j0 >> 12));
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (merge_in) MERGE_CHUNK();
     sq_s8_stage_slots(n, ntl, ncol, j0, cidx + irow * max_cols, lk, has_pos, kpos + (long)b * lk,
                       sk + kv_bh * (lk64 / 64), kid, kps, skl);
     barrier(CLK_LOCAL_MEM_FENCE);
     sq_s8_stage_k(area, k8 + kv_bh * lk * (DH / 4), kid);
 #else
     const int j0 = n * BN;
+    const int merge_in = n > 0 && n % SQ_ATT_TILES_PER_CHUNK == 0;
+    const int chunk_end =
+        n == nsteps - 1 || n % SQ_ATT_TILES_PER_CHUNK == SQ_ATT_TILES_PER_CHUNK - 1;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (merge_in) MERGE_CHUNK();
     for (int x = lid; x < BN * (DH / 16); x += NT) {
       const int jj = x / (DH / 16), w = 4 * (x % (DH / 16));
       const uint4 y =
@@ -233,6 +275,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       const float lt = ((lgl[own * 4] + lgl[own * 4 + 1]) + lgl[own * 4 + 2]) + lgl[own * 4 + 3];
       l_own = fma(l_own, alpha_l[own], lt);
     }
+    if (chunk_end) {  // the chunk's state C = (O / l, m + log2 l) merges into R after a barrier
+      const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(m_own, l_own));
+      lse_r = w.lse;
+      if (side == 0) {
+        mw_wa[own] = w.wa;
+        mw_wb[own] = w.wb;
+        mw_s[own] = w.s;
+        mw_l[own] = l_own;
+        mw_mode[own] = w.mode;
+      }
+      m_own = sq_att_neg_inf();
+      l_own = 0.0f;
+    }
     {
       const int rg = lid >> 4, cg = lid & 15;
       for (int kk = 0; kk < 8; ++kk) {
@@ -264,18 +319,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     }
   }
 
-  // ---- out = O / l (0 for a row that sees no key) ----
+  // ---- out = R, after the last chunk's merge (0 for a row that sees no key) ----
   barrier(CLK_LOCAL_MEM_FENCE);
-  if (lid < BM) lrow[lid] = l_own;
-  barrier(CLK_LOCAL_MEM_FENCE);
+  if (nsteps > 0) MERGE_CHUNK();
   __global float* ob = out + (((long)b * hq + h) * lq + r0) * DH;
   {
     const int rg = lid >> 4, cg = lid & 15;
     for (int kk = 0; kk < 8; ++kk) {
       const int row = rg + 8 * kk;
       if (row < nrows)
-        for (int t = 0; t < DH / 16; ++t)
-          ob[row * DH + cg + 16 * t] = sq_s8_out(o[kk * (DH / 16) + t], lrow[row]);
+        for (int t = 0; t < DH / 16; ++t) ob[row * DH + cg + 16 * t] = o_r[kk * (DH / 16) + t];
     }
   }
 }

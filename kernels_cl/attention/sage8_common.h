@@ -6,8 +6,10 @@
 // kernels_cl/quant/int8_quant.cl: q8 (c folded in, scale sq per 128-row block), k8 (scale sk
 // per 64-token block), v8 (scale sv per channel per 16-token group), and delta (Q smoothing).
 // Per query row i of (b, h), kv head hk = h / (Hq / Hkv), visible(i, j) = j < Lk && (!causal ||
-// j <= i + Lk - Lq). Key tiles n = [64n, 64n + 64) in ascending order; a tile in which row i
-// sees no key is skipped for it (state unchanged). State m = -inf, l = 0, O[.] = 0.
+// j <= i + Lk - Lq). The keys are cut into chunks [4096c, 4096c + 4096) (attention_common.h's
+// SQ_ATT_CHUNK, ARCHITECTURE §2). Each chunk starts from a fresh state m = -inf, l = 0, O[.] = 0
+// and walks its key tiles n = [64n, 64n + 64) in ascending order; a tile in which row i sees no
+// key is skipped for it (state unchanged). The tile step:
 //   I_j   = sum_d q8[i][d] * k8[j][d]                   int32, exact (any order)
 //   S2_j  = ((float)I_j * sq) * sk;  with Q smoothing: S2_j = fma(delta[blk(i)][j], c, S2_j)
 //   m_new = mx(m, mx over visible j of S2_j)             (max is exact: any order)
@@ -18,7 +20,11 @@
 //   L_g    = (float)(sum_t p8_t) * sP_g
 //   Ot[d] = ((U_0 + U_1) + U_2) + U_3;  Lt = ((L_0 + L_1) + L_2) + L_3
 //   alpha = sq_exp2(m - m_new);  O[d] = fma(O[d], alpha, Ot[d]);  l = fma(l, alpha, Lt);  m = m_new
-// out[d] = l == 0 ? 0 : O[d] / l (correctly rounded). NaN propagates (a NaN score makes m NaN).
+// Chunk result C: o_c[d] = l == 0 ? 0 : O[d] / l (correctly rounded), lse_c = l == 0 ? -inf :
+// m + sq_log2(l) (m is in log2 units). The chunks are merged left to right (chunk 0 first) into R
+// (starts empty) by attention_common.h's sq_att_merge_* (merge_states' formula); out = R's o (0
+// for a row that sees no key). With one chunk (Lk <= 4096) out[d] = l == 0 ? 0 : O[d] / l
+// exactly. NaN propagates (a NaN score makes m NaN, then lse_c and the merge NaN).
 #ifndef SPARQ_ATTENTION_SAGE8_COMMON_H
 #define SPARQ_ATTENTION_SAGE8_COMMON_H
 

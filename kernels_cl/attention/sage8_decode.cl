@@ -13,9 +13,9 @@
 // O = fma(O, alpha, Ot), l = fma(l, alpha, Lt)). Chunk result C: o_c = l == 0 ? 0 : O / l,
 // lse_c = l == 0 ? -inf : m + sq_log2(l) (m is already in log2 units). Chunks are merged left to
 // right (chunk 0 first) into R (starts empty) by sq_att_merge_* (merge.cl's
-// attention_merge_chunks); out = R's o. With one chunk (Lk <= 4096) out = o_c, which is exactly
-// sage8.cl's output: for Lk <= 4096 this op equals sage8_attention_packed bit for bit. For longer
-// contexts it is the chunked order of ARCHITECTURE §2 (sage8.cl walks every tile in one state).
+// attention_merge_chunks); out = R's o. This is sage8_common.h's definition, which the prefill
+// kernels sage8.cl / sage8_mma.cl follow too: this op equals sage8_attention_packed bit for bit
+// at every Lk (and runs dense int8 calls with Lq <= 127, host run_sage8_slice).
 //
 // Macros: HEAD_DIM (64 or 128), QD_ROWS (query rows per work-group, 16). Launch: local (64),
 // global (64 * ceil(G * Lq / QD_ROWS), nchunks, B * Hkv). Work-group (x, c, b * Hkv + hk) owns the

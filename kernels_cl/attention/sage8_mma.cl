@@ -1,8 +1,10 @@
 #pragma OPENCL FP_CONTRACT OFF
 // sage8_mma.cl — Precision::int8 attention for NVIDIA (inline PTX mma.sync int8), with the
 // softmax in registers in the MMA fragment layout. The defined arithmetic order is in
-// attention/sage8_common.h; this kernel, the portable sage8.cl and fallback_cpu/attention/
-// sage8.cpp give the same bits (the integer products are exact, the float code is the same).
+// attention/sage8_common.h (the 64-key tile step inside 4096-key chunks, chunk states merged
+// left to right); this kernel, the portable sage8.cl, sage8_decode.cl (Lq <= 127) and
+// fallback_cpu/attention/sage8.cpp give the same bits (the integer products are exact, the float
+// code is the same).
 //
 // Macros: HEAD_DIM (64 or 128). SAGE8_EMULATE (0/1): 1 emulates mma.sync and shfl.sync in local
 // memory with the PTX ISA's layouts ("mma.m16n8k32" / "mma.m16n8k16" for .s8, shfl.sync.bfly),
@@ -24,7 +26,11 @@
 // key 16(nt / 2) + 4(c / 2) + 2(nt % 2) + c % 2 of the tile (the K tile is read in that order),
 // so lane t ends up holding keys 16gr + 4t .. 4t + 3 of every 16-key group gr: exactly its A
 // fragment of the P.V MMA (m16n8k16). Row max, group absmax and code sums are folded over the
-// quad with shfl.sync.bfly (max is exact in any order; the sums are integers).
+// quad with shfl.sync.bfly (max is exact in any order; the sums are integers). A lane holds the
+// state (m, l) and the O registers of its two rows, so a chunk's end (every 64 tiles and the last
+// step; sparse: where the next tile's start >> 12 changes) is a per-lane merge of O into the
+// merged-output registers R (and of the chunk lse into R's lse), then a fresh state: no barrier,
+// no memory traffic.
 #include "attention/attention_common.h"
 #include "attention/sage8_common.h"
 
@@ -58,6 +64,9 @@
 #define QW (DH / 4 + 4)  // words per K8 row in local memory (padded: conflict-free fragments)
 #define VW (BN / 4 + 4)  // words per V8 channel row
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
+#if SQ_ATT_CHUNK % BN != 0
+#error "the 4096-key chunks must be whole tiles"
+#endif
 #include "attention/sage8_sparse.h"
 
 static inline int dot4(uint a, uint b) {
@@ -231,25 +240,27 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #define TILE_STEP 1
 #endif
   float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
-  float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2
+  float lse_r[2] = {sq_att_neg_inf(), sq_att_neg_inf()};  // R's lse of rows ra, ra + 8
+  float o[DH / 2];    // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2 (this chunk)
+  float o_r[DH / 2];  // R: the chunks before this one merged (same layout)
   SQ_UNROLL
-  for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
+  for (int x = 0; x < DH / 2; ++x) o[x] = o_r[x] = 0.0f;
 
 #if !SAGE8_SPARSE
-  // Tile staging: work-item lid moves K words (x = lid + NT i), V words and V scales of a tile.
+    // Tile staging: work-item lid moves K words (x = lid + NT i), V words and V scales of a tile.
 #if (BN * (DH / 16)) % NT != 0 || (DH * 4) % NT != 0
 #error "tile staging needs NT to divide the tile's word counts"
 #endif
 #define KX (BN * (DH / 16) / NT)
 #define VX (DH * (BN / 16) / NT)
 #define SX (DH * 4 / NT)
-#define LOAD_K(n, i)                                                                 \
-  ((n) * BN + (lid + NT * (i)) / (DH / 16) < lk                                        \
-       ? vload4(0, k8 + (kv_bh * lk + (n) * BN + (lid + NT * (i)) / (DH / 16)) * (DH / 4) + \
-                       4 * ((lid + NT * (i)) % (DH / 16)))                           \
+#define LOAD_K(n, i)                                                                      \
+  ((n)*BN + (lid + NT * (i)) / (DH / 16) < lk                                             \
+       ? vload4(0, k8 + (kv_bh * lk + (n)*BN + (lid + NT * (i)) / (DH / 16)) * (DH / 4) + \
+                       4 * ((lid + NT * (i)) % (DH / 16)))                                \
        : (uint4)(0u))
-#define LOAD_V(n, i)                                                                  \
-  vload4(0, v8 + ((kv_bh * DH + (lid + NT * (i)) / (BN / 16)) * lk64 + (n) * BN) / 4 + \
+#define LOAD_V(n, i)                                                                 \
+  vload4(0, v8 + ((kv_bh * DH + (lid + NT * (i)) / (BN / 16)) * lk64 + (n)*BN) / 4 + \
                 4 * ((lid + NT * (i)) % (BN / 16)))
 #define LOAD_S(n, i) sv[(kv_bh * DH + (lid + NT * (i)) / 4) * (lk64 / 16) + 4 * (n) + (lid & 3)]
 #define STORE_K(i, y) \
@@ -271,7 +282,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #endif
   for (int n = 0; n < nsteps; ++n) {
 #if SAGE8_SPARSE
-    const int is_tile = n < ntl, j0 = is_tile ? tstart[irow * max_tiles + n] : 0;
+    __global const int* ts = tstart + irow * max_tiles;
+    const int is_tile = n < ntl, j0 = is_tile ? ts[n] : 0;
+    // chunks (segments) by tile start >> 12; the column steps continue the last one
+    const int chunk_end = n == nsteps - 1 || (n + 1 < ntl && (ts[n + 1] >> 12) != (j0 >> 12));
     barrier(CLK_LOCAL_MEM_FENCE);
     sq_s8_stage_slots(n, ntl, ncol, j0, cidx + irow * max_cols, lk, has_pos, kpos + (long)b * lk,
                       sk + kv_bh * (lk64 / 64), kid, kps, skl);
@@ -281,6 +295,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
                   sv + kv_bh * DH * (lk64 / 16), kid);
 #else
     const int j0 = n * BN;
+    const int chunk_end =
+        n == nsteps - 1 || n % SQ_ATT_TILES_PER_CHUNK == SQ_ATT_TILES_PER_CHUNK - 1;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
     barrier(CLK_LOCAL_MEM_FENCE);
 #if SAGE8_PREFETCH
@@ -435,14 +451,33 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       }
     }
 #endif
+    if (chunk_end) {  // R = merge(R, C), C = (O / l, m + log2 l); then a fresh state
+      SqAttMerge w[2];
+      SQ_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        w[hf] = sq_att_merge_weights(lse_r[hf], sq_att_chunk_lse(m[hf], l[hf]));
+        lse_r[hf] = w[hf].lse;
+      }
+      SQ_UNROLL
+      for (int x = 0; x < DH / 2; ++x) {
+        const int hf = (x >> 1) & 1;
+        o_r[x] = sq_att_merge_out(w[hf], o_r[x], sq_att_chunk_out(o[x], l[hf]));
+        o[x] = 0.0f;
+      }
+      SQ_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        m[hf] = sq_att_neg_inf();
+        l[hf] = 0.0f;
+      }
+    }
   }
 
-  // ---- out = O / l (0 for a row that sees no key) ----
+  // ---- out = R (0 for a row that sees no key) ----
   __global float* ob = out + (((long)b * hq + h) * lq + r0) * DH;
   SQ_UNROLL
   for (int nt = 0; nt < DH / 8; ++nt) SQ_UNROLL
   for (int e = 0; e < 4; ++e) {
     const int row = ra + 8 * (e >> 1);
-    if (row < nrows) ob[row * DH + 8 * nt + 2 * t + (e & 1)] = sq_s8_out(o[4 * nt + e], l[e >> 1]);
+    if (row < nrows) ob[row * DH + 8 * nt + 2 * t + (e & 1)] = o_r[4 * nt + e];
   }
 }

@@ -10,8 +10,10 @@
 // The row walks steps of 64 slots: its tiles in list order (slot s = key tile_start + s, a
 // multiple of 16, so slot group g = slots 16g..16g+15 is one V group), then its columns in chunks
 // of 64 list entries (slot s = col_index[64u + s]); a slot past Lk or past col_count holds no key.
-// No 4096-key segment restarts (dense int8 has none). Each step, from the state (m, l, O), uses
-// the per-element arithmetic of attention/sage8_common.h:
+// Segments (dense int8's 4096-key chunks, sage8_common.h): the state starts fresh (m = -inf,
+// l = 0, O = 0) at step 0 and at each tile whose start >> 12 differs from the previous tile's;
+// the column steps continue the last segment. Each step, from the state (m, l, O), uses the
+// per-element arithmetic of attention/sage8_common.h:
 //   if no slot is visible to row i: skip the step (state unchanged)
 //   S2_s  = ((float)I_s * sq) * sk(j_s)   (sk of key j_s's own 64-key block); delta term as dense
 //   m_new = mx(m, mx over visible s of S2_s); if m_new == -inf: skip the step
@@ -23,10 +25,12 @@
 //           (each term ((float)(p8 * v8) * sP_g) * sv, or 0 when sP_g == 0)
 //   Ot[d] = ((U_0 + U_1) + U_2) + U_3; alpha = sq_exp2(m - m_new)
 //   O[d] = fma(O[d], alpha, Ot[d]); l = fma(l, alpha, Lt); m = m_new
-// out[d] = l == 0 ? 0 : O[d] / l. With the dense index this is exactly dense int8 attention
-// (same tiles; a tile the row cannot see is skipped there too). V groups of a tile past the
-// stored V (keys >= Lk64) have no visible slot, so P and sP are 0 there: they read as codes 0 and
-// scale 0, never out of bounds.
+// Each segment's result C (o_c = l == 0 ? 0 : O / l, lse_c = l == 0 ? -inf : m + sq_log2(l)) is
+// merged left to right into R (starts empty) by attention_common.h's sq_att_merge_*; out = R's o
+// (0 for a row that sees no key). With the dense index this is exactly dense int8 attention
+// (same tiles and chunks; a tile the row cannot see is skipped there too). V groups of a tile past
+// the stored V (keys >= Lk64) have no visible slot, so P and sP are 0 there: they read as codes 0
+// and scale 0, never out of bounds.
 #ifndef SPARQ_ATTENTION_SAGE8_SPARSE_H
 #define SPARQ_ATTENTION_SAGE8_SPARSE_H
 

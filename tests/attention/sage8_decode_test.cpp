@@ -1,13 +1,16 @@
 // sage8_decode_packed (kernels_cl/attention/sage8_decode.cl): int8 attention of short query
 // blocks (Lq = 1..127) split at the 4096-key chunks. Kernel == fallback bit for bit (Lq 1, 7, 64,
 // 127; GQA; causal rows at the end of the context; a context past one chunk with a tiny head
-// count, so the split + merge path runs); == sage8_attention_packed for Lk <= 4096 (one chunk);
+// count, so the split + merge path runs); == the prefill kernels (sage8.cl, and sage8_mma.cl
+// emulated) run by sage8_attention_packed with the decode routing off, at every Lk (the prefill
+// kernels restart at each 4096-key chunk and merge, so the bits agree past one chunk too);
 // accuracy of the split path against the float64 reference; errors.
 #include <fmt/format.h>
 
 #include "attention/attention_test_util.h"
 #include "nvfp4/fp4_test_util.h"
 #include "reference/attention_ref.h"
+#include "runtime/runtime_test_util.h"
 #include "sparq/int8_attention.h"
 
 namespace sparq::test::attn {
@@ -43,7 +46,16 @@ Sage8Packed pack(Context& ctx, const DecCase& c, const Host& h) {
                         ctx.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d}), c.options());
 }
 
-// Kernel == fallback; with one chunk also == sage8_attention_packed on each context.
+// The prefill kernels' bits: sage8_attention_packed with the Lq <= 127 routing to the decode
+// kernel turned off (tune: SPARQ_TUNE_SAGE8, which says decode=0).
+AttentionResult prefill(Context& ctx, const Sage8Packed& p, const DecCase& c,
+                        const char* tune = "decode=0") {
+  const ScopedEnv off("SPARQ_TUNE_SAGE8", tune);
+  return sage8_attention_packed(ctx, p, c.options());
+}
+
+// Kernel == fallback == the prefill kernel on each context; sage8_attention_packed (routed to
+// the decode kernel) == both.
 void check(Context& dev, Context& cpu, const DecCase& c) {
   SCOPED_TRACE(c.name());
   const Host h = make_host(c);
@@ -51,10 +63,8 @@ void check(Context& dev, Context& cpu, const DecCase& c) {
   const AttentionResult rd = sage8_decode_packed(dev, pd, c.options());
   const AttentionResult rc = sage8_decode_packed(cpu, pc, c.options());
   expect_same(rd, rc, c.name());
-  if (c.lk <= 4096) {
-    expect_same(rd, sage8_attention_packed(dev, pd, c.options()), "decode == prefill (device)");
-    expect_same(rc, sage8_attention_packed(cpu, pc, c.options()), "decode == prefill (fallback)");
-  }
+  expect_same(rd, prefill(dev, pd, c), "decode == prefill (device)");
+  expect_same(rc, prefill(cpu, pc, c), "decode == prefill (fallback)");
 }
 
 TEST(Sage8Decode, KernelEqualsFallbackShortQueries) {
@@ -82,7 +92,7 @@ TEST(Sage8Decode, SplitPastOneChunkEqualsFallbackAndReference) {
   const DecCase c{.hq = 2, .hkv = 1, .lq = 7, .lk = 4200, .seed = 750};
   check(dev, cpu, c);
   check(dev, cpu,
-        {.hq = 1,
+        {.hq = 2,
          .hkv = 1,
          .d = 128,
          .lq = 1,
@@ -97,6 +107,27 @@ TEST(Sage8Decode, SplitPastOneChunkEqualsFallbackAndReference) {
   const Accuracy a = accuracy(got, want);
   EXPECT_GE(a.cosine, 0.999) << "rel L1 " << a.rel_l1;
   EXPECT_LE(a.rel_l1, 0.03);
+}
+
+// The MMA prefill kernel (emulated on PoCL; 64 rows per work-group, the cheaper emulation)
+// restarts at the chunks like the decode kernel: GQA, causal and not, past one chunk.
+TEST(Sage8Decode, EqualsEmulatedMmaPrefillPastOneChunk) {
+  const ScopedEnv mma("SPARQ_SAGE8_MMA", "emulate");
+  Context dev = device_context();
+  const DecCase causal{.hq = 2, .hkv = 1, .lq = 5, .lk = 4097, .seed = 770};
+  const DecCase full{.hq = 1,
+                     .hkv = 1,
+                     .lq = 2,
+                     .lk = 4200,
+                     .causal = false,
+                     .qs = QSmooth::per_head,
+                     .seed = 771};
+  for (const DecCase& c : {causal, full}) {
+    SCOPED_TRACE(c.name());
+    const Sage8Packed p = pack(dev, c, make_host(c));
+    expect_same(sage8_decode_packed(dev, p, c.options()), prefill(dev, p, c, "decode=0,rows=64"),
+                c.name());
+  }
 }
 
 TEST(Sage8Decode, RejectsBadInput) {

@@ -105,6 +105,23 @@ TEST(Sage8Exact, MmaPathEmulated) {
   }
 }
 
+// attention() with Lq <= 127 runs the decode kernel (sage8_decode.cl; its fallback on the CPU):
+// the same bits as the prefill kernel (SPARQ_TUNE_SAGE8=decode=0), past one 4096-key chunk too,
+// on the device and on the fallback; GQA, causal, per-block Q smoothing.
+TEST(Sage8Exact, ShortQueriesRoutedToDecodeKeepBits) {
+  Context dev = device_context(), cpu = fallback_context();
+  const S8Case c{.hq = 2, .hkv = 1, .lq = 20, .lk = 4200, .causal = true, .seed = 80};
+  const Inputs in = make_inputs(c, 4.0f);
+  for (Context* ctx : {&dev, &cpu}) {
+    const Tensor q = ctx->upload(in.q, DType::f32, {c.b, c.hq, c.lq, c.d});
+    const Tensor k = ctx->upload(in.k, DType::f32, {c.b, c.hkv, c.lk, c.d});
+    const Tensor v = ctx->upload(in.v, DType::f32, {c.b, c.hkv, c.lk, c.d});
+    const AttentionResult routed = attention(*ctx, q, k, v, c.options());
+    const ScopedEnv off("SPARQ_TUNE_SAGE8", "decode=0");
+    expect_same(routed, attention(*ctx, q, k, v, c.options()), c.name());
+  }
+}
+
 // The staged API gives the one call's bits (same quantizers, same kernel).
 TEST(Sage8Exact, PackedEqualsFused) {
   Context ctx = device_context();

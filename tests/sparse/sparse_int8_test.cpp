@@ -154,6 +154,30 @@ TEST(SparseInt8, MmaPathEmulated) {
   kernel_equals_fallback(dev, cpu, {"random", shape(2, 1, 128, 70, 130, true), std::nullopt}, 200);
 }
 
+// Past one 4096-key chunk: a tile whose start >> 12 changes starts a fresh segment, and the
+// segment states merge as dense int8's chunks do. The dense index == dense int8 (fallback; GQA,
+// causal and not); a random causal index whose rows hold tiles in both segments (the diagonal
+// past key 4096, random intervals before it) and columns: kernel == fallback, portable and
+// emulated MMA.
+TEST(SparseInt8, SegmentsPastOneChunk) {
+  Context cpu = fallback_context();
+  dense_index_equals_dense(cpu, shape(2, 1, 64, 40, 4200, true), QSmooth::per_block128, 400);
+  dense_index_equals_dense(cpu, shape(2, 1, 64, 3, 8193, false), QSmooth::off, 401);
+  Context dev = device_context();
+  const Case c{"random, two segments", shape(2, 1, 64, 40, 4200, true), std::nullopt};
+  const HostIndex h = random_index(c.s, 402, c.n_iv, c.n_col);
+  bool crosses = false;  // some row holds tiles on both sides of key 4096
+  for (int r = 0; r < h.B * h.Hi * h.nqb; ++r) {
+    const auto* ts = h.tile_start.data() + static_cast<std::ptrdiff_t>(r) * h.max_tiles;
+    const int n = h.tile_count[static_cast<std::size_t>(r)];
+    crosses = crosses || (n > 1 && ts[0] < 4096 && ts[n - 1] >= 4096);
+  }
+  EXPECT_TRUE(crosses);
+  kernel_equals_fallback(dev, cpu, c, 402);
+  const ScopedEnv mma("SPARQ_SAGE8_MMA", "emulate");
+  kernel_equals_fallback(dev, cpu, c, 402);
+}
+
 // Accuracy of the definition against float64 attention over the same key sets.
 TEST(SparseInt8, FallbackMatchesFloat64Reference) {
   Context cpu = fallback_context();

@@ -53,10 +53,10 @@ SPARQ_API AttentionResult sage8_attention_packed(Context& ctx, const Sage8Packed
 // scale and one smoothing block, exactly as sage8_quantize defines them for the same rows).
 // Definition: each 4096-key chunk [4096c, 4096c + 4096) is the tile walk of
 // sage8_attention_packed from a fresh state; the chunk states (O / l, m + log2 l) are merged left
-// to right with merge_states' formula. Lk <= 4096 (one chunk): the same bits as
-// sage8_attention_packed; longer: the chunked order of ARCHITECTURE §2, which
-// sage8_attention_packed (one state over every tile) does not follow yet. The split depends on Lk
-// only, never on the device. Lq > 127 -> sparq::Error.
+// to right with merge_states' formula (ARCHITECTURE §2's chunked order, the definition of
+// sage8_attention_packed too): the same bits as sage8_attention_packed at every Lk, which runs
+// this kernel itself for Lq <= 127 (SPARQ_TUNE_SAGE8=decode=0: its prefill kernel). The split
+// depends on Lk only, never on the device. Lq > 127 -> sparq::Error.
 SPARQ_API AttentionResult sage8_decode_packed(Context& ctx, const Sage8Packed& packed,
                                               const AttentionOptions& options = {});
 

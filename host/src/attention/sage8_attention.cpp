@@ -1,6 +1,7 @@
 // Precision::int8 attention: validate -> smooth + quantize (host/src/quant/quant_ops.h) ->
 // kernels_cl/attention/sage8.cl (portable integer path, or inline PTX mma.sync on NVIDIA) or
-// fallback_cpu/attention/sage8.cpp. Also the staged public API of sparq/int8_attention.h.
+// fallback_cpu/attention/sage8.cpp; dense calls with Lq <= 127 run sage8_decode.cl (same bits;
+// SPARQ_TUNE_SAGE8=decode=0 turns that off). Also the staged public API of sparq/int8_attention.h.
 #include "sage8_attention.h"
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 #include "fallback_cpu/attention/sage8_fallback.h"
 #include "head_dim_pad.h"
 #include "host/src/quant/quant_ops.h"
+#include "quant_decode.h"
 #include "sage8_kernels.h"
 #include "sage8_sparse.h"
 #include "sparq/int8_attention.h"
@@ -139,6 +141,13 @@ cl::Kernel own_sage8_kernel(rt::DeviceRuntime& dev, std::int64_t head_dim) {
 void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Slice& s, bool causal,
                      float c, const Tensor& out, const SparseIndex* index, cl::Kernel* own) {
   auto& impl = *ctx.impl();
+  // Short query blocks: the decode kernel (16-row blocks per KV-head group, split-KV) computes
+  // the same chunked order with the same bits; delta then has one row per (b, h).
+  if (!index && d.lq <= kQuantDecodeMaxRows && s.row0 == 0 && s.row1 == d.lq &&
+      (!s.delta.defined() || (s.blk0 == 0 && s.nblk == 1)) && sage8_route_decode()) {
+    run_sage8_decode(ctx, p, d, s.delta, causal, c, out);
+    return;
+  }
   if (!impl.device) {
     fallback::Sage8Problem f;
     f.q8 = reinterpret_cast<const std::int8_t*>(detail::host_data(p.q.codes));

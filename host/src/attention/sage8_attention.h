@@ -61,11 +61,16 @@ Sage8PackedCall check_sage8_packed(const char* op, const Sage8Packed& p,
                                    const detail::ContextImpl& impl);
 
 // The attention kernel (or fallback) over a slice of packed inputs, into out. own: a kernel
-// object of own_sage8_kernel (dense mode) to use instead of the context's.
+// object of own_sage8_kernel (dense mode) to use instead of the context's. A dense slice of all
+// Lq <= 127 rows goes to run_sage8_decode (the same bits) unless SPARQ_TUNE_SAGE8 says decode=0.
 void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Sage8Dims& d, const Sage8Slice& s,
                      bool causal, float c, const Tensor& out, const SparseIndex* index = nullptr,
                      cl::Kernel* own = nullptr);
 cl::Kernel own_sage8_kernel(rt::DeviceRuntime& dev, std::int64_t head_dim);
+// sage8_decode.cl (or its fallback) over all rows (Lq <= 127; delta [B, Hq, 1, Lk] or undefined)
+// into out (f32 [B, Hq, Lq, D], contiguous); no checks (call with the context locked).
+void run_sage8_decode(Context& ctx, const Sage8Packed& p, const Sage8Dims& d, const Tensor& delta,
+                      bool causal, float c, const Tensor& out);
 // The checks of sage8_attention_packed as the decode entry uses them (call with the context
 // locked). delta_nblk: delta's block count (0: no delta).
 struct Sage8PackedShape {
@@ -75,11 +80,6 @@ struct Sage8PackedShape {
 };
 Sage8PackedShape validate_sage8_packed(const char* op, const detail::ContextImpl& impl,
                                        const Sage8Packed& p, const AttentionOptions& options);
-// The decode kernel (sage8_decode.cl, + merge.cl over 4096-key chunk states) or its fallback on
-// a validated call with Lq <= 127, into out (f32 [B, Hq, Lq, D]). scratch (a plan's): where the
-// chunk states come from (quant_decode.h; null: new buffers).
-void run_sage8_decode(Context& ctx, const char* op, const Sage8Packed& p, const Sage8PackedShape& x,
-                      bool causal, const Tensor& out, quant_detail::Scratch* scratch = nullptr);
 
 Support supports_sage8(const Context& ctx, const TensorDesc& q, const TensorDesc& k,
                        const TensorDesc& v, const AttentionOptions& options);

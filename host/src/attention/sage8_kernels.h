@@ -21,10 +21,13 @@ struct Sage8KernelConfig {
   bool sparse = false;  // SAGE8_SPARSE: walk a SparseIndex (kernels_cl/attention/sage8_sparse.h)
   // MMA path speed knobs (no effect on any bit; SPARQ_TUNE_SAGE8 overrides them for sweeps). The
   // sparse mode keeps 64 rows (the index's query blocks) and stages its own tiles (no prefetch).
-  bool prefetch = true;     // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
+  bool prefetch = true;  // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
   int rows = 128;  // SAGE8_ROWS: query rows per work-group (64 or 128; 128 measured faster, H100)
   int nv_max_regs = 0;      // NVIDIA: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
+  // Host routing, not a kernel knob: dense calls with Lq <= 127 run sage8_decode.cl (the same
+  // bits: both follow the 4096-key chunked order); decode=0 keeps them on this program (A/B).
+  bool decode = true;
   int rows_per_group() const { return mma && !sparse ? rows : 64; }
   int work_group() const { return 2 * rows_per_group(); }
   const char* source() const { return mma ? "attention/sage8_mma.cl" : "attention/sage8.cl"; }
@@ -47,9 +50,13 @@ struct Sage8KernelConfig {
   static constexpr unsigned dense_args = 20;
 };
 
-// SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,regs=0..255,verbose=0|1" (NVIDIA tuning sweeps; regs
-// and verbose apply on NVIDIA only).
+// SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,regs=0..255,verbose=0|1,decode=0|1" (NVIDIA tuning
+// sweeps; regs and verbose apply on NVIDIA only; decode on every executor, the fallback too).
 void apply_sage8_tuning(Sage8KernelConfig& cfg, bool is_nvidia);
+
+// SPARQ_TUNE_SAGE8's decode item (default 1): route dense int8 calls with Lq <= 127 to the decode
+// kernel / fallback (sage8_decode.cl, fallback_cpu/attention/sage8_decode.cpp).
+bool sage8_route_decode();
 
 std::vector<rt::KernelVariant> sage8_kernel_variants();
 
