@@ -1,7 +1,9 @@
 // Mirror of kernels_cl/nvfp4/fp4_attention.cl: FP4 attention (specs/fp4_attention.md §3-§4), one
 // query row at a time, in the order the .cl banner defines (scores per key as delta + left fold
 // of group terms; 64-key tiles ascending; tile max, two-level P quantization, P·V per group of
-// 16 keys folded over the tile's 4 groups, online update with fma; final division).
+// 16 keys folded over the tile's 4 groups, online update with fma; the state restarted at each
+// 4096-key chunk (sparse: segment) and the chunk states (O / l, mu + log2 l) merged left to
+// right by merge_states' formula, attention_common.h). fp4_decode.cl computes the same bits.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -58,7 +60,8 @@ void fp4_attention(const Fp4AttentionProblem& p) {
   const std::int64_t rows = static_cast<std::int64_t>(p.batch) * p.hq * nrows;
   parallel_chunks(rows, 16, [&](std::int64_t lo, std::int64_t hi) {
     std::vector<std::int8_t> qtw(static_cast<std::size_t>(D));
-    std::vector<float> qsc(static_cast<std::size_t>(G)), O(static_cast<std::size_t>(D));
+    std::vector<float> qsc(static_cast<std::size_t>(G)), O(static_cast<std::size_t>(D)),
+        R(static_cast<std::size_t>(D));
     for (std::int64_t task = lo; task < hi; ++task) {
       const std::int64_t bh = task / nrows;
       const int i = p.row_begin + static_cast<int>(task - bh * nrows);
@@ -153,37 +156,36 @@ void fp4_attention(const Fp4AttentionProblem& p) {
         m = m_new;
         mu_old = mu_new;
       };
+      // Chunk boundaries: the state (m, mu, l, O) restarts from empty; the closed chunk's
+      // (O / l, mu + log2 l) is merged into R (starts empty) by merge_states' formula.
+      float lse_r = neg_inf;
+      for (float& x : R) x = 0.0f;
+      auto close_chunk = [&] {
+        const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(mu_old, l));
+        for (int d = 0; d < D; ++d) R[d] = sq_att_merge_out(w, R[d], sq_att_chunk_out(O[d], l));
+        lse_r = w.lse;
+        m = neg_inf;
+        mu_old = neg_inf;
+        l = 0.0f;
+        for (float& o : O) o = 0.0f;
+      };
       int key[SQ_FP4_TILE];
       bool vis[SQ_FP4_TILE];
       if (!p.sparse) {
-        // Keys j < limit are visible (causal: bottom-right aligned); tiles while j0 < limit.
+        // Keys j < limit are visible (causal: bottom-right aligned); 4096-key chunks, each from
+        // a fresh state, tiles while j0 < limit.
         const std::int64_t limit =
             p.causal ? std::min<std::int64_t>(Lk, static_cast<std::int64_t>(i) + (Lk - Lq) + 1)
                      : Lk;
-        // chunked: 4096-key chunks from fresh states, merged left to right (fp4_decode.cl).
-        const std::int64_t chunk = p.chunked ? SQ_ATT_CHUNK : std::max<std::int64_t>(Lk, 1);
-        float lse_r = neg_inf;
-        std::vector<float> R(p.chunked ? static_cast<std::size_t>(D) : 0, 0.0f);
-        for (std::int64_t c0 = 0; c0 < Lk; c0 += chunk) {
-          m = neg_inf;
-          mu_old = neg_inf;
-          l = 0.0f;
-          for (float& o : O) o = 0.0f;
-          for (std::int64_t j0 = c0; j0 < std::min(limit, c0 + chunk); j0 += SQ_FP4_TILE) {
+        for (std::int64_t c0 = 0; c0 < Lk; c0 += SQ_ATT_CHUNK) {
+          for (std::int64_t j0 = c0; j0 < std::min(limit, c0 + SQ_ATT_CHUNK); j0 += SQ_FP4_TILE) {
             for (int t = 0; t < SQ_FP4_TILE; ++t) {
               key[t] = static_cast<int>(j0) + t;
               vis[t] = j0 + t < limit;
             }
             step(key, vis, true, j0);
           }
-          if (!p.chunked) break;
-          const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(mu_old, l));
-          for (int d = 0; d < D; ++d) R[d] = sq_att_merge_out(w, R[d], sq_att_chunk_out(O[d], l));
-          lse_r = w.lse;
-        }
-        if (p.chunked) {
-          std::copy(R.begin(), R.end(), p.out + row * D);
-          continue;
+          close_chunk();
         }
       } else {
         const Fp4SparseSteps& x = *p.sparse;
@@ -198,8 +200,12 @@ void fp4_attention(const Fp4AttentionProblem& p) {
           vis[t] = key[t] >= 0 && (!p.causal || kp <= qp) &&
                    (x.window <= 0 || kp < x.sink || kp > qp - x.window);
         };
+        // Segments: a tile whose start / 4096 differs from the previous tile's closes the
+        // chunk before it; the columns continue the last segment.
         for (int n = 0; n < nt; ++n) {
           const int j0 = x.tstart[irow * x.max_tiles + n];
+          if (n > 0 && j0 / SQ_ATT_CHUNK != x.tstart[irow * x.max_tiles + n - 1] / SQ_ATT_CHUNK)
+            close_chunk();
           for (int t = 0; t < SQ_FP4_TILE; ++t) slot(t, j0 + t);
           step(key, vis, true, j0);
         }
@@ -208,9 +214,9 @@ void fp4_attention(const Fp4AttentionProblem& p) {
             slot(t, c0 + t < ncol ? x.cidx[irow * x.max_cols + c0 + t] : -1);
           step(key, vis, false, 0);
         }
+        close_chunk();
       }
-      float* out = p.out + row * D;
-      for (int d = 0; d < D; ++d) out[d] = l == 0.0f ? 0.0f : O[d] / l;
+      std::copy(R.begin(), R.end(), p.out + row * D);
     }
   });
 }

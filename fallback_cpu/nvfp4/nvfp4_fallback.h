@@ -37,9 +37,6 @@ struct Fp4AttentionProblem {
   bool causal = false;
   float c = 0.0f;
   const Fp4SparseSteps* sparse = nullptr;  // null: dense (every key, causal prefix)
-  // Dense only: each 4096-key chunk from a fresh state, chunk states (O / l, mu + log2 l) merged
-  // left to right (fp4_decode.cl's definition); false: one state over every tile.
-  bool chunked = false;
 };
 void fp4_attention(const Fp4AttentionProblem& p);
 

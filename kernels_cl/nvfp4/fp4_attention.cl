@@ -18,7 +18,14 @@
 //     in list order (keys start + 0..63, start % 16 == 0), then its columns in chunks of 64 list
 //     entries; visible(j) = j < Lk && (!causal || kpos(j) <= qpos(i)) && (no token mask ||
 //     kpos(j) < sink || kpos(j) > qpos(i) - window), qpos(i) = Lk - Lq + i, kpos(j) = j unless
-//     the index carries qpos/kpos. No 4096-key segments (dense FP4 has none either).
+//     the index carries qpos/kpos.
+// Chunks (ARCHITECTURE §2, attention_common.h; the same state as fp4_decode.cl): the row state
+//   (m, mu, l, O) starts empty (m = mu = -inf, l = 0, O = +0) in each chunk. Dense: chunk c holds
+//   the tiles of keys [4096c, 4096c + 4096). Sparse: a tile whose start / 4096 differs from the
+//   previous tile's begins a new chunk; the columns continue the last one (so the dense index
+//   walks dense's chunks). A chunk's result: o_c = (l == 0) ? 0 : O_d / l, lse_c = (l == 0) ?
+//   -inf : mu + sq_log2(l) (l carries the level-1 factor 2688 in every chunk alike); chunks are
+//   merged left to right into R (starts empty) by sq_att_merge_* (merge_states' formula).
 // Per step:
 //   S_j = delta_j (0 without delta), then S_j = S_j + T_g for g = 0..D/16-1, where
 //     T_g = (sa == 0 || sb == 0) ? +0 : (((float)I_g * sa) * sb) * 0.25f and I_g the exact int
@@ -36,9 +43,11 @@
 //   Ot_d = ((U_0 + U_1) + U_2) + U_3; Lt = ((L_0 + L_1) + L_2) + L_3;
 //   alpha = sq_exp2(mu_old - mu_new) (mu_old = -inf before the first processed step);
 //   O_d = fma(O_d, alpha, Ot_d); l = fma(l, alpha, Lt).
-// out_d = (l == 0) ? 0 : O_d / l. With the dense index, the sparse kernel runs the dense steps.
+// out_d = R's o_d (0 for a row that sees no key; one chunk: O_d / l). With the dense index, the
+// sparse kernel runs the dense steps and chunks.
 // The row-to-work-item mapping and the MMA/portable choice change no result: every rounding
 // above happens on one value in the stated order, and the integer dots are exact.
+#include "attention/attention_common.h"
 #include "nvfp4/fp4_math.h"
 
 #define ROWS 64
@@ -113,6 +122,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
 #if FP4_MMA
   __local float sco[ROWS * 64];  // scores [r][key]
   __local float alpha_l[ROWS];
+  __local float mu_l[ROWS];  // mu of each row after the step (chunk lse of the MMA lanes)
   __local int act_l[ROWS];
 #if FP4_MMA == 2
   __local uint xa[WG * XA_SLOTS * 2];
@@ -203,10 +213,13 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
   float O[D / 16][4];  // channels (D/2)*whalf + 8nt + 2ft (+1), rows fg and fg+8 of the slab
   for (int nt = 0; nt < D / 16; ++nt) O[nt][0] = O[nt][1] = O[nt][2] = O[nt][3] = 0.0f;
   float lrow[2] = {0.0f, 0.0f};
+  float R[D / 16][4];  // merged chunk states, same layout
+  for (int nt = 0; nt < D / 16; ++nt) R[nt][0] = R[nt][1] = R[nt][2] = R[nt][3] = 0.0f;
+  float lse_r[2] = {-INFINITY, -INFINITY};
 #else
-  float O[QD];
-  for (int dd = 0; dd < QD; ++dd) O[dd] = 0.0f;
-  float l = 0.0f;
+  float O[QD], R[QD];
+  for (int dd = 0; dd < QD; ++dd) O[dd] = R[dd] = 0.0f;
+  float l = 0.0f, lse_r = -INFINITY;
 #endif
   float m = -INFINITY, mu_old = -INFINITY;
 
@@ -214,10 +227,14 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
 #if FP4_SPARSE
     const int is_tile = n < nt, c0 = (n - nt) * 64;
     const int j0 = is_tile ? ts[n] : 0;
+    // The step closes its chunk when it is the last, or the next tile starts another chunk.
+    const int close =
+        n + 1 == nsteps || (n + 1 < nt && ts[n + 1] / SQ_ATT_CHUNK != j0 / SQ_ATT_CHUNK);
 #define FP4_SLOT_KEY(t) \
   (is_tile ? (j0 + (t) < lk ? j0 + (t) : -1) : (c0 + (t) < ncol ? cs[c0 + (t)] : -1))
 #else
     const int is_tile = 1, j0 = n * SQ_FP4_TILE;
+    const int close = n + 1 == nsteps || (j0 + SQ_FP4_TILE) % SQ_ATT_CHUNK == 0;
 #define FP4_SLOT_KEY(t) (j0 + (t))
 #endif
     const int tile_groups = is_tile ? 4 : 0;  // V groups of the step's tile P·V (columns: none)
@@ -374,6 +391,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
 #if FP4_MMA
     if (q == 0) {
       alpha_l[r] = alpha;
+      mu_l[r] = mu_old;
       act_l[r] = act;
     }
 #endif
@@ -442,6 +460,20 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
         lrow[1] =
             fma(lrow[1], alb,
                 ((plsum[rb * 4] + plsum[rb * 4 + 1]) + plsum[rb * 4 + 2]) + plsum[rb * 4 + 3]);
+      if (close) {  // chunk states of rows ra, rb into R; fresh states
+        const SqAttMerge wa = sq_att_merge_weights(lse_r[0], sq_att_chunk_lse(mu_l[ra], lrow[0]));
+        const SqAttMerge wb = sq_att_merge_weights(lse_r[1], sq_att_chunk_lse(mu_l[rb], lrow[1]));
+        for (int nt = 0; nt < D / 16; ++nt) {
+          R[nt][0] = sq_att_merge_out(wa, R[nt][0], sq_att_chunk_out(O[nt][0], lrow[0]));
+          R[nt][1] = sq_att_merge_out(wa, R[nt][1], sq_att_chunk_out(O[nt][1], lrow[0]));
+          R[nt][2] = sq_att_merge_out(wb, R[nt][2], sq_att_chunk_out(O[nt][2], lrow[1]));
+          R[nt][3] = sq_att_merge_out(wb, R[nt][3], sq_att_chunk_out(O[nt][3], lrow[1]));
+          O[nt][0] = O[nt][1] = O[nt][2] = O[nt][3] = 0.0f;
+        }
+        lse_r[0] = wa.lse;
+        lse_r[1] = wb.lse;
+        lrow[0] = lrow[1] = 0.0f;
+      }
     }
 #else
     if (act) {
@@ -460,10 +492,20 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
       const float lt = ((plsum[r * 4] + plsum[r * 4 + 1]) + plsum[r * 4 + 2]) + plsum[r * 4 + 3];
       l = fma(l, alpha, lt);
     }
+    if (close) {  // the chunk state of row r (channels q * QD ..) into R; a fresh state
+      const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(mu_old, l));
+      for (int dd = 0; dd < QD; ++dd) {
+        R[dd] = sq_att_merge_out(w, R[dd], sq_att_chunk_out(O[dd], l));
+        O[dd] = 0.0f;
+      }
+      lse_r = w.lse;
+      l = 0.0f;
+    }
 #endif
+    if (close) m = mu_old = -INFINITY;
   }
 
-  // out_d = (l == 0) ? 0 : O_d / l.
+  // out_d = R's o_d.
 #if FP4_MMA
   {
     const int ra = row0 + 16 * slab + fg, rb = ra + 8;
@@ -471,20 +513,20 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
       const int d0 = (D / 2) * whalf + 8 * nt + 2 * ft;
       if (ra < row_end) {
         __global float* o = out + (bh * lq + ra) * D + d0;
-        o[0] = lrow[0] == 0.0f ? 0.0f : O[nt][0] / lrow[0];
-        o[1] = lrow[0] == 0.0f ? 0.0f : O[nt][1] / lrow[0];
+        o[0] = R[nt][0];
+        o[1] = R[nt][1];
       }
       if (rb < row_end) {
         __global float* o = out + (bh * lq + rb) * D + d0;
-        o[0] = lrow[1] == 0.0f ? 0.0f : O[nt][2] / lrow[1];
-        o[1] = lrow[1] == 0.0f ? 0.0f : O[nt][3] / lrow[1];
+        o[0] = R[nt][2];
+        o[1] = R[nt][3];
       }
     }
   }
 #else
   if (i < row_end) {
     __global float* o = out + (bh * lq + i) * D + q * QD;
-    for (int dd = 0; dd < QD; ++dd) o[dd] = l == 0.0f ? 0.0f : O[dd] / l;
+    for (int dd = 0; dd < QD; ++dd) o[dd] = R[dd];
   }
 #endif
 }

@@ -1,7 +1,7 @@
 #pragma OPENCL FP_CONTRACT OFF
 // fp4_decode.cl — NVFP4 attention for short query blocks (decode, speculative verification:
 // Lq = 1..127) against long KV, split at the 4096-key chunks (flash-decoding). Mirror:
-// fallback_cpu/nvfp4/fp4_attention.cpp with Fp4AttentionProblem::chunked. Inputs: the packed
+// fallback_cpu/nvfp4/fp4_attention.cpp (dense rows). Inputs: the packed
 // tensors of sparq/nvfp4.h (Q and K per row in groups of 16 along D, V per 16 tokens); delta
 // (Q smoothing, Lq <= 127 rows are one 128-row block) f32 [B, Hq, 1, Lk] or none.
 //
@@ -13,8 +13,9 @@
 // group terms folded ((0 + 1) + 2) + 3; alpha = sq_exp2(mu - mu_new); O = fma(O, alpha, Ot);
 // l = fma(l, alpha, Lt)). Chunk result: o_c = l == 0 ? 0 : O / l, lse_c = l == 0 ? -inf :
 // mu + sq_log2(l) (l carries the level-1 factor 2688 in every chunk alike). Chunks merge left to
-// right by sq_att_merge_* (merge.cl's attention_merge_chunks). One chunk (Lk <= 4096): out = o_c,
-// the same bits as fp4_attention_packed; longer: the chunked order of ARCHITECTURE §2.
+// right by sq_att_merge_* (merge.cl's attention_merge_chunks): the chunked order of ARCHITECTURE
+// §2, which fp4_attention.cl follows too, so every length gives fp4_attention_packed's bits (one
+// chunk, Lk <= 4096: out = o_c).
 //
 // Macros: HEAD_DIM (64 or 128), QD_ROWS (16). Launch and work split as sage8_decode.cl: local
 // (64), global (64 * ceil(G * Lq / QD_ROWS), nchunks, B * Hkv); rows r of KV head hk are query head

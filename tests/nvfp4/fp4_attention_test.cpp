@@ -1,6 +1,7 @@
 // FP4 attention on packed inputs (specs/fp4_attention.md §3-§4): kernel ≡ fallback bitwise over
 // shapes (D 64/128, causal or not, GQA, Lq != Lk, lengths off every tile), with and without the
-// smoothing bias delta; the emulated-MMA variant (the NVIDIA path's fragment code) ≡ fallback;
+// smoothing bias delta; the portable and emulated-MMA variants (the NVIDIA path's fragment code)
+// and the op's route (Lq <= 127: the decode kernel) ≡ fallback;
 // accuracy against float64 attention; NaN groups reach only the rows that weight them; errors.
 #include <gtest/gtest.h>
 
@@ -103,13 +104,16 @@ void check_shapes(const Shape (&shapes)[N]) {
   if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
   Context fb = fallback_context();
   const auto emu = nvfp4_detail::Fp4DotPath::emulated;
+  const auto port = nvfp4_detail::Fp4DotPath::portable;
   const auto mma = nvfp4_detail::Fp4DotPath::mma;
   const bool has_mma = dev.impl()->device->quirks().inline_ptx;
   for (const Shape& s : shapes) {
     const std::uint64_t seed = 1000 + s.lq * 7 + s.lk;
     const Inputs in = make_inputs(s, seed);
     const std::vector<float> want = run(fb, s, in);
+    // The op's route (Lq <= 127: fp4_decode.cl), then this kernel's paths.
     EXPECT_EQ(compare_bits(run(dev, s, in), want), "") << name(s) << " seed " << seed;
+    EXPECT_EQ(compare_bits(run(dev, s, in, &port), want), "") << name(s) << " portable";
     // The NVIDIA path's fragment code with the MMA emulated (the real MMA needs inline PTX).
     EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << name(s) << " emulated MMA";
     if (has_mma) {

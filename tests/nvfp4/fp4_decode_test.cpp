@@ -1,13 +1,19 @@
 // fp4_decode_packed (kernels_cl/nvfp4/fp4_decode.cl): NVFP4 attention of short query blocks
 // (Lq = 1..127) split at the 4096-key chunks. Kernel == fallback bit for bit (Lq 1, 7, 64, 127;
 // GQA; causal rows at the end of the context; a delta row; a context past one chunk with one
-// head so the split + merge path runs); == fp4_attention_packed for Lk <= 4096; accuracy of the
-// split path against float64 attention; errors.
+// head so the split + merge path runs); == fp4_attention_packed at every length (the prefill
+// kernel restarts its state at each chunk too), on each dot path PoCL runs (portable, emulated
+// MMA; mma.sync on NVIDIA); accuracy of the split path against float64 attention; errors.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <mutex>
+
+#include "context_impl.h"
 #include "fp4_test_util.h"
+#include "host/src/nvfp4/nvfp4_common.h"
 #include "reference/attention_ref.h"
+#include "runtime/runtime_test_util.h"
 #include "test_support.h"
 
 namespace sparq::test {
@@ -54,14 +60,11 @@ Fp4Run run(Context& ctx, const Fp4DecCase& c, const HostIn& h, bool prefill) {
 void check(Context& dev, Context& cpu, const Fp4DecCase& c) {
   SCOPED_TRACE(c.name());
   const HostIn h = make_in(c);
-  const bool one_chunk = c.lk <= 4096;
-  const Fp4Run rd = run(dev, c, h, one_chunk), rc = run(cpu, c, h, one_chunk);
+  const Fp4Run rd = run(dev, c, h, true), rc = run(cpu, c, h, true);
   const auto od = rd.decode.download<float>(), oc = rc.decode.download<float>();
   EXPECT_EQ(compare_bits(od, oc), "") << "kernel != fallback";
-  if (one_chunk) {
-    EXPECT_EQ(compare_bits(od, rd.prefill.download<float>()), "") << "decode != prefill (device)";
-    EXPECT_EQ(compare_bits(oc, rc.prefill.download<float>()), "") << "decode != prefill (cpu)";
-  }
+  EXPECT_EQ(compare_bits(od, rd.prefill.download<float>()), "") << "decode != prefill (device)";
+  EXPECT_EQ(compare_bits(oc, rc.prefill.download<float>()), "") << "decode != prefill (cpu)";
 }
 
 TEST(Fp4Decode, KernelEqualsFallbackShortQueries) {
@@ -106,6 +109,74 @@ TEST(Fp4Decode, SplitPastOneChunkEqualsFallbackAndReference) {
   EXPECT_LE(a.rel_l1, 0.2);
   EXPECT_NEAR(a.cosine, b.cosine, 1e-3);
   EXPECT_NEAR(a.rel_l1, b.rel_l1, 1e-2);
+}
+
+// Batch invariance past one chunk: a row decoded (fp4_decode_packed, split + merge) has the bits
+// of the same row of fp4_attention_packed on every dot path of the prefill kernel (rows whose
+// causal end crosses the 4096 boundary, a last chunk of one key, GQA, delta; D 128 past two
+// chunks: SplitPastOneChunkEqualsFallbackAndReference, portable path).
+TEST(Fp4Decode, LongContextPrefillEqualsDecodeEveryPath) {
+  Context dev = device_context();
+  if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
+  using nvfp4_detail::Fp4DotPath;
+  std::vector<Fp4DotPath> paths{Fp4DotPath::portable, Fp4DotPath::emulated};
+  if (dev.impl()->device->quirks().inline_ptx) paths.push_back(Fp4DotPath::mma);
+  const Fp4DecCase cases[] = {
+      {.hq = 4, .hkv = 2, .lq = 127, .lk = 4200, .with_delta = true, .seed = 870},
+      {.hq = 2, .hkv = 1, .lq = 9, .lk = 8193, .causal = false, .seed = 871},
+  };
+  for (const Fp4DecCase& c : cases) {
+    SCOPED_TRACE(c.name());
+    const HostIn h = make_in(c);
+    Context& ctx = dev;
+    const Fp4Packed q = fp4_quantize_rows(ctx, ctx.upload(h.q, DType::f32, {1, c.hq, c.lq, c.d}));
+    const Fp4Packed k = fp4_quantize_rows(ctx, ctx.upload(h.k, DType::f32, {1, c.hkv, c.lk, c.d}));
+    const Fp4PackedT v =
+        fp4_quantize_tokens(ctx, ctx.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d}));
+    Tensor dl;
+    if (c.with_delta) dl = ctx.upload(h.delta, DType::f32, {1, c.hq, 1, c.lk});
+    const Tensor* delta = c.with_delta ? &dl : nullptr;
+    const AttentionOptions o{.causal = c.causal};
+    const auto want = fp4_decode_packed(ctx, q, k, v, delta, o).download<float>();
+    for (const Fp4DotPath path : paths) {
+      Tensor out;
+      {
+        std::lock_guard lock(ctx.impl()->mutex);
+        const nvfp4_detail::Fp4Plan p =
+            nvfp4_detail::plan_fp4_packed("fp4_attention_packed", ctx, q, k, v, delta, o);
+        out = nvfp4_detail::new_tensor(ctx, DType::f32, {1, c.hq, c.lq, c.d});
+        nvfp4_detail::run_fp4_attention(ctx, p, out, &path);
+      }
+      EXPECT_EQ(compare_bits(out.download<float>(), want), "")
+          << "prefill path " << static_cast<int>(path) << " != decode";
+    }
+  }
+}
+
+// fp4_attention_packed and attention(nvfp4) send Lq <= 127 to fp4_decode.cl on a device; the
+// knob SPARQ_TUNE_FP4=decode=N (route Lq <= N, 0 never) changes no bit, and is read (a bad value
+// is refused on the routed call).
+TEST(Fp4Decode, ShortPrefillCallsRouteToDecodeWithItsKnob) {
+  Context dev = device_context(), cpu = fallback_context();
+  if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
+  const Fp4DecCase c{.hq = 4, .hkv = 2, .lq = 5, .lk = 300, .with_delta = true, .seed = 880};
+  const HostIn h = make_in(c);
+  const auto want = run(cpu, c, h, true).prefill.download<float>();
+  const Tensor q = dev.upload(h.q, DType::f32, {1, c.hq, c.lq, c.d});
+  const Tensor k = dev.upload(h.k, DType::f32, {1, c.hkv, c.lk, c.d});
+  const Tensor v = dev.upload(h.v, DType::f32, {1, c.hkv, c.lk, c.d});
+  const AttentionOptions o{.causal = true, .precision = Precision::nvfp4};
+  std::vector<float> fp32_route;
+  for (const char* knob : {"", "decode=0", "decode=4", "decode=5"}) {
+    SCOPED_TRACE(knob);
+    const ScopedEnv env("SPARQ_TUNE_FP4", std::string(knob));
+    EXPECT_EQ(compare_bits(run(dev, c, h, true).prefill.download<float>(), want), "");
+    const auto got = attention(dev, q, k, v, o).out.download<float>();
+    if (fp32_route.empty()) fp32_route = got;
+    EXPECT_EQ(compare_bits(got, fp32_route), "") << "attention(nvfp4)";
+  }
+  const ScopedEnv bad("SPARQ_TUNE_FP4", std::string("decode=500"));
+  EXPECT_THROW((void)run(dev, c, h, true), Error);
 }
 
 TEST(Fp4Decode, RejectsBadInput) {

@@ -35,7 +35,8 @@ struct Case {
   const char* what;
   Shape s;
   std::function<HostIndex(Context&, const sparse::Uploaded&)> index;
-  bool columns = false;  // the index must have column chunks
+  bool columns = false;   // the index must have column chunks
+  bool segments = false;  // some row must have tiles in two 4096-key chunks
 };
 
 Case pattern_case(const char* what, Shape s, Pattern p, bool columns = false) {
@@ -71,6 +72,9 @@ std::vector<Case> d64_cases() {
   Shape group{1, 4, 2, 64, 129, 200, false};
   group.sharing = IndexSharing::kv_group;
   v.push_back(random_case("kv_group full", group, 32, 70));
+  Case two = random_case("two chunks", {1, 2, 1, 64, 64, 4500, true}, 33, 20);
+  two.segments = true;  // tiles below and above key 4096: the state restarts, then merges
+  v.push_back(two);
   return v;
 }
 std::vector<Case> d128_cases() {
@@ -129,6 +133,15 @@ void check_cases(const std::vector<Case>& cases, int mode) {
     if (c.columns) {
       EXPECT_GT(cols, 0) << c.what << ": the case must exercise column chunks";
     }
+    bool two_chunks = false;
+    for (std::size_t row = 0; row < h.tile_count.size(); ++row) {
+      const std::int32_t* ts = h.tile_start.data() + row * h.max_tiles;
+      for (int n = 1; n < h.tile_count[row]; ++n)
+        two_chunks = two_chunks || ts[n] / 4096 != ts[n - 1] / 4096;
+    }
+    if (c.segments) {
+      EXPECT_TRUE(two_chunks) << c.what << ": the case must have tiles in two chunks";
+    }
     if (mode == 0) {
       const sparse::Uploaded td = sparse::upload(dev, c.s, in);
       const AttentionOptions o = nvfp4_options(c.s.causal);
@@ -161,13 +174,14 @@ TEST(Nvfp4Sparse, D128KernelEqualsFallback) {
 }
 
 // The dense index through the sparse path gives dense nvfp4 attention's bits (same tiles, same
-// order, no segments), on the fallback (also through the Dense pattern) and with the device's
-// sparse kernel (against the fallback's dense op: dense kernel ≡ fallback is
+// order, the same 4096-key chunks: Lk 4200), on the fallback (also through the Dense pattern) and
+// with the device's sparse kernel (against the fallback's dense op: dense kernel ≡ fallback is
 // Nvfp4AttentionExact's job, so this process builds one attention program).
 TEST(Nvfp4Sparse, DenseIndexEqualsDenseNvfp4) {
   Context dev = device_context();
   Context cpu = fallback_context();
-  std::vector<Shape> shapes = {{1, 4, 2, 64, 130, 200, true}, {1, 2, 1, 128, 70, 70, false}};
+  std::vector<Shape> shapes = {
+      {1, 4, 2, 64, 130, 200, true}, {1, 2, 1, 128, 70, 70, false}, {1, 2, 1, 64, 64, 4200, true}};
   Shape g{1, 4, 2, 64, 150, 150, true};
   g.sharing = IndexSharing::kv_group;
   shapes.push_back(g);

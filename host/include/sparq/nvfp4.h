@@ -49,8 +49,8 @@ SPARQ_API Tensor fp4_attention_packed(Context& ctx, const Fp4Packed& q, const Fp
 // chunks so few rows still fill a GPU. Q is quantized per row (groups of 16 along D), so a
 // decode row's codes are the prefill row's. Definition: each chunk [4096c, 4096c + 4096) is
 // fp4_attention_packed's tile walk from a fresh state; chunk states (O / l, mu + log2 l) merge
-// left to right with merge_states' formula. Lk <= 4096: the same bits as fp4_attention_packed;
-// longer: the chunked order of ARCHITECTURE §2, which fp4_attention_packed does not follow yet.
+// left to right with merge_states' formula: the same bits as fp4_attention_packed, which
+// follows the same chunked order (ARCHITECTURE §2) at every length.
 // The split depends on Lk only, never on the device. Lq > 127 -> sparq::Error.
 SPARQ_API Tensor fp4_decode_packed(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
                                    const Fp4PackedT& v, const Tensor* delta,

@@ -1,6 +1,7 @@
 // sparq::fp4_attention_packed: validate the packed tensors -> Fp4Plan -> launch
 // kernels_cl/nvfp4/fp4_attention.cl (portable integer dots, or NVIDIA inline-PTX MMA by device
-// quirks), or run fallback_cpu/nvfp4/fp4_attention.cpp. Every path gives the same bits.
+// quirks; Lq <= 127: fp4_decode.cl, fp4_decode.cpp), or run fallback_cpu/nvfp4/fp4_attention.cpp.
+// Every path gives the same bits.
 #include <cmath>
 #include <mutex>
 
@@ -50,10 +51,18 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
     f.d = p.d;
     f.causal = p.causal;
     f.c = p.c;
-    f.chunked = p.chunked;
     fallback::nvfp4::Fp4SparseSteps steps;
     if (p.index) f.sparse = &(steps = sparse_steps(*p.index));
     fallback::nvfp4::fp4_attention(f);
+    return;
+  }
+  // Short query blocks take fp4_decode.cl: the same bits (the chunked order of both kernels),
+  // more work-groups for few rows. Not with a forced dot path (the tests of this kernel) or an
+  // index; SPARQ_TUNE_FP4=decode=N routes Lq <= N only (0: never), for A/B on a GPU.
+  if (!path && !p.index && p.row_begin == 0 && p.row_end == p.lq &&
+      (!p.delta.defined() || (p.delta_blk0 == 0 && p.delta_nblk == 1 && p.delta_rows >= p.lq)) &&
+      p.lq <= fp4_decode_route_rows()) {
+    run_fp4_decode(ctx, p, out);
     return;
   }
   auto& dev = *impl.device;

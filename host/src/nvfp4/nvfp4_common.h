@@ -89,7 +89,6 @@ struct Fp4Plan {
   int row_begin = 0, row_end = 0;  // query rows computed by this run (row_begin % 64 == 0)
   // A validated SparseIndex for this call (fp4_attention_sparse), or null: dense.
   const SparseIndex* index = nullptr;
-  bool chunked = false;  // fallback only: the 4096-key chunked order of fp4_decode.cl
 };
 
 // The checks of fp4_attention_packed (call with the context locked) and its dense plan.
@@ -102,11 +101,12 @@ Fp4Plan plan_fp4_packed(const char* op, Context& ctx, const Fp4Packed& q, const 
 void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out,
                        const Fp4DotPath* path = nullptr, cl::Kernel* own = nullptr);
 cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim);
-// The decode kernel (fp4_decode.cl, + merge.cl over 4096-key chunk states) or the fallback's
-// chunked walk on a validated plan with Lq <= 127, into out. scratch (a plan's): where the chunk
-// states come from (host/src/attention/quant_decode.h; null: new buffers).
-void run_fp4_decode(Context& ctx, const char* op, Fp4Plan p, const Tensor& out,
-                    quant_detail::Scratch* scratch = nullptr);
+
+// fp4_decode.cpp: fp4_decode.cl (+ the chunk merge) over all rows of a dense plan with Lq <= 127
+// and one delta block (device only; the same bits as run_fp4_attention). The largest Lq that
+// run_fp4_attention sends there: 127, or SPARQ_TUNE_FP4="decode=0..127" (0: never).
+void run_fp4_decode(Context& ctx, const Fp4Plan& p, const Tensor& out);
+int fp4_decode_route_rows();
 
 // The checks of fp4_attention_packed (ownership, dtypes, shapes, options) and its plan.
 Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
