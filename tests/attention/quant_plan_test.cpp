@@ -174,9 +174,9 @@ struct Workspace {
 };
 
 // Dense quantized plans on the device: runs in one caller workspace (int8 D = 64 with per-block
-// Q smoothing over two 128-row blocks, then nvfp4 D = 40 whose zero-padded copies are regions
-// too, then int8 again: queued back to back) equal runs in the plans' own workspaces and
-// attention(), bit for bit; every temporary the pipelines ask for is a planned region.
+// Q smoothing over two 128-row blocks; nvfp4 D = 40, whose zero-padded copies are regions too;
+// int8 again: queued back to back) equal runs in the plans' own workspaces and attention(), bit
+// for bit; every temporary the pipelines ask for is a planned region.
 TEST(QuantPlan, CallerWorkspaceEqualsOwnAndOneShot) {
   Context ctx = device_context();
   const std::uint64_t unplanned = quant_detail::unplanned_scratch_requests();
@@ -209,6 +209,8 @@ TEST(QuantPlan, CallerWorkspaceEqualsOwnAndOneShot) {
 // kernels split in two chunks, whose chunk states (O and lse per row and chunk) are the
 // workspace: int8 and NVFP4 plans share one caller workspace back to back; the results equal
 // the plans' own-workspace runs and the one-shot decode ops, bit for bit (device and fallback).
+// On the device an int8 attention() plan of the same shape (quantizers, then the routed decode
+// kernel) uses it too: its chunk states follow the quantizers' regions.
 TEST(QuantPlan, PackedDecodePlansSplitInTheWorkspace) {
   Context dev = device_context(), cpu = fallback_context();
   const Qkv x = random_qkv(cpu, 5, 4200, 64, 320);
@@ -236,6 +238,16 @@ TEST(QuantPlan, PackedDecodePlansSplitInTheWorkspace) {
     const Tensor w8 = plan8.run(p, {.workspace = ws}).out;
     const Tensor w4 = plan4.run(q, k, v, nullptr, {.workspace = ws}).out;
     const Tensor own8 = plan8.run(p).out, own4 = plan4.run(q, k, v, nullptr).out;
+    if (ctx == &dev) {
+      const Qkv y{copy_to(dev, x.q), copy_to(dev, x.k), copy_to(dev, x.v)};
+      Plan dense = make_attention_plan(dev, y.q.desc(), y.k.desc(), y.v.desc(), o);
+      EXPECT_GE(dense.workspace_bytes(), states);
+      const Workspace dws(dev, dense.workspace_bytes());
+      EXPECT_EQ(compare_bits(dense.run(y.q, y.k, y.v, {.workspace = dws.ws}).out.download<float>(),
+                             attention(dev, y.q, y.k, y.v, o).out.download<float>()),
+                "");
+      dws.expect_used_within();
+    }
     const auto want8 = sage8_decode_packed(*ctx, p, o).out.download<float>();
     const auto want4 = fp4_decode_packed(*ctx, q, k, v, nullptr, o).download<float>();
     EXPECT_EQ(compare_bits(w8.download<float>(), want8), "");

@@ -9,6 +9,17 @@
 
 namespace sparq::attention_detail {
 
+namespace {
+
+// The scope of this thread's plan run (SplitScratchScope), or nulls.
+struct ActiveScratch {
+  Context* ctx = nullptr;
+  quant_detail::Scratch* scratch = nullptr;
+};
+thread_local ActiveScratch t_active;
+
+}  // namespace
+
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d) {
   QuantDecodeSplit s;
@@ -19,22 +30,23 @@ QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std:
       check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks, d}, max_alloc);
   const std::uint64_t l_bytes =
       check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks}, max_alloc);
+  if (t_active.scratch && t_active.ctx->impl()->device.get() == &dev) {
+    Context& ctx = *t_active.ctx;
+    s.ws_o = t_active.scratch->get(ctx, DType::f32, {rows, s.nchunks, d}).storage()->buffer;
+    s.ws_lse = t_active.scratch->get(ctx, DType::f32, {rows, s.nchunks}).storage()->buffer;
+    return s;
+  }
   s.ws_o = dev.allocate(static_cast<std::size_t>(o_bytes), "split workspace");
   s.ws_lse = dev.allocate(static_cast<std::size_t>(l_bytes), "split workspace");
   return s;
 }
 
-QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
-                                    std::int64_t lk, std::int64_t d,
-                                    quant_detail::Scratch& scratch) {
-  QuantDecodeSplit s;
-  s.nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
-  if (!s.split()) return s;
-  const std::uint64_t max_alloc = ctx.impl()->info.max_alloc_bytes;
-  check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks, d}, max_alloc);
-  s.ws_o = scratch.get(ctx, DType::f32, {rows, s.nchunks, d}).storage()->buffer;
-  s.ws_lse = scratch.get(ctx, DType::f32, {rows, s.nchunks}).storage()->buffer;
-  return s;
+SplitScratchScope::SplitScratchScope(Context& ctx, quant_detail::Scratch& scratch) {
+  t_active = {&ctx, &scratch};
+}
+
+SplitScratchScope::~SplitScratchScope() {
+  t_active = {};
 }
 
 void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,

@@ -25,16 +25,25 @@ struct QuantDecodeSplit {
   cl::Buffer ws_o, ws_lse;  // [B * Hq * Lq, nchunks, D] and [B * Hq * Lq, nchunks] when split
   bool split() const { return nchunks > 1; }
 };
+// The chunk states are new buffers, or, inside a SplitScratchScope of dev's Context (a plan's
+// run), that scope's scratch tensors f32 [rows, nchunks, D] then f32 [rows, nchunks]: regions of
+// the plan's workspace (quant_decode_layout plans them).
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d);
-// The same with the chunk states taken from a plan's scratch (its workspace): f32
-// [rows, nchunks, D] then f32 [rows, nchunks], the regions quant_decode_layout plans.
-QuantDecodeSplit quant_decode_split(Context& ctx, const char* op, std::int64_t rows,
-                                    std::int64_t lk, std::int64_t d,
-                                    quant_detail::Scratch& scratch);
 // Adds those regions to a plan's workspace layout (nothing when Lk <= 4096: no split).
 void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
                          std::int64_t d);
+
+// While alive (a plan's run on this thread, the context's mutex held): the decode launches below
+// it (run_sage8_slice / run_fp4_attention route Lq <= 127 there) take their split-KV chunk states
+// from `scratch`, so the one-shot launch code serves the plans unchanged. Not nested.
+class SplitScratchScope {
+ public:
+  SplitScratchScope(Context& ctx, quant_detail::Scratch& scratch);
+  ~SplitScratchScope();
+  SplitScratchScope(const SplitScratchScope&) = delete;
+  SplitScratchScope& operator=(const SplitScratchScope&) = delete;
+};
 
 // merge.cl's attention_merge_chunks over the workspace into out (f32 [B, Hq, Lq, D]).
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,

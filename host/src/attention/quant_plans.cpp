@@ -5,8 +5,8 @@
 //    temporary in the workspace (the caller's, or the plan's own), so its bits are attention()'s;
 //  - make_sage8_packed_plan: sage8_attention_packed validated once, with its own kernel object;
 //    a run checks the packed tensors' descriptors and launches (run_sage8_slice, the one-shot
-//    op's launch code); Lq <= 127 runs the decode kernel (run_sage8_decode: the same bits), its
-//    split-KV chunk states in the workspace.
+//    op's launch code, which sends Lq <= 127 to the decode kernel: its split-KV chunk states are
+//    then regions of the workspace, SplitScratchScope).
 #include <mutex>
 
 #include "attention_access.h"
@@ -44,6 +44,7 @@ struct QuantizedAttentionPlan : plan_detail::OpPlan {
     given_lse(op, buffers);  // refused: the quantized paths return no LSE
     const Tensor o = given_out(op, buffers);
     quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
+    const SplitScratchScope scope(ctx, scratch);
     return {plan_detail::run_quantized(ctx, tq, tk, tv, options, nullptr, o, scratch), {}};
   }
 };
@@ -54,7 +55,7 @@ struct Sage8PackedPlan : plan_detail::OpPlan {
   TensorDesc qc, qs, kc, ks, vc, vs, delta;  // delta: shape [] when planned without
   Sage8PackedCall call{};
   bool causal = false;
-  cl::Kernel kernel;              // own object (device contexts)
+  cl::Kernel kernel;              // own object (device contexts; Lq > 127)
   plan_detail::PlanWorkspace ws;  // decode (Lq <= 127): the split-KV chunk states
 
   std::uint64_t workspace_bytes() const override { return ws.bytes(); }
@@ -76,18 +77,11 @@ struct Sage8PackedPlan : plan_detail::OpPlan {
     given_lse(op, buffers);
     Tensor o = given_out(op, buffers);
     if (!o.defined()) o = new_tensor(*owner, owner, DType::f32, out.shape);
-    quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
-    const Sage8Dims& d = call.d;
-    if (d.lq <= kQuantDecodeMaxRows) {
-      const Sage8PackedShape x{d.batch, d.hq, d.hkv,  d.lq,
-                               d.lk,    d.d,  call.c, p.delta.defined() ? call.slice.nblk : 0};
-      run_sage8_decode(ctx, op, p, x, causal, o, &scratch);
-      return {o, {}};
-    }
+    const SplitScratchScope scope(ctx, ws.bind(op, buffers.workspace, owner));
     Sage8Slice slice = call.slice;
     slice.delta = p.delta;
-    run_sage8_slice(ctx, p, d, slice, causal, call.c, o, nullptr,
-                    owner->device ? &kernel : nullptr);
+    run_sage8_slice(ctx, p, call.d, slice, causal, call.c, o, nullptr,
+                    kernel() ? &kernel : nullptr);
     return {o, {}};
   }
 };

@@ -1,7 +1,7 @@
 // make_fp4_packed_plan (sparq/plan.h): fp4_attention_packed validated once (check_fp4_packed),
 // with its own kernel object; a run checks the packed tensors' descriptors and launches through
-// run_fp4_attention, the one-shot op's launch code. Lq <= 127 runs the decode kernel
-// (run_fp4_decode: the same bits), its split-KV chunk states in the plan's workspace.
+// run_fp4_attention, the one-shot op's launch code, which sends Lq <= 127 to the decode kernel:
+// its split-KV chunk states are then regions of the plan's workspace (SplitScratchScope).
 #include <mutex>
 
 #include "host/src/attention/op_plan.h"
@@ -21,7 +21,7 @@ struct Fp4PackedPlan : plan_detail::OpPlan {
   using OpPlan::run;
   TensorDesc qc, qs, kc, ks, vc, vs, delta;  // delta: shape [] when planned without
   Fp4Plan plan;                              // tensors reset
-  cl::Kernel kernel;                         // own object (device contexts)
+  cl::Kernel kernel;                         // own object (device contexts; Lq > 127)
   plan_detail::PlanWorkspace ws;             // decode (Lq <= 127): the split-KV chunk states
 
   std::uint64_t workspace_bytes() const override { return ws.bytes(); }
@@ -52,11 +52,8 @@ struct Fp4PackedPlan : plan_detail::OpPlan {
     p.k = k;
     p.v = v;
     if (d) p.delta = *d;
-    quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
-    if (p.lq <= attention_detail::kQuantDecodeMaxRows)
-      run_fp4_decode(ctx, op, p, o, &scratch);
-    else
-      run_fp4_attention(ctx, p, o, nullptr, owner->device ? &kernel : nullptr);
+    const attention_detail::SplitScratchScope scope(ctx, ws.bind(op, buffers.workspace, owner));
+    run_fp4_attention(ctx, p, o, nullptr, kernel() ? &kernel : nullptr);
     return {o, {}};
   }
 };
