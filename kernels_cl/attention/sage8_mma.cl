@@ -28,9 +28,12 @@
 // fragment of the P.V MMA (m16n8k16). Row max, group absmax and code sums are folded over the
 // quad with shfl.sync.bfly (max is exact in any order; the sums are integers). A lane holds the
 // state (m, l) and the O registers of its two rows, so a chunk's end (every 64 tiles and the last
-// step; sparse: where the next tile's start >> 12 changes) is a per-lane merge of O into the
-// merged-output registers R (and of the chunk lse into R's lse), then a fresh state: no barrier,
-// no memory traffic.
+// step; sparse: where the next tile's start >> 12 changes) is a per-lane merge, then a fresh
+// state, with no barrier. The merged output R lives in `out` (each element read and written only
+// by the lane that owns it, as prefill_body.h's scratch) and R's lse in registers: a second set of
+// O registers would push the kernel past 255 registers into spills in the tile loop (ptxas,
+// sm_90), while R in `out` costs nothing for Lk <= 4096 (the first chunk's merge is the plain
+// store of O / l) and one read + write of the row per later chunk.
 #include "attention/attention_common.h"
 #include "attention/sage8_common.h"
 
@@ -241,13 +244,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #endif
   float m[2] = {sq_att_neg_inf(), sq_att_neg_inf()}, l[2] = {0.0f, 0.0f};
   float lse_r[2] = {sq_att_neg_inf(), sq_att_neg_inf()};  // R's lse of rows ra, ra + 8
-  float o[DH / 2];    // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2 (this chunk)
-  float o_r[DH / 2];  // R: the chunks before this one merged (same layout)
+  float o[DH / 2];  // [nt][e]: row ra + 8 (e / 2), channel 8 nt + 2t + e % 2 (this chunk)
   SQ_UNROLL
-  for (int x = 0; x < DH / 2; ++x) o[x] = o_r[x] = 0.0f;
+  for (int x = 0; x < DH / 2; ++x) o[x] = 0.0f;
+  __global float* ob =
+      out + (((long)b * hq + h) * lq + r0) * DH;  // also R between chunks
 
 #if !SAGE8_SPARSE
-    // Tile staging: work-item lid moves K words (x = lid + NT i), V words and V scales of a tile.
+                                                  // Tile staging: work-item lid moves K words (x =
+                                                  // lid + NT i), V words and V scales of a tile.
 #if (BN * (DH / 16)) % NT != 0 || (DH * 4) % NT != 0
 #error "tile staging needs NT to divide the tile's word counts"
 #endif
@@ -451,7 +456,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       }
     }
 #endif
-    if (chunk_end) {  // R = merge(R, C), C = (O / l, m + log2 l); then a fresh state
+    if (chunk_end) {  // R = merge(R, C), C = (O / l, m + log2 l), in out; then a fresh state
       SqAttMerge w[2];
       SQ_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
@@ -459,9 +464,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         lse_r[hf] = w[hf].lse;
       }
       SQ_UNROLL
-      for (int x = 0; x < DH / 2; ++x) {
-        const int hf = (x >> 1) & 1;
-        o_r[x] = sq_att_merge_out(w[hf], o_r[x], sq_att_chunk_out(o[x], l[hf]));
+      for (int x = 0; x < DH / 2; ++x) {  // mode 0: R = C (no read); 1: R unchanged; 2: weighted
+        const int hf = (x >> 1) & 1, row = ra + 8 * hf;
+        __global float* po = ob + row * DH + 8 * (x >> 2) + 2 * t + (x & 1);
+        if (row < nrows && w[hf].mode != 1)
+          *po =
+              sq_att_merge_out(w[hf], w[hf].mode == 2 ? *po : 0.0f, sq_att_chunk_out(o[x], l[hf]));
         o[x] = 0.0f;
       }
       SQ_UNROLL
@@ -472,12 +480,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     }
   }
 
-  // ---- out = R (0 for a row that sees no key) ----
-  __global float* ob = out + (((long)b * hq + h) * lq + r0) * DH;
-  SQ_UNROLL
-  for (int nt = 0; nt < DH / 8; ++nt) SQ_UNROLL
-  for (int e = 0; e < 4; ++e) {
-    const int row = ra + 8 * (e >> 1);
-    if (row < nrows) ob[row * DH + 8 * nt + 2 * t + (e & 1)] = o_r[4 * nt + e];
+  // ---- out = R, written by the last chunk's merge; a block with no step sees no key: 0 ----
+  if (nsteps == 0) {
+    SQ_UNROLL
+    for (int x = 0; x < DH / 2; ++x) {
+      const int row = ra + 8 * ((x >> 1) & 1);
+      if (row < nrows) ob[row * DH + 8 * (x >> 2) + 2 * t + (x & 1)] = 0.0f;
+    }
   }
 }

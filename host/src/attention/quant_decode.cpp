@@ -50,9 +50,9 @@ SplitScratchScope::~SplitScratchScope() {
 }
 
 void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
-                         std::int64_t d) {
+                         std::int64_t d, std::uint64_t max_alloc) {
   const std::int64_t nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
-  if (nchunks < 2) return;
+  if (nchunks < 2 || (max_alloc && !quant_decode_fits(max_alloc, rows, lk, d))) return;
   layout.add(DType::f32, {rows, nchunks, d});
   layout.add(DType::f32, {rows, nchunks});
 }

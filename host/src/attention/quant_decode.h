@@ -30,9 +30,18 @@ struct QuantDecodeSplit {
 // the plan's workspace (quant_decode_layout plans them).
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d);
-// Adds those regions to a plan's workspace layout (nothing when Lk <= 4096: no split).
+// Whether quant_decode_split's workspace for these rows fits max_alloc (a router's test).
+inline bool quant_decode_fits(std::uint64_t max_alloc, std::int64_t rows, std::int64_t lk,
+                              std::int64_t d) {
+  const std::int64_t nchunks = (lk + 4095) / 4096;  // kChunkKeys (attention_plan.h)
+  return nchunks == 1 || static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(nchunks) *
+                                 static_cast<std::uint64_t>(d) * 4 <=
+                             max_alloc;
+}
+// Adds those regions to a plan's workspace layout (nothing when Lk <= 4096 or when they do not
+// fit max_alloc, 0: no limit; then no split runs: quant_decode_fits).
 void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
-                         std::int64_t d);
+                         std::int64_t d, std::uint64_t max_alloc);
 
 // While alive (a plan's run on this thread, the context's mutex held): the decode launches below
 // it (run_sage8_slice / run_fp4_attention route Lq <= 127 there) take their split-KV chunk states

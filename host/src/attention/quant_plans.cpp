@@ -128,7 +128,8 @@ Plan make_sage8_packed_plan(Context& ctx, const Sage8Packed& packed,
   p->out = plan_detail::contiguous_desc(DType::f32, {d.batch, d.hq, d.lq, d.d});
   quant_detail::ScratchLayout layout;
   layout.align = plan_detail::workspace_align(impl);
-  if (d.lq <= kQuantDecodeMaxRows) quant_decode_layout(layout, d.batch * d.hq * d.lq, d.lk, d.d);
+  if (d.lq <= kQuantDecodeMaxRows)
+    quant_decode_layout(layout, d.batch * d.hq * d.lq, d.lk, d.d, max_alloc(impl));
   p->ws.set_layout(std::move(layout));
   if (impl.device && d.lq > kQuantDecodeMaxRows) p->kernel = own_sage8_kernel(*impl.device, d.d);
   return plan_detail::make_plan(std::move(p));

@@ -103,7 +103,8 @@ ScratchLayout quantized_layout(const detail::ContextImpl& ctx, const TensorDesc&
     nvfp4_regions(l, x, options);
   // Short query blocks may run the split decode kernels (quant_decode.h): their chunk states.
   if (!sparse && x.lq <= attention_detail::kQuantDecodeMaxRows)
-    attention_detail::quant_decode_layout(l, x.b * x.hq * x.lq, x.lk, x.d);
+    attention_detail::quant_decode_layout(l, x.b * x.hq * x.lq, x.lk, x.d,
+                                          attention_detail::max_alloc(ctx));
   return l;
 }
 

@@ -142,10 +142,13 @@ void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Dims& d, const Sl
                      float c, const Tensor& out, const SparseIndex* index, cl::Kernel* own) {
   auto& impl = *ctx.impl();
   // Short query blocks: the decode kernel (16-row blocks per KV-head group, split-KV) computes
-  // the same chunked order with the same bits; delta then has one row per (b, h).
+  // the same chunked order with the same bits; delta then has one row per (b, h). Its split
+  // workspace must fit one allocation (else the prefill kernel runs, which needs none).
   if (!index && d.lq <= kQuantDecodeMaxRows && s.row0 == 0 && s.row1 == d.lq &&
-      (!s.delta.defined() || (s.blk0 == 0 && s.nblk == 1)) && sage8_route_decode()) {
-    run_sage8_decode(ctx, p, d, s.delta, causal, c, out);
+      (!s.delta.defined() || (s.blk0 == 0 && s.nblk == 1)) && sage8_route_decode() &&
+      (!impl.device ||
+       quant_decode_fits(impl.info.max_alloc_bytes, d.batch * d.hq * d.lq, d.lk, d.d))) {
+    run_sage8_decode(ctx, p, d, s.delta, causal, c, out, "attention");
     return;
   }
   if (!impl.device) {

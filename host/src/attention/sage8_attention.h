@@ -68,9 +68,11 @@ void run_sage8_slice(Context& ctx, const Sage8Packed& p, const Sage8Dims& d, con
                      cl::Kernel* own = nullptr);
 cl::Kernel own_sage8_kernel(rt::DeviceRuntime& dev, std::int64_t head_dim);
 // sage8_decode.cl (or its fallback) over all rows (Lq <= 127; delta [B, Hq, 1, Lk] or undefined)
-// into out (f32 [B, Hq, Lq, D], contiguous); no checks (call with the context locked).
+// into out (f32 [B, Hq, Lq, D], contiguous); no checks (call with the context locked). op: the
+// name in errors (the split workspace's allocation).
 void run_sage8_decode(Context& ctx, const Sage8Packed& p, const Sage8Dims& d, const Tensor& delta,
-                      bool causal, float c, const Tensor& out);
+                      bool causal, float c, const Tensor& out,
+                      const char* op = "sage8_decode_packed");
 // The checks of sage8_attention_packed as the decode entry uses them (call with the context
 // locked). delta_nblk: delta's block count (0: no delta).
 struct Sage8PackedShape {

@@ -33,8 +33,7 @@ const T* host_ptr(const Tensor& t) {
 namespace attention_detail {
 
 void run_sage8_decode(Context& ctx, const Sage8Packed& p, const Sage8Dims& x, const Tensor& delta,
-                      bool causal, float c, const Tensor& out) {
-  constexpr const char* op = "sage8_decode_packed";
+                      bool causal, float c, const Tensor& out, const char* op) {
   auto& impl = *ctx.impl();
   const bool has_delta = delta.defined();
   if (!impl.device) {

@@ -84,7 +84,8 @@ Plan make_fp4_packed_plan(Context& ctx, const Fp4Packed& q, const Fp4Packed& k, 
   const bool decode = p->plan.lq <= attention_detail::kQuantDecodeMaxRows;
   if (decode)
     attention_detail::quant_decode_layout(
-        layout, std::int64_t{p->plan.batch} * p->plan.hq * p->plan.lq, p->plan.lk, p->plan.d);
+        layout, std::int64_t{p->plan.batch} * p->plan.hq * p->plan.lq, p->plan.lk, p->plan.d,
+        impl.device ? impl.info.max_alloc_bytes : 0);
   p->ws.set_layout(std::move(layout));
   if (impl.device && !decode) p->kernel = own_fp4_kernel(impl, p->plan.d);
   return plan_detail::make_plan(std::move(p));
