@@ -101,7 +101,7 @@ Plan make_quantized_attention_plan(Context& ctx, const TensorDesc& q, const Tens
   auto p = std::make_shared<QuantizedAttentionPlan>(ctx, "make_attention_plan", "run(q, k, v)");
   p->qkv = {q, k, v};
   p->options = options;
-  p->ws.set_layout(quantized_layout(*ctx.impl(), q, k, v, options, false));
+  p->ws.set_layout(workspace_layout(*ctx.impl(), q, k, v, options, false));
   p->out = contiguous_desc(DType::f32, {q.shape[0], q.shape[1], q.shape[2], q.shape[3]});
   return make_plan(std::move(p));
 }

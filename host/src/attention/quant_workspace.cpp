@@ -84,7 +84,7 @@ void nvfp4_regions(ScratchLayout& l, const Dims& x, const AttentionOptions& o) {
 
 }  // namespace
 
-ScratchLayout quantized_layout(const detail::ContextImpl& ctx, const TensorDesc& q,
+ScratchLayout workspace_layout(const detail::ContextImpl& ctx, const TensorDesc& q,
                                const TensorDesc& k, const TensorDesc& v,
                                const AttentionOptions& options, bool sparse) {
   ScratchLayout l;
@@ -97,6 +97,7 @@ ScratchLayout quantized_layout(const detail::ContextImpl& ctx, const TensorDesc&
     l.add(DType::f32, {x.b, x.hq, x.lq, kd});
     x.d = kd;
   }
+  if (options.precision == Precision::fp32) return l;
   if (options.precision == Precision::int8)
     int8_regions(l, x, options, attention_detail::max_alloc(ctx));
   else

@@ -17,8 +17,9 @@
 namespace sparq::plan_detail {
 
 // Every temporary of one attention(q, k, v, options) run with precision int8 / nvfp4 (sparse:
-// over a SparseIndex, which never runs the split decode kernels), for validated descriptors.
-quant_detail::ScratchLayout quantized_layout(const detail::ContextImpl& ctx, const TensorDesc& q,
+// over a SparseIndex, which never runs the split decode kernels), for validated descriptors;
+// with precision fp32 (sparse plans), the zero-padded copies only (none for D = 64 / 128).
+quant_detail::ScratchLayout workspace_layout(const detail::ContextImpl& ctx, const TensorDesc& q,
                                              const TensorDesc& k, const TensorDesc& v,
                                              const AttentionOptions& options, bool sparse);
 
