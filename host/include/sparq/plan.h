@@ -75,6 +75,7 @@ class SPARQ_API Plan {
   //    other than 64 and 128), the smoothing means (K, Q blocks), the quantized Q/K/V codes and
   //    scales, the smoothing delta slice(s) (one region reused by every slice), and, for dense
   //    calls with Lq <= 127 over more than 4096 keys, the decode kernel's chunk states;
+  //  - fp32 sparse plans: the zero-padded copies (head dims other than 64 and 128), else 0;
   //  - sage8 / fp4 packed plans: the decode kernel's chunk states when Lq <= 127 and Lk > 4096
   //    (f32 [B*Hq*Lq, chunks, D] and [B*Hq*Lq, chunks]), else 0.
   // The same on a fallback Context, where a given workspace is checked but not used (the CPU
