@@ -30,6 +30,13 @@ def test_dense_and_int8_plans(dev, cpu):
                 assert same_bits(got[0], want[0]) and same_bits(got[1], want[1])
             else:
                 assert same_bits(got, want)
+    # int8: the quantized Q/K/V, scales, means and delta live in the workspace (a caller's here;
+    # the fallback checks it and keeps its own temporaries).
+    assert plan.workspace_bytes > 0
+    ws = cpu.empty(sparq.u8, [plan.workspace_bytes])
+    assert same_bits(plan.run(q, k, v, workspace=ws), want)
+    with pytest.raises(sparq.Error, match="buffers.workspace"):
+        plan.run(q, k, v, workspace=cpu.empty(sparq.u8, [plan.workspace_bytes - 1]))
     with pytest.raises(sparq.Error) as e:
         plan.run(*qkv(g, 6, 70))
     assert e.value.code == "shape_mismatch"

@@ -1,12 +1,15 @@
 // sparq::Plan of the quantized attention ops: make_attention_plan with precision int8 / nvfp4,
 // make_sage8_packed_plan and make_fp4_packed_plan. Runs with new data each equal the one-shot
-// op bit for bit on the device (PoCL) and the fallback, with own or caller-provided outputs;
-// runs whose tensors do not match the plan are refused with sparq::Error.
+// op bit for bit on the device (PoCL) and the fallback, with own or caller-provided outputs and
+// workspace (every temporary of a run is a region of it, one workspace serves several plans);
+// runs whose tensors or workspace do not match the plan are refused with sparq::Error.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "attention_test_util.h"
+#include "host/src/quant/quant_ops.h"
 
 namespace sparq::test::attn {
 namespace {
@@ -51,7 +54,7 @@ struct Fp4Inputs {
 
 Fp4Inputs fp4_packed(Context& ctx, std::uint64_t seed) {
   Context cpu = fallback_context();
-  const Qkv x = random_qkv(cpu, 70, 100, 64, seed);
+  const Qkv x = random_qkv(cpu, 130, 100, 64, seed);  // Lq > 127: the prefill kernel
   const Fp4Packed q = fp4_quantize_rows(cpu, x.q), k = fp4_quantize_rows(cpu, x.k);
   const Fp4PackedT v = fp4_quantize_tokens(cpu, x.v);
   return {{copy_to(ctx, q.codes), copy_to(ctx, q.scales)},
@@ -70,6 +73,7 @@ TEST(QuantPlan, Sage8PackedRunsEqualOneShot) {
       AttentionOptions o{.causal = true, .precision = Precision::int8};
       o.quant.q_smooth = qs;
       Plan plan = make_sage8_packed_plan(*ctx, sage8_packed(*ctx, 10, o), o);
+      EXPECT_EQ(plan.workspace_bytes(), 0u);  // Lq = 130: the prefill kernel, no temporaries
       const Tensor out = ctx->empty(plan.out_desc().dtype, plan.out_desc().shape);
       for (int run = 0; run < 2; ++run) {
         const Sage8Packed p = sage8_packed(*ctx, 20 + 3 * run, o);
@@ -125,7 +129,7 @@ TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
         const AttentionOptions o{.causal = true, .precision = prec};
         const Qkv first = random_qkv(*ctx, 130, 140, d, 60);
         Plan plan = make_attention_plan(*ctx, first.q.desc(), first.k.desc(), first.v.desc(), o);
-        EXPECT_EQ(plan.workspace_bytes(), 0u);
+        EXPECT_GT(plan.workspace_bytes(), 0u);
         const Tensor out = ctx->empty(plan.out_desc().dtype, plan.out_desc().shape);
         std::vector<Qkv> inputs;
         std::vector<Tensor> got;
@@ -143,6 +147,152 @@ TEST(QuantPlan, QuantizedAttentionRunsEqualOneShot) {
         }
       }
   }
+}
+
+// A caller's workspace of n bytes at byte offset 4096 (a multiple of the region alignment,
+// max(4096, CL_DEVICE_MEM_BASE_ADDR_ALIGN), on every device sparq knows) of a zeroed tensor with
+// 4096 more bytes after it.
+struct Workspace {
+  Tensor all, ws;
+  explicit Workspace(Context& ctx, std::uint64_t n)
+      : all(ctx.upload(std::vector<std::uint8_t>(n + 8192), DType::u8,
+                       {static_cast<std::int64_t>(n) + 8192})),
+        ws(all.view({static_cast<std::int64_t>(n)}, {1}, 4096)) {}
+  // Device runs wrote into the workspace (a run there carved its temporaries from it) and
+  // nothing outside it.
+  void expect_used_within() const {
+    const auto bytes = all.download<std::uint8_t>();
+    const auto nonzero = [&](std::size_t a, std::size_t b) {
+      return std::count_if(bytes.begin() + static_cast<std::ptrdiff_t>(a),
+                           bytes.begin() + static_cast<std::ptrdiff_t>(b),
+                           [](std::uint8_t x) { return x != 0; });
+    };
+    EXPECT_EQ(nonzero(0, 4096), 0);
+    EXPECT_GT(nonzero(4096, bytes.size() - 4096), 0);
+    EXPECT_EQ(nonzero(bytes.size() - 4096, bytes.size()), 0);
+  }
+};
+
+// Dense quantized plans on the device: runs in one caller workspace (int8 D = 64 with per-block
+// Q smoothing over two 128-row blocks; nvfp4 D = 40, whose zero-padded copies are regions too;
+// int8 again: queued back to back) equal runs in the plans' own workspaces and attention(), bit
+// for bit; every temporary the pipelines ask for is a planned region.
+TEST(QuantPlan, CallerWorkspaceEqualsOwnAndOneShot) {
+  Context ctx = device_context();
+  const std::uint64_t unplanned = quant_detail::unplanned_scratch_requests();
+  const AttentionOptions o8{.causal = true, .precision = Precision::int8};
+  const AttentionOptions o4{.causal = true, .precision = Precision::nvfp4};
+  const Qkv a = random_qkv(ctx, 130, 140, 64, 300), b = random_qkv(ctx, 70, 90, 40, 310);
+  Plan p8 = make_attention_plan(ctx, a.q.desc(), a.k.desc(), a.v.desc(), o8);
+  Plan p4 = make_attention_plan(ctx, b.q.desc(), b.k.desc(), b.v.desc(), o4);
+  // At least the quantized Q/K/V codes.
+  EXPECT_GE(p8.workspace_bytes(), (4u * 130 + 2u * 140) * 64 + 2u * 64 * 192);
+  EXPECT_GE(p4.workspace_bytes(), 4u * 70 * 64 * 4);  // at least the padded f32 Q
+  const Workspace caller(ctx, std::max(p8.workspace_bytes(), p4.workspace_bytes()));
+  const Tensor& ws = caller.ws;
+  const Tensor w8 = p8.run(a.q, a.k, a.v, {.workspace = ws}).out;
+  const Tensor w4 = p4.run(b.q, b.k, b.v, {.workspace = ws}).out;
+  const Tensor w8_again = p8.run(a.q, a.k, a.v, {.workspace = ws}).out;
+  const Tensor own8 = p8.run(a.q, a.k, a.v).out, own4 = p4.run(b.q, b.k, b.v).out;
+  const auto want8 = attention(ctx, a.q, a.k, a.v, o8).out.download<float>();
+  const auto want4 = attention(ctx, b.q, b.k, b.v, o4).out.download<float>();
+  EXPECT_EQ(compare_bits(w8.download<float>(), want8), "");
+  EXPECT_EQ(compare_bits(w8_again.download<float>(), want8), "");
+  EXPECT_EQ(compare_bits(own8.download<float>(), want8), "");
+  EXPECT_EQ(compare_bits(w4.download<float>(), want4), "");
+  EXPECT_EQ(compare_bits(own4.download<float>(), want4), "");
+  EXPECT_EQ(quant_detail::unplanned_scratch_requests(), unplanned);
+  caller.expect_used_within();
+}
+
+// Packed plans of short query blocks (Lq = 5 <= 127) over Lk = 4200 > 4096 keys run the decode
+// kernels split in two chunks, whose chunk states (O and lse per row and chunk) are the
+// workspace: int8 and NVFP4 plans share one caller workspace back to back; the results equal
+// the plans' own-workspace runs and the one-shot decode ops, bit for bit (device and fallback).
+// On the device an int8 attention() plan of the same shape (quantizers, then the routed decode
+// kernel) uses it too: its chunk states follow the quantizers' regions.
+TEST(QuantPlan, PackedDecodePlansSplitInTheWorkspace) {
+  Context dev = device_context(), cpu = fallback_context();
+  const Qkv x = random_qkv(cpu, 5, 4200, 64, 320);
+  const AttentionOptions o{.causal = true, .precision = Precision::int8};
+  const Sage8Packed p8 = sage8_quantize(cpu, x.q, x.k, x.v, o);
+  const Fp4Packed q4 = fp4_quantize_rows(cpu, x.q), k4 = fp4_quantize_rows(cpu, x.k);
+  const Fp4PackedT v4 = fp4_quantize_tokens(cpu, x.v);
+  const std::uint64_t states = 4 * 5 * 2 * (64 + 1) * 4;  // rows x chunks x (O row + lse)
+  for (Context* ctx : {&dev, &cpu}) {
+    SCOPED_TRACE(ctx->device().name);
+    const std::uint64_t unplanned = quant_detail::unplanned_scratch_requests();
+    const Sage8Packed p{{copy_to(*ctx, p8.q.codes), copy_to(*ctx, p8.q.scales)},
+                        {copy_to(*ctx, p8.k.codes), copy_to(*ctx, p8.k.scales)},
+                        {copy_to(*ctx, p8.v.codes), copy_to(*ctx, p8.v.scales)},
+                        copy_to(*ctx, p8.delta)};
+    const Fp4Packed q{copy_to(*ctx, q4.codes), copy_to(*ctx, q4.scales)};
+    const Fp4Packed k{copy_to(*ctx, k4.codes), copy_to(*ctx, k4.scales)};
+    const Fp4PackedT v{copy_to(*ctx, v4.codes), copy_to(*ctx, v4.scales), v4.tokens};
+    Plan plan8 = make_sage8_packed_plan(*ctx, p, o);
+    Plan plan4 = make_fp4_packed_plan(*ctx, q, k, v, nullptr, o);
+    EXPECT_GE(plan8.workspace_bytes(), states);
+    EXPECT_GE(plan4.workspace_bytes(), states);
+    const Workspace caller(*ctx, std::max(plan8.workspace_bytes(), plan4.workspace_bytes()));
+    const Tensor& ws = caller.ws;
+    const Tensor w8 = plan8.run(p, {.workspace = ws}).out;
+    const Tensor w4 = plan4.run(q, k, v, nullptr, {.workspace = ws}).out;
+    const Tensor own8 = plan8.run(p).out, own4 = plan4.run(q, k, v, nullptr).out;
+    if (ctx == &dev) {
+      const Qkv y{copy_to(dev, x.q), copy_to(dev, x.k), copy_to(dev, x.v)};
+      Plan dense = make_attention_plan(dev, y.q.desc(), y.k.desc(), y.v.desc(), o);
+      EXPECT_GE(dense.workspace_bytes(), states);
+      const Workspace dws(dev, dense.workspace_bytes());
+      EXPECT_EQ(compare_bits(dense.run(y.q, y.k, y.v, {.workspace = dws.ws}).out.download<float>(),
+                             attention(dev, y.q, y.k, y.v, o).out.download<float>()),
+                "");
+      dws.expect_used_within();
+    }
+    const auto want8 = sage8_decode_packed(*ctx, p, o).out.download<float>();
+    const auto want4 = fp4_decode_packed(*ctx, q, k, v, nullptr, o).download<float>();
+    EXPECT_EQ(compare_bits(w8.download<float>(), want8), "");
+    EXPECT_EQ(compare_bits(own8.download<float>(), want8), "");
+    EXPECT_EQ(compare_bits(w4.download<float>(), want4), "");
+    EXPECT_EQ(compare_bits(own4.download<float>(), want4), "");
+    EXPECT_EQ(quant_detail::unplanned_scratch_requests(), unplanned);
+    if (ctx == &dev) caller.expect_used_within();  // the fallback's executor keeps its own
+  }
+}
+
+// A workspace that is too small, not u8, not contiguous 1-d, misaligned or of another Context is
+// refused before any kernel, naming the op, buffers.workspace and workspace_bytes().
+TEST(QuantPlan, BadWorkspaceIsRefused) {
+  Context ctx = fallback_context(), other = fallback_context();
+  const auto shape = ErrorCode::shape_mismatch;
+  const Qkv x = random_qkv(ctx, 8, 64, 64, 330);
+  Plan plan =
+      make_attention_plan(ctx, x.q.desc(), x.k.desc(), x.v.desc(), {.precision = Precision::nvfp4});
+  const auto n = static_cast<std::int64_t>(plan.workspace_bytes());
+  ASSERT_GT(n, 0);
+  const std::string expected = fmt::format("expected contiguous u8[>= {}]", n);
+  const auto refused = [&](const Tensor& ws, const char* why) {
+    expect_error([&] { plan.run(x.q, x.k, x.v, {.workspace = ws}); }, shape,
+                 {"attention plan", "buffers.workspace", why, expected});
+  };
+  refused(ctx.empty(DType::u8, {n - 1}), "too small");
+  refused(ctx.empty(DType::f32, {n}), "dtype is not u8");
+  refused(ctx.empty(DType::u8, {2, n}), "not a contiguous 1-d");
+  refused(ctx.empty(DType::u8, {n + 1}).view({n}, {1}, 1), "offset is not a multiple");
+  expect_error([&] { plan.run(x.q, x.k, x.v, {.workspace = other.empty(DType::u8, {n})}); },
+               ErrorCode::invalid_argument, {"attention plan", "buffers.workspace", "Context"});
+  EXPECT_NO_THROW(plan.run(x.q, x.k, x.v, {.workspace = ctx.empty(DType::u8, {n})}));
+
+  const Qkv y = random_qkv(ctx, 3, 4100, 64, 340);  // decode-shaped: split states
+  const AttentionOptions o{.precision = Precision::int8};
+  Plan packed = make_sage8_packed_plan(ctx, sage8_quantize(ctx, y.q, y.k, y.v, o), o);
+  const auto m = static_cast<std::int64_t>(packed.workspace_bytes());
+  ASSERT_GT(m, 0);
+  expect_error(
+      [&] {
+        packed.run(sage8_quantize(ctx, y.q, y.k, y.v, o),
+                   {.workspace = ctx.empty(DType::u8, {m - 1})});
+      },
+      shape, {"sage8_attention_packed plan", "buffers.workspace", "too small"});
 }
 
 TEST(QuantPlan, MismatchedRunsAreRefused) {

@@ -4,6 +4,7 @@
 // and zero-padded head dims; mismatched runs are refused with sparq::Error.
 #include <fmt/format.h>
 
+#include "host/src/quant/quant_ops.h"
 #include "sparse/sparse_test_util.h"
 
 namespace sparq::test::sparse {
@@ -40,7 +41,10 @@ void check_plan(Context& ctx, const Shape& s, const AttentionOptions& o, std::ui
   const SparseIndex x0 = upload_index(ctx, random_index(s, seed));
   Plan plan =
       make_sparse_attention_plan(ctx, first.q.desc(), first.k.desc(), first.v.desc(), x0, o);
-  EXPECT_EQ(plan.workspace_bytes(), 0u);
+  // The padded copies (D other than 64 / 128) and the quantized Q/K/V and scales (int8 / nvfp4)
+  // live in the workspace.
+  EXPECT_EQ(plan.workspace_bytes() > 0,
+            o.precision != Precision::fp32 || (s.D != 64 && s.D != 128));
   const Tensor out = ctx.empty(plan.out_desc().dtype, plan.out_desc().shape);
   const Tensor lse = o.return_lse ? ctx.empty(DType::f32, plan.lse_desc().shape) : Tensor();
   const int runs = ctx.backend() == Backend::fallback ? 3 : 2;
@@ -97,6 +101,41 @@ TEST(SparsePlan, PatternRunsEqualOneShot) {
     expect_error([&] { plan.run_sparse(first.q, first.k, first.v, SparseIndex()); },
                  ErrorCode::invalid_argument, {"run(q, k, v)"});
   }
+}
+
+// Sparse plans on the device with a workspace: an int8 plan over a caller-made index runs in a
+// caller's workspace twice (the second rebinds it) and in its own, then an fp32 plan with a
+// zero-padded head dim (D = 40: its padded copies are the regions) runs in the same workspace;
+// every run equals attention(q, k, v, index), bit for bit, and every temporary is a planned
+// region. (NVFP4 shares the plan code; its sparse kernel build on PoCL would double the cost:
+// the fallback test above covers it.)
+TEST(SparsePlan, WorkspaceRunsOnTheDevice) {
+  Context ctx = device_context();
+  const std::uint64_t unplanned = quant_detail::unplanned_scratch_requests();
+  const Shape s{.Hq = 4, .Hkv = 2, .D = 64, .Lq = 100, .Lk = 150};
+  Shape s40 = s;
+  s40.D = 40;
+  const Qkv x = random_qkv(ctx, s, 800), y = random_qkv(ctx, s, 810), z = random_qkv(ctx, s40, 820);
+  const SparseIndex index = upload_index(ctx, random_index(s, 805));
+  const AttentionOptions o{.causal = true, .precision = Precision::int8};
+  const AttentionOptions o32{.causal = true, .return_lse = true};
+  Plan plan = make_sparse_attention_plan(ctx, x.q.desc(), x.k.desc(), x.v.desc(), index, o);
+  Plan padded = make_sparse_attention_plan(ctx, z.q.desc(), z.k.desc(), z.v.desc(), index, o32);
+  ASSERT_GT(plan.workspace_bytes(), 0u);
+  EXPECT_GE(padded.workspace_bytes(), 4u * 100 * 64 * 4);  // at least the padded f32 Q
+  const Tensor ws = ctx.empty(
+      DType::u8,
+      {static_cast<std::int64_t>(std::max(plan.workspace_bytes(), padded.workspace_bytes()))});
+  const AttentionResult wx = plan.run_sparse(x.q, x.k, x.v, index, {.workspace = ws});
+  const AttentionResult wy = plan.run_sparse(y.q, y.k, y.v, index, {.workspace = ws});
+  const AttentionResult own = plan.run_sparse(x.q, x.k, x.v, index);
+  const AttentionResult wz = padded.run_sparse(z.q, z.k, z.v, index, {.workspace = ws});
+  const AttentionResult want = attention(ctx, x.q, x.k, x.v, index, o);
+  expect_same_bits(wx, want, "int8, caller's workspace");
+  expect_same_bits(own, want, "int8, own workspace");
+  expect_same_bits(wy, attention(ctx, y.q, y.k, y.v, index, o), "int8, caller's workspace again");
+  expect_same_bits(wz, attention(ctx, z.q, z.k, z.v, index, o32), "fp32 D40, caller's workspace");
+  EXPECT_EQ(quant_detail::unplanned_scratch_requests(), unplanned);
 }
 
 TEST(SparsePlan, MismatchedRunsAreRefused) {

@@ -1,10 +1,11 @@
 // sparq::Plan: an attention call validated once for fixed shapes and options, then run many
 // times (a model calls attention 32-80 times per forward pass with the same shapes: FlashInfer's
 // plan / run split). Making a plan runs every check of the one-shot op on the descriptors,
-// computes the scale and hook constants, builds the kernels and sizes the device temporaries
-// (split-KV partial outputs and LSEs, the dense kernel's fp32 scratch). Plan::run then only
-// checks that its tensors have the planned descriptors and enqueues; its result is the one-shot
-// op's, bit for bit (both run the same launch code).
+// computes the scale and hook constants, builds the kernels and lays out the device temporaries
+// of a run in one workspace (workspace_bytes(); what it holds per plan kind is listed at
+// workspace_bytes() below). Plan::run then only checks that its tensors have the planned
+// descriptors and enqueues; its result is the one-shot op's, bit for bit (both run the same
+// launch code).
 //
 //   auto plan = sparq::make_attention_plan(ctx, q.desc(), k.desc(), v.desc(), {.causal = true});
 //   auto ws = ctx.empty(sparq::DType::u8, {std::int64_t(plan.workspace_bytes())});  // optional
@@ -32,10 +33,13 @@ namespace sparq {
 
 // Tensors a run writes or uses; an undefined member is provided by the plan. out / lse, when
 // given, must have out_desc() / lse_desc()'s dtype, shape and strides (any offset); workspace
-// must be a contiguous u8 [n] tensor with n >= workspace_bytes() whose offset is a multiple of
-// 4096 (without one, the plan allocates its own on the first run that needs it and keeps it).
-// Runs that share a workspace must not overlap on the device: on one Context's in-order queue
-// they never do.
+// must be a contiguous u8 [n] tensor of the plan's Context with n >= workspace_bytes() whose
+// offset is a multiple of 4096 bytes (of the device's CL_DEVICE_MEM_BASE_ADDR_ALIGN where that is
+// larger: the workspace is cut into OpenCL sub-buffers); else sparq::Error naming
+// buffers.workspace, what is wrong and what is expected. Without one, the plan allocates
+// its own on the first run that needs it and keeps it. Plans may share one workspace (size it
+// for the largest): runs that share one must not overlap on the device, and on one Context's
+// in-order queue they never do.
 struct SPARQ_API PlanBuffers {
   Tensor out;
   Tensor lse;
@@ -63,8 +67,19 @@ class SPARQ_API Plan {
   Plan() = default;  // empty: make one with the make_attention*_plan functions below
   bool defined() const { return impl_ != nullptr; }
 
-  // Bytes of device temporaries a run may need (0: none). The same on a fallback Context, where
-  // a given workspace is checked but not used (the CPU executor keeps its own temporaries).
+  // Bytes of device temporaries a run may need (0: none), each region starting at a multiple of
+  // the alignment above:
+  //  - fp32 attention / paged / varlen: the split-KV partial outputs and LSEs (the most chunks
+  //    that still split) and the dense kernel's fp32 scratch (f16/bf16 output past 4096 keys);
+  //  - int8 / nvfp4 attention() and sparse plans: zero-padded Q/K/V copies and output (head dims
+  //    other than 64 and 128), the smoothing means (K, Q blocks), the quantized Q/K/V codes and
+  //    scales, the smoothing delta slice(s) (one region reused by every slice), and, for dense
+  //    calls with Lq <= 127 over more than 4096 keys, the decode kernel's chunk states;
+  //  - fp32 sparse plans: the zero-padded copies (head dims other than 64 and 128), else 0;
+  //  - sage8 / fp4 packed plans: the decode kernel's chunk states when Lq <= 127 and Lk > 4096
+  //    (f32 [B*Hq*Lq, chunks, D] and [B*Hq*Lq, chunks]), else 0.
+  // The same on a fallback Context, where a given workspace is checked but not used (the CPU
+  // executor keeps its own temporaries).
   std::uint64_t workspace_bytes() const;
   TensorDesc out_desc() const;  // contiguous
   TensorDesc lse_desc() const;  // contiguous f32; shape [] (empty) unless options.return_lse
@@ -116,9 +131,9 @@ class SPARQ_API Plan {
 
 // A plan of attention(ctx, q, k, v, options) for tensors of these descriptors. Throws the
 // sparq::Error the op would throw. With precision int8 / nvfp4 a run quantizes and attends as the
-// one-shot op, into temporaries the plan allocates on its first run and keeps (not in a caller's
-// workspace: workspace_bytes() is 0). Copies of a Plan
-// share its kernels and workspace; runs of one Context are serialized, as all its calls.
+// one-shot op (same bits), every temporary in the workspace (the caller's, or the plan's own).
+// Copies of a Plan share its kernels and workspace; runs of one Context are serialized, as all
+// its calls.
 SPARQ_API Plan make_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                    const TensorDesc& v, const AttentionOptions& options = {});
 
@@ -138,13 +153,15 @@ SPARQ_API Plan make_attention_varlen_plan(Context& ctx, const TensorDesc& q, con
                                           const AttentionOptions& options = {});
 
 // A plan of attention(ctx, q, k, v, index, options): sparse prefill over an index of `index`'s
-// metadata and tensor descriptors (its contents are not read here), any precision.
+// metadata and tensor descriptors (its contents are not read here), any precision (int8 / nvfp4:
+// the quantizers' temporaries in the workspace, as above).
 SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                           const TensorDesc& v, const SparseIndex& index,
                                           const AttentionOptions& options = {});
 // A plan of attention(ctx, q, k, v, pattern, options, index_options): each run(q, k, v) builds
 // the pattern's index from its Q and K (build_index; its checks run there) and attends over it.
-// Grid patterns (permuted order) run permuted_attention and take no buffers.out / lse.
+// Grid patterns (permuted order) run permuted_attention and take no buffers.out / lse. The
+// index each run builds is allocated by build_index (not in the workspace).
 SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, const TensorDesc& k,
                                           const TensorDesc& v, const Pattern& pattern,
                                           const AttentionOptions& options = {},
@@ -152,10 +169,11 @@ SPARQ_API Plan make_sparse_attention_plan(Context& ctx, const TensorDesc& q, con
 
 // A plan of sage8_attention_packed(ctx, packed, options): packed's tensors give the descriptors
 // (their contents are not read here); delta present = Q smoothing (per head or per 128 rows).
+// Lq <= 127 runs the decode kernel, as the op does (split-KV chunk states in the workspace).
 SPARQ_API Plan make_sage8_packed_plan(Context& ctx, const Sage8Packed& packed,
                                       const AttentionOptions& options = {});
 
-// A plan of fp4_attention_packed(ctx, q, k, v, delta, options), descriptors as above.
+// A plan of fp4_attention_packed(ctx, q, k, v, delta, options), descriptors and decode as above.
 SPARQ_API Plan make_fp4_packed_plan(Context& ctx, const Fp4Packed& q, const Fp4Packed& k,
                                     const Fp4PackedT& v, const Tensor* delta,
                                     const AttentionOptions& options = {});

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "attention_access.h"
 #include "context_impl.h"
@@ -19,6 +20,19 @@ namespace {
 
 std::vector<std::int64_t> strides(const Tensor& t) {
   return t.strides().empty() ? detail::contiguous_strides(t.shape()) : t.strides();
+}
+
+// The buffer to copy through and the byte origin of `b` in it: a sub-buffer (a region of a plan's
+// workspace) resolves to its parent, as PoCL's rectangle copies crash on sub-buffers.
+std::pair<cl::Buffer, std::size_t> root(const cl::Buffer& b) {
+  cl_mem parent = nullptr;
+  std::size_t origin = 0;
+  if (clGetMemObjectInfo(b(), CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, nullptr) !=
+          CL_SUCCESS ||
+      parent == nullptr ||
+      clGetMemObjectInfo(b(), CL_MEM_OFFSET, sizeof origin, &origin, nullptr) != CL_SUCCESS)
+    return {b, 0};
+  return {cl::Buffer(parent, true), origin};
 }
 
 // dst [B, H, L, dd] contiguous <- the first `w` columns of each row of src (4-d view).
@@ -40,29 +54,36 @@ void copy_rows(Context& ctx, const Tensor& src, const Tensor& dst, std::int64_t 
   }
   auto& q = impl.device->queue();
   const auto sz = [](std::int64_t x) { return static_cast<std::size_t>(x); };
+  const auto [src_buf, src_at] = root(src.storage()->buffer);
+  const auto [dst_buf, dst_at] = root(dst.storage()->buffer);
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t h = 0; h < H; ++h) {
-      const std::size_t src0 = sz(src.offset() + b * s[0] + h * s[1]) * es;
-      const std::size_t dst0 = sz((b * H + h) * L * dd) * es;
+      const std::size_t src0 = src_at + sz(src.offset() + b * s[0] + h * s[1]) * es;
+      const std::size_t dst0 = dst_at + sz((b * H + h) * L * dd) * es;
       if (s[2] >= w) {  // one rectangle: L rows of w elements
         const std::size_t sp = sz(s[2]) * es, dp = sz(dd) * es;
-        q.enqueueCopyBufferRect(src.storage()->buffer, dst.storage()->buffer, {src0, 0, 0},
-                                {dst0, 0, 0}, {sz(w) * es, sz(L), 1}, sp, sp * sz(L), dp,
-                                dp * sz(L));
+        q.enqueueCopyBufferRect(src_buf, dst_buf, {src0, 0, 0}, {dst0, 0, 0},
+                                {sz(w) * es, sz(L), 1}, sp, sp * sz(L), dp, dp * sz(L));
       } else {  // rows overlap (a broadcast view): one copy per row
         for (std::int64_t r = 0; r < L; ++r)
-          q.enqueueCopyBuffer(src.storage()->buffer, dst.storage()->buffer,
-                              src0 + sz(r * s[2]) * es, dst0 + sz(r * dd) * es, sz(w) * es);
+          q.enqueueCopyBuffer(src_buf, dst_buf, src0 + sz(r * s[2]) * es, dst0 + sz(r * dd) * es,
+                              sz(w) * es);
       }
     }
 }
 
 }  // namespace
 
-Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp) {
+Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp, Tensor into) {
   auto& impl = *ctx.impl();
   std::lock_guard lock(impl.mutex);
-  Tensor out = new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), dp});
+  const bool reused = into.defined();
+  Tensor out = reused ? std::move(into)
+                      : new_tensor(impl, ctx.impl(), t.dtype(), {t.dim(0), t.dim(1), t.dim(2), dp});
+  if (!impl.device && reused &&
+      out.numel() > 0)  // new host storage is zero; a reused one may not be
+    std::memset(detail::host_data_mut(out), 0,
+                static_cast<std::size_t>(out.numel()) * dtype_size(out.dtype()));
   if (impl.device && out.numel() > 0) {  // device storage starts uninitialized
     const cl_uchar zero = 0;
     impl.device->queue().enqueueFillBuffer(out.storage()->buffer, zero, 0, out.storage_bytes());

@@ -27,8 +27,9 @@ namespace sparq::attention_detail {
 std::int64_t kernel_head_dim(std::int64_t d);
 
 // A contiguous copy [B, H, L, dp] of `t` ([B, H, L, d], any dtype and strides with D contiguous),
-// columns d..dp-1 zero.
-Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp);
+// columns d..dp-1 zero; written to `into` when defined (a contiguous tensor of that dtype and
+// shape, offset 0, e.g. a plan's workspace region), else a new one.
+Tensor pad_head_dim(Context& ctx, const Tensor& t, std::int64_t dp, Tensor into = {});
 
 // A contiguous [B, H, L, d] copy of the first d columns of a contiguous [B, H, L, dp] tensor,
 // written to `into` when defined (a contiguous tensor of that dtype and shape), else a new one.

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "device_runtime.h"
 #include "errors.h"
 
 namespace sparq::plan_detail {
@@ -27,6 +30,32 @@ void check_planned_whole(const char* op, const char* arg, const Tensor& t, const
     rt::fail(ErrorCode::shape_mismatch, op,
              "{} starts at element offset {}; this op reads whole tensors (offset 0)", arg,
              t.offset());
+}
+
+std::uint64_t workspace_align(const detail::ContextImpl& ctx) {
+  constexpr std::uint64_t kMinAlign = 4096;
+  if (!ctx.device) return kMinAlign;
+  const auto bits = ctx.device->device().getInfo<CL_DEVICE_MEM_BASE_ADDR_ALIGN>();
+  return std::max<std::uint64_t>(kMinAlign, bits / 8);
+}
+
+void check_workspace(const char* op, const Tensor& ws, std::uint64_t bytes, std::uint64_t align,
+                     const detail::ContextImpl& ctx) {
+  detail::check_tensor_owner(op, "buffers.workspace", ws, ctx);
+  const char* wrong = nullptr;
+  if (ws.dtype() != DType::u8)
+    wrong = "its dtype is not u8";
+  else if (ws.rank() != 1 || ws.strides()[0] != 1)
+    wrong = "it is not a contiguous 1-d tensor";
+  else if (static_cast<std::uint64_t>(ws.dim(0)) < bytes)
+    wrong = "it is too small";
+  else if (static_cast<std::uint64_t>(ws.offset()) % align != 0)
+    wrong = "its offset is not a multiple of the alignment";
+  if (wrong)
+    rt::fail(ErrorCode::shape_mismatch, op,
+             "buffers.workspace is {} ({}); expected contiguous u8[>= {}] (workspace_bytes()) "
+             "with an offset that is a multiple of {}",
+             ws.desc().describe(), wrong, bytes, align);
 }
 
 namespace {

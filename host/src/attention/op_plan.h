@@ -22,6 +22,8 @@ struct OpPlan {
   const char* run_call;  // the Plan::run a caller uses with it
   TensorDesc out, lse;   // contiguous; lse shape [] unless options.return_lse
 
+  virtual std::uint64_t workspace_bytes() const { return 0; }
+
   virtual AttentionResult run(const Tensor& q, const Tensor& k, const Tensor& v,
                               const PlanBuffers& buffers);
   virtual AttentionResult run(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -41,6 +43,14 @@ struct OpPlan {
 inline TensorDesc contiguous_desc(DType t, std::vector<std::int64_t> shape) {
   return Tensor(nullptr, TensorDesc{t, std::move(shape), {}, 0}).desc();
 }
+
+// Workspace regions start at multiples of this (bytes): CL_DEVICE_MEM_BASE_ADDR_ALIGN of ctx's
+// device (the sub-buffer origin rule), at least 4096; 4096 on the fallback.
+std::uint64_t workspace_align(const detail::ContextImpl& ctx);
+// A caller's workspace for a plan needing `bytes` (> 0): owned by ctx, contiguous u8 [n] with
+// n >= bytes, its offset a multiple of align; sparq::Error naming op and buffers.workspace.
+void check_workspace(const char* op, const Tensor& ws, std::uint64_t bytes, std::uint64_t align,
+                     const detail::ContextImpl& ctx);
 
 // A Plan holding `op` (made with the context's mutex held).
 Plan make_plan(std::shared_ptr<OpPlan> op);

@@ -29,8 +29,6 @@ using plan_detail::check_planned;
 
 namespace {
 
-constexpr std::uint64_t kRegionAlign = 4096;  // workspace regions (OpenCL sub-buffer origins)
-
 std::uint64_t round_up(std::uint64_t x, std::uint64_t m) {
   return (x + m - 1) / m * m;
 }
@@ -49,7 +47,7 @@ struct Plan::Impl {
   PageLayout layout = PageLayout::nhd;
   // Workspace layout: [ws_o | ws_lse | scratch], each region starting at a multiple of align.
   Temporaries temps;
-  std::uint64_t align = kRegionAlign;
+  std::uint64_t align = 4096;  // plan_detail::workspace_align
   std::uint64_t lse_at = 0, scratch_at = 0, bytes = 0;
   DeviceResources res;
   DeviceResources dense_res;  // varlen: the dense kernel, for runs whose longest sequence takes it
@@ -93,10 +91,7 @@ struct Plan::Impl {
 
   void lay_out(std::int64_t max_chunks) {
     const auto& impl = *owner;
-    if (impl.device) {
-      const auto bits = impl.device->device().getInfo<CL_DEVICE_MEM_BASE_ADDR_ALIGN>();
-      align = std::max<std::uint64_t>(kRegionAlign, bits / 8);
-    }
+    align = plan_detail::workspace_align(impl);
     // The same bytes on the fallback, so an app sizes its workspace alike on every Context.
     const std::uint64_t max_alloc = impl.device ? impl.info.max_alloc_bytes : ~0ull;
     if (!varlen) {
@@ -130,16 +125,7 @@ struct Plan::Impl {
   void bind_workspace(const char* op, const Tensor& given) {
     auto& impl = *owner;
     if (bytes == 0) return;
-    if (given.defined()) {
-      detail::check_tensor_owner(op, "buffers.workspace", given, impl);
-      if (given.dtype() != DType::u8 || given.rank() != 1 || given.strides()[0] != 1 ||
-          static_cast<std::uint64_t>(given.dim(0)) < bytes ||
-          static_cast<std::uint64_t>(given.offset()) % align != 0)
-        rt::fail(ErrorCode::shape_mismatch, op,
-                 "buffers.workspace is {}; expected contiguous u8[>= {}] (workspace_bytes()) "
-                 "with an offset that is a multiple of {}",
-                 given.desc().describe(), bytes, align);
-    }
+    if (given.defined()) plan_detail::check_workspace(op, given, bytes, align, impl);
     if (!impl.device) return;  // the CPU executor keeps its own temporaries
     if (!given.defined() && !own_workspace.defined())
       own_workspace = new_tensor(impl, owner, DType::u8, {static_cast<std::int64_t>(bytes)});
@@ -415,7 +401,8 @@ AttentionResult Plan::run_varlen(const Tensor& q, const Tensor& k, const Tensor&
 }
 
 std::uint64_t Plan::workspace_bytes() const {
-  return impl_ ? impl_->bytes : 0;
+  if (!impl_) return 0;
+  return impl_->op ? impl_->op->workspace_bytes() : impl_->bytes;
 }
 
 TensorDesc Plan::out_desc() const {

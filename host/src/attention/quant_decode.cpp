@@ -5,8 +5,20 @@
 #include "attention_plan.h"
 #include "attention_validate.h"
 #include "errors.h"
+#include "host/src/quant/quant_ops.h"
 
 namespace sparq::attention_detail {
+
+namespace {
+
+// The scope of this thread's plan run (SplitScratchScope), or nulls.
+struct ActiveScratch {
+  Context* ctx = nullptr;
+  quant_detail::Scratch* scratch = nullptr;
+};
+thread_local ActiveScratch t_active;
+
+}  // namespace
 
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d) {
@@ -18,9 +30,31 @@ QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std:
       check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks, d}, max_alloc);
   const std::uint64_t l_bytes =
       check_alloc(op, "split workspace", DType::f32, {rows, s.nchunks}, max_alloc);
+  if (t_active.scratch && t_active.ctx->impl()->device.get() == &dev) {
+    Context& ctx = *t_active.ctx;
+    s.ws_o = t_active.scratch->get(ctx, DType::f32, {rows, s.nchunks, d}).storage()->buffer;
+    s.ws_lse = t_active.scratch->get(ctx, DType::f32, {rows, s.nchunks}).storage()->buffer;
+    return s;
+  }
   s.ws_o = dev.allocate(static_cast<std::size_t>(o_bytes), "split workspace");
   s.ws_lse = dev.allocate(static_cast<std::size_t>(l_bytes), "split workspace");
   return s;
+}
+
+SplitScratchScope::SplitScratchScope(Context& ctx, quant_detail::Scratch& scratch) {
+  t_active = {&ctx, &scratch};
+}
+
+SplitScratchScope::~SplitScratchScope() {
+  t_active = {};
+}
+
+void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
+                         std::int64_t d, std::uint64_t max_alloc) {
+  const std::int64_t nchunks = (lk + kChunkKeys - 1) / kChunkKeys;
+  if (nchunks < 2 || (max_alloc && !quant_decode_fits(max_alloc, rows, lk, d))) return;
+  layout.add(DType::f32, {rows, nchunks, d});
+  layout.add(DType::f32, {rows, nchunks});
 }
 
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,

@@ -5,6 +5,12 @@
 
 #include "device_runtime.h"
 #include "opencl.hpp.h"
+#include "sparq/context.h"
+
+namespace sparq::quant_detail {
+class Scratch;
+struct ScratchLayout;
+}  // namespace sparq::quant_detail
 
 namespace sparq::attention_detail {
 
@@ -19,6 +25,9 @@ struct QuantDecodeSplit {
   cl::Buffer ws_o, ws_lse;  // [B * Hq * Lq, nchunks, D] and [B * Hq * Lq, nchunks] when split
   bool split() const { return nchunks > 1; }
 };
+// The chunk states are new buffers, or, inside a SplitScratchScope of dev's Context (a plan's
+// run), that scope's scratch tensors f32 [rows, nchunks, D] then f32 [rows, nchunks]: regions of
+// the plan's workspace (quant_decode_layout plans them).
 QuantDecodeSplit quant_decode_split(rt::DeviceRuntime& dev, const char* op, std::int64_t rows,
                                     std::int64_t lk, std::int64_t d);
 // Whether quant_decode_split's workspace for these rows fits max_alloc (a router's test).
@@ -29,6 +38,21 @@ inline bool quant_decode_fits(std::uint64_t max_alloc, std::int64_t rows, std::i
                                  static_cast<std::uint64_t>(d) * 4 <=
                              max_alloc;
 }
+// Adds those regions to a plan's workspace layout (nothing when Lk <= 4096 or when they do not
+// fit max_alloc, 0: no limit; then no split runs: quant_decode_fits).
+void quant_decode_layout(quant_detail::ScratchLayout& layout, std::int64_t rows, std::int64_t lk,
+                         std::int64_t d, std::uint64_t max_alloc);
+
+// While alive (a plan's run on this thread, the context's mutex held): the decode launches below
+// it (run_sage8_slice / run_fp4_attention route Lq <= 127 there) take their split-KV chunk states
+// from `scratch`, so the one-shot launch code serves the plans unchanged. Not nested.
+class SplitScratchScope {
+ public:
+  SplitScratchScope(Context& ctx, quant_detail::Scratch& scratch);
+  ~SplitScratchScope();
+  SplitScratchScope(const SplitScratchScope&) = delete;
+  SplitScratchScope& operator=(const SplitScratchScope&) = delete;
+};
 
 // merge.cl's attention_merge_chunks over the workspace into out (f32 [B, Hq, Lq, D]).
 void quant_decode_merge(rt::DeviceRuntime& dev, const char* op, const QuantDecodeSplit& s,

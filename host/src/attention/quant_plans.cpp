@@ -1,11 +1,12 @@
 // sparq::Plan kinds of the quantized attention ops (op_plan.h):
-//  - make_attention_plan with precision int8 / nvfp4: validated once; a run checks its tensors
-//    against the plan and runs the one-shot pipeline (quantizers, delta slices, kernel) into the
-//    plan's output, so its bits are attention()'s; runs reuse the plan's temporaries
-//    (quant_detail::Scratch) instead of allocating them;
+//  - make_attention_plan with precision int8 / nvfp4: validated once, its workspace laid out
+//    (quant_workspace.h); a run checks its tensors against the plan and runs the one-shot
+//    pipeline (padding, quantizers, delta slices, kernel) into the plan's output with every
+//    temporary in the workspace (the caller's, or the plan's own), so its bits are attention()'s;
 //  - make_sage8_packed_plan: sage8_attention_packed validated once, with its own kernel object;
 //    a run checks the packed tensors' descriptors and launches (run_sage8_slice, the one-shot
-//    op's launch code).
+//    op's launch code, which sends Lq <= 127 to the decode kernel: its split-KV chunk states are
+//    then regions of the workspace, SplitScratchScope).
 #include <mutex>
 
 #include "attention_access.h"
@@ -14,6 +15,8 @@
 #include "host/src/nvfp4/nvfp4_common.h"
 #include "host/src/quant/quant_ops.h"
 #include "op_plan.h"
+#include "quant_decode.h"
+#include "quant_workspace.h"
 #include "sage8_attention.h"
 
 namespace sparq {
@@ -29,7 +32,9 @@ struct QuantizedAttentionPlan : plan_detail::OpPlan {
   using OpPlan::run;
   PlannedQkv qkv;
   AttentionOptions options;
-  quant_detail::Scratch scratch;  // the quantizers' outputs, reused by every run
+  plan_detail::PlanWorkspace ws;  // every temporary of a run
+
+  std::uint64_t workspace_bytes() const override { return ws.bytes(); }
 
   AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv,
                       const PlanBuffers& buffers) override {
@@ -38,11 +43,9 @@ struct QuantizedAttentionPlan : plan_detail::OpPlan {
     qkv.check(op, tq, tk, tv, *owner);
     given_lse(op, buffers);  // refused: the quantized paths return no LSE
     const Tensor o = given_out(op, buffers);
-    scratch.restart();
-    if (options.precision == Precision::int8)
-      return sage8_attention(ctx, tq, tk, tv, options, nullptr, 0, o, &scratch);
-    return {nvfp4_detail::attention_nvfp4(ctx, tq, tk, tv, options, 0, -1, nullptr, 0, o, &scratch),
-            {}};
+    quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
+    const SplitScratchScope scope(ctx, scratch);
+    return {plan_detail::run_quantized(ctx, tq, tk, tv, options, nullptr, o, scratch), {}};
   }
 };
 
@@ -52,7 +55,10 @@ struct Sage8PackedPlan : plan_detail::OpPlan {
   TensorDesc qc, qs, kc, ks, vc, vs, delta;  // delta: shape [] when planned without
   Sage8PackedCall call{};
   bool causal = false;
-  cl::Kernel kernel;  // own object (device contexts)
+  cl::Kernel kernel;              // own object (device contexts; Lq > 127)
+  plan_detail::PlanWorkspace ws;  // decode (Lq <= 127): the split-KV chunk states
+
+  std::uint64_t workspace_bytes() const override { return ws.bytes(); }
 
   AttentionResult run(const Sage8Packed& p, const PlanBuffers& buffers) override {
     constexpr const char* op = "sage8_attention_packed plan";
@@ -71,10 +77,11 @@ struct Sage8PackedPlan : plan_detail::OpPlan {
     given_lse(op, buffers);
     Tensor o = given_out(op, buffers);
     if (!o.defined()) o = new_tensor(*owner, owner, DType::f32, out.shape);
+    const SplitScratchScope scope(ctx, ws.bind(op, buffers.workspace, owner));
     Sage8Slice slice = call.slice;
     slice.delta = p.delta;
     run_sage8_slice(ctx, p, call.d, slice, causal, call.c, o, nullptr,
-                    owner->device ? &kernel : nullptr);
+                    kernel() ? &kernel : nullptr);
     return {o, {}};
   }
 };
@@ -94,6 +101,7 @@ Plan make_quantized_attention_plan(Context& ctx, const TensorDesc& q, const Tens
   auto p = std::make_shared<QuantizedAttentionPlan>(ctx, "make_attention_plan", "run(q, k, v)");
   p->qkv = {q, k, v};
   p->options = options;
+  p->ws.set_layout(workspace_layout(*ctx.impl(), q, k, v, options, false));
   p->out = contiguous_desc(DType::f32, {q.shape[0], q.shape[1], q.shape[2], q.shape[3]});
   return make_plan(std::move(p));
 }
@@ -118,7 +126,12 @@ Plan make_sage8_packed_plan(Context& ctx, const Sage8Packed& packed,
   if (packed.delta.defined()) p->delta = packed.delta.desc();
   const Sage8Dims& d = p->call.d;
   p->out = plan_detail::contiguous_desc(DType::f32, {d.batch, d.hq, d.lq, d.d});
-  if (impl.device) p->kernel = own_sage8_kernel(*impl.device, d.d);
+  quant_detail::ScratchLayout layout;
+  layout.align = plan_detail::workspace_align(impl);
+  if (d.lq <= kQuantDecodeMaxRows)
+    quant_decode_layout(layout, d.batch * d.hq * d.lq, d.lk, d.d, max_alloc(impl));
+  p->ws.set_layout(std::move(layout));
+  if (impl.device && d.lq > kQuantDecodeMaxRows) p->kernel = own_sage8_kernel(*impl.device, d.d);
   return plan_detail::make_plan(std::move(p));
 }
 

@@ -1,9 +1,12 @@
 // make_fp4_packed_plan (sparq/plan.h): fp4_attention_packed validated once (check_fp4_packed),
 // with its own kernel object; a run checks the packed tensors' descriptors and launches through
-// run_fp4_attention, the one-shot op's launch code.
+// run_fp4_attention, the one-shot op's launch code, which sends Lq <= 127 to the decode kernel:
+// its split-KV chunk states are then regions of the plan's workspace (SplitScratchScope).
 #include <mutex>
 
 #include "host/src/attention/op_plan.h"
+#include "host/src/attention/quant_decode.h"
+#include "host/src/attention/quant_workspace.h"
 #include "nvfp4_common.h"
 
 namespace sparq {
@@ -18,7 +21,10 @@ struct Fp4PackedPlan : plan_detail::OpPlan {
   using OpPlan::run;
   TensorDesc qc, qs, kc, ks, vc, vs, delta;  // delta: shape [] when planned without
   Fp4Plan plan;                              // tensors reset
-  cl::Kernel kernel;                         // own object (device contexts)
+  cl::Kernel kernel;                         // own object (device contexts; Lq > 127)
+  plan_detail::PlanWorkspace ws;             // decode (Lq <= 127): the split-KV chunk states
+
+  std::uint64_t workspace_bytes() const override { return ws.bytes(); }
 
   AttentionResult run(const Fp4Packed& q, const Fp4Packed& k, const Fp4PackedT& v, const Tensor* d,
                       const PlanBuffers& buffers) override {
@@ -46,7 +52,8 @@ struct Fp4PackedPlan : plan_detail::OpPlan {
     p.k = k;
     p.v = v;
     if (d) p.delta = *d;
-    run_fp4_attention(ctx, p, o, nullptr, owner->device ? &kernel : nullptr);
+    const attention_detail::SplitScratchScope scope(ctx, ws.bind(op, buffers.workspace, owner));
+    run_fp4_attention(ctx, p, o, nullptr, kernel() ? &kernel : nullptr);
     return {o, {}};
   }
 };
@@ -72,7 +79,15 @@ Plan make_fp4_packed_plan(Context& ctx, const Fp4Packed& q, const Fp4Packed& k, 
   if (delta) p->delta = delta->desc();
   p->out =
       plan_detail::contiguous_desc(DType::f32, {p->plan.batch, p->plan.hq, p->plan.lq, p->plan.d});
-  if (impl.device) p->kernel = own_fp4_kernel(impl, p->plan.d);
+  quant_detail::ScratchLayout layout;
+  layout.align = plan_detail::workspace_align(impl);
+  const bool decode = p->plan.lq <= attention_detail::kQuantDecodeMaxRows;
+  if (decode)
+    attention_detail::quant_decode_layout(
+        layout, std::int64_t{p->plan.batch} * p->plan.hq * p->plan.lq, p->plan.lk, p->plan.d,
+        impl.device ? impl.info.max_alloc_bytes : 0);
+  p->ws.set_layout(std::move(layout));
+  if (impl.device && !decode) p->kernel = own_fp4_kernel(impl, p->plan.d);
   return plan_detail::make_plan(std::move(p));
 }
 

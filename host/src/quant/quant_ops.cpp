@@ -2,6 +2,8 @@
 // of fallback_cpu/quant/ on the CPU. Same bits on both.
 #include "quant_ops.h"
 
+#include <atomic>
+
 #include "device_runtime.h"
 #include "errors.h"
 #include "fallback_cpu/quant/quant_fallback.h"
@@ -47,7 +49,79 @@ std::size_t round_up(std::int64_t x, std::int64_t m) {
 
 }  // namespace
 
+namespace {
+
+std::atomic<std::uint64_t> g_unplanned{0};
+
+std::uint64_t region_bytes(DType t, const std::vector<std::int64_t>& shape) {
+  return static_cast<std::uint64_t>(detail::checked_numel("workspace", shape)) * dtype_size(t);
+}
+
+}  // namespace
+
+std::uint64_t unplanned_scratch_requests() {
+  return g_unplanned.load();
+}
+
+std::size_t ScratchLayout::add(DType t, std::vector<std::int64_t> shape) {
+  const std::uint64_t size = region_bytes(t, shape);
+  regions.push_back({t, std::move(shape), bytes});
+  bytes += (size + align - 1) / align * align;
+  return regions.size() - 1;
+}
+
+std::size_t ScratchLayout::add_at(std::size_t first, DType t, std::vector<std::int64_t> shape) {
+  if (first == npos) return add(t, std::move(shape));
+  const ScratchRegion& f = regions.at(first);
+  if (region_bytes(t, shape) > region_bytes(f.dtype, f.shape))
+    rt::fail(ErrorCode::internal, "workspace layout", "a region outgrows the one it reuses");
+  regions.push_back({t, std::move(shape), f.at});
+  return first;
+}
+
+void Scratch::set_layout(ScratchLayout layout) {
+  layout_ = std::move(layout);
+  carved_.assign(layout_.regions.size(), Tensor());
+  bound_.reset();
+  bound_offset_ = -1;
+}
+
+void Scratch::bind(const Tensor& ws) {
+  if (ws.storage() == bound_ && ws.offset() == bound_offset_) return;
+  carved_.assign(layout_.regions.size(), Tensor());
+  bound_ = ws.storage();
+  bound_offset_ = ws.offset();
+}
+
 Tensor Scratch::get(Context& ctx, DType t, std::vector<std::int64_t> shape) {
+  if (bound_) {
+    for (std::size_t i = next_region_; i < layout_.regions.size(); ++i) {
+      const ScratchRegion& r = layout_.regions[i];
+      if (r.dtype != t || r.shape != shape) continue;
+      next_region_ = i + 1;
+      if (!carved_[i].defined()) {
+        const std::uint64_t size = region_bytes(t, shape);
+        cl_buffer_region reg{
+            static_cast<std::size_t>(static_cast<std::uint64_t>(bound_offset_) + r.at),
+            static_cast<std::size_t>(size)};
+        cl_int err = CL_SUCCESS;
+        cl::Buffer sub = bound_->buffer.createSubBuffer(CL_MEM_READ_WRITE,
+                                                        CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
+        if (err != CL_SUCCESS)
+          rt::fail(ErrorCode::opencl_error, "plan workspace", "a region of {} bytes at {}: {}",
+                   size, reg.origin, rt::cl_error_name(err));
+        auto storage = std::make_shared<detail::Storage>();
+        storage->bytes = static_cast<std::size_t>(size);
+        storage->buffer = std::move(sub);
+        storage->on_device = true;
+        storage->owner = ctx.impl();
+        carved_[i] = Tensor(std::move(storage), TensorDesc{t, std::move(shape), {}, 0});
+      }
+      return carved_[i];
+    }
+    ++unplanned_;
+    ++g_unplanned;
+  }
   if (next_ < tensors_.size()) {
     const Tensor& have = tensors_[next_];
     if (have.dtype() == t && have.shape() == shape) return tensors_[next_++];

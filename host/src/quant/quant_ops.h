@@ -4,6 +4,7 @@
 //   x, q, k, v: float storage (f32/f16/bf16) [B, H, L, D] with D contiguous, any outer strides.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "context_impl.h"
@@ -12,20 +13,65 @@
 
 namespace sparq::quant_detail {
 
-// Temporaries reused across the runs of a sparq::Plan (quantized attention): the n-th tensor
-// asked for in a run is the n-th of the previous run when its dtype and shape match (a plan's
-// runs ask in the same order), else a new one that replaces it. A run's writes into them follow
-// the previous run's reads on the in-order queue (the fallback runs synchronously). The ops'
-// results never come from here, only their internal tensors.
+// Where the n-th tensor a plan's run asks for lives in the plan's workspace: a region of `bytes`
+// at byte `at` (regions may share bytes: a run's later tensor may reuse an earlier one's once its
+// readers are enqueued, e.g. the delta slices of one loop).
+struct ScratchRegion {
+  DType dtype = DType::u8;
+  std::vector<std::int64_t> shape;
+  std::uint64_t at = 0;
+};
+// The workspace of a quantized plan: its regions in the order a run asks for them, each starting
+// at a multiple of align (the device's CL_DEVICE_MEM_BASE_ADDR_ALIGN, at least 4096 bytes).
+struct ScratchLayout {
+  std::vector<ScratchRegion> regions;
+  std::uint64_t bytes = 0;  // the regions' end (sizes rounded up to align): workspace_bytes()
+  std::uint64_t align = 4096;
+  // A region of its own after the others; its index.
+  std::size_t add(DType t, std::vector<std::int64_t> shape);
+  // A region at region `first`'s bytes (not larger than it), or a new one when first == npos;
+  // the index of the region whose bytes it uses.
+  static constexpr std::size_t npos = ~std::size_t{0};
+  std::size_t add_at(std::size_t first, DType t, std::vector<std::int64_t> shape);
+};
+
+// Temporaries of a sparq::Plan (quantized attention) across its runs. Unbound (the fallback, or
+// no layout): the n-th tensor asked for in a run is the n-th of the previous run when its dtype
+// and shape match (a plan's runs ask in the same order), else a new one that replaces it. Bound
+// to a workspace (device plans): a request that matches the layout's next planned region (dtype
+// and shape, searched forward) is a sub-buffer of the workspace at that region; any other is
+// served as unbound and counted (unplanned(): 0 when the layout is the pipeline's). A run's
+// writes into them follow the previous run's reads on the in-order queue (the fallback runs
+// synchronously). The ops' results never come from here, only their internal tensors.
 class Scratch {
  public:
-  void restart() { next_ = 0; }
+  void restart() {
+    next_ = 0;
+    next_region_ = 0;
+  }
   Tensor get(Context& ctx, DType t, std::vector<std::int64_t> shape);
+
+  void set_layout(ScratchLayout layout);
+  const ScratchLayout& layout() const { return layout_; }
+  // Carves the layout's regions from `workspace` (a device u8 tensor of >= layout().bytes bytes
+  // from an offset that is a multiple of align, already checked); rebinding the same storage and
+  // offset keeps the sub-buffers made before.
+  void bind(const Tensor& workspace);
+  std::uint64_t unplanned() const { return unplanned_; }
 
  private:
   std::vector<Tensor> tensors_;
   std::size_t next_ = 0;
+  ScratchLayout layout_;
+  std::vector<Tensor> carved_;  // per region, made on first use after bind
+  std::shared_ptr<detail::Storage> bound_;
+  std::int64_t bound_offset_ = -1;
+  std::size_t next_region_ = 0;
+  std::uint64_t unplanned_ = 0;
 };
+
+// Requests of every bound Scratch in this process that their layout lacked (tests: stays 0).
+std::uint64_t unplanned_scratch_requests();
 
 // A new contiguous tensor, or scratch's (when given).
 Tensor new_temp(Context& ctx, DType t, std::vector<std::int64_t> shape, Scratch* scratch);

@@ -9,7 +9,9 @@
 
 #include "errors.h"
 #include "host/src/attention/attention_access.h"
+#include "host/src/attention/head_dim_pad.h"
 #include "host/src/attention/op_plan.h"
+#include "host/src/attention/quant_workspace.h"
 #include "host/src/quant/quant_ops.h"
 #include "sparse_prefill_launch.h"
 
@@ -30,8 +32,10 @@ struct SparsePlan : plan_detail::OpPlan {
   AttentionDims d;
   HookPlan hooks;
   std::optional<Pattern> pattern;  // pattern plans: each run builds its index
-  quant_detail::Scratch scratch;   // int8 / nvfp4: the quantizers' outputs, reused by every run
+  plan_detail::PlanWorkspace ws;   // every temporary of a run (fp32: the padded copies)
   IndexOptions index_options;
+
+  std::uint64_t workspace_bytes() const override { return ws.bytes(); }
 
   AttentionResult run(const Tensor& tq, const Tensor& tk, const Tensor& tv,
                       const PlanBuffers& buffers) override {
@@ -60,9 +64,27 @@ struct SparsePlan : plan_detail::OpPlan {
                             const SparseIndex& x, const PlanBuffers& buffers) {
     sparse_detail::check_index_for_call(op, x, d, options, *owner);
     const AttentionResult into{given_out(op, buffers), given_lse(op, buffers)};
-    scratch.restart();
-    return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into,
-                                                 &scratch);
+    if (options.precision == Precision::int8 || options.precision == Precision::nvfp4) {
+      quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
+      return {plan_detail::run_quantized(ctx, tq, tk, tv, options, &x, into.out, scratch), {}};
+    }
+    const std::int64_t kd = kernel_head_dim(d.d);
+    if (kd == d.d)
+      return sparse_detail::execute_sparse_prefill(ctx, tq, tk, tv, x, d, options, hooks, 0, into);
+    // The one-shot op's zero-padding (execute_sparse_prefill), its copies in the workspace.
+    quant_detail::Scratch& scratch = ws.bind(op, buffers.workspace, owner);
+    const auto padded = [&](const Tensor& t) {
+      return pad_head_dim(ctx, t, kd,
+                          scratch.get(ctx, t.dtype(), {t.dim(0), t.dim(1), t.dim(2), kd}));
+    };
+    const Tensor pq = padded(tq), pk = padded(tk), pv = padded(tv);
+    const Tensor po = scratch.get(ctx, DType::f32, {d.batch, d.hq, d.lq, kd});
+    AttentionDims pd = d;
+    pd.d = kd;
+    AttentionResult r = sparse_detail::execute_sparse_prefill(ctx, pq, pk, pv, x, pd, options,
+                                                              hooks, d.d, {po, into.lse});
+    r.out = unpad_head_dim(ctx, po, d.d, into.out);
+    return r;
   }
 };
 
@@ -76,6 +98,7 @@ std::shared_ptr<SparsePlan> make_plan(Context& ctx, const TensorDesc& q, const T
     p->hooks = plan_hooks(kOp, ctx, options, p->d.batch, p->d.hq, p->d.lk, false, false);
   p->qkv = {q, k, v};
   p->options = options;
+  p->ws.set_layout(plan_detail::workspace_layout(*ctx.impl(), q, k, v, options, true));
   p->out = plan_detail::contiguous_desc(DType::f32, {p->d.batch, p->d.hq, p->d.lq, p->d.d});
   if (options.return_lse)
     p->lse = plan_detail::contiguous_desc(DType::f32, {p->d.batch, p->d.hq, p->d.lq});
