@@ -22,15 +22,20 @@ namespace sparq::mamba::detail_mamba {
 struct ScanTuning {
   bool stage = true, small = true, fexp = false, per = false, vec = false, nv_verbose = false;
   int unroll = 0, wg = 128, tile = 16, db_max = 32, nv_regs = 0;
-  // GPUs start from gpu_default(); other devices from the plain schedule. Then SPARQ_TUNE_SCAN.
-  // Throws sparq::Error (invalid_argument, naming `op`) on an unknown item or value.
-  static ScanTuning from_env(const char* op, bool is_nvidia, bool is_gpu = false);
-  // exp=1,per=1,unroll=4,vec=1,tile=32,dbmax=8: on the H100 1.98x the plain schedule at B8 D2048
-  // N16 L4096 f32 (6.79 -> 3.43 ms), 1.76x at B8 D1536 bf16, 1.10x at N64 (bench/RESULTS.md,
-  // session 7 sweep).
-  static ScanTuning gpu_default() {
+  // GPUs start from gpu_default(N <= 16); other devices from the plain schedule. Then
+  // SPARQ_TUNE_SCAN. Throws sparq::Error (invalid_argument, naming `op`) on an unknown item or
+  // value.
+  static ScanTuning from_env(const char* op, bool is_nvidia, bool is_gpu = false,
+                             bool small_n = true);
+  // The H100 sweep's best per program (bench/RESULTS.md, session 7). N <= 16:
+  // exp=1,per=1,unroll=4,vec=1,tile=32,dbmax=8, 1.98x the plain schedule at B8 D2048 N16 L4096
+  // f32 (6.79 -> 3.43 ms), 1.76x at B8 D1536 bf16. N > 16: exp=1,per=1, 1.21x at N64 (3.76 ->
+  // 3.12 ms; the N <= 16 choice gave 3.40 there).
+  static ScanTuning gpu_default(bool small_n = true) {
     ScanTuning t;
-    t.fexp = t.per = t.vec = true;
+    t.fexp = t.per = true;
+    if (!small_n) return t;
+    t.vec = true;
     t.unroll = 4;
     t.tile = 32;
     t.db_max = 8;

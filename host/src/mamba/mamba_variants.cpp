@@ -11,8 +11,9 @@ std::vector<rt::KernelVariant> mamba_kernel_variants() {
       {ScanKernelConfig::source, ScanKernelConfig::defines(true, true)},
       // The GPU schedule (ScanTuning::gpu_default), built on every device by the variant test.
       {ScanKernelConfig::source,
-       ScanKernelConfig::defines(false, false, ScanTuning::gpu_default())},
-      {ScanKernelConfig::source, ScanKernelConfig::defines(true, false, ScanTuning::gpu_default())},
+       ScanKernelConfig::defines(false, false, ScanTuning::gpu_default(false))},
+      {ScanKernelConfig::source,
+       ScanKernelConfig::defines(true, false, ScanTuning::gpu_default(false))},
       {ScanKernelConfig::source, ScanKernelConfig::defines(false, true, ScanTuning::gpu_default())},
       {ScanKernelConfig::source, ScanKernelConfig::defines(true, true, ScanTuning::gpu_default())},
       {SsdKernelConfig::source, SsdKernelConfig::defines()},

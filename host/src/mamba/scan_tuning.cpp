@@ -8,8 +8,8 @@
 
 namespace sparq::mamba::detail_mamba {
 
-ScanTuning ScanTuning::from_env(const char* op, bool is_nvidia, bool is_gpu) {
-  ScanTuning t = is_gpu ? gpu_default() : ScanTuning{};
+ScanTuning ScanTuning::from_env(const char* op, bool is_nvidia, bool is_gpu, bool small_n) {
+  ScanTuning t = is_gpu ? gpu_default(small_n) : ScanTuning{};
   rt::for_each_tuning_item(
       "SPARQ_TUNE_SCAN", [&](const std::string& key, long v, const std::string& item) {
         const bool bit = v == 0 || v == 1;

@@ -220,7 +220,8 @@ SelectiveScanResult scan_impl(Context& ctx, const SelectiveScanArgs& a, const ch
   const bool quantized = q.u || q.delta || q.z || q.B || q.C;
 
   auto& dev = *impl.device;
-  const ScanTuning tune = ScanTuning::from_env(op, dev.quirks().is_nvidia, dev.info().is_gpu);
+  const ScanTuning tune =
+      ScanTuning::from_env(op, dev.quirks().is_nvidia, dev.info().is_gpu, N <= 16);
   const bool small = ScanKernelConfig::use_small(N, tune);
   if (dev.info().max_work_group_size < static_cast<std::size_t>(tune.wg))
     rt::fail(ErrorCode::unsupported, op,
