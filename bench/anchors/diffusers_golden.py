@@ -382,6 +382,11 @@ def cases():
     add("euler eps karras", "EulerDiscreteScheduler", dict(SD, use_karras_sigmas=True), 8)
     add("euler eps churn", "EulerDiscreteScheduler", dict(SD, timestep_spacing="trailing"), 8,
         step={"s_churn": 1.0, "s_tmin": 0.5, "s_tmax": 10.0, "s_noise": 1.003}, noise=True)
+    add("euler eps sigma_min final", "EulerDiscreteScheduler",
+        dict(SD, final_sigmas_type="sigma_min"), 6)
+    add("euler v zsnr trailing", "EulerDiscreteScheduler",
+        dict(SD, prediction_type="v_prediction", rescale_betas_zero_snr=True,
+             timestep_spacing="trailing"), 6)
     add("euler-a eps sd", "EulerAncestralDiscreteScheduler", dict(SD), 8, noise=True)
     add("euler-a v trailing", "EulerAncestralDiscreteScheduler",
         dict(SD, prediction_type="v_prediction", timestep_spacing="trailing"), 6, noise=True)
@@ -394,6 +399,10 @@ def cases():
     add("dpm++2m flow shift3", "DPMSolverMultistepScheduler",
         {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "flow_shift": 3.0}, 10,
         pred="flow")
+    add("dpm++2m sigma_min second-order final", "DPMSolverMultistepScheduler",
+        dict(SD, final_sigmas_type="sigma_min", lower_order_final=False), 16)
+    add("dpm++2m euler_at_final karras", "DPMSolverMultistepScheduler",
+        dict(SD, final_sigmas_type="sigma_min", euler_at_final=True, use_karras_sigmas=True), 16)
     add("dpm++2m thresholding", "DPMSolverMultistepScheduler",
         dict(SD, thresholding=True, dynamic_thresholding_ratio=0.85, sample_max_value=2.0), 8)
     add("dpm++2m-sde eps karras", "DPMSolverMultistepScheduler",
@@ -402,6 +411,11 @@ def cases():
     add("flow euler flux dynamic", "FlowMatchEulerDiscreteScheduler",
         {"use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15}, 8,
         set_kwargs={"sigmas": "linspace(1, 1/N, N)", "mu": 1.15}, pred="flow")
+    add("flow euler shift_terminal", "FlowMatchEulerDiscreteScheduler",
+        {"shift": 3.0, "shift_terminal": 0.1}, 8, pred="flow")
+    add("flow euler dynamic linear", "FlowMatchEulerDiscreteScheduler",
+        {"use_dynamic_shifting": True, "time_shift_type": "linear"}, 6,
+        set_kwargs={"sigmas": "linspace(1, 1/N, N)", "mu": 0.8}, pred="flow")
     add("flow euler stochastic", "FlowMatchEulerDiscreteScheduler",
         {"shift": 3.0, "stochastic_sampling": True}, 6, noise=True, pred="flow")
     add("scm 2-step", "SCMScheduler", {}, 2, noise=True, pred="flow")
@@ -409,6 +423,9 @@ def cases():
         noise=True, pred="flow")
     add("lcm eps 4-step", "LCMScheduler", {}, 4, noise=True)
     add("lcm v 6-step", "LCMScheduler", {"prediction_type": "v_prediction"}, 6, noise=True)
+    add("lcm eps thresholding clip", "LCMScheduler",
+        {"thresholding": True, "dynamic_thresholding_ratio": 0.8, "sample_max_value": 3.0}, 4,
+        noise=True)
     return c
 
 
@@ -429,6 +446,10 @@ def schedule_cases():
           {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "flow_shift": 3.0}),
          ("FlowMatchEulerDiscreteScheduler", {"shift": 3.0}),
          ("FlowMatchEulerDiscreteScheduler", {"use_dynamic_shifting": True}),
+         ("FlowMatchEulerDiscreteScheduler", {"shift": 3.0, "shift_terminal": 0.1}),
+         ("EulerDiscreteScheduler", dict(SD, rescale_betas_zero_snr=True,
+                                         timestep_spacing="trailing")),
+         ("DPMSolverMultistepScheduler", dict(SD, final_sigmas_type="sigma_min")),
          ("LCMScheduler", {})]
     out = []
     for cls, cfg in s:
