@@ -2,7 +2,8 @@
 """Golden tables from Hugging Face diffusers' own schedulers, for sparq's diffusion tests.
 
 Runs diffusers' scheduler classes (DDIM, Euler, Euler ancestral, DPM-Solver++ 2M and 2M SDE,
-flow-matching Euler, sCM, LCM) step by step on small fixed inputs and writes every input and
+flow-matching Euler, sCM, LCM; classifier-free guidance and its rescale_noise_cfg as the
+pipelines apply them) step by step on small fixed inputs and writes every input and
 output as exact IEEE bits to a JSON file that tests/diffusion/diffusers_golden_test.cpp reads
 (committed as tests/data/diffusers_golden.json).
 
@@ -49,6 +50,9 @@ SCHEDULE_NS = (1, 2, 4, 10, 20, 25, 28, 50)  # spec §1.2
 NEEDED = ("scheduling_utils", "scheduling_ddim", "scheduling_euler_discrete",
           "scheduling_euler_ancestral_discrete", "scheduling_dpmsolver_multistep",
           "scheduling_flow_match_euler_discrete", "scheduling_scm", "scheduling_lcm")
+# Guidance rescale is pipeline code: only its function rescale_noise_cfg is taken from this file.
+PIPELINE = "pipeline_stable_diffusion"
+PIPELINE_PATH = "src/diffusers/pipelines/stable_diffusion/pipeline_stable_diffusion.py"
 
 # ---------------------------------------------------------------------------------------------
 # Encoding (pure Python)
@@ -301,7 +305,30 @@ def load_schedulers(src):
             raise SystemExit(f"error: loading {n}.py failed on Python {sys.version.split()[0]}: "
                              f"{type(e).__name__}: {e}") from e
         mods[n] = mod
+    mods["rescale_noise_cfg"] = load_rescale_noise_cfg(src, d)
     return d, mods
+
+
+def load_rescale_noise_cfg(src, d):
+    """diffusers' rescale_noise_cfg, compiled alone from the pipeline file (it needs only torch:
+    importing the pipeline module would need transformers and the rest)."""
+    import ast
+
+    import torch
+
+    cands = [os.path.join(d, PIPELINE + ".py"), os.path.join(src, PIPELINE_PATH),
+             os.path.join(src, PIPELINE_PATH.replace("src/diffusers/", ""))]
+    path = next((c for c in cands if os.path.isfile(c)), None)
+    if path is None:
+        raise SystemExit(f"error: {PIPELINE}.py not found (looked for {', '.join(cands)}); it "
+                         "holds rescale_noise_cfg, the guidance rescale of the CFG cases")
+    tree = ast.parse(open(path).read(), path)
+    fns = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "rescale_noise_cfg"]
+    if not fns:
+        raise SystemExit(f"error: no function rescale_noise_cfg in {path}")
+    ns = {"torch": torch}
+    exec(compile(ast.Module(body=fns, type_ignores=[]), path, "exec"), ns)
+    return types.SimpleNamespace(fn=ns["rescale_noise_cfg"], path=path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,16 +360,19 @@ class Mode:
         self.saved_default = torch.get_default_dtype()
         if self.f64:
             torch.set_default_dtype(torch.float64)
-            for m in self.mods.values():
+            for m in self.modules():
                 m.torch = _F64View(torch, torch.float64)
                 m.np = _F64View(np, np.float64)
         return self
 
     def __exit__(self, *exc):
         self.torch.set_default_dtype(self.saved_default)
-        for m in self.mods.values():
+        for m in self.modules():
             m.torch, m.np = self.torch, self.np
         return False
+
+    def modules(self):
+        return [m for m in self.mods.values() if isinstance(m, types.ModuleType)]
 
     def tensor(self, values):
         return self.torch.tensor(values, dtype=self.dtype).reshape(SHAPE)
@@ -357,10 +387,11 @@ SD = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012
 def cases():
     c = []
 
-    def add(name, cls, config, n, step=None, set_kwargs=None, noise=False, pred=None):
+    def add(name, cls, config, n, step=None, set_kwargs=None, noise=False, pred=None, cfg=None):
         c.append({"name": name, "scheduler": cls, "config": config, "num_steps": n,
                   "step_kwargs": step or {}, "set_timesteps_kwargs": set_kwargs or {},
-                  "noise": noise, "toy": pred or config.get("prediction_type", "epsilon")})
+                  "noise": noise, "toy": pred or config.get("prediction_type", "epsilon"),
+                  "cfg": cfg})
 
     sd_ddim = dict(SD, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     add("ddim eps sd leading", "DDIMScheduler", sd_ddim, 10)
@@ -423,6 +454,15 @@ def cases():
         noise=True, pred="flow")
     add("lcm eps 4-step", "LCMScheduler", {}, 4, noise=True)
     add("lcm v 6-step", "LCMScheduler", {"prediction_type": "v_prediction"}, 6, noise=True)
+    # Classifier-free guidance as the pipelines do it (u + g·(c − u), then rescale_noise_cfg).
+    add("ddim eps cfg 7.5 rescale 0.7", "DDIMScheduler", dict(sd_ddim), 8,
+        cfg={"guidance_scale": 7.5, "guidance_rescale": 0.7})
+    add("euler eps cfg 5", "EulerDiscreteScheduler", dict(SD), 8, cfg={"guidance_scale": 5.0})
+    add("dpm++2m v karras cfg 6 rescale 0.5", "DPMSolverMultistepScheduler",
+        dict(SD, prediction_type="v_prediction", use_karras_sigmas=True), 8,
+        cfg={"guidance_scale": 6.0, "guidance_rescale": 0.5})
+    add("flow euler cfg 3.5 rescale 1", "FlowMatchEulerDiscreteScheduler", {"shift": 3.0}, 6,
+        pred="flow", cfg={"guidance_scale": 3.5, "guidance_rescale": 1.0})
     add("lcm eps thresholding clip", "LCMScheduler",
         {"thresholding": True, "dynamic_thresholding_ratio": 0.8, "sample_max_value": 3.0}, 4,
         noise=True)
@@ -468,7 +508,7 @@ def schedule_cases():
 
 def module_of(mods, cls):
     for m in mods.values():
-        if hasattr(m, cls):
+        if isinstance(m, types.ModuleType) and hasattr(m, cls):
             return getattr(m, cls)
     raise SystemExit(f"error: no class {cls} in the loaded scheduler files")
 
@@ -527,6 +567,8 @@ def run_case(mods, mode, case, inputs):
                          case["set_timesteps_kwargs"])
     N = numel()
     base = gauss_table(101, N)
+    base_cond = gauss_table(202, N)
+    cfg = case.get("cfg")
     build = inputs is None
     if build:
         inputs = []
@@ -538,11 +580,20 @@ def run_case(mods, mode, case, inputs):
     for i in range(n):
         if build:
             m = toy_model(x, i, case["toy"], base)
+            if cfg:  # [uncond; cond], as sparq's model_out with cfg
+                m = m + toy_model(x, i, case["toy"], base_cond)
             z = gauss_table(1000 + i, N) if case["noise"] else None
             inputs.append((x, m, z))
         x, m, z = inputs[i]
         t = sch.timesteps[i]
-        xt, mt = mode.tensor(x), mode.tensor(m)
+        xt = mode.tensor(x)
+        if cfg:
+            u, c = mode.tensor(m[:N]), mode.tensor(m[N:])
+            mt = u + cfg["guidance_scale"] * (c - u)
+            if cfg.get("guidance_rescale", 0.0) > 0:
+                mt = mods["rescale_noise_cfg"].fn(mt, c, guidance_rescale=cfg["guidance_rescale"])
+        else:
+            mt = mode.tensor(m)
         zt = mode.tensor(z) if z is not None else None
         if case["scheduler"] == "SCMScheduler":
             mt = scm_model_output(mode, t, xt, mt, float(sch.config.sigma_data))
@@ -628,6 +679,8 @@ def generate(mods, rev):
     for case in cases():
         rec = jsonable({k: case[k] for k in ("name", "scheduler", "num_steps", "step_kwargs",
                                              "set_timesteps_kwargs")})
+        if case["cfg"]:
+            rec["cfg"] = case["cfg"]  # "model" holds [uncond; cond]
         rec["config"] = effective_config(mods, case)
         with Mode(mods, True) as m64:
             inputs, s64, t64 = run_case(mods, m64, case, None)
@@ -664,6 +717,7 @@ def generate(mods, rev):
 
 def check_imports(mods, d):
     print(f"scheduler files: {d}")
+    print(f"rescale_noise_cfg from: {mods['rescale_noise_cfg'].path}")
     print("stand-ins used:")
     for s in STANDINS:
         print(f"  {s}")
@@ -712,15 +766,15 @@ def extract(git_dir, dest):
     os.makedirs(dest, exist_ok=True)
     rev = subprocess.run(["git", "--git-dir", git_dir, "rev-parse", "HEAD"], check=True,
                          capture_output=True, text=True).stdout.strip()
-    for n in NEEDED:
-        text = subprocess.run(["git", "--git-dir", git_dir, "show",
-                               f"HEAD:src/diffusers/schedulers/{n}.py"], check=True,
+    files = [(n, f"src/diffusers/schedulers/{n}.py") for n in NEEDED] + [(PIPELINE, PIPELINE_PATH)]
+    for n, path in files:
+        text = subprocess.run(["git", "--git-dir", git_dir, "show", f"HEAD:{path}"], check=True,
                               capture_output=True).stdout
         with open(os.path.join(dest, n + ".py"), "wb") as f:
             f.write(text)
     with open(os.path.join(dest, "REV"), "w") as f:
         f.write(rev + "\n")
-    print(f"copied {len(NEEDED)} files of diffusers {rev} to {dest}")
+    print(f"copied {len(files)} files of diffusers {rev} to {dest}")
 
 
 def main():

@@ -199,7 +199,9 @@ void run_case(Context& ctx, Context* dev, const json& c) {
     }
     ASSERT_EQ(y64.size(), n);
     for (std::size_t e = 0; e < n; ++e) {
-      const double base = 1 + std::fabs(in.x[e]) + std::fabs(in.model[e]);
+      double mv = in.model[e];  // the guided output with CFG, in double
+      if (m->options.cfg) mv += m->options.guidance_scale * (double{in.model[n + e]} - mv);
+      const double base = 1 + std::fabs(in.x[e]) + std::fabs(mv);
       const std::string where = fmt::format("step {} element {}", i, e);
       w64.add(out.y[e], y64[e], base + std::fabs(y64[e]), where + " y");
       w32.add(out.y[e], y32[e], base + std::fabs(y32[e]), where + " y");

@@ -180,7 +180,8 @@ inline bool apply(const std::string& cls, const std::string& k, const json& v, M
 
 }  // namespace detail
 
-// e: {"scheduler", "config", "num_steps", optional "step_kwargs", "set_timesteps_kwargs"}.
+// e: {"scheduler", "config", "num_steps", optional "step_kwargs", "set_timesteps_kwargs",
+// "cfg": {"guidance_scale", "guidance_rescale"}}.
 inline std::optional<Mapped> map_case(const json& e, std::string* err) {
   Mapped m;
   const std::string cls = e.at("scheduler");
@@ -209,6 +210,12 @@ inline std::optional<Mapped> map_case(const json& e, std::string* err) {
       !detail::apply(cls, "prediction_type", cfg.at("prediction_type"), m))
     return *err = cls + ": unmapped option prediction_type=" + cfg.at("prediction_type").dump(),
            std::nullopt;
+  if (e.contains("cfg")) {  // the pipeline's guidance: model_out is [uncond; cond]
+    const json& g = e.at("cfg");
+    m.options.cfg = true;
+    m.options.guidance_scale = g.at("guidance_scale").get<float>();
+    m.options.guidance_rescale = g.value("guidance_rescale", 0.0f);
+  }
   for (const char* part : {"config", "step_kwargs", "set_timesteps_kwargs"}) {
     if (!e.contains(part)) continue;
     for (const auto& [k, v] : e.at(part).items()) {
