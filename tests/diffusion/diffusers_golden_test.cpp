@@ -154,7 +154,8 @@ struct Worst {
 
 // Runs one golden case through sparq on ctx, step after step (DPM: the history buffer carries
 // sparq's own x0 from step to step), comparing with both diffusers runs.
-void run_case(Context& ctx, Context* dev, const json& c) {
+// b: the samples of the file's shape (per-sample thresholding and guidance rescale).
+void run_case(Context& ctx, Context* dev, const json& c, std::int64_t b) {
   const std::string name = c.at("name");
   std::string err;
   const auto m = golden::map_case(c, &err);
@@ -163,7 +164,6 @@ void run_case(Context& ctx, Context* dev, const json& c) {
   const auto& steps = c.at("steps");
   ASSERT_EQ(static_cast<int>(steps.size()), m->num_steps) << name;
   const auto n = static_cast<std::size_t>(golden::floats(steps[0].at("x")).size());
-  const std::int64_t b = 2;
   const std::vector<std::int64_t> flat{b, static_cast<std::int64_t>(n) / b};
   std::vector<float> history(n, 0.0f);
   Worst w64, w32;
@@ -229,7 +229,8 @@ TEST(DiffusersGolden, StepsMatchDiffusers) {
   if (const char* d = std::getenv("SPARQ_GOLDEN_DEVICE"); d && std::string(d) == "1")
     dev = device_context();
   ASSERT_GT(doc->at("cases").size(), 0u);
-  for (const auto& c : doc->at("cases")) run_case(cpu, dev ? &*dev : nullptr, c);
+  const std::int64_t b = doc->at("shape").at(0).get<std::int64_t>();
+  for (const auto& c : doc->at("cases")) run_case(cpu, dev ? &*dev : nullptr, c, b);
 }
 
 }  // namespace
