@@ -279,7 +279,8 @@ Schedule make_schedule(Sampler sampler, const ScheduleConfig& config, int N) {
       const double scale = (1 - sig.back()) / (1 - c.shift_terminal);
       for (auto& v : sig) v = 1 - (1 - v) / scale;
     }
-    for (double v : sig) s.timesteps.push_back(v * T);
+    // DPM-Solver's set_timesteps casts sigma·T to int64 (truncation); FlowMatchEuler keeps it.
+    for (double v : sig) s.timesteps.push_back(flow_dpm ? std::trunc(v * T) : v * T);
     s.sigmas = sig;
     s.sigmas.push_back(0.0);
     return s;
