@@ -25,39 +25,37 @@
 // work-item (float4 column lid % 64, rows 4 (lid / 64) + k), each acc[d] chain over the visible
 // keys ascending (V staged 64 keys at a time up to D = 128).
 #include "attention/attention_common.h"
+#include "attention/decode_merge.h"  // chunk merges, the write of R
+#include "attention/decode_stage.h"  // K / V slice loads
 
 #define ROWS 8
 #define NT 128
 #define BN SQ_ATT_TILE
 #define DMAX 256
-#define KD 128            // d per K slice: one slice (one load phase per tile) up to D = 128
-#define KS (KD + 4)       // padded K slice row stride
+#define KD 128               // d per K slice: one slice (one load phase per tile) up to D = 128
+#define KS (KD + 4)          // padded K slice row stride
 #define KV_FLOATS (BN * KS)  // local region of the K slice, or of a V slice [jsv][d4]
 #define PS (BN + 4)
-
-// Component e of x (no private-memory indexing).
-static inline float comp(float4 x, int e) {
-  return e == 0 ? x.x : (e == 1 ? x.y : (e == 2 ? x.z : x.w));
-}
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,  //
     gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,  //
     gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,  //
-    gbytes k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 / NVFP4 pages:
-    gbytes v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // their scales
-    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt,
-    __global float* lse, long l_off, long l_sb, long l_sr, long l_sh, int want_lse,
-    __global float* ws_o, __global float* ws_lse, int split, int ws_chunks,
-    __global const int* seq_a, long sa_off, long sa_st,  // varlen: cu_q; paged: seq_lens
+    gbytes k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,     // int8 / NVFP4 pages:
+    gbytes v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,     // their scales
+    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt, __global float* lse,
+    long l_off, long l_sb, long l_sr, long l_sh, int want_lse, __global float* ws_o,
+    __global float* ws_lse, int split, int ws_chunks, __global const int* seq_a, long sa_off,
+    long sa_st,                                          // varlen: cu_q; paged: seq_lens
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
-    __global const int* pages, long pt_off, long pt_st, int page_size,
-    int mode, int hq, int group, int d, int lq, int lk, int causal, float c
+    __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
+    int d, int lq, int lk, int causal, float c
 #if SQ_ATT_HOOKS
-    , __global const float* hk_head, __global const uchar* hk_mask, long hk_moff, long hk_msb,
+    ,
+    __global const float* hk_head, __global const uchar* hk_mask, long hk_moff, long hk_msb,
     int hk_has_mask, int hk_wl, int hk_wr, float hk_cap2
 #endif
-    ) {
+) {
   __local float qs[ROWS * DMAX] SQ_ATT_LOCAL_ALIGN;  // q' rows, zero beyond d
   __local float kv[KV_FLOATS] SQ_ATT_LOCAL_ALIGN;    // K slice [64][KS], or V slice [jsv][d4]
   __local float sp[ROWS * PS] SQ_ATT_LOCAL_ALIGN;    // scores, then p
@@ -89,7 +87,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   const int c_begin = split ? (int)get_group_id(1) : 0;
   const bool active = nrows > 0 && (!split || c_begin < nchunks);
   const int c_end = !active ? c_begin
-                  : split   ? c_begin + 1
+                    : split ? c_begin + 1
                             : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
 
   // Stage q' = q * c (one rounding), zero for padding rows and d >= D.
@@ -137,24 +135,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       for (int d0 = 0; d0 < d4; d0 += KD) {
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int x = lid; x < BN * (KD / 4); x += NT) {
-          const int jj = x / (KD / 4), dv = d0 + (x % (KD / 4)) * 4;
-          const int j = j0 + jj;
-          float4 y = (float4)(0.0f);
-          if (j < lk && dv < d) {
-            long at, sat;
-            if (mode == 2) {
-              const long page = pages[pt_off + b * pt_st + j / page_size];
-              at = k_off + page * k_sb + (j % page_size) * k_sr + hk * k_sh;
-              sat = ks_off + page * ks_sb + (j % page_size) * ks_sr + hk * ks_sh;
-            } else {
-              at = k_off + b * k_sb + (k0 + j) * k_sr + hk * k_sh;
-              sat = ks_off + b * ks_sb + (k0 + j) * ks_sr + hk * ks_sh;
-            }
-            y = sq_att_load_kv4(k, at, k_dt, dv, d - dv, k_sc, sat);
-          }
-          ST4(kv + jj * KS + (dv - d0), y);
-        }
+        DECODE_STAGE_K_SLICE();
         barrier(CLK_LOCAL_MEM_FENCE);
         const int dn = min(KD, d4 - d0);
         for (int dd = 0; dd < dn; dd += 4) {
@@ -230,24 +211,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       for (int js = 0; js < BN; js += jsv_cap) {
         const int jn = min(jsv_cap, BN - js);
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int x = lid; x < jn * (d4 / 4); x += NT) {
-          const int jj = x / (d4 / 4), dv = (x % (d4 / 4)) * 4;
-          const int j = j0 + js + jj;
-          float4 y = (float4)(0.0f);
-          if (j < lk) {
-            long at, sat;
-            if (mode == 2) {
-              const long page = pages[pt_off + b * pt_st + j / page_size];
-              at = v_off + page * v_sb + (j % page_size) * v_sr + hk * v_sh;
-              sat = vs_off + page * vs_sb + (j % page_size) * vs_sr + hk * vs_sh;
-            } else {
-              at = v_off + b * v_sb + (k0 + j) * v_sr + hk * v_sh;
-              sat = vs_off + b * vs_sb + (k0 + j) * vs_sr + hk * vs_sh;
-            }
-            y = sq_att_load_kv4(v, at, v_dt, dv, d - dv, v_sc, sat);
-          }
-          ST4(kv + jj * d4 + dv, y);
-        }
+        DECODE_STAGE_V_SLICE();
         barrier(CLK_LOCAL_MEM_FENCE);
         if (pv_col < d4) {
           for (int jj = 0; jj < jn; ++jj) {
@@ -266,48 +230,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
     }
     // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
-    const bool chunk_end =
-        n == n_end - 1 || (n & (SQ_ATT_TILES_PER_CHUNK - 1)) == SQ_ATT_TILES_PER_CHUNK - 1;
-    if (chunk_end && lid < ROWS) row_l[lid] = l_mine;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (chunk_end) {
-      for (int kk = 0; kk < 4; ++kk) {
-        const int r = pv_r0 + kk;
-        const float l = row_l[r];
-        const SqAttMerge w = sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(row_m[r], l));
-        o_r[kk].x = sq_att_merge_out(w, o_r[kk].x, sq_att_chunk_out(acc[kk].x, l));
-        o_r[kk].y = sq_att_merge_out(w, o_r[kk].y, sq_att_chunk_out(acc[kk].y, l));
-        o_r[kk].z = sq_att_merge_out(w, o_r[kk].z, sq_att_chunk_out(acc[kk].z, l));
-        o_r[kk].w = sq_att_merge_out(w, o_r[kk].w, sq_att_chunk_out(acc[kk].w, l));
-        lse_r[kk] = w.lse;
-      }
-    }
+    DECODE_MERGE_CHUNK();
   }
 
   // ---- write R: the output (whole row), or this chunk's workspace entry (split) ----
-  for (int kk = 0; kk < 4; ++kk) {
-    const int r = pv_r0 + kk;
-    if (!active || r >= nrows) continue;
-    const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;
-    if (split) {
-      const long ws_row = mode == 1 ? (q0 + i) * hq + h : ((long)b * hq + h) * lq + i;
-      const long e = ws_row * ws_chunks + c_begin;
-      for (int x = 0; x < 4; ++x)
-        if (pv_col + x < d) ws_o[e * d + pv_col + x] = comp(o_r[kk], x);
-      if (pv_col == 0) ws_lse[e] = lse_r[kk];
-    } else {
-#if SQ_ATT_HOOKS
-      const SqAttMerge w = sq_att_merge_weights(lse_r[kk], hk_head[hq + h]);  // the sink
-      o_r[kk].x = sq_att_merge_out(w, o_r[kk].x, 0.0f);
-      o_r[kk].y = sq_att_merge_out(w, o_r[kk].y, 0.0f);
-      o_r[kk].z = sq_att_merge_out(w, o_r[kk].z, 0.0f);
-      o_r[kk].w = sq_att_merge_out(w, o_r[kk].w, 0.0f);
-      lse_r[kk] = w.lse;
-#endif
-      const long at = o_off + b * o_sb + (q0 + i) * o_sr + h * o_sh;
-      for (int x = 0; x < 4; ++x)
-        if (pv_col + x < d) sq_att_store1(out, at + pv_col + x, o_dt, comp(o_r[kk], x));
-      if (want_lse && pv_col == 0) lse[l_off + b * l_sb + (q0 + i) * l_sr + h * l_sh] = lse_r[kk];
-    }
-  }
+  DECODE_WRITE_R();
 }

@@ -22,7 +22,9 @@
 // start is a whole 16-byte vector. Launch: local (NT), global (NT * row groups, nC, B * Hkv), split
 // as decode.cl.
 #include "attention/attention_common.h"
-#include "attention/decode_bw.h"  // layout macros, tile movement, decode_vec.h
+#include "attention/decode_bw.h"        // layout macros, tile movement, decode_vec.h
+#include "attention/decode_bw_merge.h"  // chunk merges, the write of R
+#include "attention/decode_bw_pv.h"     // P.V and the row sums of a tile
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,              //
@@ -257,86 +259,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     // ---- P.V and the row sums: V[j][cols] read once per key for the work-item's rows ----
-    {
-      int vl[RPT], vmin = BN, vmax = 0;
-      float rs[RPT];
-      UNROLL
-      for (int kk = 0; kk < RPT; ++kk) {
-        const int r = rg * RPT + kk;
-        vl[kk] = st_vlim[r];
-        if (r < nrows) {  // padding rows (never stored) do not bound the key loops
-          vmin = min(vmin, vl[kk]);
-          vmax = max(vmax, vl[kk]);
-        }
-        const float al = st_alpha[r];
-        UNROLL
-        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al;
-        rs[kk] = 0.0f;
-      }
-      vmin = min(vmin, vmax);
-      __local const dv_raw* vcol = (__local const dv_raw*)vcur + cg * CW;
-#define PV_STEP(masked)                                           \
-  {                                                               \
-    const float scl = vsccur[jj];                                 \
-    float vv[CW];                                                 \
-    LOAD_V(vv, vcol + jj * (KROW * DV_VEC), scl);                 \
-    float pr[RPT];                                                \
-    LOAD_P(pr, pp + jj * ROWS + rg * RPT);                        \
-    UNROLL for (int kk = 0; kk < RPT; ++kk) {                     \
-      const float p = pr[kk];                                     \
-      rs[kk] = rs[kk] + p;                                        \
-      UNROLL for (int cc = 0; cc < CW; ++cc) {                    \
-        const float t = fma(p, vv[cc], acc[kk][cc]);              \
-        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : t; \
-      }                                                           \
-    }                                                             \
-  }
-      if (vmin == BN) {  // every key of the tile visible to every row (the common case)
-        UNROLL8
-        for (int jj = 0; jj < BN; ++jj) PV_STEP(false);
-      } else {
-        UNROLL8
-        for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
-        for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
-      }
-      UNROLL
-      for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], st_alpha[rg * RPT + kk], rs[kk]);
-    }
+    DB_PV_TILE();
     // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
-    const bool chunk_end =
-        n == n_end - 1 || (n & (SQ_ATT_TILES_PER_CHUNK - 1)) == SQ_ATT_TILES_PER_CHUNK - 1;
-    if (chunk_end) {
-      UNROLL
-      for (int kk = 0; kk < RPT; ++kk) {
-        const float l = l_r[kk];
-        const SqAttMerge w =
-            sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(st_m[rg * RPT + kk], l));
-        UNROLL
-        for (int cc = 0; cc < CW; ++cc)
-          o_r[kk][cc] = sq_att_merge_out(w, o_r[kk][cc], sq_att_chunk_out(acc[kk][cc], l));
-        lse_r[kk] = w.lse;
-      }
-    }
+    DB_MERGE_CHUNK();
   }
 
   // ---- write R: the output row, or this chunk's workspace entry (split) ----
-  UNROLL
-  for (int kk = 0; kk < RPT; ++kk) {
-    const int r = rg * RPT + kk;
-    if (!active || r >= nrows) continue;
-    const int rr = rr0 + r, h = hk * group + rr / lqd, ii = rr % lqd;
-    UNROLL
-    for (int cc = 0; cc < CW; ++cc) {
-      const int col = cg * CW + cc;
-      if (split) {
-        const long ws_row = mode == 1 ? (q0 + ii) * hq + h : ((long)b * hq + h) * lq + ii;
-        const long e = ws_row * ws_chunks + c_begin;
-        ws_o[e * DH + col] = o_r[kk][cc];
-        if (col == 0) ws_lse[e] = lse_r[kk];
-      } else {
-        sq_att_store1(out, o_off + b * o_sb + (q0 + ii) * o_sr + h * o_sh + col, o_dt, o_r[kk][cc]);
-        if (want_lse && col == 0) lse[l_off + b * l_sb + (q0 + ii) * l_sr + h * l_sh] = lse_r[kk];
-      }
-    }
-  }
+  DB_WRITE_R();
 }

@@ -45,6 +45,8 @@
 
 // 16-byte local stores (row strides QW, VW are multiples of 4 words; arrays 16-byte aligned).
 #define ST4U(p, x) (*(__local uint4*)(p) = (x))
+#include "attention/sage8_merge.h"  // chunk merges, the output
+#include "attention/sage8_p.h"      // softmax step, P quantization
 #include "attention/sage8_sparse.h"
 
 static inline int dot4(uint a, uint b) {
@@ -57,28 +59,6 @@ static inline int dot4(uint a, uint b) {
 #if SQ_ATT_CHUNK % BN != 0
 #error "the 4096-key chunks must be whole tiles"
 #endif
-
-// R = merge(R, C) for this work-item's O registers (rows rg + 8kk, channels cg + 16t), with the
-// weights the rows' owners published at the chunk's end; O restarts at 0 (a fresh chunk).
-#define MERGE_CHUNK()                                                     \
-  do {                                                                    \
-    const int rg_ = lid >> 4;                                             \
-    for (int kk = 0; kk < 8; ++kk) {                                      \
-      const int row = rg_ + 8 * kk;                                       \
-      SqAttMerge w;                                                       \
-      w.wa = mw_wa[row];                                                  \
-      w.wb = mw_wb[row];                                                  \
-      w.s = mw_s[row];                                                    \
-      w.mode = mw_mode[row];                                              \
-      w.lse = 0.0f; /* not read by sq_att_merge_out */                    \
-      const float lc = mw_l[row];                                         \
-      for (int t = 0; t < DH / 16; ++t) {                                 \
-        const int x = kk * (DH / 16) + t;                                 \
-        o_r[x] = sq_att_merge_out(w, o_r[x], sq_att_chunk_out(o[x], lc)); \
-        o[x] = 0.0f;                                                      \
-      }                                                                   \
-    }                                                                     \
-  } while (0)
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]
@@ -218,55 +198,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 
     // ---- softmax: row max, P, per-16 quantization (row `own`, groups 2 side, 2 side + 1) ----
     {
-#if SAGE8_SPARSE
-      const int qp = qpl[own];
-      float mt = sq_att_neg_inf();
-      int any = 0;
-      for (int jj = 0; jj < BN; ++jj)
-        if (SAGE8_VIS(jj, qp)) {
-          any = 1;
-          mt = sq_mx(mt, sbuf[own * SW + jj]);
-        }
-      const float m_new = sq_mx(m_own, mt);
-      const bool skip = !any || m_new == sq_att_neg_inf();
-#define PVIS(jj) SAGE8_VIS(jj, qp)
-#else
-      const int ve = min(own_end - j0, BN);
-      float mt = sq_att_neg_inf();
-      for (int jj = 0; jj < ve; ++jj) mt = sq_mx(mt, sbuf[own * SW + jj]);
-      const float m_new = sq_mx(m_own, mt);
-      const bool skip = ve <= 0 || m_new == sq_att_neg_inf();
-#define PVIS(jj) ((jj) < ve)
-#endif
-      if (side == 0) {
-        alpha_l[own] = skip ? 1.0f : sq_exp2(m_own - m_new);
-        skip_l[own] = skip;
-      }
-      for (int gi = 0; gi < 2; ++gi) {
-        const int gr = 2 * side + gi;
-        float p[16];
-        uint amax = 0;
-        for (int u = 0; u < 16; ++u) {
-          const int jj = 16 * gr + u;
-          p[u] = (!skip && PVIS(jj)) ? sq_exp2_q(sbuf[own * SW + jj] - m_new) : 0.0f;
-          amax = max(amax, sq_i8_absbits(p[u]));
-        }
-        const float sp = sq_i8_scale(amax);
-        int psum = 0;
-        for (int x = 0; x < 4; ++x) {
-          uint word = 0;
-          for (int e = 0; e < 4; ++e) {
-            const int code = sq_i8_code(p[4 * x + e], sp, 0.0f);
-            psum += code;
-            word |= (uint)code << (8 * e);
-          }
-          pq[own * VW + 4 * gr + x] = word;
-        }
-        spl[own * 4 + gr] = sp;
-        lgl[own * 4 + gr] = sq_s8_row_term(psum, sp);
-      }
-      if (!skip) m_own = m_new;
-#undef PVIS
+      SAGE8_ROW_MAX();
+      SAGE8_QUANTIZE_P();
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -275,19 +208,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       const float lt = ((lgl[own * 4] + lgl[own * 4 + 1]) + lgl[own * 4 + 2]) + lgl[own * 4 + 3];
       l_own = fma(l_own, alpha_l[own], lt);
     }
-    if (chunk_end) {  // the chunk's state C = (O / l, m + log2 l) merges into R after a barrier
-      const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(m_own, l_own));
-      lse_r = w.lse;
-      if (side == 0) {
-        mw_wa[own] = w.wa;
-        mw_wb[own] = w.wb;
-        mw_s[own] = w.s;
-        mw_l[own] = l_own;
-        mw_mode[own] = w.mode;
-      }
-      m_own = sq_att_neg_inf();
-      l_own = 0.0f;
-    }
+    SAGE8_CLOSE_CHUNK();
     {
       const int rg = lid >> 4, cg = lid & 15;
       for (int kk = 0; kk < 8; ++kk) {
@@ -322,13 +243,5 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   // ---- out = R, after the last chunk's merge (0 for a row that sees no key) ----
   barrier(CLK_LOCAL_MEM_FENCE);
   if (nsteps > 0) MERGE_CHUNK();
-  __global float* ob = out + (((long)b * hq + h) * lq + r0) * DH;
-  {
-    const int rg = lid >> 4, cg = lid & 15;
-    for (int kk = 0; kk < 8; ++kk) {
-      const int row = rg + 8 * kk;
-      if (row < nrows)
-        for (int t = 0; t < DH / 16; ++t) ob[row * DH + cg + 16 * t] = o_r[kk * (DH / 16) + t];
-    }
-  }
+  SAGE8_STORE_OUT();
 }

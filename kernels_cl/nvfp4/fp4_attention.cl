@@ -64,13 +64,12 @@
 #define FP4_KERNEL_NAME fp4_attention
 #endif
 
+#include "nvfp4/fp4_attention_merge.h"   // chunk merges, output
+#include "nvfp4/fp4_attention_p.h"       // softmax step, P quantization
+#include "nvfp4/fp4_attention_pv.h"      // P·V, online update
+#include "nvfp4/fp4_attention_scores.h"  // S of a step
+#include "nvfp4/fp4_attention_stage.h"   // Q, slot and K/V loads
 #include "nvfp4/fp4_mma.h"
-
-static inline int fp4_dot16(__local const char* a, __local const char* b) {
-  int s = 0;
-  for (int e = 0; e < 16; ++e) s += (int)a[e] * (int)b[e];
-  return s;
-}
 
 #if FP4_SPARSE
 // Visibility of a slot's key j (-1: none) at position kp to query position qp (sparse §1).
@@ -78,24 +77,6 @@ static inline int fp4_visible(int j, int kp, int qp, int causal, int sink, int w
   return j >= 0 && (!causal || kp <= qp) && (window <= 0 || kp < sink || kp > qp - window);
 }
 #endif
-
-// Ot of a column chunk (§4.6): per group hg, u = +0, then u = u + term for each slot with a
-// nonzero P code (term: the exact per-column product with that key's V scale, code in vsc);
-// Ot = ((U0 + U1) + U2) + U3.
-static inline float fp4_col_out(__local const char* p, __local const float* sp,
-                                __local const char* v, __local const char* vsc) {
-  float ot = 0.0f;
-  for (int hg = 0; hg < 4; ++hg) {
-    float u = 0.0f;
-    for (int e = 0; e < 16; ++e) {
-      const int t = 16 * hg + e;
-      if (p[t] != 0)
-        u = u + sq_fp4_group_term((int)p[t] * (int)v[t], sp[hg], sq_e4m3_decode((uchar)vsc[t]));
-    }
-    ot = hg == 0 ? u : ot + u;
-  }
-  return ot;
-}
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     __global const uchar* qc, __global const uchar* qs, __global const uchar* kc,
@@ -174,42 +155,16 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
 
   // Q rows of the block: twice values and scales (rows >= Lq: zeros).
 #if !FP4_MMA
-  for (int idx = lid; idx < ROWS * (D / 2); idx += WG) {
-    const int rr = idx / (D / 2), k2 = idx % (D / 2);
-    const uint byte = row0 + rr < row_end ? qc[((bh * lq) + row0 + rr) * (D / 2) + k2] : 0u;
-    qtw[rr * D + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
-    qtw[rr * D + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
-  }
+  FP4_STAGE_Q_TWICE();
 #endif
-  for (int idx = lid; idx < ROWS * G; idx += WG) {
-    const int rr = idx / G;
-    qsc[idx] = row0 + rr < row_end ? sq_e4m3_decode(qs[(bh * lq + row0 + rr) * G + idx % G]) : 0.0f;
-  }
+  FP4_STAGE_Q_SCALES();
 
 #if FP4_MMA
   const int lane = lid & 31, warp = lid >> 5;
   const int fg = lane >> 2, ft = lane & 3;
   const int slab = warp >> 1;  // rows 16*slab .. 16*slab+15
   const int whalf = warp & 1;  // scores: keys 32*whalf..; P·V: channels (D/2)*whalf..
-  // Q fragments for all groups: rows 16*slab + fg (+8), elements 16g + 4ft .. +3.
-  uint qa0[G], qa1[G];
-  for (int g = 0; g < G; ++g) {
-    uint w0 = 0u, w1 = 0u;
-    const int ra = row0 + 16 * slab + fg, rb = ra + 8;
-    for (int e = 0; e < 4; e += 2) {
-      const int k2 = (16 * g + 4 * ft + e) / 2;
-      const uint ba = ra < row_end ? qc[((bh * lq) + ra) * (D / 2) + k2] : 0u;
-      const uint bb = rb < row_end ? qc[((bh * lq) + rb) * (D / 2) + k2] : 0u;
-      w0 |= ((uint)(sq_e2m1_twice(sq_fp4_lo(ba)) & 255) |
-             ((uint)(sq_e2m1_twice(sq_fp4_hi(ba)) & 255) << 8))
-            << (8 * e);
-      w1 |= ((uint)(sq_e2m1_twice(sq_fp4_lo(bb)) & 255) |
-             ((uint)(sq_e2m1_twice(sq_fp4_hi(bb)) & 255) << 8))
-            << (8 * e);
-    }
-    qa0[g] = w0;
-    qa1[g] = w1;
-  }
+  FP4_LOAD_Q_FRAGMENTS();
   float O[D / 16][4];  // channels (D/2)*whalf + 8nt + 2ft (+1), rows fg and fg+8 of the slab
   for (int nt = 0; nt < D / 16; ++nt) O[nt][0] = O[nt][1] = O[nt][2] = O[nt][3] = 0.0f;
   float lrow[2] = {0.0f, 0.0f};
@@ -240,108 +195,14 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     const int tile_groups = is_tile ? 4 : 0;  // V groups of the step's tile P·V (columns: none)
     barrier(CLK_LOCAL_MEM_FENCE);
 #if FP4_SPARSE
-    if (lid < 64) {
-      const int j = FP4_SLOT_KEY(lid);
-      kidx[lid] = j;
-      kps[lid] = j < 0 ? 0 : (has_pos ? kpos[(long)b * lk + j] : j);
-    }
+    FP4_STAGE_SLOTS();
 #endif
-    // K rows of the slots (no key, or keys >= Lk: zero codes and scales); V: a tile's tokens
-    // (padded to Lk64 by the format; tokens past Lk64: zero), or the columns' tokens.
-    for (int idx = lid; idx < 64 * (D / 2); idx += WG) {
-      const int key = idx / (D / 2), k2 = idx % (D / 2);
-      const int j = FP4_SLOT_KEY(key);
-      const uint byte = j >= 0 && j < lk ? kc[((long)kvh * lk + j) * (D / 2) + k2] : 0u;
-      ktw[key * D + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
-      ktw[key * D + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
-    }
-    for (int idx = lid; idx < 64 * G; idx += WG) {
-      const int j = FP4_SLOT_KEY(idx / G);
-      ksc[idx] = j >= 0 && j < lk ? sq_e4m3_decode(ks[((long)kvh * lk + j) * G + idx % G]) : 0.0f;
-    }
-    if (is_tile) {
-      for (int idx = lid; idx < D * 32; idx += WG) {
-        const int d = idx >> 5, k2 = idx & 31;
-        const uint byte =
-            j0 + 2 * k2 < lk64 ? vc[((long)kvh * D + d) * (lk64 / 2) + j0 / 2 + k2] : 0u;
-        vtw[d * 64 + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));
-        vtw[d * 64 + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));
-      }
-      for (int idx = lid; idx < D * 4; idx += WG) {
-        const int d = idx >> 2, vg = j0 / 16 + (idx & 3);
-        vsc[idx] =
-            vg < lk64 / 16 ? sq_e4m3_decode(vs[((long)kvh * D + d) * (lk64 / 16) + vg]) : 0.0f;
-      }
-    } else {
-      for (int idx = lid; idx < D * 64; idx += WG) {
-        const int d = idx >> 6, j = FP4_SLOT_KEY(idx & 63);
-        const uint byte = j >= 0 ? vc[((long)kvh * D + d) * (lk64 / 2) + j / 2] : 0u;
-        vtw[idx] = (char)sq_e2m1_twice(j & 1 ? sq_fp4_hi(byte) : sq_fp4_lo(byte));
-      }
-    }
+    FP4_STAGE_KV();
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // Scores of row r, keys 16q .. 16q+15 of the tile.
     float S[16];
-#if FP4_MMA
-#if FP4_MMA == 2
-    for (int g = 0; g < G; ++g) {
-      xa[(lid * XA_SLOTS + g) * 2] = qa0[g];
-      xa[(lid * XA_SLOTS + g) * 2 + 1] = qa1[g];
-      for (int nt = 0; nt < 4; ++nt)
-        xb[lid * XB_SLOTS + nt * G + g] =
-            fp4_pack4(ktw + (32 * whalf + 8 * nt + fg) * D + 16 * g + 4 * ft);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    {
-      // Warp: rows 16*slab.., keys 32*whalf + 8nt + (2ft, 2ft+1) for nt = 0..3.
-      for (int nt = 0; nt < 4; ++nt) {
-        const int kb = 32 * whalf + 8 * nt;
-        const int ra = 16 * slab + fg, rb = ra + 8;
-        const int ia = row0 + ra < row_end ? row0 + ra : row0;
-        const int ib = row0 + rb < row_end ? row0 + rb : row0;
-        __global const float* da =
-            has_delta ? delta + (bh * delta_nblk + ia / delta_rows - delta_blk0) * (long)lk : delta;
-        __global const float* db =
-            has_delta ? delta + (bh * delta_nblk + ib / delta_rows - delta_blk0) * (long)lk : delta;
-        const int c0 = kb + 2 * ft, c1 = c0 + 1;
-        const int jc0 = FP4_KEY(c0), jc1 = FP4_KEY(c1);
-        float s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f;
-        if (has_delta) {
-          if (jc0 >= 0 && jc0 < lk) s00 = da[jc0], s10 = db[jc0];
-          if (jc1 >= 0 && jc1 < lk) s01 = da[jc1], s11 = db[jc1];
-        }
-        for (int g = 0; g < G; ++g) {
-          const uint kb0 = fp4_pack4(ktw + (kb + fg) * D + 16 * g + 4 * ft);
-          int4 I;
-          MMA16(I, qa0[g], qa1[g], kb0, g, nt * G + g)
-          s00 = s00 + sq_fp4_group_term(I.x, qsc[ra * G + g], ksc[c0 * G + g]);
-          s01 = s01 + sq_fp4_group_term(I.y, qsc[ra * G + g], ksc[c1 * G + g]);
-          s10 = s10 + sq_fp4_group_term(I.z, qsc[rb * G + g], ksc[c0 * G + g]);
-          s11 = s11 + sq_fp4_group_term(I.w, qsc[rb * G + g], ksc[c1 * G + g]);
-        }
-        sco[ra * 64 + c0] = s00;
-        sco[ra * 64 + c1] = s01;
-        sco[rb * 64 + c0] = s10;
-        sco[rb * 64 + c1] = s11;
-      }
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int e = 0; e < 16; ++e) S[e] = FP4_VIS(16 * q + e) ? sco[r * 64 + 16 * q + e] : -INFINITY;
-#else
-    for (int e = 0; e < 16; ++e) {
-      const int t = 16 * q + e, j = FP4_KEY(t);
-      float s = -INFINITY;
-      if (FP4_VIS(t)) {
-        s = has_delta ? drow[j] : 0.0f;
-        for (int g = 0; g < G; ++g)
-          s = s + sq_fp4_group_term(fp4_dot16(qtw + r * D + 16 * g, ktw + t * D + 16 * g),
-                                    qsc[r * G + g], ksc[t * G + g]);
-      }
-      S[e] = s;
-    }
-#endif
+    FP4_SCORES();
     float pm = -INFINITY;
     for (int e = 0; e < 16; ++e) pm = sq_mx(pm, S[e]);
     pmax[r * 4 + q] = pm;
@@ -353,180 +214,23 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     const float m_new = sq_mx(m, tmax);
 #if FP4_SPARSE
     const int act = m_new != -INFINITY;
-    // A column chunk's V scale codes [d][slot] go where the K tile was (no longer read).
-    if (!is_tile)
-      for (int idx = lid; idx < D * 64; idx += WG) {
-        const int d = idx >> 6, j = kidx[idx & 63];
-        ktw[idx] = j >= 0 ? (char)vs[((long)kvh * D + d) * (lk64 / 16) + j / 16] : (char)0;
-      }
+    FP4_STAGE_COLUMN_V_SCALES();
 #else
     const int act = j0 < limit && m_new != -INFINITY;
 #endif
     float alpha = 0.0f;
-    if (act) {
-      const float mu_new = m_new * c;
-      float pt[16];
-      for (int e = 0; e < 16; ++e)
-        pt[e] = FP4_VIS(16 * q + e) ? sq_fp4_p_level1(S[e], c, mu_new) : 0.0f;
-      uchar bytes[8];
-      const uint sc = sq_fp4_quant16(pt, bytes);
-      int sum = 0;
-      for (int k = 0; k < 8; ++k) {
-        const int lo = sq_e2m1_twice(sq_fp4_lo(bytes[k])), hi = sq_e2m1_twice(sq_fp4_hi(bytes[k]));
-        ptw[r * 64 + 16 * q + 2 * k] = (char)lo;
-        ptw[r * 64 + 16 * q + 2 * k + 1] = (char)hi;
-        sum += lo + hi;
-      }
-      const float sp = sq_e4m3_decode(sc);
-      psc[r * 4 + q] = sp;
-      plsum[r * 4 + q] = sq_fp4_p_group_sum(sum, sp);
-      alpha = sq_exp2(mu_old - mu_new);
-      m = m_new;
-      mu_old = mu_new;
-    } else {
-      for (int e = 0; e < 16; ++e) ptw[r * 64 + 16 * q + e] = 0;
-      psc[r * 4 + q] = 0.0f;
-      plsum[r * 4 + q] = 0.0f;
-    }
-#if FP4_MMA
-    if (q == 0) {
-      alpha_l[r] = alpha;
-      mu_l[r] = mu_old;
-      act_l[r] = act;
-    }
-#endif
+    FP4_QUANTIZE_P();
+    FP4_SHARE_ROW_STEP();
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    // P·V and the online update.
-#if FP4_MMA
+    // P·V and the online update; a step that closes its chunk merges the chunk state into R.
     {
-      const int ra = 16 * slab + fg, rb = ra + 8;
-      const int acta = act_l[ra], actb = act_l[rb];
-      const float ala = alpha_l[ra], alb = alpha_l[rb];
-      uint pa0[4], pa1[4];
-      for (int hg = 0; hg < 4; ++hg) {
-        pa0[hg] = fp4_pack4(ptw + ra * 64 + 16 * hg + 4 * ft);
-        pa1[hg] = fp4_pack4(ptw + rb * 64 + 16 * hg + 4 * ft);
-      }
-#if FP4_MMA == 2
-      for (int hg = 0; hg < 4; ++hg) {
-        xa[(lid * XA_SLOTS + hg) * 2] = pa0[hg];
-        xa[(lid * XA_SLOTS + hg) * 2 + 1] = pa1[hg];
-        for (int nt = 0; nt < D / 16; ++nt)
-          xb[lid * XB_SLOTS + nt * 4 + hg] =
-              fp4_pack4(vtw + ((D / 2) * whalf + 8 * nt + fg) * 64 + 16 * hg + 4 * ft);
-      }
-      barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-      for (int nt = 0; nt < D / 16; ++nt) {
-        const int cb = (D / 2) * whalf + 8 * nt;
-        const int d0 = cb + 2 * ft, d1 = d0 + 1;
-        float u00 = 0.0f, u01 = 0.0f, u10 = 0.0f, u11 = 0.0f;
-        if (!is_tile) {
-          u00 = fp4_col_out(ptw + ra * 64, psc + ra * 4, vtw + d0 * 64, ktw + d0 * 64);
-          u01 = fp4_col_out(ptw + ra * 64, psc + ra * 4, vtw + d1 * 64, ktw + d1 * 64);
-          u10 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d0 * 64, ktw + d0 * 64);
-          u11 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d1 * 64, ktw + d1 * 64);
-        }
-        for (int hg = 0; hg < tile_groups; ++hg) {
-          const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft);
-          int4 I;
-          MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)
-          const float t00 = sq_fp4_group_term(I.x, psc[ra * 4 + hg], vsc[d0 * 4 + hg]);
-          const float t01 = sq_fp4_group_term(I.y, psc[ra * 4 + hg], vsc[d1 * 4 + hg]);
-          const float t10 = sq_fp4_group_term(I.z, psc[rb * 4 + hg], vsc[d0 * 4 + hg]);
-          const float t11 = sq_fp4_group_term(I.w, psc[rb * 4 + hg], vsc[d1 * 4 + hg]);
-          // ((U0 + U1) + U2) + U3: the first group is taken as is (0 + U0 would turn -0 to +0;
-          // U is never -0, but keep the fold literal).
-          u00 = hg == 0 ? t00 : u00 + t00;
-          u01 = hg == 0 ? t01 : u01 + t01;
-          u10 = hg == 0 ? t10 : u10 + t10;
-          u11 = hg == 0 ? t11 : u11 + t11;
-        }
-        if (acta) {
-          O[nt][0] = fma(O[nt][0], ala, u00);
-          O[nt][1] = fma(O[nt][1], ala, u01);
-        }
-        if (actb) {
-          O[nt][2] = fma(O[nt][2], alb, u10);
-          O[nt][3] = fma(O[nt][3], alb, u11);
-        }
-      }
-      if (acta)
-        lrow[0] =
-            fma(lrow[0], ala,
-                ((plsum[ra * 4] + plsum[ra * 4 + 1]) + plsum[ra * 4 + 2]) + plsum[ra * 4 + 3]);
-      if (actb)
-        lrow[1] =
-            fma(lrow[1], alb,
-                ((plsum[rb * 4] + plsum[rb * 4 + 1]) + plsum[rb * 4 + 2]) + plsum[rb * 4 + 3]);
-      if (close) {  // chunk states of rows ra, rb into R; fresh states
-        const SqAttMerge wa = sq_att_merge_weights(lse_r[0], sq_att_chunk_lse(mu_l[ra], lrow[0]));
-        const SqAttMerge wb = sq_att_merge_weights(lse_r[1], sq_att_chunk_lse(mu_l[rb], lrow[1]));
-        for (int nt = 0; nt < D / 16; ++nt) {
-          R[nt][0] = sq_att_merge_out(wa, R[nt][0], sq_att_chunk_out(O[nt][0], lrow[0]));
-          R[nt][1] = sq_att_merge_out(wa, R[nt][1], sq_att_chunk_out(O[nt][1], lrow[0]));
-          R[nt][2] = sq_att_merge_out(wb, R[nt][2], sq_att_chunk_out(O[nt][2], lrow[1]));
-          R[nt][3] = sq_att_merge_out(wb, R[nt][3], sq_att_chunk_out(O[nt][3], lrow[1]));
-          O[nt][0] = O[nt][1] = O[nt][2] = O[nt][3] = 0.0f;
-        }
-        lse_r[0] = wa.lse;
-        lse_r[1] = wb.lse;
-        lrow[0] = lrow[1] = 0.0f;
-      }
+      FP4_PV_UPDATE();
+      FP4_CLOSE_CHUNK();
     }
-#else
-    if (act) {
-      for (int dd = 0; dd < QD; ++dd) {
-        const int d = q * QD + dd;
-        float ot =
-            is_tile ? 0.0f : fp4_col_out(ptw + r * 64, psc + r * 4, vtw + d * 64, ktw + d * 64);
-        for (int hg = 0; hg < tile_groups; ++hg) {
-          const float u =
-              sq_fp4_group_term(fp4_dot16(ptw + r * 64 + 16 * hg, vtw + d * 64 + 16 * hg),
-                                psc[r * 4 + hg], vsc[d * 4 + hg]);
-          ot = hg == 0 ? u : ot + u;
-        }
-        O[dd] = fma(O[dd], alpha, ot);
-      }
-      const float lt = ((plsum[r * 4] + plsum[r * 4 + 1]) + plsum[r * 4 + 2]) + plsum[r * 4 + 3];
-      l = fma(l, alpha, lt);
-    }
-    if (close) {  // the chunk state of row r (channels q * QD ..) into R; a fresh state
-      const SqAttMerge w = sq_att_merge_weights(lse_r, sq_att_chunk_lse(mu_old, l));
-      for (int dd = 0; dd < QD; ++dd) {
-        R[dd] = sq_att_merge_out(w, R[dd], sq_att_chunk_out(O[dd], l));
-        O[dd] = 0.0f;
-      }
-      lse_r = w.lse;
-      l = 0.0f;
-    }
-#endif
     if (close) m = mu_old = -INFINITY;
   }
 
   // out_d = R's o_d.
-#if FP4_MMA
-  {
-    const int ra = row0 + 16 * slab + fg, rb = ra + 8;
-    for (int nt = 0; nt < D / 16; ++nt) {
-      const int d0 = (D / 2) * whalf + 8 * nt + 2 * ft;
-      if (ra < row_end) {
-        __global float* o = out + (bh * lq + ra) * D + d0;
-        o[0] = R[nt][0];
-        o[1] = R[nt][1];
-      }
-      if (rb < row_end) {
-        __global float* o = out + (bh * lq + rb) * D + d0;
-        o[0] = R[nt][2];
-        o[1] = R[nt][3];
-      }
-    }
-  }
-#else
-  if (i < row_end) {
-    __global float* o = out + (bh * lq + i) * D + q * QD;
-    for (int dd = 0; dd < QD; ++dd) o[dd] = R[dd];
-  }
-#endif
+  FP4_STORE_OUT();
 }
