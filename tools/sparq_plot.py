@@ -6,7 +6,7 @@ or fp32 rate, measured in the same run), and, where the run had anchors, sparq's
 against each anchor backend (> 1: sparq faster). Cases keep the bench's order, so sizes read
 top to bottom. Needs matplotlib (Debian: python3-matplotlib).
 
-Usage: sparq_plot.py OUT_DIR bench.json [more.json ...]
+Usage: sparq_plot.py OUT_DIR bench.json [more.json ...]   (several runs merge into one chart per family)
 """
 import json
 import os
@@ -14,16 +14,22 @@ import sys
 
 
 def load_cases(paths):
-    cases, devices = [], set()
+    """Timed cases of every sparq-bench JSON given; other JSON (an anchor's) is skipped, so a
+    report folder's *.json can be passed whole. A case in several files keeps its last run."""
+    cases, devices = {}, set()
     for p in paths:
         with open(p) as f:
             d = json.load(f)
+        if not isinstance(d, dict) or "cases" not in d:
+            print(f"sparq_plot: {p}: not a sparq-bench JSON, skipped", file=sys.stderr)
+            continue
         devices.add(d.get("device", {}).get("name", "?") if isinstance(d.get("device"), dict)
                     else str(d.get("device", "?")))
-        for c in d.get("cases", []):
+        for c in d["cases"]:
             if c.get("timing", {}).get("median_ms", 0) > 0:
-                cases.append(c)
-    return cases, sorted(devices)
+                cases.pop(c["name"], None)
+                cases[c["name"]] = c
+    return list(cases.values()), sorted(devices)
 
 
 def rate_label(c):
