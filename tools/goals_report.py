@@ -9,7 +9,8 @@ diffusion_anchor.py, decode_anchor.py; recognised by their layout, in any order)
 A case found in several files keeps its last occurrence; a later anchor row replaces an earlier
 one of the same shape and backend.
 
-Usage: goals_report.py [--goals bench/goals.json] FILE.json [FILE.json ...]
+Usage: goals_report.py [--goals bench/goals.json] [--brief] FILE.json [FILE.json ...]
+       (--brief: one line per goal instead of the Markdown report)
        goals_report.py --selftest        (checks every goal kind on made-up numbers)
 Python 3 standard library only.
 """
@@ -211,8 +212,6 @@ def evaluate(data, goal):
         target = fmt_value(goal, goal["target"])
         status = ("**met**" if all(ok) else "not met" if not any(ok)
                   else f"partly met ({sum(ok)} of {len(ok)})") + f" (goal {op} {target})"
-    if goal.get("note"):
-        status += f"; {goal['note']}"
     return f"{len(values)} case{'s' if len(values) != 1 else ''}", measured, status
 
 
@@ -220,6 +219,8 @@ def goals_table(data, goals):
     out = ["| issue | goal | cases | measured | status |", "|---|---|---|---|---|"]
     for g in goals:
         cases, measured, status = evaluate(data, g)
+        if g.get("note"):
+            status += f"; {g['note']}"
         out.append(f"| {g['issue']} | {cell(g['goal'])} | {cell(cases)} | {cell(measured)} | "
                    f"{cell(status)} |")
     return out
@@ -227,11 +228,18 @@ def goals_table(data, goals):
 
 def report(data, goals):
     out = ["# sparq full GPU report", ""]
+    devices = {}
     for path, dev, peaks in data.runs:
-        p = (f"copy {peaks.get('copy_gbps', 0):.1f} GB/s, fp32 {peaks.get('fp32_tflops', 0):.2f} "
-             f"TFLOP/s, int32 {peaks.get('int32_tops', 0):.2f} TOP/s" if peaks.get("measured")
-             else peaks.get("note", "no peaks"))
-        out.append(f"- `{os.path.basename(path)}`: {dev}; peaks {p}")
+        devices.setdefault(dev, []).append((os.path.basename(path), peaks))
+    for dev, runs in devices.items():  # each sparq-bench process measures its own peaks
+        measured = [p for _, p in runs if p.get("measured")]
+
+        def span(key, unit):
+            v = [p.get(key, 0) for p in measured]
+            return f"{min(v):.4g}" + ("" if max(v) == min(v) else f"-{max(v):.4g}") + f" {unit}"
+        peaks = (f"copy {span('copy_gbps', 'GB/s')}, fp32 {span('fp32_tflops', 'TFLOP/s')}, "
+                 f"int32 {span('int32_tops', 'TOP/s')}" if measured else "not measured")
+        out.append(f"- {dev}: {len(runs)} bench runs ({', '.join(n for n, _ in runs)}); peaks {peaks}")
     cs = list(data.cases.values())
     bad = [c["name"] for c in cs if "error" in c or c.get("exact") is False]
     out.append(f"- {len(cs)} cases; not exact or error: {len(bad)}" +
@@ -301,6 +309,8 @@ def main(argv):
     args = argv[1:]
     if args == ["--selftest"]:
         return selftest()
+    brief = "--brief" in args
+    args = [a for a in args if a != "--brief"]
     goals_path = default_goals()
     if len(args) >= 2 and args[0] == "--goals":
         goals_path, args = args[1], args[2:]
@@ -317,7 +327,12 @@ def main(argv):
                 return 2
     with open(goals_path) as f:
         goals = json.load(f)["goals"]
-    sys.stdout.write(report(data, goals))
+    if brief:  # one line per goal, for a terminal or a log tail
+        for g in goals:
+            _, measured, status = evaluate(data, g)
+            print(f"{g['id']:<12} {status[:100]}{'' if measured == '-' else ': ' + measured[:160]}")
+    else:
+        sys.stdout.write(report(data, goals))
     return 0
 
 

@@ -219,14 +219,16 @@ for i in "${!G_NAME[@]}"; do
 done
 
 # The goals table and the charts, over this part's JSON (and an earlier part's, if given).
-inputs=("$R"/*.json)
+inputs=()
 prev=${SPARQ_REPORT_PREV:-}
 [ -n "$prev" ] && [ -d "$prev" ] && inputs+=("$prev"/*.json)
+inputs+=("$R"/*.json)
 if ls "$R"/bench_*.json > /dev/null 2>&1; then
   python3 "$root/tools/goals_report.py" --goals "$root/bench/goals.json" "${inputs[@]}" \
     > "$R/report.md" 2> "$R/report.err"
   log "goals_report rc=$? -> $part/report.md"
-  sed -n '/^## Goals/,$p' "$R/report.md" | cut -c1-240
+  python3 "$root/tools/goals_report.py" --goals "$root/bench/goals.json" --brief "${inputs[@]}" |
+    tee "$R/goals_brief.txt"
   benches=(); for f in "${inputs[@]}"; do case $(basename "$f") in bench_*) benches+=("$f") ;; esac; done
   if python3 -c 'import matplotlib' 2>/dev/null; then
     timeout -k 5 60 python3 "$root/tools/sparq_plot.py" "$R/charts" "${benches[@]}" > "$R/charts.txt" 2>&1
