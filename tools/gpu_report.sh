@@ -5,9 +5,10 @@
 #
 #   bash tools/gpu_report.sh part1   # sparq-info --selftest, sparq_tests in 6 shards, anchors:
 #                                    # attention fp32 + bf16, decode; cases: dense/int8/nvfp4
-#                                    # prefill, decode, paged prefill, host overhead
+#                                    # prefill, decode, Quest
 #   bash tools/gpu_report.sh part2   # anchors: attention bf16 at 128K, diffusion; cases: sparse,
-#                                    # diffusion, mamba, and every case no other group holds
+#                                    # diffusion, mamba, paged prefill, host overhead, and every
+#                                    # case no other group holds
 #   bash tools/gpu_report.sh list    # the groups, their case counts and time estimates, and a
 #                                    # check that every case is in exactly one group (no device)
 #
@@ -62,16 +63,14 @@ anchor_py() { for f in "$root/.gpu/$1" "$root/bench/anchors/$1" "$root/../shared
 G_NAME=(); G_EST=(); G_RE=(); G_PART=()
 group() { G_PART+=("$1"); G_NAME+=("$2"); G_EST+=("$3"); G_RE+=("$4"); }
 group part1 dense       15 '^attention/prefill causal B1 H32 L[0-9]+ D128 f32$'
-group part1 int8        40 '^attention/prefill int8 causal B1 H32 L(4096|16384|65536) D128'
-group part1 nvfp4       45 '^nvfp4/(quantize_|attention causal B1 H32 L(4096|16384|65536) )'
-group part1 decode      90 '^attention/(decode_paged|decode (int8|nvfp4)) '
-group part1 int8_128k   45 '^attention/prefill int8 causal B1 H32 L131072 '
-group part1 nvfp4_128k  60 '^nvfp4/attention causal B1 H32 L131072 '
-group part1 serving     60 '^attention/(prefill_paged|merge_states|host_overhead) '
+group part1 int8        85 '^attention/prefill int8 causal B1 H32 L[0-9]+ D128'
+group part1 nvfp4      105 '^nvfp4/(quantize_|attention causal B1 H32 L[0-9]+ )'
+group part1 decode     110 '^attention/(decode_paged|decode (int8|nvfp4)) '
+group part1 quest       25 '^sparse/(quest_|permute_rows)'
 group part2 sparse_128k 180 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L131072 '
-group part2 diffusion   80 '^diffusion/'
+group part2 diffusion   70 '^diffusion/'
 group part2 mamba       90 '^mamba/'
-group part2 quest       25 '^sparse/(quest_|permute_rows)'
+group part2 serving     60 '^attention/(prefill_paged|merge_states|host_overhead) '
 group part2 sparse_32k  80 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L32768 '
 group part2 sparse_8k   30 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L8192 '
 # Every case no group above holds (small sizes, cases added later): the catch-all.
@@ -101,6 +100,11 @@ if [ "$part" = list ]; then
   done
   all=$(count '')
   dup=$(sort "$seen" | uniq -d | wc -l)
+  for p in part1 part2; do
+    est=0; for i in "${!G_NAME[@]}"; do [ "${G_PART[$i]}" = $p ] && est=$((est + G_EST[i])); done
+    fixed=$([ $p = part1 ] && echo 200 || echo 90)  # selftest + tests + anchors / anchors
+    echo "$p: groups est ${est}s + tests/anchors est ${fixed}s = $((est + fixed))s (budget ${BUDGET}s)"
+  done
   echo "$total cases in groups, $all $SIZE cases in the registry, $dup in more than one group"
   rm -f "$seen"
   [ "$total" -eq "$all" ] && [ "$dup" -eq 0 ]
@@ -125,10 +129,15 @@ else
   log "anchors skipped: python3 cannot import torch with CUDA here"
 fi
 
-# anchor NAME SCRIPT LIMIT ARGS...: one anchor script, time-bound, JSON in $R/anchor_NAME.json
+selected() { [ -z "${SPARQ_REPORT_GROUPS:-}" ] || [[ $1 =~ ${SPARQ_REPORT_GROUPS} ]]; }
+# anchor NAME SCRIPT LIMIT GROUPS ARGS...: one anchor script, time-bound, JSON in
+# $R/anchor_NAME.json; skipped when SPARQ_REPORT_GROUPS selects none of the GROUPS it serves
 anchor() {
-  local name=$1 script=$2 lim=$3; shift 3
+  local name=$1 script=$2 lim=$3 users=$4; shift 4
   [ $have_torch = 1 ] || return 0
+  local u any=0
+  for u in $users; do selected "$u" && any=1; done
+  [ $any = 1 ] || { log "anchor $name not needed by the selected groups"; return 0; }
   local py; py=$(anchor_py "$script")
   [ -n "$py" ] || { log "anchor $name skipped: $script not found"; return 0; }
   local L; L=$(left)
@@ -145,7 +154,7 @@ anchor() {
 bench_group() {
   local i=$1 name=${G_NAME[$1]} est=${G_EST[$1]} re
   re=$(sel "${G_RE[$1]}")
-  if [ -n "${SPARQ_REPORT_GROUPS:-}" ] && ! [[ $name =~ ${SPARQ_REPORT_GROUPS} ]]; then return; fi
+  selected "$name" || return 0
   local n; n=$(count "${G_RE[$i]}")
   [ "$n" -gt 0 ] || { log "group $name: no $SIZE case"; return; }
   local L; L=$(left)
@@ -205,13 +214,14 @@ if [ "$part" = part1 ]; then
     log "sparq-info --selftest rc=$?: $(grep -m1 -E 'self-test' "$R/sparq-info.txt" | sed 's/^ *//')"
   fi
   run_tests
-  anchor fp32 attention_anchor.py 60 --dtype fp32 --lens 4096,16384
-  anchor bf16 attention_anchor.py 120 --dtype bf16 --lens 4096,16384,65536,131072
-  anchor decode decode_anchor.py 60 --batches 1,8,32 --ctx 32768,131072
+  anchor fp32 attention_anchor.py 60 "dense int8 nvfp4" --dtype fp32 --lens 4096,16384
+  anchor bf16 attention_anchor.py 120 "dense int8 nvfp4" --dtype bf16 --lens 4096,16384,65536,131072
+  anchor decode decode_anchor.py 60 decode --batches 1,8,32 --ctx 32768,131072
 else
-  anchor bf16_128k attention_anchor.py 60 --dtype bf16 --lens 131072
+  # Dense cuDNN at 128K for the sparse goals (goals_report.py reads it; no case carries it).
+  anchor bf16_128k attention_anchor.py 60 sparse_128k --dtype bf16 --lens 131072
   # The shapes of issue 7's goals (the bench's loop50 and step cases carry the same keys).
-  anchor diffusion diffusion_anchor.py 150 \
+  anchor diffusion diffusion_anchor.py 150 diffusion \
     --shapes 1x4x128x128,16x4x128x128,1x16x128x128,16x16x128x128
 fi
 for i in "${!G_NAME[@]}"; do
