@@ -26,6 +26,7 @@ class Data:
     def __init__(self):
         self.cases = {}  # name -> case dict (last occurrence wins)
         self.runs = []  # (path, device name, peaks) of each bench file
+        self.colds = []  # (path, cold_start) of the first bench file that has one
         self.attention = {}  # (B, H, L, D, causal, backend, dtype) -> anchor row
         self.decode = {}  # (B, ctx) -> decode anchor row
         self.diffusion = []  # diffusion anchor rows (the bench matches them itself)
@@ -35,6 +36,8 @@ class Data:
             dev = doc.get("device", {})
             self.runs.append((path, dev.get("name", "?") if isinstance(dev, dict) else str(dev),
                               doc.get("peaks", {})))
+            if doc.get("cold_start") and not self.colds:  # the first run's: the coldest one
+                self.colds.append((path, doc["cold_start"]))
             for c in doc["cases"]:
                 self.cases.pop(c["name"], None)  # re-insert: the table keeps the last order
                 self.cases[c["name"]] = c
@@ -240,6 +243,11 @@ def report(data, goals):
         peaks = (f"copy {span('copy_gbps', 'GB/s')}, fp32 {span('fp32_tflops', 'TFLOP/s')}, "
                  f"int32 {span('int32_tops', 'TOP/s')}" if measured else "not measured")
         out.append(f"- {dev}: {len(runs)} bench runs ({', '.join(n for n, _ in runs)}); peaks {peaks}")
+    for path, cold in data.colds:
+        out.append(f"- cold start (`{os.path.basename(path)}`, {cold.get('case')}): context "
+                   f"{cold.get('create_ms', 0):.1f} ms + first call {cold.get('first_call_ms', 0):.1f} ms "
+                   f"({cold.get('programs_built', 0)} programs built, {cold.get('programs_from_disk', 0)} "
+                   f"from the disk cache); second call {cold.get('second_call_ms', 0):.3f} ms")
     cs = list(data.cases.values())
     bad = [c["name"] for c in cs if "error" in c or c.get("exact") is False]
     out.append(f"- {len(cs)} cases; not exact or error: {len(bad)}" +
