@@ -44,7 +44,8 @@ def plot_family(plt, family, cases, device, out_dir):
     backends = sorted({a["backend"] for c in cases for a in c.get("anchors", []) if "ratio" in a})
     ncols = 2 if backends else 1
     height = max(2.5, 0.32 * len(cases) + 1.5)
-    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols + 4, height), sharey=True,
+    label_in = max(4, 0.07 * max(len(n) for n in names))  # room for the longest case name
+    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols + label_in, height), sharey=True,
                              squeeze=False)
     ax = axes[0][0]
     y = list(range(len(cases)))
@@ -76,7 +77,7 @@ def plot_family(plt, family, cases, device, out_dir):
         ax2.set_title("vs the anchors given to sparq-bench --anchor")
         ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(device, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / height))  # the device line above the titles
     path = os.path.join(out_dir, f"{family}.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
