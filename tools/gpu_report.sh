@@ -247,7 +247,8 @@ if ls "$R"/bench_*.json > /dev/null 2>&1; then
     tee "$R/goals_brief.txt"
   benches=(); for f in "${inputs[@]}"; do case $(basename "$f") in bench_*) benches+=("$f") ;; esac; done
   if python3 -c 'import matplotlib' 2>/dev/null; then
-    timeout -k 5 60 python3 "$root/tools/sparq_plot.py" "$R/charts" "${benches[@]}" > "$R/charts.txt" 2>&1
+    plim=$(( $(left) - 5 )); [ $plim -gt 60 ] && plim=60; [ $plim -lt 5 ] && plim=5
+    timeout -k 2 $plim python3 "$root/tools/sparq_plot.py" "$R/charts" "${benches[@]}" > "$R/charts.txt" 2>&1
     log "charts rc=$?: $(grep -c png "$R/charts.txt") PNG in $part/charts"
   else
     log "charts skipped: no matplotlib here (python3 tools/sparq_plot.py DIR bench_*.json later)"
