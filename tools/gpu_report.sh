@@ -29,7 +29,8 @@
 #   SPARQ_REPORT_GROUPS  regex on group names: run only those groups
 #   SPARQ_REPORT_PREV    folder of an earlier part's unpacked results: its JSON joins the goals
 #                        table and the charts of this part
-#   REPEAT / WARMUP      bench timed / untimed calls (default 3 / 1)
+#   REPEAT / WARMUP      bench timed / untimed calls (default 3 / 1); BUDGET_S, RESERVE_S (25 s
+#                        kept for the tables, charts and packing), TEST_S (test shard limit, 160)
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
