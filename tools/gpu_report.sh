@@ -6,9 +6,9 @@
 #   bash tools/gpu_report.sh part1   # sparq-info --selftest, sparq_tests in 6 shards, anchors:
 #                                    # attention fp32 + bf16, decode; cases: dense/int8/nvfp4
 #                                    # prefill, decode, Quest
-#   bash tools/gpu_report.sh part2   # anchors: attention bf16 at 128K, diffusion; cases: sparse,
-#                                    # diffusion, mamba, paged prefill, host overhead, and every
-#                                    # case no other group holds
+#   bash tools/gpu_report.sh part2   # anchors: attention bf16 at 128K, diffusion; cases:
+#                                    # diffusion, mamba, sparse, paged prefill, host overhead,
+#                                    # and every case no other group holds
 #   bash tools/gpu_report.sh list    # the groups, their case counts and time estimates, and a
 #                                    # check that every case is in exactly one group (no device)
 #
@@ -57,23 +57,26 @@ INFO=$(find_exe sparq-info)
 anchor_py() { for f in "$root/.gpu/$1" "$root/bench/anchors/$1" "$root/../shared/anchors/$1"; do
   [ -f "$f" ] && { echo "$f"; return; }; done; echo ""; }
 
-# ---- the groups: name, estimated seconds on the H100, case regex (searched in the name) ----
-# Estimates: (warm-up + 3 repeats) x the median of bench/RESULTS.md, plus input generation and
-# the fallback check on the host (both dominate the small cases), plus ~4 s per sparq-bench
-# process (context, peaks, cold start). Order = priority inside a part.
+# ---- the groups: name, estimated seconds on the H100 machine, case regex (searched in the name) ----
+# What a case costs there: its inputs drawn on the host (std::normal_distribution, about 12 ns per
+# value, single-threaded: 19 s for the 1.6 G values of a 128K B1 H32 prefill, the largest part of
+# most large cases), (warm-up + 3 repeats) x its median in bench/RESULTS.md, the fallback check on
+# a subset, and per sparq-bench process about 4 s (context, peaks) plus the cold start, which
+# prepares and runs the group's first case once more. Order = priority inside a part.
 G_NAME=(); G_EST=(); G_RE=(); G_PART=()
 group() { G_PART+=("$1"); G_NAME+=("$2"); G_EST+=("$3"); G_RE+=("$4"); }
-group part1 dense       15 '^attention/prefill causal B1 H32 L[0-9]+ D128 f32$'
-group part1 int8        85 '^attention/prefill int8 causal B1 H32 L[0-9]+ D128'
-group part1 nvfp4      105 '^nvfp4/(quantize_|attention causal B1 H32 L[0-9]+ )'
-group part1 decode     110 '^attention/(decode_paged|decode (int8|nvfp4)) '
-group part1 quest       25 '^sparse/(quest_|permute_rows)'
-group part2 sparse_128k 180 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L131072 '
-group part2 diffusion   70 '^diffusion/'
-group part2 mamba       90 '^mamba/'
-group part2 serving     60 '^attention/(prefill_paged|merge_states|host_overhead) '
-group part2 sparse_32k  80 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L32768 '
-group part2 sparse_8k   30 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L8192 '
+group part1 dense        15 '^attention/prefill causal B1 H32 L[0-9]+ D128 f32$'
+group part1 int8         85 '^attention/prefill int8 causal B1 H32 L[0-9]+ D128'
+group part1 nvfp4       105 '^nvfp4/(quantize_|attention causal B1 H32 L[0-9]+ )'
+group part1 decode      150 '^attention/(decode_paged|decode (int8|nvfp4)) '
+group part1 quest        35 '^sparse/(quest_|permute_rows)'
+group part2 diffusion    80 '^diffusion/'
+group part2 mamba        90 '^mamba/'
+group part2 sparse_128k_gqa 135 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*Hq32/Hkv8 L131072 '
+group part2 serving      45 '^attention/(prefill_paged|merge_states|host_overhead) '
+group part2 sparse_128k_h32 120 '^sparse/(build|prefill) .* H32 L131072 '
+group part2 sparse_32k   70 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L32768 '
+group part2 sparse_8k    25 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L8192 '
 # Every case no group above holds (small sizes, cases added later): the catch-all.
 all_re=$(IFS='|'; echo "${G_RE[*]}")
 group part2 rest        20 "^(?![\\s\\S]*(?:$all_re))"
@@ -95,7 +98,7 @@ if [ "$part" = list ]; then
   for i in "${!G_NAME[@]}"; do
     n=$(count "${G_RE[$i]}")
     matching "${G_RE[$i]}" >> "$seen"
-    printf '%-6s %-12s %4d cases  est %4d s  %s\n' "${G_PART[$i]}" "${G_NAME[$i]}" "$n" \
+    printf '%-6s %-16s %4d cases  est %4d s  %s\n' "${G_PART[$i]}" "${G_NAME[$i]}" "$n" \
       "${G_EST[$i]}" "${G_RE[$i]:0:90}"
     total=$((total + n))
   done
@@ -159,8 +162,9 @@ bench_group() {
   local n; n=$(count "${G_RE[$i]}")
   [ "$n" -gt 0 ] || { log "group $name: no $SIZE case"; return; }
   local L; L=$(left)
-  # Estimates are on the safe side: a group runs when 60% of its estimate fits.
-  if [ $((L - RESERVE)) -lt $((est * 6 / 10)) ] || [ $((L - RESERVE)) -lt 15 ]; then
+  # A group that would likely be cut off (and so lose its JSON) gives its time to the next ones:
+  # it runs when 80% of its estimate fits.
+  if [ $((L - RESERVE)) -lt $((est * 8 / 10)) ] || [ $((L - RESERVE)) -lt 15 ]; then
     log "group $name SKIPPED: $n cases, est ${est}s, ${L}s left"
     echo "$name" >> "$R/skipped.txt"; return
   fi
@@ -226,7 +230,7 @@ if [ "$part" = part1 ]; then
   anchor decode decode_anchor.py 60 decode --batches 1,8,32 --ctx 32768,131072
 else
   # Dense cuDNN at 128K for the sparse goals (goals_report.py reads it; no case carries it).
-  anchor bf16_128k attention_anchor.py 60 sparse_128k --dtype bf16 --lens 131072
+  anchor bf16_128k attention_anchor.py 60 "sparse_128k_gqa sparse_128k_h32" --dtype bf16 --lens 131072
   # The shapes of issue 7's goals (the bench's loop50 and step cases carry the same keys).
   anchor diffusion diffusion_anchor.py 150 diffusion \
     --shapes 1x4x128x128,16x4x128x128,1x16x128x128,16x16x128x128
