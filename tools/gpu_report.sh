@@ -248,6 +248,10 @@ if ls "$R"/bench_*.json > /dev/null 2>&1; then
   python3 "$root/tools/goals_report.py" --goals "$root/bench/goals.json" "${inputs[@]}" \
     > "$R/report.md" 2> "$R/report.err"
   log "goals_report rc=$? -> $part/report.md"
+  # The device, the self-test and the test suite's line at the top of the report.
+  { head -n 2 "$R/report.md"; [ -s "$R/gpu.txt" ] && sed 's/^/- GPU: /' "$R/gpu.txt"
+    grep -h -E 'sparq-info|tests on|^\[  FAILED  \] [A-Za-z]' "$R/summary.txt" | sed -E 's/^t=\+[0-9]+s /- /'
+    tail -n +3 "$R/report.md"; } > "$R/report.tmp" && mv "$R/report.tmp" "$R/report.md"
   python3 "$root/tools/goals_report.py" --goals "$root/bench/goals.json" --brief "${inputs[@]}" |
     tee "$R/goals_brief.txt"
   benches=(); for f in "${inputs[@]}"; do case $(basename "$f") in bench_*) benches+=("$f") ;; esac; done
