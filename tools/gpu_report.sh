@@ -5,10 +5,10 @@
 #
 #   bash tools/gpu_report.sh part1   # sparq-info --selftest, sparq_tests in 6 shards, anchors:
 #                                    # attention fp32 + bf16, decode; cases: dense/int8/nvfp4
-#                                    # prefill, decode, Quest
+#                                    # prefill, decode, paged prefill, merge, host overhead
 #   bash tools/gpu_report.sh part2   # anchors: attention bf16 at 128K, diffusion; cases:
-#                                    # diffusion, mamba, sparse, paged prefill, host overhead,
-#                                    # and every case no other group holds
+#                                    # sparse (Quest included), diffusion, mamba, and every case
+#                                    # no other group holds
 #   bash tools/gpu_report.sh list    # the groups, their case counts and time estimates, and a
 #                                    # check that every case is in exactly one group (no device)
 #
@@ -58,24 +58,24 @@ anchor_py() { for f in "$root/.gpu/$1" "$root/bench/anchors/$1" "$root/../shared
   [ -f "$f" ] && { echo "$f"; return; }; done; echo ""; }
 
 # ---- the groups: name, estimated seconds on the H100 machine, case regex (searched in the name) ----
-# What a case costs there: its inputs drawn on the host (std::normal_distribution, about 12 ns per
-# value, single-threaded: 19 s for the 1.6 G values of a 128K B1 H32 prefill, the largest part of
-# most large cases), (warm-up + 3 repeats) x its median in bench/RESULTS.md, the fallback check on
-# a subset, and per sparq-bench process about 4 s (context, peaks) plus the cold start, which
-# prepares and runs the group's first case once more. Order = priority inside a part.
+# What a case costs there: its inputs drawn on the host (random_normal: 16 threads since this
+# script; int8 page codes one thread, ~3 ns a byte), (warm-up + 3 repeats) x its median in
+# bench/RESULTS.md, the fallback check on a subset, and per sparq-bench process about 4 s
+# (registry, context, peaks) plus the cold start, which prepares and runs the group's first case
+# once more. Order = priority inside a part.
 G_NAME=(); G_EST=(); G_RE=(); G_PART=()
 group() { G_PART+=("$1"); G_NAME+=("$2"); G_EST+=("$3"); G_RE+=("$4"); }
 group part1 dense        15 '^attention/prefill causal B1 H32 L[0-9]+ D128 f32$'
-group part1 int8         85 '^attention/prefill int8 causal B1 H32 L[0-9]+ D128'
-group part1 nvfp4       105 '^nvfp4/(quantize_|attention causal B1 H32 L[0-9]+ )'
-group part1 decode      150 '^attention/(decode_paged|decode (int8|nvfp4)) '
-group part1 quest        35 '^sparse/(quest_|permute_rows)'
+group part1 int8         50 '^attention/prefill int8 causal B1 H32 L[0-9]+ D128'
+group part1 nvfp4        70 '^nvfp4/(quantize_|attention causal B1 H32 L[0-9]+ )'
+group part1 decode       90 '^attention/(decode_paged|decode (int8|nvfp4)) '
+group part1 serving      45 '^attention/(prefill_paged|merge_states|host_overhead) '
+group part2 sparse_128k_gqa 60 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*Hq32/Hkv8 L131072 '
+group part2 sparse_128k_h32 60 '^sparse/(build|prefill) .* H32 L131072 '
 group part2 diffusion    80 '^diffusion/'
 group part2 mamba        90 '^mamba/'
-group part2 sparse_128k_gqa 135 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*Hq32/Hkv8 L131072 '
-group part2 serving      45 '^attention/(prefill_paged|merge_states|host_overhead) '
-group part2 sparse_128k_h32 120 '^sparse/(build|prefill) .* H32 L131072 '
-group part2 sparse_32k   70 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L32768 '
+group part2 sparse_32k   50 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L32768 '
+group part2 quest        30 '^sparse/(quest_|permute_rows)'
 group part2 sparse_8k    25 '^sparse/(build|prefill|prefill_int8|prefill_nvfp4) .*L8192 '
 # Every case no group above holds (small sizes, cases added later): the catch-all.
 all_re=$(IFS='|'; echo "${G_RE[*]}")
