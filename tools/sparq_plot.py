@@ -6,7 +6,7 @@ or fp32 rate, measured in the same run), and, where the run had anchors, sparq's
 against each anchor backend (> 1: sparq faster). Cases keep the bench's order, so sizes read
 top to bottom. Needs matplotlib (Debian: python3-matplotlib).
 
-Usage: sparq_plot.py OUT_DIR bench.json [more.json ...]
+Usage: sparq_plot.py OUT_DIR bench.json [more.json ...]   (several runs merge into one chart per family)
 """
 import json
 import os
@@ -14,16 +14,22 @@ import sys
 
 
 def load_cases(paths):
-    cases, devices = [], set()
+    """Timed cases of every sparq-bench JSON given; other JSON (an anchor's) is skipped, so a
+    report folder's *.json can be passed whole. A case in several files keeps its last run."""
+    cases, devices = {}, set()
     for p in paths:
         with open(p) as f:
             d = json.load(f)
+        if not isinstance(d, dict) or "cases" not in d:
+            print(f"sparq_plot: {p}: not a sparq-bench JSON, skipped", file=sys.stderr)
+            continue
         devices.add(d.get("device", {}).get("name", "?") if isinstance(d.get("device"), dict)
                     else str(d.get("device", "?")))
-        for c in d.get("cases", []):
+        for c in d["cases"]:
             if c.get("timing", {}).get("median_ms", 0) > 0:
-                cases.append(c)
-    return cases, sorted(devices)
+                cases.pop(c["name"], None)
+                cases[c["name"]] = c
+    return list(cases.values()), sorted(devices)
 
 
 def rate_label(c):
@@ -38,7 +44,8 @@ def plot_family(plt, family, cases, device, out_dir):
     backends = sorted({a["backend"] for c in cases for a in c.get("anchors", []) if "ratio" in a})
     ncols = 2 if backends else 1
     height = max(2.5, 0.32 * len(cases) + 1.5)
-    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols + 4, height), sharey=True,
+    label_in = max(4, 0.07 * max(len(n) for n in names))  # room for the longest case name
+    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols + label_in, height), sharey=True,
                              squeeze=False)
     ax = axes[0][0]
     y = list(range(len(cases)))
@@ -70,7 +77,7 @@ def plot_family(plt, family, cases, device, out_dir):
         ax2.set_title("vs the anchors given to sparq-bench --anchor")
         ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(device, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / height))  # the device line above the titles
     path = os.path.join(out_dir, f"{family}.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)

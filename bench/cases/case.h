@@ -117,7 +117,8 @@ class BitComparer {
 
 // Deterministic inputs, about normal(0, scale): a sum of four uniforms from std::mt19937_64(seed),
 // computed with exact operations only, so the same seed gives the same bits on every machine
-// (std::normal_distribution's algorithm is implementation-defined).
+// (std::normal_distribution's algorithm is implementation-defined). Past 4 Mi values each further
+// chunk of 4 Mi has its own generator (seeded from seed and the chunk), so threads draw them.
 std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float scale = 1.0f);
 
 // "H32" when every query head has its own K/V head, "Hq32/Hkv8" with grouped-query attention.
