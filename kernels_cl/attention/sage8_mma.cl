@@ -14,6 +14,13 @@
 // SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
+// Same-bits arithmetic forms (speed knobs; 1 by default, SPARQ_TUNE_SAGE8 div / exp / svflag):
+// SAGE8_FAST_DIV: P codes from one correctly rounded reciprocal per group and Markstein's
+// correction (quant/int8_codec.h sq_i8_code_p; groups with sP in (0, 2^-60) divide per key).
+// SAGE8_FAST_EXP: sq_exp2_q_fast (common/exact_math.h: sq_exp2_q's bits, no branch or conversion)
+// and the row max without per-key visibility tests (hidden keys hold -inf). SAGE8_SV_FLAG (dense
+// mode): a tile whose V scales are all finite runs P.V without the sP == 0 test
+// (sage8_mma.h sq_s8_pv_term_fin); a per-tile flag in local memory sends the others to it.
 // SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
 // attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
 // the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
@@ -52,6 +59,21 @@
 #ifndef SAGE8_SPARSE
 #define SAGE8_SPARSE 0
 #endif
+#ifndef SAGE8_FAST_DIV
+#define SAGE8_FAST_DIV 1
+#endif
+#ifndef SAGE8_FAST_EXP
+#define SAGE8_FAST_EXP 1
+#endif
+#ifndef SAGE8_SV_FLAG
+#define SAGE8_SV_FLAG 1
+#endif
+#define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
+#if SAGE8_FAST_EXP
+#define SQ_S8_EXP2Q sq_exp2_q_fast
+#else
+#define SQ_S8_EXP2Q sq_exp2_q
+#endif
 #if SAGE8_SPARSE && (SAGE8_ROWS != 64 || SAGE8_PREFETCH)
 #error "the sparse mode runs 64 rows per work-group (the index's query blocks), no prefetch"
 #endif
@@ -70,113 +92,36 @@
 #if SQ_ATT_CHUNK % BN != 0
 #error "the 4096-key chunks must be whole tiles"
 #endif
+#include "attention/sage8_mma.h"
 #include "attention/sage8_sparse.h"
 
-static inline int dot4(uint a, uint b) {
-  const char4 x = as_char4(a), y = as_char4(b);
-  return (int)x.s0 * (int)y.s0 + (int)x.s1 * (int)y.s1 + (int)x.s2 * (int)y.s2 +
-         (int)x.s3 * (int)y.s3;
-}
-
-#if SAGE8_EMULATE
-#define EMU_WORDS ((NT / 32) * 192)
-static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
-                           __local uint* emu) {
-  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
-  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][8] words, then B[8][8]
-  __local uint* B = A + 128;
-  A[g * 8 + t] = a0;
-  A[(g + 8) * 8 + t] = a1;
-  A[g * 8 + 4 + t] = a2;
-  A[(g + 8) * 8 + 4 + t] = a3;
-  B[g * 8 + t] = b0;
-  B[g * 8 + 4 + t] = b1;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int e = 0; e < 4; ++e) {
-    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
-    int s = 0;
-    for (int w = 0; w < 8; ++w) s += dot4(A[r * 8 + w], B[c * 8 + w]);
-    d[e] += s;
+// P.V of a tile step (TERM: sq_s8_pv_term, or sq_s8_pv_term_fin where the tile's V scales are
+// all finite): Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot).
+#define SQ_S8_PV_TILE(TERM)                                                                     \
+  SQ_UNROLL                                                                                     \
+  for (int nt = 0; nt < DH / 8; ++nt) {                                                         \
+    const int dc = 8 * nt + 2 * t;                                                              \
+    const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);            \
+    float ot[4];                                                                                \
+    SQ_UNROLL                                                                                   \
+    for (int gr = 0; gr < 4; ++gr) {                                                            \
+      int dd[4];                                                                                \
+      mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], emu);               \
+      const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;             \
+      const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;             \
+      const float u0 = TERM(dd[0], sp[0][gr], v0);                                              \
+      const float u1 = TERM(dd[1], sp[0][gr], v1);                                              \
+      const float u2 = TERM(dd[2], sp[1][gr], v0);                                              \
+      const float u3 = TERM(dd[3], sp[1][gr], v1);                                              \
+      ot[0] = gr == 0 ? u0 : ot[0] + u0;                                                        \
+      ot[1] = gr == 0 ? u1 : ot[1] + u1;                                                        \
+      ot[2] = gr == 0 ? u2 : ot[2] + u2;                                                        \
+      ot[3] = gr == 0 ? u3 : ot[3] + u3;                                                        \
+    }                                                                                           \
+    SQ_UNROLL                                                                                   \
+    for (int e = 0; e < 4; ++e)                                                                 \
+      if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]); \
   }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
-  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
-  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][4] words, then B[8][4]
-  __local uint* B = A + 64;
-  A[g * 4 + t] = a0;
-  A[(g + 8) * 4 + t] = a1;
-  B[g * 4 + t] = b0;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int e = 0; e < 4; ++e) {
-    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
-    int s = 0;
-    for (int w = 0; w < 4; ++w) s += dot4(A[r * 4 + w], B[c * 4 + w]);
-    d[e] = s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
-// Value of lane (lane ^ mask) of the warp.
-static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
-  const int lid = get_local_id(0);
-  emu[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  const uint y = emu[lid ^ mask];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return y;
-}
-#else
-#define EMU_WORDS 1
-#ifdef __clang__  // clang's OpenCL mode (tools/ptx_check.sh); NVIDIA's compiler takes `asm`
-#define SQ_ASM __asm__
-#else
-#define SQ_ASM asm
-#endif
-static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
-                           __local uint* emu) {
-  int d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
-  SQ_ASM volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  d[0] = d0;
-  d[1] = d1;
-  d[2] = d2;
-  d[3] = d3;
-}
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
-  int d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-  SQ_ASM volatile(
-      "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
-      "{%0,%1,%2,%3};"
-      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
-      : "r"(a0), "r"(a1), "r"(b0));
-  d[0] = d0;
-  d[1] = d1;
-  d[2] = d2;
-  d[3] = d3;
-}
-static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
-  uint y;
-  SQ_ASM volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(mask));
-  return y;
-}
-#endif
-
-// Quad folds (lanes 4g .. 4g + 3 share rows): NaN-propagating float max, uint max, int sum.
-static inline float quad_mx(float x, __local uint* emu) {
-  x = sq_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
-  return sq_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
-}
-static inline uint quad_umax(uint x, __local uint* emu) {
-  x = max(x, shfl_xor(x, 1, emu));
-  return max(x, shfl_xor(x, 2, emu));
-}
-static inline int quad_sum(int x, __local uint* emu) {
-  x += (int)shfl_xor((uint)x, 1, emu);
-  return x + (int)shfl_xor((uint)x, 2, emu);
-}
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]
@@ -189,6 +134,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
   __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
   __local uint emu[EMU_WORDS];
+#if SQ_S8_SVF
+  __local int
+      svbad[2];  // svbad[n & 1]: a V scale of tile n is not finite (P.V keeps sP == 0 tests)
+  if (get_local_id(0) == 0) svbad[0] = 0;
+#endif
 
   const int lid = get_local_id(0), lane = lid & 31, g = lane >> 2, t = lane & 3;
   const int qb = qb0 + nqb - 1 - get_group_id(0), h = get_group_id(1), b = get_group_id(2);
@@ -272,6 +222,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   ST4U(ks + ((lid + NT * (i)) / (DH / 16)) * QW + 4 * ((lid + NT * (i)) % (DH / 16)), y)
 #define STORE_V(i, y) \
   ST4U(vs + ((lid + NT * (i)) / (BN / 16)) * VW + 4 * ((lid + NT * (i)) % (BN / 16)), y)
+#if SQ_S8_SVF
+#define STORE_S(i, y)                         \
+  do {                                        \
+    const float y_ = (y);                     \
+    svs[lid + NT * (i)] = y_;                 \
+    svnf |= sq_i8_absbits(y_) >= 0x7f800000u; \
+  } while (0)
+#else
+#define STORE_S(i, y) (svs[lid + NT * (i)] = (y))
+#endif
 #if SAGE8_PREFETCH
   uint4 kpre[KX], vpre[VX];
   float spre[SX];
@@ -303,6 +263,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     const int chunk_end =
         n == nsteps - 1 || n % SQ_ATT_TILES_PER_CHUNK == SQ_ATT_TILES_PER_CHUNK - 1;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
+    int svnf = 0;  // a V scale this work-item stages is not finite (SQ_S8_SVF)
     barrier(CLK_LOCAL_MEM_FENCE);
 #if SAGE8_PREFETCH
     SQ_UNROLL
@@ -310,7 +271,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     SQ_UNROLL
     for (int i = 0; i < VX; ++i) STORE_V(i, vpre[i]);
     SQ_UNROLL
-    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = spre[i];
+    for (int i = 0; i < SX; ++i) STORE_S(i, spre[i]);
     if (n + 1 < nsteps) {
       SQ_UNROLL
       for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(n + 1, i);
@@ -325,7 +286,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     SQ_UNROLL
     for (int i = 0; i < VX; ++i) STORE_V(i, LOAD_V(n, i));
     SQ_UNROLL
-    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = LOAD_S(n, i);
+    for (int i = 0; i < SX; ++i) STORE_S(i, LOAD_S(n, i));
+#endif
+#if SQ_S8_SVF
+    if (lid == 0) svbad[(n + 1) & 1] = 0;  // read at tile n - 1 (before this step's barrier)
+    if (svnf) svbad[n & 1] = 1;
 #endif
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -364,8 +329,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int hf = 0; hf < 2; ++hf) {
       float mt = sq_att_neg_inf();
       SQ_UNROLL
-      for (int x = 0; x < 16; ++x)
-        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
+      for (int x = 0; x < 16; ++x)  // FAST_EXP: hidden keys hold -inf, which leaves mt as it is
+        if (SAGE8_FAST_EXP || KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
       mt = quad_mx(mt, emu);
       const float m_new = sq_mx(m[hf], mt);
 #if SAGE8_SPARSE
@@ -385,19 +350,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int key = 16 * gr + 4 * t + u;
-          p[u] = (!skip[hf] && KVIS(key, hf)) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
+          p[u] = (!skip[hf] && KVIS(key, hf)) ? SQ_S8_EXP2Q(s[hf][4 * gr + u] - m_new) : 0.0f;
           amax = max(amax, sq_i8_absbits(p[u]));
         }
         sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
-        int psum = 0;
-        uint word = 0;
-        SQ_UNROLL
-        for (int u = 0; u < 4; ++u) {
-          const int code = sq_i8_code(p[u], sp[hf][gr], 0.0f);
-          psum += code;
-          word |= (uint)code << (8 * u);
-        }
-        pa[hf][gr] = word;
+        int psum;
+        pa[hf][gr] = sq_s8_pcodes(p, sp[hf][gr], &psum);
         const float lg = sq_s8_row_term(quad_sum(psum, emu), sp[hf][gr]);
         lt = gr == 0 ? lg : lt + lg;
       }
@@ -419,30 +377,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #endif
 
     // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
-    SQ_UNROLL
-    for (int nt = 0; nt < DH / 8; ++nt) {
-      const int dc = 8 * nt + 2 * t;
-      const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);
-      float ot[4];
-      SQ_UNROLL
-      for (int gr = 0; gr < 4; ++gr) {
-        int dd[4];
-        mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], emu);
-        const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;
-        const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;
-        const float u0 = sq_s8_pv_term(dd[0], sp[0][gr], v0);
-        const float u1 = sq_s8_pv_term(dd[1], sp[0][gr], v1);
-        const float u2 = sq_s8_pv_term(dd[2], sp[1][gr], v0);
-        const float u3 = sq_s8_pv_term(dd[3], sp[1][gr], v1);
-        ot[0] = gr == 0 ? u0 : ot[0] + u0;
-        ot[1] = gr == 0 ? u1 : ot[1] + u1;
-        ot[2] = gr == 0 ? u2 : ot[2] + u2;
-        ot[3] = gr == 0 ? u3 : ot[3] + u3;
-      }
-      SQ_UNROLL
-      for (int e = 0; e < 4; ++e)
-        if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
+#if SQ_S8_SVF
+    if (!svbad[n & 1]) {
+      SQ_S8_PV_TILE(sq_s8_pv_term_fin)
+    } else {
+      SQ_S8_PV_TILE(sq_s8_pv_term)
     }
+#else
+    SQ_S8_PV_TILE(sq_s8_pv_term)
+#endif
 #if SAGE8_SPARSE
     if (!is_tile) {  // column step: per-column terms (sage8_sparse.h), no barrier in here
       SQ_UNROLL

@@ -1,0 +1,142 @@
+// sage8_mma.h — the warp-level helpers of attention/sage8_mma.cl: int8 mma.sync (m16n8k32,
+// m16n8k16) and shfl.sync.bfly as inline PTX, or (SAGE8_EMULATE 1) emulated in local memory with
+// the PTX ISA's fragment layouts; quad folds; the P codes of a lane's 4 keys of a 16-key group.
+// Included by sage8_mma.cl after its macros (SAGE8_EMULATE, NT, SAGE8_FAST_DIV).
+#ifndef SPARQ_ATTENTION_SAGE8_MMA_H
+#define SPARQ_ATTENTION_SAGE8_MMA_H
+
+static inline int dot4(uint a, uint b) {
+  const char4 x = as_char4(a), y = as_char4(b);
+  return (int)x.s0 * (int)y.s0 + (int)x.s1 * (int)y.s1 + (int)x.s2 * (int)y.s2 +
+         (int)x.s3 * (int)y.s3;
+}
+
+#if SAGE8_EMULATE
+#define EMU_WORDS ((NT / 32) * 192)
+static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
+                           __local uint* emu) {
+  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][8] words, then B[8][8]
+  __local uint* B = A + 128;
+  A[g * 8 + t] = a0;
+  A[(g + 8) * 8 + t] = a1;
+  A[g * 8 + 4 + t] = a2;
+  A[(g + 8) * 8 + 4 + t] = a3;
+  B[g * 8 + t] = b0;
+  B[g * 8 + 4 + t] = b1;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int e = 0; e < 4; ++e) {
+    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
+    int s = 0;
+    for (int w = 0; w < 8; ++w) s += dot4(A[r * 8 + w], B[c * 8 + w]);
+    d[e] += s;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
+  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][4] words, then B[8][4]
+  __local uint* B = A + 64;
+  A[g * 4 + t] = a0;
+  A[(g + 8) * 4 + t] = a1;
+  B[g * 4 + t] = b0;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int e = 0; e < 4; ++e) {
+    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
+    int s = 0;
+    for (int w = 0; w < 4; ++w) s += dot4(A[r * 4 + w], B[c * 4 + w]);
+    d[e] = s;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+// Value of lane (lane ^ mask) of the warp.
+static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
+  const int lid = get_local_id(0);
+  emu[lid] = x;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const uint y = emu[lid ^ mask];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return y;
+}
+#else
+#define EMU_WORDS 1
+#ifdef __clang__  // clang's OpenCL mode (tools/ptx_check.sh); NVIDIA's compiler takes `asm`
+#define SQ_ASM __asm__
+#else
+#define SQ_ASM asm
+#endif
+static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
+                           __local uint* emu) {
+  int d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
+  SQ_ASM volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  d[0] = d0;
+  d[1] = d1;
+  d[2] = d2;
+  d[3] = d3;
+}
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
+  int d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+  SQ_ASM volatile(
+      "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
+      "{%0,%1,%2,%3};"
+      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
+      : "r"(a0), "r"(a1), "r"(b0));
+  d[0] = d0;
+  d[1] = d1;
+  d[2] = d2;
+  d[3] = d3;
+}
+static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
+  uint y;
+  SQ_ASM volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(mask));
+  return y;
+}
+#endif
+
+// Quad folds (lanes 4g .. 4g + 3 share rows): NaN-propagating float max, uint max, int sum.
+static inline float quad_mx(float x, __local uint* emu) {
+  x = sq_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
+  return sq_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
+}
+static inline uint quad_umax(uint x, __local uint* emu) {
+  x = max(x, shfl_xor(x, 1, emu));
+  return max(x, shfl_xor(x, 2, emu));
+}
+static inline int quad_sum(int x, __local uint* emu) {
+  x += (int)shfl_xor((uint)x, 1, emu);
+  return x + (int)shfl_xor((uint)x, 2, emu);
+}
+
+// The P codes sq_i8_code(p[u], sp, 0) of this lane's 4 keys of a 16-key group, packed (key u in
+// byte u); *psum = their sum. SAGE8_FAST_DIV 1: where sq_i8_rcp_ok(sp), one division per group
+// (rs = 1 / sp) and sq_i8_code_p per key (quant/int8_codec.h: the same codes); sp is the same
+// in the four lanes of a quad, so is the branch.
+static inline uint sq_s8_pcodes(const float* p, float sp, int* psum) {
+  int c[4];
+#if SAGE8_FAST_DIV
+  if (sq_i8_rcp_ok(sp)) {
+    const float rs = 1.0f / sp;
+    SQ_UNROLL
+    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_p(p[u], sp, rs);
+  } else
+#endif
+  {
+    SQ_UNROLL
+    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code(p[u], sp, 0.0f);
+  }
+  *psum = (c[0] + c[1]) + (c[2] + c[3]);
+  return (uint)c[0] | ((uint)c[1] << 8) | ((uint)c[2] << 16) | ((uint)c[3] << 24);
+}
+
+// sq_s8_pv_term for a finite sv, without its sP == 0 test: sP == 0 makes every code of the group
+// 0 (sq_i8_code), so dot == 0 and (+0 * 0) * sv = +0, the value the test returns. A non-finite
+// sv (0 * inf = NaN) needs the test: the kernel takes sq_s8_pv_term for tiles that have one.
+static inline float sq_s8_pv_term_fin(int dot, float sp, float sv) {
+  return (sq_s8_i2f(dot) * sp) * sv;
+}
+
+#endif  // SPARQ_ATTENTION_SAGE8_MMA_H
