@@ -14,13 +14,15 @@
 // SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
-// Same-bits arithmetic forms (speed knobs; 1 by default, SPARQ_TUNE_SAGE8 div / exp / svflag):
+// Same-bits arithmetic forms (speed knobs, 1 by default; SPARQ_TUNE_SAGE8 div, exp, svflag, bias):
 // SAGE8_FAST_DIV: P codes from one correctly rounded reciprocal per group and Markstein's
 // correction (quant/int8_codec.h sq_i8_code_p; groups with sP in (0, 2^-60) divide per key).
 // SAGE8_FAST_EXP: sq_exp2_q_fast (common/exact_math.h: sq_exp2_q's bits, no branch or conversion)
 // and the row max without per-key visibility tests (hidden keys hold -inf). SAGE8_SV_FLAG (dense
 // mode): a tile whose V scales are all finite runs P.V without the sP == 0 test
-// (sage8_mma.h sq_s8_pv_term_fin); a per-tile flag in local memory sends the others to it.
+// (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
+// SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
+// every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0).
 // SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
 // attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
 // the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
@@ -68,6 +70,9 @@
 #ifndef SAGE8_SV_FLAG
 #define SAGE8_SV_FLAG 1
 #endif
+#ifndef SAGE8_MMA_BIAS
+#define SAGE8_MMA_BIAS 1
+#endif
 #define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
 #if SAGE8_FAST_EXP
 #define SQ_S8_EXP2Q sq_exp2_q_fast
@@ -95,7 +100,7 @@
 #include "attention/sage8_mma.h"
 #include "attention/sage8_sparse.h"
 
-// P.V of a tile step (TERM: sq_s8_pv_term, or sq_s8_pv_term_fin where the tile's V scales are
+// P.V of a tile step (TERM: sq_s8_pv_f, or sq_s8_pv_f_fin where the tile's V scales are
 // all finite): Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot).
 #define SQ_S8_PV_TILE(TERM)                                                                     \
   SQ_UNROLL                                                                                     \
@@ -106,13 +111,13 @@
     SQ_UNROLL                                                                                   \
     for (int gr = 0; gr < 4; ++gr) {                                                            \
       int dd[4];                                                                                \
-      mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], emu);               \
+      mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], SQ_S8_ACC0, emu);   \
       const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;             \
       const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;             \
-      const float u0 = TERM(dd[0], sp[0][gr], v0);                                              \
-      const float u1 = TERM(dd[1], sp[0][gr], v1);                                              \
-      const float u2 = TERM(dd[2], sp[1][gr], v0);                                              \
-      const float u3 = TERM(dd[3], sp[1][gr], v1);                                              \
+      const float u0 = TERM(sq_s8_acc2f(dd[0]), sp[0][gr], v0);                                 \
+      const float u1 = TERM(sq_s8_acc2f(dd[1]), sp[0][gr], v1);                                 \
+      const float u2 = TERM(sq_s8_acc2f(dd[2]), sp[1][gr], v0);                                 \
+      const float u3 = TERM(sq_s8_acc2f(dd[3]), sp[1][gr], v1);                                 \
       ot[0] = gr == 0 ? u0 : ot[0] + u0;                                                        \
       ot[1] = gr == 0 ? u1 : ot[1] + u1;                                                        \
       ot[2] = gr == 0 ? u2 : ot[2] + u2;                                                        \
@@ -299,7 +304,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     float s[2][16];
     SQ_UNROLL
     for (int nt = 0; nt < BN / 8; ++nt) {
-      int acc[4] = {0, 0, 0, 0};
+      int acc[4] = {SQ_S8_ACC0, SQ_S8_ACC0, SQ_S8_ACC0, SQ_S8_ACC0};
       const int kr = 16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1);  // key of column g
       SQ_UNROLL
       for (int kb = 0; kb < DH / 32; ++kb)
@@ -311,10 +316,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         const int key = 16 * (nt >> 1) + 4 * t + u;
         const bool vis = KVIS(key, hf);
 #if SAGE8_SPARSE
-        float s2 = sq_s8_score(acc[e], sq_blk, skl[key]);
+        float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, skl[key]);
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
 #else
-        float s2 = sq_s8_score(acc[e], sq_blk, sk_t);
+        float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, sk_t);
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
 #endif
         s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
@@ -379,12 +384,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
 #if SQ_S8_SVF
     if (!svbad[n & 1]) {
-      SQ_S8_PV_TILE(sq_s8_pv_term_fin)
+      SQ_S8_PV_TILE(sq_s8_pv_f_fin)
     } else {
-      SQ_S8_PV_TILE(sq_s8_pv_term)
+      SQ_S8_PV_TILE(sq_s8_pv_f)
     }
 #else
-    SQ_S8_PV_TILE(sq_s8_pv_term)
+    SQ_S8_PV_TILE(sq_s8_pv_f)
 #endif
 #if SAGE8_SPARSE
     if (!is_tile) {  // column step: per-column terms (sage8_sparse.h), no barrier in here

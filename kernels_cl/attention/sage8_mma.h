@@ -33,7 +33,7 @@ static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, 
   }
   barrier(CLK_LOCAL_MEM_FENCE);
 }
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, int c0, __local uint* emu) {
   const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
   __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][4] words, then B[8][4]
   __local uint* B = A + 64;
@@ -45,7 +45,7 @@ static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu)
     const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
     int s = 0;
     for (int w = 0; w < 4; ++w) s += dot4(A[r * 4 + w], B[c * 4 + w]);
-    d[e] = s;
+    d[e] = c0 + s;
   }
   barrier(CLK_LOCAL_MEM_FENCE);
 }
@@ -78,8 +78,8 @@ static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, 
   d[2] = d2;
   d[3] = d3;
 }
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
-  int d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+static inline void mma_k16(int* d, uint a0, uint a1, uint b0, int c0, __local uint* emu) {
+  int d0 = c0, d1 = c0, d2 = c0, d3 = c0;
   SQ_ASM volatile(
       "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
       "{%0,%1,%2,%3};"
@@ -132,11 +132,29 @@ static inline uint sq_s8_pcodes(const float* p, float sp, int* psum) {
   return (uint)c[0] | ((uint)c[1] << 8) | ((uint)c[2] << 16) | ((uint)c[3] << 24);
 }
 
-// sq_s8_pv_term for a finite sv, without its sP == 0 test: sP == 0 makes every code of the group
-// 0 (sq_i8_code), so dot == 0 and (+0 * 0) * sv = +0, the value the test returns. A non-finite
-// sv (0 * inf = NaN) needs the test: the kernel takes sq_s8_pv_term for tiles that have one.
-static inline float sq_s8_pv_term_fin(int dot, float sp, float sv) {
-  return (sq_s8_i2f(dot) * sp) * sv;
+// MMA accumulators start at SQ_S8_ACC0 (mma_k16's c0, mma_k32's d). SAGE8_MMA_BIAS 1: at
+// bits(1.5 * 2^23), so an accumulator holds bits(1.5 * 2^23 + dot) (|dot| < 2^22: no overflow)
+// and sq_s8_acc2f is sq_s8_i2f without its integer add (the MMA did it): (float)dot exactly.
+#if SAGE8_MMA_BIAS
+#define SQ_S8_ACC0 0x4B400000
+#define sq_s8_acc2f(a) (as_float(a) - 12582912.0f)
+#else
+#define SQ_S8_ACC0 0
+#define sq_s8_acc2f(a) sq_s8_i2f(a)
+#endif
+
+// sq_s8_score and sq_s8_pv_term (attention/sage8_common.h) of f = (float)dot.
+static inline float sq_s8_score_f(float f, float sq, float sk) {
+  return (f * sq) * sk;
+}
+static inline float sq_s8_pv_f(float f, float sp, float sv) {
+  return sp == 0.0f ? 0.0f : (f * sp) * sv;
+}
+// sq_s8_pv_f for a finite sv, without its sP == 0 test: sP == 0 makes every code of the group 0
+// (sq_i8_code), so dot == 0 and (+0 * 0) * sv = +0, the value the test returns. A non-finite sv
+// (0 * inf = NaN) needs the test: the kernel takes sq_s8_pv_f for tiles that have one.
+static inline float sq_s8_pv_f_fin(float f, float sp, float sv) {
+  return (f * sp) * sv;
 }
 
 #endif  // SPARQ_ATTENTION_SAGE8_MMA_H

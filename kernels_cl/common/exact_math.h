@@ -88,8 +88,9 @@ SQ_FN float sq_exp2_q(float x) {
 // the same k as sq_round_rne_int, so the same f and p; 2^k is applied as 2^(k >> 1) *
 // 2^(k - (k >> 1)): both factors are normal (|k >> 1| <= 100) and p * 2^(k >> 1) is exact, so the
 // one rounding is sq_scale_pow2_'s. Ranges: xr = -160 gives +0 (as x < -150), x >= 128 gives +inf
-// (k >= 128, p >= 0.7); NaN returns x. tests/common/exact_math_special_test.cpp compares it with
-// sq_exp2_q (every x in a sweep and the special values; all 2^32 inputs checked once).
+// (k = 128 has f >= 0, so p >= 1; k >= 129 has p >= 0.7); NaN returns x.
+// tests/common/fast_forms_test.cpp compares it with sq_exp2_q (every x in a sweep and the special
+// values; all 2^32 inputs checked once).
 SQ_FN float sq_exp2_q_fast(float x) {
   const float xr = x >= -150.0f ? (x < 200.0f ? x : 200.0f) : -160.0f;
   const float t = xr + 12582912.0f;  // 1.5 * 2^23 + k

@@ -55,7 +55,7 @@ SQ_FN int sq_i8_code(float x, float s, float lo) {
 //  - Code tail: for lo = 0, t = y + 0.5f gives sq_i8_code's code for y < 0 as well (t <= 0.5
 //    truncates to 0, negative t clamps to 0), and a NaN y fails t >= 0, so needs no own test.
 // s in (0, 2^-60) or (2^50, inf) fails sq_i8_rcp_ok: there the caller divides (sq_i8_code).
-// tests/quant/int8_fast_code_test.cpp checks codes and quotients against the division.
+// tests/common/fast_forms_test.cpp checks codes and quotients against the division.
 SQ_FN int sq_i8_rcp_ok(float s) {
   const float lo = sq_as_float(0x21800000u), hi = sq_as_float(0x58800000u);  // 2^-60, 2^50
   return !((s > 0.0f && s < lo) || (s > hi && s < sq_as_float(0x7f800000u)));
