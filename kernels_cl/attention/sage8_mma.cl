@@ -22,7 +22,8 @@
 // mode): a tile whose V scales are all finite runs P.V without the sP == 0 test
 // (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
 // SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
-// every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0).
+// every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0). SAGE8_DELTA_STAGE (dense
+// mode): the tile's delta row slice is staged in local memory with K and V (one load per key).
 // SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
 // attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
 // the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
@@ -73,6 +74,10 @@
 #ifndef SAGE8_MMA_BIAS
 #define SAGE8_MMA_BIAS 1
 #endif
+#ifndef SAGE8_DELTA_STAGE
+#define SAGE8_DELTA_STAGE 1
+#endif
+#define SQ_S8_DST (SAGE8_DELTA_STAGE && !SAGE8_SPARSE)
 #define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
 #if SAGE8_FAST_EXP
 #define SQ_S8_EXP2Q sq_exp2_q_fast
@@ -139,6 +144,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
   __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
   __local uint emu[EMU_WORDS];
+#if SQ_S8_DST
+  __local float dls[BN] SQ_ATT_LOCAL_ALIGN;  // the tile's delta (0 past Lk or without delta)
+#endif
 #if SQ_S8_SVF
   __local int
       svbad[2];  // svbad[n & 1]: a V scale of tile n is not finite (P.V keeps sP == 0 tests)
@@ -222,6 +230,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #define LOAD_V(n, i)                                                                 \
   vload4(0, v8 + ((kv_bh * DH + (lid + NT * (i)) / (BN / 16)) * lk64 + (n)*BN) / 4 + \
                 4 * ((lid + NT * (i)) % (BN / 16)))
+#define LOAD_D(n) \
+  (has_delta && lid < BN && (n)*BN + lid < lk ? drow[(n)*BN + lid] : 0.0f)  // SQ_S8_DST
 #define LOAD_S(n, i) sv[(kv_bh * DH + (lid + NT * (i)) / 4) * (lk64 / 16) + 4 * (n) + (lid & 3)]
 #define STORE_K(i, y) \
   ST4U(ks + ((lid + NT * (i)) / (DH / 16)) * QW + 4 * ((lid + NT * (i)) % (DH / 16)), y)
@@ -239,7 +249,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #endif
 #if SAGE8_PREFETCH
   uint4 kpre[KX], vpre[VX];
-  float spre[SX];
+  float spre[SX], dpre = 0.0f;
   if (nsteps > 0) {
     SQ_UNROLL
     for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(0, i);
@@ -247,6 +257,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(0, i);
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(0, i);
+    if (SQ_S8_DST) dpre = LOAD_D(0);
   }
 #endif
 #endif
@@ -277,6 +288,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) STORE_V(i, vpre[i]);
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) STORE_S(i, spre[i]);
+#if SQ_S8_DST
+    if (lid < BN) dls[lid] = dpre;
+#endif
     if (n + 1 < nsteps) {
       SQ_UNROLL
       for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(n + 1, i);
@@ -284,6 +298,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(n + 1, i);
       SQ_UNROLL
       for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(n + 1, i);
+      if (SQ_S8_DST) dpre = LOAD_D(n + 1);
     }
 #else
     SQ_UNROLL
@@ -292,6 +307,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) STORE_V(i, LOAD_V(n, i));
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) STORE_S(i, LOAD_S(n, i));
+#if SQ_S8_DST
+    if (lid < BN) dls[lid] = LOAD_D(n);
+#endif
 #endif
 #if SQ_S8_SVF
     if (lid == 0) svbad[(n + 1) & 1] = 0;  // read at tile n - 1 (before this step's barrier)
@@ -310,6 +328,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       for (int kb = 0; kb < DH / 32; ++kb)
         mma_k32(acc, qa[kb][0], qa[kb][1], qa[kb][2], qa[kb][3], ks[kr * QW + 8 * kb + t],
                 ks[kr * QW + 8 * kb + 4 + t], emu);
+#if SQ_S8_DST
+      const float2 dl = vload2(0, dls + 16 * (nt >> 1) + 4 * t + 2 * (nt & 1));  // keys u, u + 1
+#endif
       SQ_UNROLL
       for (int e = 0; e < 4; ++e) {
         const int hf = e >> 1, u = 2 * (nt & 1) + (e & 1);
@@ -320,7 +341,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
 #else
         float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, sk_t);
+#if SQ_S8_DST
+        if (has_delta) s2 = sq_s8_score_delta(s2, (e & 1) ? dl.y : dl.x, c);  // hidden: masked
+#else
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
+#endif
 #endif
         s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
       }
