@@ -15,12 +15,13 @@
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
 // Same-bits arithmetic forms (speed knobs, 1 by default; SPARQ_TUNE_SAGE8 div, exp, svflag, bias):
-// SAGE8_FAST_DIV: P codes from one correctly rounded reciprocal per group and Markstein's
-// correction (quant/int8_codec.h sq_i8_code_p; groups with sP in (0, 2^-60) divide per key).
-// SAGE8_FAST_EXP: sq_exp2_q_fast (common/exact_math.h: sq_exp2_q's bits, no branch or conversion)
-// and the row max without per-key visibility tests (hidden keys hold -inf). SAGE8_SV_FLAG (dense
-// mode): a tile whose V scales are all finite runs P.V without the sP == 0 test
-// (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
+// SAGE8_FAST_DIV: group scales and P codes by Markstein's correction from a correctly rounded
+// reciprocal (quant/int8_codec.h sq_i8_scale_rcp, sq_i8_code_p; one division per group; groups
+// with amax outside {0} and [2^-53, 2^50] divide as written).
+// SAGE8_FAST_EXP: sq_exp2_q_le0 (common/exact_math.h: sq_exp2_q's bits for x <= 0, no branch or
+// conversion) and the row max without per-key visibility tests (hidden keys hold -inf).
+// SAGE8_SV_FLAG (dense mode): a tile whose V scales are all finite runs P.V without the sP == 0
+// test (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
 // SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
 // every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0). SAGE8_DELTA_STAGE (dense
 // mode): the tile's delta row slice is staged in local memory with K and V (one load per key).
@@ -79,10 +80,10 @@
 #endif
 #define SQ_S8_DST (SAGE8_DELTA_STAGE && !SAGE8_SPARSE)
 #define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
-#if SAGE8_FAST_EXP
-#define SQ_S8_EXP2Q sq_exp2_q_fast
+#if SAGE8_FAST_EXP  // x <= 0 for a visible key: m_new >= its S2; a hidden one gets -inf, so +0
+#define SQ_S8_P(vis, x) sq_exp2_q_le0((vis) ? (x) : -sq_inf_())
 #else
-#define SQ_S8_EXP2Q sq_exp2_q
+#define SQ_S8_P(vis, x) ((vis) ? sq_exp2_q(x) : 0.0f)
 #endif
 #if SAGE8_SPARSE && (SAGE8_ROWS != 64 || SAGE8_PREFETCH)
 #error "the sparse mode runs 64 rows per work-group (the index's query blocks), no prefetch"
@@ -380,12 +381,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int key = 16 * gr + 4 * t + u;
-          p[u] = (!skip[hf] && KVIS(key, hf)) ? SQ_S8_EXP2Q(s[hf][4 * gr + u] - m_new) : 0.0f;
+          p[u] = SQ_S8_P(!skip[hf] && KVIS(key, hf), s[hf][4 * gr + u] - m_new);
           amax = max(amax, sq_i8_absbits(p[u]));
         }
-        sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
         int psum;
-        pa[hf][gr] = sq_s8_pcodes(p, sp[hf][gr], &psum);
+        pa[hf][gr] = sq_s8_pcodes(p, quad_umax(amax, emu), &sp[hf][gr], &psum);
         const float lg = sq_s8_row_term(quad_sum(psum, emu), sp[hf][gr]);
         lt = gr == 0 ? lg : lt + lg;
       }

@@ -111,23 +111,28 @@ static inline int quad_sum(int x, __local uint* emu) {
   return x + (int)shfl_xor((uint)x, 2, emu);
 }
 
-// The P codes sq_i8_code(p[u], sp, 0) of this lane's 4 keys of a 16-key group, packed (key u in
-// byte u); *psum = their sum. SAGE8_FAST_DIV 1: where sq_i8_rcp_ok(sp), one division per group
-// (rs = 1 / sp) and sq_i8_code_p per key (quant/int8_codec.h: the same codes); sp is the same
-// in the four lanes of a quad, so is the branch.
-static inline uint sq_s8_pcodes(const float* p, float sp, int* psum) {
+// The group scale sp = sq_i8_scale(amax) and the P codes sq_i8_code(p[u], sp, 0) of this lane's 4
+// keys of a 16-key group, packed (key u in byte u); *psum = their sum. SAGE8_FAST_DIV 1: where
+// sq_i8_fast_ok(amax), sp by sq_i8_scale_rcp, one division per group (rs = 1 / sp) and
+// sq_i8_code_p per key (quant/int8_codec.h: the same scale and codes); amax is the same in the
+// four lanes of a quad, so is the branch.
+static inline uint sq_s8_pcodes(const float* p, uint amax, float* sp_out, int* psum) {
   int c[4];
+  float sp;
 #if SAGE8_FAST_DIV
-  if (sq_i8_rcp_ok(sp)) {
+  if (sq_i8_fast_ok(amax)) {
+    sp = sq_i8_scale_rcp(amax);
     const float rs = 1.0f / sp;
     SQ_UNROLL
     for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_p(p[u], sp, rs);
   } else
 #endif
   {
+    sp = sq_i8_scale(amax);
     SQ_UNROLL
     for (int u = 0; u < 4; ++u) c[u] = sq_i8_code(p[u], sp, 0.0f);
   }
+  *sp_out = sp;
   *psum = (c[0] + c[1]) + (c[2] + c[3]);
   return (uint)c[0] | ((uint)c[1] << 8) | ((uint)c[2] << 16) | ((uint)c[3] << 24);
 }

@@ -82,29 +82,27 @@ SQ_FN float sq_exp2_q(float x) {
   return sq_scale_pow2_(p, k);
 }
 
-// sq_exp2_q with the same bits for every x, written for GPU issue slots (attention/sage8_mma.cl):
-// no branch, no float<->int conversion. xr = x clamped to [-160, 200] (x < -150 and NaN -> -160);
-// k = RN-even(xr) from the 1.5 * 2^23 shifter (xr + M rounds to M + k, exact for |xr| < 2^22),
-// the same k as sq_round_rne_int, so the same f and p; 2^k is applied as 2^(k >> 1) *
-// 2^(k - (k >> 1)): both factors are normal (|k >> 1| <= 100) and p * 2^(k >> 1) is exact, so the
-// one rounding is sq_scale_pow2_'s. Ranges: xr = -160 gives +0 (as x < -150), x >= 128 gives +inf
-// (k = 128 has f >= 0, so p >= 1; k >= 129 has p >= 0.7); NaN returns x.
-// tests/common/fast_forms_test.cpp compares it with sq_exp2_q (every x in a sweep and the special
-// values; all 2^32 inputs checked once).
-SQ_FN float sq_exp2_q_fast(float x) {
-  const float xr = x >= -150.0f ? (x < 200.0f ? x : 200.0f) : -160.0f;
-  const float t = xr + 12582912.0f;  // 1.5 * 2^23 + k
-  const int k = (int)(sq_as_uint(t) - 0x4B400000u);
-  const float f = xr - (t - 12582912.0f);      // exact
-  float p = sq_as_float(0x3AAEC3FFu);          // C5, as sq_exp2_q
-  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));  // C4
-  p = sq_fma(p, f, sq_as_float(0x3D635847u));  // C3
-  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));  // C2
-  p = sq_fma(p, f, sq_as_float(0x3F317218u));  // C1
-  p = sq_fma(p, f, 1.0f);                      // C0
-  const int k1 = k >> 1;                       // arithmetic shift: floor(k / 2)
-  const float r = (p * sq_pow2i_(k1)) * sq_pow2i_(k - k1);
-  return sq_isnan(x) ? x : r;
+// sq_exp2_q(x) for x <= 0, written for GPU issue slots (attention/sage8_mma.cl: x = S2 - m_new):
+// no branch, no float<->int conversion, the same bits for every x in [-inf, 0]; NaN gives a NaN
+// (x's when the platform propagates the payload). Not for x > 0. xr = x, or -160 where
+// x < -150 (the result +0); k = RN-even(xr) from the 1.5 * 2^23 shifter (xr + M rounds to M + k,
+// exact for |xr| < 2^22), the same k as sq_round_rne_int, so the same f and p; 2^k is applied as
+// 2^(k + 64) * 2^-64 (k + 64 in [-96, 64]: normal, and p * 2^(k + 64) exact), so the one rounding
+// is sq_scale_pow2_'s; bits(t) << 23 is (k << 23) mod 2^32, hence 2^(k + 64)'s bits with one add.
+// tests/common/fast_forms_test.cpp compares it with sq_exp2_q (a sweep of x <= 0 and the edges;
+// all 2^31 non-positive inputs checked once).
+SQ_FN float sq_exp2_q_le0(float x) {
+  const float xr = x < -150.0f ? -160.0f : x;
+  const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
+  const float f = xr - (t - 12582912.0f);                            // exact
+  float p = sq_as_float(0x3AAEC3FFu);                                // C5, as sq_exp2_q
+  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));                        // C4
+  p = sq_fma(p, f, sq_as_float(0x3D635847u));                        // C3
+  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));                        // C2
+  p = sq_fma(p, f, sq_as_float(0x3F317218u));                        // C1
+  p = sq_fma(p, f, 1.0f);                                            // C0
+  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
+  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
 }
 
 // --- exp (specs/mamba_scan.md §4.2; SLEEF xexpf design and constants) ------------------------

@@ -56,9 +56,32 @@ SQ_FN int sq_i8_code(float x, float s, float lo) {
 //    truncates to 0, negative t clamps to 0), and a NaN y fails t >= 0, so needs no own test.
 // s in (0, 2^-60) or (2^50, inf) fails sq_i8_rcp_ok: there the caller divides (sq_i8_code).
 // tests/common/fast_forms_test.cpp checks codes and quotients against the division.
+// max(t, 0) with NaN -> 0 (IEEE maxNum: one instruction on GPUs); a -0 result truncates to 0.
+#ifdef __OPENCL_C_VERSION__
+#define sq_i8_max0_(t) fmax((t), 0.0f)
+#else
+SQ_FN float sq_i8_max0_(float t) {
+  return std::fmax(t, 0.0f);
+}
+#endif
+
 SQ_FN int sq_i8_rcp_ok(float s) {
   const float lo = sq_as_float(0x21800000u), hi = sq_as_float(0x58800000u);  // 2^-60, 2^50
   return !((s > 0.0f && s < lo) || (s > hi && s < sq_as_float(0x7f800000u)));
+}
+
+// A group's scale and its guard for the fast codes: sq_i8_scale's RN(amax / 127) by the same
+// correction with the constant RN(1 / 127) (checked for all 2^23 significands of amax; the steps
+// scale by powers of two for amax in [2^-53, 2^50], and amax == 0 gives +0). sq_i8_fast_ok: amax
+// is 0 or in [2^-53, 2^50], so the scale is 0 or in [2^-60, 2^43] and passes sq_i8_rcp_ok.
+SQ_FN int sq_i8_fast_ok(uint amax_bits) {
+  return amax_bits == 0u || amax_bits - 0x25000000u <= 0x58800000u - 0x25000000u;
+}
+
+SQ_FN float sq_i8_scale_rcp(uint amax_bits) {
+  const float a = sq_as_float(amax_bits), r = sq_as_float(0x3C010204u);  // RN(1 / 127)
+  const float q0 = a * r;
+  return sq_fma(sq_fma(-q0, 127.0f, a), r, q0);
 }
 
 SQ_FN float sq_i8_div_rcp(float x, float s, float rs) {
@@ -68,7 +91,7 @@ SQ_FN float sq_i8_div_rcp(float x, float s, float rs) {
 
 SQ_FN int sq_i8_code_p(float x, float s, float rs) {
   float t = sq_i8_div_rcp(x, s, rs) + 0.5f;
-  t = t >= 0.0f ? t : 0.0f;  // also NaN -> 0
+  t = sq_i8_max0_(t);  // NaN -> 0
   t = t <= 127.0f ? t : 127.0f;
   return (int)t;
 }

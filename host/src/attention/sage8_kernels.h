@@ -25,7 +25,7 @@ struct Sage8KernelConfig {
   int rows = 128;  // SAGE8_ROWS: query rows per work-group (64 or 128; 128 measured faster, H100)
   // Same-bits arithmetic forms of the MMA kernel (sage8_mma.cl; sv_flag and delta_stage: dense):
   bool fast_div = true;     // SAGE8_FAST_DIV: P codes from one reciprocal per group (Markstein)
-  bool fast_exp = true;     // SAGE8_FAST_EXP: sq_exp2_q_fast (no branch, no float<->int conversion)
+  bool fast_exp = true;     // SAGE8_FAST_EXP: sq_exp2_q_le0 (no branch, no float<->int conversion)
   bool sv_flag = true;      // SAGE8_SV_FLAG: P.V drops the sP == 0 test in tiles of finite V scales
   bool mma_bias = true;     // SAGE8_MMA_BIAS: MMAs start at bits(1.5 * 2^23) (int -> float in 1 op)
   bool delta_stage = true;  // SAGE8_DELTA_STAGE: the tile\'s delta slice staged in local memory
