@@ -25,6 +25,7 @@
 // SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
 // every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0). SAGE8_DELTA_STAGE (dense
 // mode): the tile's delta row slice is staged in local memory with K and V (one load per key).
+// SAGE8_FAST_MAX (NVIDIA path): the row max by max.NaN.f32 (sage8_mma.h sq_s8_mx).
 // SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
 // attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
 // the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
@@ -74,6 +75,9 @@
 #endif
 #ifndef SAGE8_MMA_BIAS
 #define SAGE8_MMA_BIAS 1
+#endif
+#ifndef SAGE8_FAST_MAX
+#define SAGE8_FAST_MAX 1
 #endif
 #ifndef SAGE8_DELTA_STAGE
 #define SAGE8_DELTA_STAGE 1
@@ -361,9 +365,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       float mt = sq_att_neg_inf();
       SQ_UNROLL
       for (int x = 0; x < 16; ++x)  // FAST_EXP: hidden keys hold -inf, which leaves mt as it is
-        if (SAGE8_FAST_EXP || KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
+        if (SAGE8_FAST_EXP || KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf))
+          mt = sq_s8_mx(mt, s[hf][x]);
       mt = quad_mx(mt, emu);
-      const float m_new = sq_mx(m[hf], mt);
+      const float m_new = sq_s8_mx(m[hf], mt);
 #if SAGE8_SPARSE
       uint any = 0;  // a slot of the step visible to the row
       SQ_UNROLL

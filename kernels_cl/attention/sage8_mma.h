@@ -97,10 +97,25 @@ static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
 }
 #endif
 
+// The row max's NaN-propagating max. SAGE8_FAST_MAX 1 (NVIDIA path only): PTX max.NaN.f32, one
+// instruction; it differs from sq_mx only in a zero's sign (max(+0, -0) = +0) and in the NaN's
+// payload (the GPU's NaNs are all canonical), and neither reaches an output: m is only
+// subtracted from and compared with -inf (s - (+0) and s - (-0) differ only as ±0, and
+// sq_exp2(±0) = sq_exp2_q(±0) = 1), and lse = m + log2(l) is the same for m = ±0.
+#if SAGE8_FAST_MAX && !SAGE8_EMULATE
+static inline float sq_s8_mx(float a, float b) {
+  float y;
+  SQ_ASM("max.NaN.f32 %0, %1, %2;" : "=f"(y) : "f"(a), "f"(b));
+  return y;
+}
+#else
+#define sq_s8_mx sq_mx
+#endif
+
 // Quad folds (lanes 4g .. 4g + 3 share rows): NaN-propagating float max, uint max, int sum.
 static inline float quad_mx(float x, __local uint* emu) {
-  x = sq_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
-  return sq_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
+  x = sq_s8_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
+  return sq_s8_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
 }
 static inline uint quad_umax(uint x, __local uint* emu) {
   x = max(x, shfl_xor(x, 1, emu));
