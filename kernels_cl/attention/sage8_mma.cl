@@ -84,10 +84,18 @@
 #endif
 #define SQ_S8_DST (SAGE8_DELTA_STAGE && !SAGE8_SPARSE)
 #define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
-#if SAGE8_FAST_EXP  // x <= 0 for a visible key: m_new >= its S2; a hidden one gets -inf, so +0
-#define SQ_S8_P(vis, x) sq_exp2_q_le0((vis) ? (x) : -sq_inf_())
+// P of a key (SAGE8_FAST_EXP: x <= 0 for a visible key, as m_new >= its S2; a hidden key takes
+// -160, whose exp2 is +0, in sq_exp2_q_le0's own clamp). VIS_P: the keys whose P is formed; with
+// FAST_EXP a skipped row's P is left as it comes (its codes and scales only reach its own MMA
+// rows and sums, which the skip masks), and P >= 0 (or NaN) makes absbits the plain bits.
+#if SAGE8_FAST_EXP
+#define SQ_S8_P(vis, x) sq_exp2_q_le0_core(((int)(vis) & (int)!((x) < -150.0f)) ? (x) : -160.0f)
+#define VIS_P(key, hf) KVIS(key, hf)
+#define SQ_S8_PBITS(p) as_uint(p)
 #else
 #define SQ_S8_P(vis, x) ((vis) ? sq_exp2_q(x) : 0.0f)
+#define VIS_P(key, hf) (!skip[hf] && KVIS(key, hf))
+#define SQ_S8_PBITS(p) sq_i8_absbits(p)
 #endif
 #if SAGE8_SPARSE && (SAGE8_ROWS != 64 || SAGE8_PREFETCH)
 #error "the sparse mode runs 64 rows per work-group (the index's query blocks), no prefetch"
@@ -347,7 +355,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #else
         float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, sk_t);
 #if SQ_S8_DST
-        if (has_delta) s2 = sq_s8_score_delta(s2, (e & 1) ? dl.y : dl.x, c);  // hidden: masked
+        // 0 staged without delta: fma(+0, c, s2) is s2 (c is finite) but turns -0 into +0, a
+        // zero's sign that no output sees (S2 only enters the max and x = S2 - m_new; exp2(±0) = 1)
+        s2 = sq_s8_score_delta(s2, (e & 1) ? dl.y : dl.x, c);  // hidden keys: masked below
 #else
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
 #endif
@@ -386,8 +396,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int key = 16 * gr + 4 * t + u;
-          p[u] = SQ_S8_P(!skip[hf] && KVIS(key, hf), s[hf][4 * gr + u] - m_new);
-          amax = max(amax, sq_i8_absbits(p[u]));
+          p[u] = SQ_S8_P(VIS_P(key, hf), s[hf][4 * gr + u] - m_new);
+          amax = max(amax, SQ_S8_PBITS(p[u]));
         }
         int psum;
         pa[hf][gr] = sq_s8_pcodes(p, quad_umax(amax, emu), &sp[hf][gr], &psum);

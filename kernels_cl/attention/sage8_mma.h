@@ -129,17 +129,17 @@ static inline int quad_sum(int x, __local uint* emu) {
 // The group scale sp = sq_i8_scale(amax) and the P codes sq_i8_code(p[u], sp, 0) of this lane's 4
 // keys of a 16-key group, packed (key u in byte u); *psum = their sum. SAGE8_FAST_DIV 1: where
 // sq_i8_fast_ok(amax), sp by sq_i8_scale_rcp, one division per group (rs = 1 / sp) and
-// sq_i8_code_p per key (quant/int8_codec.h: the same scale and codes); amax is the same in the
-// four lanes of a quad, so is the branch.
+// sq_i8_code_pg per key (quant/int8_codec.h: the same scale and codes, as 0 <= p[u] <= amax);
+// amax is the same in the four lanes of a quad, so is the branch.
 static inline uint sq_s8_pcodes(const float* p, uint amax, float* sp_out, int* psum) {
   int c[4];
   float sp;
 #if SAGE8_FAST_DIV
   if (sq_i8_fast_ok(amax)) {
     sp = sq_i8_scale_rcp(amax);
-    const float rs = 1.0f / sp;
+    const float rs = amax != 0u ? 1.0f / sp : 0.0f;  // amax 0: every p is +0, y = 0, code 0
     SQ_UNROLL
-    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_p(p[u], sp, rs);
+    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_pg(p[u], sp, rs);
   } else
 #endif
   {

@@ -90,9 +90,9 @@ SQ_FN float sq_exp2_q(float x) {
 // 2^(k + 64) * 2^-64 (k + 64 in [-96, 64]: normal, and p * 2^(k + 64) exact), so the one rounding
 // is sq_scale_pow2_'s; bits(t) << 23 is (k << 23) mod 2^32, hence 2^(k + 64)'s bits with one add.
 // tests/common/fast_forms_test.cpp compares it with sq_exp2_q (a sweep of x <= 0 and the edges;
-// all 2^31 non-positive inputs checked once).
-SQ_FN float sq_exp2_q_le0(float x) {
-  const float xr = x < -150.0f ? -160.0f : x;
+// all 2^31 non-positive inputs checked once). sq_exp2_q_le0_core: the same for xr in [-150, 0], xr
+// = -160 (+0) or NaN (a caller may fold its own masking into the clamp).
+SQ_FN float sq_exp2_q_le0_core(float xr) {
   const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
   const float f = xr - (t - 12582912.0f);                            // exact
   float p = sq_as_float(0x3AAEC3FFu);                                // C5, as sq_exp2_q
@@ -103,6 +103,10 @@ SQ_FN float sq_exp2_q_le0(float x) {
   p = sq_fma(p, f, 1.0f);                                            // C0
   const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
   return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+}
+
+SQ_FN float sq_exp2_q_le0(float x) {
+  return sq_exp2_q_le0_core(x < -150.0f ? -160.0f : x);
 }
 
 // --- exp (specs/mamba_scan.md §4.2; SLEEF xexpf design and constants) ------------------------

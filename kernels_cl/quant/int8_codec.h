@@ -89,6 +89,13 @@ SQ_FN float sq_i8_div_rcp(float x, float s, float rs) {
   return sq_fma(sq_fma(-q0, s, x), rs, q0);
 }
 
+// sq_i8_code_p for x in a group with sq_i8_fast_ok(amax), s = RN(amax / 127), 0 <= x <= amax:
+// y = RN(x / s) <= 127 * (1 + 2^-22) and is not NaN, so t < 128 needs no clamp. For amax == 0
+// (every x is +0) pass rs = 0: y = 0.
+SQ_FN int sq_i8_code_pg(float x, float s, float rs) {
+  return (int)(sq_i8_div_rcp(x, s, rs) + 0.5f);
+}
+
 SQ_FN int sq_i8_code_p(float x, float s, float rs) {
   float t = sq_i8_div_rcp(x, s, rs) + 0.5f;
   t = sq_i8_max0_(t);  // NaN -> 0

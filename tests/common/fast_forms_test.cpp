@@ -44,6 +44,10 @@ TEST(FastForms, Int8PCodesEqualDivision) {
     ASSERT_EQ(fast_code(x, amax), sq_i8_code(x, s, 0.0f))
         << std::hexfloat << "x " << x << " s " << s;
     ++checked;
+    if (sq_i8_fast_ok(amax) && x >= 0.0f) {  // the kernel's form for 0 <= x <= amax
+      ASSERT_EQ(sq_i8_code_pg(x, s, amax != 0u ? 1.0f / s : 0.0f), sq_i8_code(x, s, 0.0f))
+          << std::hexfloat << "x " << x << " s " << s;
+    }
     if (sq_i8_fast_ok(amax) && amax != 0u && x >= 0.25f * s) {
       ASSERT_EQ(sq_as_uint(sq_i8_div_rcp(x, s, 1.0f / s)), sq_as_uint(x / s))
           << std::hexfloat << "x " << x << " s " << s;
