@@ -18,8 +18,9 @@
 // SAGE8_FAST_DIV: group scales and P codes by Markstein's correction from a correctly rounded
 // reciprocal (quant/int8_codec.h sq_i8_scale_rcp, sq_i8_code_p; one division per group; groups
 // with amax outside {0} and [2^-53, 2^50] divide as written).
-// SAGE8_FAST_EXP: sq_exp2_q_le0 (common/exact_math.h: sq_exp2_q's bits for x <= 0, no branch or
-// conversion) and the row max without per-key visibility tests (hidden keys hold -inf).
+// SAGE8_FAST_EXP: sq_exp2_q_le0 and sq_exp2_le0 (common/exact_math.h: sq_exp2_q's and sq_exp2's
+// bits for x <= 0, no branch or conversion) and the row max without per-key visibility tests
+// (hidden keys hold -inf).
 // SAGE8_SV_FLAG (dense mode): a tile whose V scales are all finite runs P.V without the sP == 0
 // test (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
 // SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
@@ -92,7 +93,9 @@
 #define SQ_S8_P(vis, x) sq_exp2_q_le0_core(((int)(vis) & (int)!((x) < -150.0f)) ? (x) : -160.0f)
 #define VIS_P(key, hf) KVIS(key, hf)
 #define SQ_S8_PBITS(p) as_uint(p)
+#define SQ_S8_EXP2 sq_exp2_le0
 #else
+#define SQ_S8_EXP2 sq_exp2
 #define SQ_S8_P(vis, x) ((vis) ? sq_exp2_q(x) : 0.0f)
 #define VIS_P(key, hf) (!skip[hf] && KVIS(key, hf))
 #define SQ_S8_PBITS(p) sq_i8_absbits(p)
@@ -387,7 +390,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #else
       skip[hf] = vend[hf] - j0 <= 0 || m_new == sq_att_neg_inf();
 #endif
-      alpha[hf] = skip[hf] ? 1.0f : sq_exp2(m[hf] - m_new);
+      alpha[hf] = skip[hf] ? 1.0f : SQ_S8_EXP2(m[hf] - m_new);  // m <= m_new
       float lt = 0.0f;
       SQ_UNROLL
       for (int gr = 0; gr < 4; ++gr) {

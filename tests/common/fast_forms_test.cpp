@@ -4,9 +4,9 @@
 //    by Markstein's correction) == sq_i8_scale, sq_i8_code(x, s, 0) and x / s: random groups,
 //    x on and next to every rounding boundary (k + 0.5) * s, and the edge groups (amax 0,
 //    subnormal, the 2^-53 / 2^50 guard limits, inf, NaN);
-//  - common/exact_math.h sq_exp2_q_le0 == sq_exp2_q bit for bit for x <= 0 (a strided sweep of
-//    the 2^31 non-positive inputs plus the edges; the full sweep was run once when it was
-//    written), NaN -> NaN.
+//  - common/exact_math.h sq_exp2_q_le0 / sq_exp2_le0 == sq_exp2_q / sq_exp2 bit for bit for x <= 0
+//    (a strided sweep of the 2^31 non-positive inputs plus the edges; the full sweeps were run
+//    once when they were written), NaN -> NaN.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -89,13 +89,16 @@ TEST(FastForms, Int8PCodesEqualDivision) {
   EXPECT_GT(quotients, 1000000);
 }
 
-TEST(FastForms, Exp2QLe0EqualsExp2Q) {
+TEST(FastForms, Exp2Le0EqualsExp2) {
   auto same = [](float x) {
-    const float want = sq_exp2_q(x), got = sq_exp2_q_le0(x);
-    if (std::isnan(want))
-      ASSERT_TRUE(std::isnan(got)) << std::hexfloat << "x " << x;
-    else
-      ASSERT_EQ(sq_as_uint(got), sq_as_uint(want)) << std::hexfloat << "x " << x;
+    for (int deg7 = 0; deg7 < 2; ++deg7) {
+      const float want = deg7 ? sq_exp2(x) : sq_exp2_q(x);
+      const float got = deg7 ? sq_exp2_le0(x) : sq_exp2_q_le0(x);
+      if (std::isnan(want))
+        ASSERT_TRUE(std::isnan(got)) << std::hexfloat << "x " << x;
+      else
+        ASSERT_EQ(sq_as_uint(got), sq_as_uint(want)) << std::hexfloat << "x " << x << " " << deg7;
+    }
   };
   for (std::uint64_t u = 0x80000000u; u < (1ull << 32); u += 499)
     same(sq_as_float(static_cast<uint>(u)));
