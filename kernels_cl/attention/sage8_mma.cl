@@ -369,9 +369,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       }
     }
 
-    // ---- per row: max, skip, alpha; P codes per 16-key group (this lane's 4 keys) ----
-    uint pa[2][4];
-    float sp[2][4], alpha[2];
+    // ---- per row: max, skip, alpha; P (in s) and its codes per 16-key group (4 keys a lane) ----
+    uint pa[2][4], am[2][4];
+    int ps[2][4];
+    float sp[2][4], alpha[2], m_new[2];
     bool skip[2];
     SQ_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
@@ -381,35 +382,57 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
         if (SAGE8_FAST_EXP || KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf))
           mt = sq_s8_mx(mt, s[hf][x]);
       mt = quad_mx(mt, emu);
-      const float m_new = sq_s8_mx(m[hf], mt);
+      m_new[hf] = sq_s8_mx(m[hf], mt);
 #if SAGE8_SPARSE
       uint any = 0;  // a slot of the step visible to the row
       SQ_UNROLL
       for (int x = 0; x < 16; ++x) any |= KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf) ? 1u : 0u;
-      skip[hf] = !quad_umax(any, emu) || m_new == sq_att_neg_inf();
+      skip[hf] = !quad_umax(any, emu) || m_new[hf] == sq_att_neg_inf();
 #else
-      skip[hf] = vend[hf] - j0 <= 0 || m_new == sq_att_neg_inf();
+      skip[hf] = vend[hf] - j0 <= 0 || m_new[hf] == sq_att_neg_inf();
 #endif
-      alpha[hf] = skip[hf] ? 1.0f : SQ_S8_EXP2(m[hf] - m_new);  // m <= m_new
-      float lt = 0.0f;
+      alpha[hf] = skip[hf] ? 1.0f : SQ_S8_EXP2(m[hf] - m_new[hf]);  // m <= m_new
       SQ_UNROLL
       for (int gr = 0; gr < 4; ++gr) {
-        float p[4];
         uint amax = 0;
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
-          const int key = 16 * gr + 4 * t + u;
-          p[u] = SQ_S8_P(VIS_P(key, hf), s[hf][4 * gr + u] - m_new);
-          amax = max(amax, SQ_S8_PBITS(p[u]));
+          const int x = 4 * gr + u;
+          s[hf][x] = SQ_S8_P(VIS_P(16 * gr + 4 * t + u, hf), s[hf][x] - m_new[hf]);
+          amax = max(amax, SQ_S8_PBITS(s[hf][x]));
         }
-        int psum;
-        pa[hf][gr] = sq_s8_pcodes(p, quad_umax(amax, emu), &sp[hf][gr], &psum);
-        const float lg = sq_s8_row_term(quad_sum(psum, emu), sp[hf][gr]);
+        am[hf][gr] = quad_umax(amax, emu);
+      }
+    }
+    // Codes of the 8 groups without a branch (the rare groups outside sq_i8_fast_ok are redone
+    // as defined), then the row sums.
+    SQ_UNROLL
+    for (int x = 0; x < 8; ++x)
+      pa[x >> 2][x & 3] = SQ_S8_PCODES(&s[x >> 2][4 * (x & 3)], am[x >> 2][x & 3],
+                                       &sp[x >> 2][x & 3], &ps[x >> 2][x & 3]);
+#if SAGE8_FAST_DIV
+    uint slow = 0;
+    SQ_UNROLL
+    for (int x = 0; x < 8; ++x) slow |= !sq_i8_fast_ok(am[x >> 2][x & 3]);
+    if (slow) {
+      SQ_UNROLL
+      for (int x = 0; x < 8; ++x)
+        if (!sq_i8_fast_ok(am[x >> 2][x & 3]))
+          pa[x >> 2][x & 3] = sq_s8_pcodes_d(&s[x >> 2][4 * (x & 3)], am[x >> 2][x & 3],
+                                             &sp[x >> 2][x & 3], &ps[x >> 2][x & 3]);
+    }
+#endif
+    SQ_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      float lt = 0.0f;
+      SQ_UNROLL
+      for (int gr = 0; gr < 4; ++gr) {
+        const float lg = sq_s8_row_term(quad_sum(ps[hf][gr], emu), sp[hf][gr]);
         lt = gr == 0 ? lg : lt + lg;
       }
       if (!skip[hf]) {
         l[hf] = fma(l[hf], alpha[hf], lt);
-        m[hf] = m_new;
+        m[hf] = m_new[hf];
       }
     }
 

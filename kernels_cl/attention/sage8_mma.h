@@ -127,30 +127,35 @@ static inline int quad_sum(int x, __local uint* emu) {
 }
 
 // The group scale sp = sq_i8_scale(amax) and the P codes sq_i8_code(p[u], sp, 0) of this lane's 4
-// keys of a 16-key group, packed (key u in byte u); *psum = their sum. SAGE8_FAST_DIV 1: where
-// sq_i8_fast_ok(amax), sp by sq_i8_scale_rcp, one division per group (rs = 1 / sp) and
-// sq_i8_code_pg per key (quant/int8_codec.h: the same scale and codes, as 0 <= p[u] <= amax);
-// amax is the same in the four lanes of a quad, so is the branch.
-static inline uint sq_s8_pcodes(const float* p, uint amax, float* sp_out, int* psum) {
-  int c[4];
-  float sp;
-#if SAGE8_FAST_DIV
-  if (sq_i8_fast_ok(amax)) {
-    sp = sq_i8_scale_rcp(amax);
-    const float rs = amax != 0u ? 1.0f / sp : 0.0f;  // amax 0: every p is +0, y = 0, code 0
-    SQ_UNROLL
-    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_pg(p[u], sp, rs);
-  } else
-#endif
-  {
-    sp = sq_i8_scale(amax);
-    SQ_UNROLL
-    for (int u = 0; u < 4; ++u) c[u] = sq_i8_code(p[u], sp, 0.0f);
-  }
-  *sp_out = sp;
+// keys of a 16-key group, packed (key u in byte u); *psum = their sum. sq_s8_pcodes_d: as defined.
+// sq_s8_pcodes_f (SAGE8_FAST_DIV): the same scale and codes where sq_i8_fast_ok(amax), from
+// sq_i8_scale_rcp, one division per group (rs = 1 / sp) and sq_i8_code_pg per key
+// (quant/int8_codec.h; 0 <= p[u] <= amax); no branch, so the groups' quad folds interleave.
+// Elsewhere its results are garbage and the kernel redoes the group with sq_s8_pcodes_d.
+static inline uint sq_s8_pack4_(const int* c, int* psum) {
   *psum = (c[0] + c[1]) + (c[2] + c[3]);
   return (uint)c[0] | ((uint)c[1] << 8) | ((uint)c[2] << 16) | ((uint)c[3] << 24);
 }
+static inline uint sq_s8_pcodes_d(const float* p, uint amax, float* sp, int* psum) {
+  int c[4];
+  *sp = sq_i8_scale(amax);
+  SQ_UNROLL
+  for (int u = 0; u < 4; ++u) c[u] = sq_i8_code(p[u], *sp, 0.0f);
+  return sq_s8_pack4_(c, psum);
+}
+static inline uint sq_s8_pcodes_f(const float* p, uint amax, float* sp, int* psum) {
+  int c[4];
+  *sp = sq_i8_scale_rcp(amax);
+  const float rs = amax != 0u ? 1.0f / *sp : 0.0f;  // amax 0: every p is +0, y = 0, code 0
+  SQ_UNROLL
+  for (int u = 0; u < 4; ++u) c[u] = sq_i8_code_pg(p[u], *sp, rs);
+  return sq_s8_pack4_(c, psum);
+}
+#if SAGE8_FAST_DIV
+#define SQ_S8_PCODES sq_s8_pcodes_f
+#else
+#define SQ_S8_PCODES sq_s8_pcodes_d
+#endif
 
 // MMA accumulators start at SQ_S8_ACC0 (mma_k16's c0, mma_k32's d). SAGE8_MMA_BIAS 1: at
 // bits(1.5 * 2^23), so an accumulator holds bits(1.5 * 2^23 + dot) (|dot| < 2^22: no overflow)
