@@ -426,9 +426,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int hf = 0; hf < 2; ++hf) {
       float lt = 0.0f;
       SQ_UNROLL
-      for (int gr = 0; gr < 4; ++gr) {
-        const float lg = sq_s8_row_term(quad_sum(ps[hf][gr], emu), sp[hf][gr]);
-        lt = gr == 0 ? lg : lt + lg;
+      for (int gr = 0; gr < 4; gr += 2) {  // two code sums (<= 4 * 508 each) per 32-bit fold
+        const int q = quad_sum(ps[hf][gr] | (ps[hf][gr + 1] << 16), emu);
+        const float lg0 = sq_s8_row_term(q & 0xffff, sp[hf][gr]);
+        const float lg1 = sq_s8_row_term(q >> 16, sp[hf][gr + 1]);
+        lt = gr == 0 ? lg0 + lg1 : (lt + lg0) + lg1;
       }
       if (!skip[hf]) {
         l[hf] = fma(l[hf], alpha[hf], lt);
