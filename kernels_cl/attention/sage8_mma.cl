@@ -65,41 +65,6 @@
 #ifndef SAGE8_SPARSE
 #define SAGE8_SPARSE 0
 #endif
-#ifndef SAGE8_FAST_DIV
-#define SAGE8_FAST_DIV 1
-#endif
-#ifndef SAGE8_FAST_EXP
-#define SAGE8_FAST_EXP 1
-#endif
-#ifndef SAGE8_SV_FLAG
-#define SAGE8_SV_FLAG 1
-#endif
-#ifndef SAGE8_MMA_BIAS
-#define SAGE8_MMA_BIAS 1
-#endif
-#ifndef SAGE8_FAST_MAX
-#define SAGE8_FAST_MAX 1
-#endif
-#ifndef SAGE8_DELTA_STAGE
-#define SAGE8_DELTA_STAGE 1
-#endif
-#define SQ_S8_DST (SAGE8_DELTA_STAGE && !SAGE8_SPARSE)
-#define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
-// P of a key (SAGE8_FAST_EXP: x <= 0 for a visible key, as m_new >= its S2; a hidden key takes
-// -160, whose exp2 is +0, in sq_exp2_q_le0's own clamp). VIS_P: the keys whose P is formed; with
-// FAST_EXP a skipped row's P is left as it comes (its codes and scales only reach its own MMA
-// rows and sums, which the skip masks), and P >= 0 (or NaN) makes absbits the plain bits.
-#if SAGE8_FAST_EXP
-#define SQ_S8_P(vis, x) sq_exp2_q_le0_core(((int)(vis) & (int)!((x) < -150.0f)) ? (x) : -160.0f)
-#define VIS_P(key, hf) KVIS(key, hf)
-#define SQ_S8_PBITS(p) as_uint(p)
-#define SQ_S8_EXP2 sq_exp2_le0
-#else
-#define SQ_S8_EXP2 sq_exp2
-#define SQ_S8_P(vis, x) ((vis) ? sq_exp2_q(x) : 0.0f)
-#define VIS_P(key, hf) (!skip[hf] && KVIS(key, hf))
-#define SQ_S8_PBITS(p) sq_i8_absbits(p)
-#endif
 #if SAGE8_SPARSE && (SAGE8_ROWS != 64 || SAGE8_PREFETCH)
 #error "the sparse mode runs 64 rows per work-group (the index's query blocks), no prefetch"
 #endif
@@ -120,34 +85,6 @@
 #endif
 #include "attention/sage8_mma.h"
 #include "attention/sage8_sparse.h"
-
-// P.V of a tile step (TERM: sq_s8_pv_f, or sq_s8_pv_f_fin where the tile's V scales are
-// all finite): Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot).
-#define SQ_S8_PV_TILE(TERM)                                                                     \
-  SQ_UNROLL                                                                                     \
-  for (int nt = 0; nt < DH / 8; ++nt) {                                                         \
-    const int dc = 8 * nt + 2 * t;                                                              \
-    const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);            \
-    float ot[4];                                                                                \
-    SQ_UNROLL                                                                                   \
-    for (int gr = 0; gr < 4; ++gr) {                                                            \
-      int dd[4];                                                                                \
-      mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], SQ_S8_ACC0, emu);   \
-      const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;             \
-      const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;             \
-      const float u0 = TERM(sq_s8_acc2f(dd[0]), sp[0][gr], v0);                                 \
-      const float u1 = TERM(sq_s8_acc2f(dd[1]), sp[0][gr], v1);                                 \
-      const float u2 = TERM(sq_s8_acc2f(dd[2]), sp[1][gr], v0);                                 \
-      const float u3 = TERM(sq_s8_acc2f(dd[3]), sp[1][gr], v1);                                 \
-      ot[0] = gr == 0 ? u0 : ot[0] + u0;                                                        \
-      ot[1] = gr == 0 ? u1 : ot[1] + u1;                                                        \
-      ot[2] = gr == 0 ? u2 : ot[2] + u2;                                                        \
-      ot[3] = gr == 0 ? u3 : ot[3] + u3;                                                        \
-    }                                                                                           \
-    SQ_UNROLL                                                                                   \
-    for (int e = 0; e < 4; ++e)                                                                 \
-      if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]); \
-  }
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]

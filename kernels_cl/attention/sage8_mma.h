@@ -1,9 +1,47 @@
 // sage8_mma.h — the warp-level helpers of attention/sage8_mma.cl: int8 mma.sync (m16n8k32,
 // m16n8k16) and shfl.sync.bfly as inline PTX, or (SAGE8_EMULATE 1) emulated in local memory with
-// the PTX ISA's fragment layouts; quad folds; the P codes of a lane's 4 keys of a 16-key group.
-// Included by sage8_mma.cl after its macros (SAGE8_EMULATE, NT, SAGE8_FAST_DIV).
+// the PTX ISA's fragment layouts; quad folds; the P codes of a lane's 4 keys of a 16-key group;
+// the defaults of the same-bits forms and the tile step's P and P.V macros (they name the
+// kernel's locals). Included by sage8_mma.cl after its macros (SAGE8_EMULATE, SAGE8_SPARSE, NT).
 #ifndef SPARQ_ATTENTION_SAGE8_MMA_H
 #define SPARQ_ATTENTION_SAGE8_MMA_H
+
+// Same-bits arithmetic forms (sage8_mma.cl banner), 1 unless the build says 0.
+#ifndef SAGE8_FAST_DIV
+#define SAGE8_FAST_DIV 1
+#endif
+#ifndef SAGE8_FAST_EXP
+#define SAGE8_FAST_EXP 1
+#endif
+#ifndef SAGE8_SV_FLAG
+#define SAGE8_SV_FLAG 1
+#endif
+#ifndef SAGE8_MMA_BIAS
+#define SAGE8_MMA_BIAS 1
+#endif
+#ifndef SAGE8_FAST_MAX
+#define SAGE8_FAST_MAX 1
+#endif
+#ifndef SAGE8_DELTA_STAGE
+#define SAGE8_DELTA_STAGE 1
+#endif
+#define SQ_S8_DST (SAGE8_DELTA_STAGE && !SAGE8_SPARSE)
+#define SQ_S8_SVF (SAGE8_SV_FLAG && !SAGE8_SPARSE)
+// P of a key (SAGE8_FAST_EXP: x <= 0 for a visible key, as m_new >= its S2; a hidden key takes
+// -160, whose exp2 is +0, in sq_exp2_q_le0's own clamp). VIS_P: the keys whose P is formed; with
+// FAST_EXP a skipped row's P is left as it comes (its codes and scales only reach its own MMA
+// rows and sums, which the skip masks), and P >= 0 (or NaN) makes absbits the plain bits.
+#if SAGE8_FAST_EXP
+#define SQ_S8_P(vis, x) sq_exp2_q_le0_core(((int)(vis) & (int)!((x) < -150.0f)) ? (x) : -160.0f)
+#define VIS_P(key, hf) KVIS(key, hf)
+#define SQ_S8_PBITS(p) as_uint(p)
+#define SQ_S8_EXP2 sq_exp2_le0
+#else
+#define SQ_S8_EXP2 sq_exp2
+#define SQ_S8_P(vis, x) ((vis) ? sq_exp2_q(x) : 0.0f)
+#define VIS_P(key, hf) (!skip[hf] && KVIS(key, hf))
+#define SQ_S8_PBITS(p) sq_i8_absbits(p)
+#endif
 
 static inline int dot4(uint a, uint b) {
   const char4 x = as_char4(a), y = as_char4(b);
@@ -181,5 +219,33 @@ static inline float sq_s8_pv_f(float f, float sp, float sv) {
 static inline float sq_s8_pv_f_fin(float f, float sp, float sv) {
   return (f * sp) * sv;
 }
+
+// P.V of a tile step (TERM: sq_s8_pv_f, or sq_s8_pv_f_fin where the tile's V scales are
+// all finite): Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot).
+#define SQ_S8_PV_TILE(TERM)                                                                     \
+  SQ_UNROLL                                                                                     \
+  for (int nt = 0; nt < DH / 8; ++nt) {                                                         \
+    const int dc = 8 * nt + 2 * t;                                                              \
+    const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);            \
+    float ot[4];                                                                                \
+    SQ_UNROLL                                                                                   \
+    for (int gr = 0; gr < 4; ++gr) {                                                            \
+      int dd[4];                                                                                \
+      mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], SQ_S8_ACC0, emu);   \
+      const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;             \
+      const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;             \
+      const float u0 = TERM(sq_s8_acc2f(dd[0]), sp[0][gr], v0);                                 \
+      const float u1 = TERM(sq_s8_acc2f(dd[1]), sp[0][gr], v1);                                 \
+      const float u2 = TERM(sq_s8_acc2f(dd[2]), sp[1][gr], v0);                                 \
+      const float u3 = TERM(sq_s8_acc2f(dd[3]), sp[1][gr], v1);                                 \
+      ot[0] = gr == 0 ? u0 : ot[0] + u0;                                                        \
+      ot[1] = gr == 0 ? u1 : ot[1] + u1;                                                        \
+      ot[2] = gr == 0 ? u2 : ot[2] + u2;                                                        \
+      ot[3] = gr == 0 ? u3 : ot[3] + u3;                                                        \
+    }                                                                                           \
+    SQ_UNROLL                                                                                   \
+    for (int e = 0; e < 4; ++e)                                                                 \
+      if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]); \
+  }
 
 #endif  // SPARQ_ATTENTION_SAGE8_MMA_H
