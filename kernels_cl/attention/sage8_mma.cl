@@ -14,10 +14,11 @@
 // SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
-// Same-bits arithmetic forms (speed knobs, 1 by default; SPARQ_TUNE_SAGE8 div, exp, svflag, bias):
+// Same-bits arithmetic forms (speed knobs, 1 by default, defaults in sage8_mma.h; SPARQ_TUNE_SAGE8
+// div, exp, svflag, bias, dstage, mx; docs/quantized_attention.md has the table):
 // SAGE8_FAST_DIV: group scales and P codes by Markstein's correction from a correctly rounded
-// reciprocal (quant/int8_codec.h sq_i8_scale_rcp, sq_i8_code_p; one division per group; groups
-// with amax outside {0} and [2^-53, 2^50] divide as written).
+// reciprocal (quant/int8_codec.h sq_i8_scale_rcp, sq_i8_code_pg; one division per group, no
+// branch per group; groups with amax outside {0} and [2^-53, 2^50] are redone as written).
 // SAGE8_FAST_EXP: sq_exp2_q_le0 and sq_exp2_le0 (common/exact_math.h: sq_exp2_q's and sq_exp2's
 // bits for x <= 0, no branch or conversion) and the row max without per-key visibility tests
 // (hidden keys hold -inf).
@@ -313,11 +314,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     bool skip[2];
     SQ_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
+#if SAGE8_FAST_EXP  // hidden keys hold -inf, which changes no max: a tree over all 16
+      float mx[8];
+      SQ_UNROLL
+      for (int w = 8; w >= 1; w >>= 1) SQ_UNROLL
+      for (int x = 0; x < w; ++x)
+        mx[x] = sq_s8_mx(w == 8 ? s[hf][x] : mx[x], w == 8 ? s[hf][x + 8] : mx[x + w]);
+      float mt = mx[0];
+#else
       float mt = sq_att_neg_inf();
       SQ_UNROLL
-      for (int x = 0; x < 16; ++x)  // FAST_EXP: hidden keys hold -inf, which leaves mt as it is
-        if (SAGE8_FAST_EXP || KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf))
-          mt = sq_s8_mx(mt, s[hf][x]);
+      for (int x = 0; x < 16; ++x)
+        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_s8_mx(mt, s[hf][x]);
+#endif
       mt = quad_mx(mt, emu);
       m_new[hf] = sq_s8_mx(m[hf], mt);
 #if SAGE8_SPARSE
