@@ -51,6 +51,13 @@ OVL float4 vload4(size_t i, const __local float* p) {
   p += 4 * i;
   return (float4)(p[0], p[1], p[2], p[3]);
 }
+OVL float fmax(float a, float b) {
+  return __builtin_fmaxf(a, b);
+}
+OVL float2 vload2(size_t i, const __local float* p) {
+  p += 2 * i;
+  return (float2)(p[0], p[1]);
+}
 OVL char4 vload4(size_t i, const __local char* p) {
   p += 4 * i;
   return (char4)(p[0], p[1], p[2], p[3]);

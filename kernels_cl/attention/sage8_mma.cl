@@ -14,6 +14,20 @@
 // SAGE8_PREFETCH (0/1): 1 loads tile n + 1's K, V and V scales from global memory into registers
 // while tile n is computed (stored to local memory at the next step), hiding load latency; it only
 // moves loads earlier, so every staged value and every bit is the same.
+// Same-bits arithmetic forms (speed knobs, 1 by default, defaults in sage8_mma.h; SPARQ_TUNE_SAGE8
+// div, exp, svflag, bias, dstage, mx; docs/quantized_attention.md has the table):
+// SAGE8_FAST_DIV: group scales and P codes by Markstein's correction from a correctly rounded
+// reciprocal (quant/int8_codec.h sq_i8_scale_rcp, sq_i8_code_pg; one division per group, no
+// branch per group; groups with amax outside {0} and [2^-53, 2^50] are redone as written).
+// SAGE8_FAST_EXP: sq_exp2_q_le0 and sq_exp2_le0 (common/exact_math.h: sq_exp2_q's and sq_exp2's
+// bits for x <= 0, no branch or conversion) and the row max without per-key visibility tests
+// (hidden keys hold -inf).
+// SAGE8_SV_FLAG (dense mode): a tile whose V scales are all finite runs P.V without the sP == 0
+// test (sage8_mma.h sq_s8_pv_f_fin); a per-tile flag in local memory sends the others to it.
+// SAGE8_MMA_BIAS: the MMA accumulators start at bits(1.5 * 2^23), so the int -> float step of
+// every score and P.V term is one subtraction (sage8_mma.h SQ_S8_ACC0). SAGE8_DELTA_STAGE (dense
+// mode): the tile's delta row slice is staged in local memory with K and V (one load per key).
+// SAGE8_FAST_MAX (NVIDIA path): the row max by max.NaN.f32 (sage8_mma.h sq_s8_mx).
 // SAGE8_SPARSE (0/1): 1 walks a sparq::SparseIndex (definition and staging helpers:
 // attention/sage8_sparse.h, as sage8.cl's sparse mode; 64 rows, no prefetch). A column step runs
 // the tile MMAs too (uniform control flow around the emulation's barriers) but takes Ot from the
@@ -70,113 +84,8 @@
 #if SQ_ATT_CHUNK % BN != 0
 #error "the 4096-key chunks must be whole tiles"
 #endif
+#include "attention/sage8_mma.h"
 #include "attention/sage8_sparse.h"
-
-static inline int dot4(uint a, uint b) {
-  const char4 x = as_char4(a), y = as_char4(b);
-  return (int)x.s0 * (int)y.s0 + (int)x.s1 * (int)y.s1 + (int)x.s2 * (int)y.s2 +
-         (int)x.s3 * (int)y.s3;
-}
-
-#if SAGE8_EMULATE
-#define EMU_WORDS ((NT / 32) * 192)
-static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
-                           __local uint* emu) {
-  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
-  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][8] words, then B[8][8]
-  __local uint* B = A + 128;
-  A[g * 8 + t] = a0;
-  A[(g + 8) * 8 + t] = a1;
-  A[g * 8 + 4 + t] = a2;
-  A[(g + 8) * 8 + 4 + t] = a3;
-  B[g * 8 + t] = b0;
-  B[g * 8 + 4 + t] = b1;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int e = 0; e < 4; ++e) {
-    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
-    int s = 0;
-    for (int w = 0; w < 8; ++w) s += dot4(A[r * 8 + w], B[c * 8 + w]);
-    d[e] += s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
-  const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
-  __local uint* A = emu + (get_local_id(0) >> 5) * 192;  // A[16][4] words, then B[8][4]
-  __local uint* B = A + 64;
-  A[g * 4 + t] = a0;
-  A[(g + 8) * 4 + t] = a1;
-  B[g * 4 + t] = b0;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int e = 0; e < 4; ++e) {
-    const int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
-    int s = 0;
-    for (int w = 0; w < 4; ++w) s += dot4(A[r * 4 + w], B[c * 4 + w]);
-    d[e] = s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
-// Value of lane (lane ^ mask) of the warp.
-static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
-  const int lid = get_local_id(0);
-  emu[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  const uint y = emu[lid ^ mask];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return y;
-}
-#else
-#define EMU_WORDS 1
-#ifdef __clang__  // clang's OpenCL mode (tools/ptx_check.sh); NVIDIA's compiler takes `asm`
-#define SQ_ASM __asm__
-#else
-#define SQ_ASM asm
-#endif
-static inline void mma_k32(int* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1,
-                           __local uint* emu) {
-  int d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
-  SQ_ASM volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  d[0] = d0;
-  d[1] = d1;
-  d[2] = d2;
-  d[3] = d3;
-}
-static inline void mma_k16(int* d, uint a0, uint a1, uint b0, __local uint* emu) {
-  int d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-  SQ_ASM volatile(
-      "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
-      "{%0,%1,%2,%3};"
-      : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3)
-      : "r"(a0), "r"(a1), "r"(b0));
-  d[0] = d0;
-  d[1] = d1;
-  d[2] = d2;
-  d[3] = d3;
-}
-static inline uint shfl_xor(uint x, int mask, __local uint* emu) {
-  uint y;
-  SQ_ASM volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(mask));
-  return y;
-}
-#endif
-
-// Quad folds (lanes 4g .. 4g + 3 share rows): NaN-propagating float max, uint max, int sum.
-static inline float quad_mx(float x, __local uint* emu) {
-  x = sq_mx(x, as_float(shfl_xor(as_uint(x), 1, emu)));
-  return sq_mx(x, as_float(shfl_xor(as_uint(x), 2, emu)));
-}
-static inline uint quad_umax(uint x, __local uint* emu) {
-  x = max(x, shfl_xor(x, 1, emu));
-  return max(x, shfl_xor(x, 2, emu));
-}
-static inline int quad_sum(int x, __local uint* emu) {
-  x += (int)shfl_xor((uint)x, 1, emu);
-  return x + (int)shfl_xor((uint)x, 2, emu);
-}
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     __global const uint* q8, __global const float* sq,  // [B,Hq,Lq,D], [B,Hq,ceil(Lq/128)]
@@ -189,6 +98,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
   __local uint vs[DH * VW] SQ_ATT_LOCAL_ALIGN;
   __local float svs[DH * 4] SQ_ATT_LOCAL_ALIGN;
   __local uint emu[EMU_WORDS];
+#if SQ_S8_DST
+  __local float dls[BN] SQ_ATT_LOCAL_ALIGN;  // the tile's delta (0 past Lk or without delta)
+#endif
+#if SQ_S8_SVF
+  __local int
+      svbad[2];  // svbad[n & 1]: a V scale of tile n is not finite (P.V keeps sP == 0 tests)
+  if (get_local_id(0) == 0) svbad[0] = 0;
+#endif
 
   const int lid = get_local_id(0), lane = lid & 31, g = lane >> 2, t = lane & 3;
   const int qb = qb0 + nqb - 1 - get_group_id(0), h = get_group_id(1), b = get_group_id(2);
@@ -267,14 +184,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #define LOAD_V(n, i)                                                                 \
   vload4(0, v8 + ((kv_bh * DH + (lid + NT * (i)) / (BN / 16)) * lk64 + (n)*BN) / 4 + \
                 4 * ((lid + NT * (i)) % (BN / 16)))
+#define LOAD_D(n) \
+  (has_delta && lid < BN && (n)*BN + lid < lk ? drow[(n)*BN + lid] : 0.0f)  // SQ_S8_DST
 #define LOAD_S(n, i) sv[(kv_bh * DH + (lid + NT * (i)) / 4) * (lk64 / 16) + 4 * (n) + (lid & 3)]
 #define STORE_K(i, y) \
   ST4U(ks + ((lid + NT * (i)) / (DH / 16)) * QW + 4 * ((lid + NT * (i)) % (DH / 16)), y)
 #define STORE_V(i, y) \
   ST4U(vs + ((lid + NT * (i)) / (BN / 16)) * VW + 4 * ((lid + NT * (i)) % (BN / 16)), y)
+#if SQ_S8_SVF
+#define STORE_S(i, y)                         \
+  do {                                        \
+    const float y_ = (y);                     \
+    svs[lid + NT * (i)] = y_;                 \
+    svnf |= sq_i8_absbits(y_) >= 0x7f800000u; \
+  } while (0)
+#else
+#define STORE_S(i, y) (svs[lid + NT * (i)] = (y))
+#endif
 #if SAGE8_PREFETCH
   uint4 kpre[KX], vpre[VX];
-  float spre[SX];
+  float spre[SX], dpre = 0.0f;
   if (nsteps > 0) {
     SQ_UNROLL
     for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(0, i);
@@ -282,6 +211,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(0, i);
     SQ_UNROLL
     for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(0, i);
+    if (SQ_S8_DST) dpre = LOAD_D(0);
   }
 #endif
 #endif
@@ -303,6 +233,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     const int chunk_end =
         n == nsteps - 1 || n % SQ_ATT_TILES_PER_CHUNK == SQ_ATT_TILES_PER_CHUNK - 1;
     const float sk_t = sk[kv_bh * (lk64 / 64) + n];
+    int svnf = 0;  // a V scale this work-item stages is not finite (SQ_S8_SVF)
     barrier(CLK_LOCAL_MEM_FENCE);
 #if SAGE8_PREFETCH
     SQ_UNROLL
@@ -310,7 +241,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     SQ_UNROLL
     for (int i = 0; i < VX; ++i) STORE_V(i, vpre[i]);
     SQ_UNROLL
-    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = spre[i];
+    for (int i = 0; i < SX; ++i) STORE_S(i, spre[i]);
+#if SQ_S8_DST
+    if (lid < BN) dls[lid] = dpre;
+#endif
     if (n + 1 < nsteps) {
       SQ_UNROLL
       for (int i = 0; i < KX; ++i) kpre[i] = LOAD_K(n + 1, i);
@@ -318,6 +252,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
       for (int i = 0; i < VX; ++i) vpre[i] = LOAD_V(n + 1, i);
       SQ_UNROLL
       for (int i = 0; i < SX; ++i) spre[i] = LOAD_S(n + 1, i);
+      if (SQ_S8_DST) dpre = LOAD_D(n + 1);
     }
 #else
     SQ_UNROLL
@@ -325,7 +260,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     SQ_UNROLL
     for (int i = 0; i < VX; ++i) STORE_V(i, LOAD_V(n, i));
     SQ_UNROLL
-    for (int i = 0; i < SX; ++i) svs[lid + NT * i] = LOAD_S(n, i);
+    for (int i = 0; i < SX; ++i) STORE_S(i, LOAD_S(n, i));
+#if SQ_S8_DST
+    if (lid < BN) dls[lid] = LOAD_D(n);
+#endif
+#endif
+#if SQ_S8_SVF
+    if (lid == 0) svbad[(n + 1) & 1] = 0;  // read at tile n - 1 (before this step's barrier)
+    if (svnf) svbad[n & 1] = 1;
 #endif
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -334,76 +276,111 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
     float s[2][16];
     SQ_UNROLL
     for (int nt = 0; nt < BN / 8; ++nt) {
-      int acc[4] = {0, 0, 0, 0};
+      int acc[4] = {SQ_S8_ACC0, SQ_S8_ACC0, SQ_S8_ACC0, SQ_S8_ACC0};
       const int kr = 16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1);  // key of column g
       SQ_UNROLL
       for (int kb = 0; kb < DH / 32; ++kb)
         mma_k32(acc, qa[kb][0], qa[kb][1], qa[kb][2], qa[kb][3], ks[kr * QW + 8 * kb + t],
                 ks[kr * QW + 8 * kb + 4 + t], emu);
+#if SQ_S8_DST
+      const float2 dl = vload2(0, dls + 16 * (nt >> 1) + 4 * t + 2 * (nt & 1));  // keys u, u + 1
+#endif
       SQ_UNROLL
       for (int e = 0; e < 4; ++e) {
         const int hf = e >> 1, u = 2 * (nt & 1) + (e & 1);
         const int key = 16 * (nt >> 1) + 4 * t + u;
         const bool vis = KVIS(key, hf);
 #if SAGE8_SPARSE
-        float s2 = sq_s8_score(acc[e], sq_blk, skl[key]);
+        float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, skl[key]);
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[vis ? kid[key] : 0], c);
 #else
-        float s2 = sq_s8_score(acc[e], sq_blk, sk_t);
+        float s2 = sq_s8_score_f(sq_s8_acc2f(acc[e]), sq_blk, sk_t);
+#if SQ_S8_DST
+        // 0 staged without delta: fma(+0, c, s2) is s2 (c is finite) but turns -0 into +0, a
+        // zero's sign that no output sees (S2 only enters the max and x = S2 - m_new; exp2(±0) = 1)
+        s2 = sq_s8_score_delta(s2, (e & 1) ? dl.y : dl.x, c);  // hidden keys: masked below
+#else
         if (has_delta) s2 = sq_s8_score_delta(s2, drow[j0 + (vis ? key : 0)], c);
+#endif
 #endif
         s[hf][4 * (nt >> 1) + u] = vis ? s2 : sq_att_neg_inf();
       }
     }
 
-    // ---- per row: max, skip, alpha; P codes per 16-key group (this lane's 4 keys) ----
-    uint pa[2][4];
-    float sp[2][4], alpha[2];
+    // ---- per row: max, skip, alpha; P (in s) and its codes per 16-key group (4 keys a lane) ----
+    uint pa[2][4], am[2][4];
+    int ps[2][4];
+    float sp[2][4], alpha[2], m_new[2];
     bool skip[2];
     SQ_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
+#if SAGE8_FAST_EXP  // hidden keys hold -inf, which changes no max: a tree over all 16
+      float mx[8];
+      SQ_UNROLL
+      for (int w = 8; w >= 1; w >>= 1) SQ_UNROLL
+      for (int x = 0; x < w; ++x)
+        mx[x] = sq_s8_mx(w == 8 ? s[hf][x] : mx[x], w == 8 ? s[hf][x + 8] : mx[x + w]);
+      float mt = mx[0];
+#else
       float mt = sq_att_neg_inf();
       SQ_UNROLL
       for (int x = 0; x < 16; ++x)
-        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_mx(mt, s[hf][x]);
+        if (KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf)) mt = sq_s8_mx(mt, s[hf][x]);
+#endif
       mt = quad_mx(mt, emu);
-      const float m_new = sq_mx(m[hf], mt);
+      m_new[hf] = sq_s8_mx(m[hf], mt);
 #if SAGE8_SPARSE
       uint any = 0;  // a slot of the step visible to the row
       SQ_UNROLL
       for (int x = 0; x < 16; ++x) any |= KVIS(16 * (x >> 2) + 4 * t + (x & 3), hf) ? 1u : 0u;
-      skip[hf] = !quad_umax(any, emu) || m_new == sq_att_neg_inf();
+      skip[hf] = !quad_umax(any, emu) || m_new[hf] == sq_att_neg_inf();
 #else
-      skip[hf] = vend[hf] - j0 <= 0 || m_new == sq_att_neg_inf();
+      skip[hf] = vend[hf] - j0 <= 0 || m_new[hf] == sq_att_neg_inf();
 #endif
-      alpha[hf] = skip[hf] ? 1.0f : sq_exp2(m[hf] - m_new);
-      float lt = 0.0f;
+      alpha[hf] = skip[hf] ? 1.0f : SQ_S8_EXP2(m[hf] - m_new[hf]);  // m <= m_new
       SQ_UNROLL
       for (int gr = 0; gr < 4; ++gr) {
-        float p[4];
         uint amax = 0;
         SQ_UNROLL
         for (int u = 0; u < 4; ++u) {
-          const int key = 16 * gr + 4 * t + u;
-          p[u] = (!skip[hf] && KVIS(key, hf)) ? sq_exp2_q(s[hf][4 * gr + u] - m_new) : 0.0f;
-          amax = max(amax, sq_i8_absbits(p[u]));
+          const int x = 4 * gr + u;
+          s[hf][x] = SQ_S8_P(VIS_P(16 * gr + 4 * t + u, hf), s[hf][x] - m_new[hf]);
+          amax = max(amax, SQ_S8_PBITS(s[hf][x]));
         }
-        sp[hf][gr] = sq_i8_scale(quad_umax(amax, emu));
-        int psum = 0;
-        uint word = 0;
-        SQ_UNROLL
-        for (int u = 0; u < 4; ++u) {
-          const int code = sq_i8_code(p[u], sp[hf][gr], 0.0f);
-          psum += code;
-          word |= (uint)code << (8 * u);
-        }
-        pa[hf][gr] = word;
-        const float lg = sq_s8_row_term(quad_sum(psum, emu), sp[hf][gr]);
-        lt = gr == 0 ? lg : lt + lg;
+        am[hf][gr] = quad_umax(amax, emu);
+      }
+    }
+    // Codes of the 8 groups without a branch (the rare groups outside sq_i8_fast_ok are redone
+    // as defined), then the row sums.
+    SQ_UNROLL
+    for (int x = 0; x < 8; ++x)
+      pa[x >> 2][x & 3] = SQ_S8_PCODES(&s[x >> 2][4 * (x & 3)], am[x >> 2][x & 3],
+                                       &sp[x >> 2][x & 3], &ps[x >> 2][x & 3]);
+#if SAGE8_FAST_DIV
+    uint slow = 0;
+    SQ_UNROLL
+    for (int x = 0; x < 8; ++x) slow |= !sq_i8_fast_ok(am[x >> 2][x & 3]);
+    if (slow) {
+      SQ_UNROLL
+      for (int x = 0; x < 8; ++x)
+        if (!sq_i8_fast_ok(am[x >> 2][x & 3]))
+          pa[x >> 2][x & 3] = sq_s8_pcodes_d(&s[x >> 2][4 * (x & 3)], am[x >> 2][x & 3],
+                                             &sp[x >> 2][x & 3], &ps[x >> 2][x & 3]);
+    }
+#endif
+    SQ_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      float lt = 0.0f;
+      SQ_UNROLL
+      for (int gr = 0; gr < 4; gr += 2) {  // two code sums (<= 4 * 508 each) per 32-bit fold
+        const int q = quad_sum(ps[hf][gr] | (ps[hf][gr + 1] << 16), emu);
+        const float lg0 = sq_s8_row_term(q & 0xffff, sp[hf][gr]);
+        const float lg1 = sq_s8_row_term(q >> 16, sp[hf][gr + 1]);
+        lt = gr == 0 ? lg0 + lg1 : (lt + lg0) + lg1;
       }
       if (!skip[hf]) {
         l[hf] = fma(l[hf], alpha[hf], lt);
-        m[hf] = m_new;
+        m[hf] = m_new[hf];
       }
     }
 
@@ -419,30 +396,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sage8_attention(
 #endif
 
     // ---- P.V: Ot[d] = ((U0 + U1) + U2) + U3; O = fma(O, alpha, Ot) ----
-    SQ_UNROLL
-    for (int nt = 0; nt < DH / 8; ++nt) {
-      const int dc = 8 * nt + 2 * t;
-      const float4 sv0 = vload4(0, svs + dc * 4), sv1 = vload4(0, svs + (dc + 1) * 4);
-      float ot[4];
-      SQ_UNROLL
-      for (int gr = 0; gr < 4; ++gr) {
-        int dd[4];
-        mma_k16(dd, pa[0][gr], pa[1][gr], vs[(8 * nt + g) * VW + 4 * gr + t], emu);
-        const float v0 = gr == 0 ? sv0.x : gr == 1 ? sv0.y : gr == 2 ? sv0.z : sv0.w;
-        const float v1 = gr == 0 ? sv1.x : gr == 1 ? sv1.y : gr == 2 ? sv1.z : sv1.w;
-        const float u0 = sq_s8_pv_term(dd[0], sp[0][gr], v0);
-        const float u1 = sq_s8_pv_term(dd[1], sp[0][gr], v1);
-        const float u2 = sq_s8_pv_term(dd[2], sp[1][gr], v0);
-        const float u3 = sq_s8_pv_term(dd[3], sp[1][gr], v1);
-        ot[0] = gr == 0 ? u0 : ot[0] + u0;
-        ot[1] = gr == 0 ? u1 : ot[1] + u1;
-        ot[2] = gr == 0 ? u2 : ot[2] + u2;
-        ot[3] = gr == 0 ? u3 : ot[3] + u3;
-      }
-      SQ_UNROLL
-      for (int e = 0; e < 4; ++e)
-        if (!skip[e >> 1] && TILE_STEP) o[4 * nt + e] = fma(o[4 * nt + e], alpha[e >> 1], ot[e]);
+#if SQ_S8_SVF
+    if (!svbad[n & 1]) {
+      SQ_S8_PV_TILE(sq_s8_pv_f_fin)
+    } else {
+      SQ_S8_PV_TILE(sq_s8_pv_f)
     }
+#else
+    SQ_S8_PV_TILE(sq_s8_pv_f)
+#endif
 #if SAGE8_SPARSE
     if (!is_tile) {  // column step: per-column terms (sage8_sparse.h), no barrier in here
       SQ_UNROLL

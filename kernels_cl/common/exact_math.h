@@ -82,6 +82,51 @@ SQ_FN float sq_exp2_q(float x) {
   return sq_scale_pow2_(p, k);
 }
 
+// sq_exp2_q(x) for x <= 0, written for GPU issue slots (attention/sage8_mma.cl: x = S2 - m_new):
+// no branch, no float<->int conversion, the same bits for every x in [-inf, 0]; NaN gives a NaN
+// (x's when the platform propagates the payload). Not for x > 0. xr = x, or -160 where
+// x < -150 (the result +0); k = RN-even(xr) from the 1.5 * 2^23 shifter (xr + M rounds to M + k,
+// exact for |xr| < 2^22), the same k as sq_round_rne_int, so the same f and p; 2^k is applied as
+// 2^(k + 64) * 2^-64 (k + 64 in [-96, 64]: normal, and p * 2^(k + 64) exact), so the one rounding
+// is sq_scale_pow2_'s; bits(t) << 23 is (k << 23) mod 2^32, hence 2^(k + 64)'s bits with one add.
+// tests/common/fast_forms_test.cpp compares it with sq_exp2_q (a sweep of x <= 0 and the edges;
+// all 2^31 non-positive inputs checked once). sq_exp2_q_le0_core: the same for xr in [-150, 0], xr
+// = -160 (+0) or NaN (a caller may fold its own masking into the clamp).
+SQ_FN float sq_exp2_q_le0_core(float xr) {
+  const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
+  const float f = xr - (t - 12582912.0f);                            // exact
+  float p = sq_as_float(0x3AAEC3FFu);                                // C5, as sq_exp2_q
+  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));                        // C4
+  p = sq_fma(p, f, sq_as_float(0x3D635847u));                        // C3
+  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));                        // C2
+  p = sq_fma(p, f, sq_as_float(0x3F317218u));                        // C1
+  p = sq_fma(p, f, 1.0f);                                            // C0
+  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
+  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+}
+
+SQ_FN float sq_exp2_q_le0(float x) {
+  return sq_exp2_q_le0_core(x < -150.0f ? -160.0f : x);
+}
+
+// sq_exp2(x) for x <= 0 (the softmax rescale 2^(m - m_new)), built as sq_exp2_q_le0: the same
+// bits for every x in [-inf, 0], NaN gives a NaN; not for x > 0.
+SQ_FN float sq_exp2_le0(float x) {
+  const float xr = x < -150.0f ? -160.0f : x;
+  const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
+  const float f = xr - (t - 12582912.0f);                            // exact
+  float p = sq_as_float(0x377FE5FEu);                                // C7, as sq_exp2_core_
+  p = sq_fma(p, f, sq_as_float(0x39218489u));                        // C6
+  p = sq_fma(p, f, sq_as_float(0x3AAEC3FFu));                        // C5
+  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));                        // C4
+  p = sq_fma(p, f, sq_as_float(0x3D635847u));                        // C3
+  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));                        // C2
+  p = sq_fma(p, f, sq_as_float(0x3F317218u));                        // C1
+  p = sq_fma(p, f, 1.0f);                                            // C0
+  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
+  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+}
+
 // --- exp (specs/mamba_scan.md §4.2; SLEEF xexpf design and constants) ------------------------
 // e^x: q = RN-even(x * 1/ln2), s = x - q*ln2 in two fma steps (Cody-Waite), e^s = 1 + s + s^2 P(s).
 // Max error 0.988 ulp (subnormal results: 0.75 units of 2^-149). exp(±0) = 1,

@@ -23,6 +23,13 @@ struct Sage8KernelConfig {
   // sparse mode keeps 64 rows (the index's query blocks) and stages its own tiles (no prefetch).
   bool prefetch = true;  // SAGE8_PREFETCH: next tile's K/V loads overlap this tile's math
   int rows = 128;  // SAGE8_ROWS: query rows per work-group (64 or 128; 128 measured faster, H100)
+  // Same-bits arithmetic forms of the MMA kernel (sage8_mma.cl; sv_flag and delta_stage: dense):
+  bool fast_div = true;     // SAGE8_FAST_DIV: P codes from one reciprocal per group (Markstein)
+  bool fast_exp = true;     // SAGE8_FAST_EXP: sq_exp2_q_le0 (no branch, no float<->int conversion)
+  bool sv_flag = true;      // SAGE8_SV_FLAG: P.V drops the sP == 0 test in tiles of finite V scales
+  bool mma_bias = true;     // SAGE8_MMA_BIAS: MMAs start at bits(1.5 * 2^23) (int -> float in 1 op)
+  bool delta_stage = true;  // SAGE8_DELTA_STAGE: the tile\'s delta slice staged in local memory
+  bool fast_max = true;     // SAGE8_FAST_MAX: the row max by PTX max.NaN.f32 (NVIDIA path)
   int nv_max_regs = 0;      // NVIDIA: -cl-nv-maxrregcount (0 = the compiler's choice)
   bool nv_verbose = false;  // NVIDIA: -cl-nv-verbose (ptxas counts in the build log)
   // Host routing, not a kernel knob: dense calls with Lq <= 127 run sage8_decode.cl (the same
@@ -39,6 +46,12 @@ struct Sage8KernelConfig {
     if (sparse) d += " -DSAGE8_SPARSE=1";
     if (!mma) return d;
     d += std::string(" -DSAGE8_EMULATE=") + (emulate ? "1" : "0");
+    if (!fast_div) d += " -DSAGE8_FAST_DIV=0";
+    if (!fast_exp) d += " -DSAGE8_FAST_EXP=0";
+    if (!sv_flag && !sparse) d += " -DSAGE8_SV_FLAG=0";
+    if (!mma_bias) d += " -DSAGE8_MMA_BIAS=0";
+    if (!fast_max) d += " -DSAGE8_FAST_MAX=0";
+    if (!delta_stage && !sparse) d += " -DSAGE8_DELTA_STAGE=0";
     if (sparse) return d + (emulate ? " -cl-opt-disable" : "");
     d += std::string(" -DSAGE8_PREFETCH=") + (prefetch ? "1" : "0");
     if (rows != 64) d += " -DSAGE8_ROWS=" + std::to_string(rows);
@@ -50,8 +63,9 @@ struct Sage8KernelConfig {
   static constexpr unsigned dense_args = 20;
 };
 
-// SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,regs=0..255,verbose=0|1,decode=0|1" (NVIDIA tuning
-// sweeps; regs and verbose apply on NVIDIA only; decode on every executor, the fallback too).
+// SPARQ_TUNE_SAGE8="prefetch=0|1,rows=64|128,div=0|1,exp=0|1,svflag=0|1,bias=0|1,dstage=0|1,mx=0|1,
+// regs=0..255,verbose=0|1,decode=0|1" (NVIDIA tuning sweeps; regs and verbose apply on NVIDIA only;
+// decode on every executor, the fallback too).
 void apply_sage8_tuning(Sage8KernelConfig& cfg, bool is_nvidia);
 
 // SPARQ_TUNE_SAGE8's decode item (default 1): route dense int8 calls with Lq <= 127 to the decode
