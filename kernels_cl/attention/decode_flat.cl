@@ -1,0 +1,316 @@
+#pragma OPENCL FP_CONTRACT OFF
+// decode_flat.cl — exact fp32 attention for decode-shaped calls with the tile-to-tile barrier
+// chain flattened: the same definition (attention_common.h), arguments, launch, split and bits as
+// decode_bw.cl and decode_stream.cl. Inside a chunk the only sequential dependency between tiles
+// is the running max m_n = mx(m_{n-1}, tilemax_n) (and the acc / l chains, which stay sequential
+// in one work-item each); so a work-group walks its chunk in spans of SPAN keys (SPAN / 64 tiles)
+// and, per span, runs four barrier-free phases:
+//  1. scores: work-item lid owns keys lid + NT u of the span; it first copies their V rows (raw,
+//     with the int8 scales) into local memory (cp.async with DB_ASYNC_PTX), then loads their K
+//     rows (DF_KPI keys' loads in flight) and runs the dot chains of all ROWS rows (d ascending,
+//     K widened once per key), writing S[key][row] to local memory;
+//  2. tile maxima: work-item (row, tile) folds the tile's visible scores with sq_mx (any order);
+//  3. probabilities: every (key, row) item folds m_new = mx(m_run, tile maxima of tiles 0..t of
+//     the span) (the definition's sequential fold) and writes p = visible and m_new != -inf ?
+//     sq_exp2(s - m_new) : 0 over S;
+//  4. P.V: work-item (column group, row group) walks the span's tiles in order exactly as
+//     decode_bw.cl's P.V: the same m_new fold gives alpha and the visible prefix, acc *= alpha,
+//     then fma over the visible keys ascending and the row sum r = r + p over the tile's keys,
+//     l = fma(l, alpha, r); at a chunk's end, C = (acc / l, m + log2 l) merged into R.
+// The running max of each row goes to the next span through local memory (mrun). Spans divide
+// 4096, so none straddles a chunk; tiles past the work-group's last visible key are not walked.
+//
+// Macros: HEAD_DIM (64 or 128), KV_ES (4, 2, 1), DB_ROWS (4 or 8), DB_THREADS (64, 128, 256),
+// DB_COLS (decode_bw.h's P.V layout), DF_SPAN (keys per span: 64 .. 4096, a power of two; the
+// host keeps the local memory within the device's), DF_KPI (keys per work-item whose K loads are
+// issued together: 1, 2 or 4), DV_MAGIC, DB_UNROLL, DB_ASYNC + DB_ASYNC_PTX (V copies as
+// cp.async). No hooks. Launch: as decode_bw.cl.
+#include "attention/attention_common.h"
+#include "attention/decode_bw.h"  // P.V layout, LOAD_V / LOAD_P, cp16 / cp4, decode_vec.h
+
+#ifndef DF_SPAN
+#define DF_SPAN 256
+#endif
+#ifndef DF_KPI
+#define DF_KPI 1
+#endif
+#define SPAN DF_SPAN
+#define NTL (SPAN / BN)             // tiles per span
+#define FROW (VR + 1)               // uint4 per V row in local memory (padded: conflict-free)
+#define KPW ((SPAN + NT - 1) / NT)  // keys per work-item per span
+#define KPI (DF_KPI < KPW ? DF_KPI : KPW)
+#define PI_ITEMS ((SPAN * ROWS + NT - 1) / NT)  // (key, row) probability items per work-item
+#if SPAN % BN != 0 || SQ_ATT_CHUNK % SPAN != 0 || KPW % KPI != 0
+#error "decode_flat.cl: DF_SPAN / DF_KPI do not tile a chunk"
+#endif
+#define VEND(r) ((r) < nrows ? sq_att_visible_end((rr0 + (r)) % lqd, lq, lk, causal) : 0)
+// Key x = lid + NT u of the span: index j, whether it is loaded, its page (or sequence) and slot.
+#define KEY_AT(u)                                                                     \
+  const int x = lid + NT * (u), j = j0 + x;                                           \
+  const bool in = x < SPAN && j < jlim;                                               \
+  const int pg = !in ? 0 : mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b; \
+  const int sl = !in ? 0 : mode == 2 ? j % page_size : (int)k0 + j;
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
+    gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,              //
+    gbytes k, long k_off, long k_sb, long k_sr, long k_sh, int k_dt,              //
+    gbytes v, long v_off, long v_sb, long v_sr, long v_sh, int v_dt,              //
+    __global const float* k_sc, long ks_off, long ks_sb, long ks_sr, long ks_sh,  // int8 pages
+    __global const float* v_sc, long vs_off, long vs_sb, long vs_sr, long vs_sh,  // row scales
+    __global uchar* out, long o_off, long o_sb, long o_sr, long o_sh, int o_dt, __global float* lse,
+    long l_off, long l_sb, long l_sr, long l_sh, int want_lse, __global float* ws_o,
+    __global float* ws_lse, int split, int ws_chunks, __global const int* seq_a, long sa_off,
+    long sa_st,                                          // varlen: cu_q; paged: seq_lens
+    __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
+    __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
+    int d, int lq, int lk, int causal, float c) {
+  __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;    // q' rows (zero rows past the group's)
+  __local uint4 vls[SPAN * FROW];                    // the span's V rows, raw
+  __local float vsc[SPAN];                           // their int8 row scales
+  __local float ps[SPAN * ROWS] SQ_ATT_LOCAL_ALIGN;  // scores, then probabilities: [key][row]
+  __local float tmx[ROWS * NTL];                     // tile maxima [row][tile]
+  __local float mrun[ROWS];                          // running max at the span's start
+  (void)d;
+
+  const int lid = get_local_id(0);
+  const int b = get_group_id(2) / (hq / group), hk = get_group_id(2) % (hq / group);
+  long q0 = 0, k0 = 0;
+  if (mode == 1) {
+    q0 = seq_a[sa_off + b * sa_st];
+    k0 = seq_b[sb_off + b * sb_st];
+    lq = seq_a[sa_off + (b + 1) * sa_st] - (int)q0;
+    lk = seq_b[sb_off + (b + 1) * sb_st] - (int)k0;
+  } else if (mode == 2) {
+    lk = seq_a[sa_off + b * sa_st];
+  }
+  const int rr0 = get_group_id(0) * ROWS;
+  const int nrows = clamp(group * lq - rr0, 0, ROWS);
+  const int lqd = max(lq, 1);
+  const int nchunks = lk > 0 ? (lk + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK : 0;
+  int kend = 0;
+  for (int r = 0; r < nrows; ++r) kend = max(kend, VEND(r));
+  const int c_begin = split ? (int)get_group_id(1) : 0;
+  const bool active = nrows > 0 && (!split || c_begin < nchunks);
+  const int c_end = !active ? c_begin
+                    : split ? c_begin + 1
+                            : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
+
+  for (int x = lid; x < ROWS * (DH / 4); x += NT) {  // q' = q * c (one rounding), zero padding
+    const int r = x / (DH / 4), dv = (x % (DH / 4)) * 4;
+    float4 y = (float4)(0.0f);
+    if (r < nrows) {
+      const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;
+      y = sq_att_load4(q, q_off + b * q_sb + (q0 + i) * q_sr + h * q_sh + dv, q_dt) * c;
+    }
+    ST4(qs + r * DH + dv, y);
+  }
+
+  // P.V work-item: columns cg * CW .., rows rg * RPT ..
+  const int cg = lid % NCG, rg = lid / NCG;
+  float acc[RPT][CW], o_r[RPT][CW], l_r[RPT], lse_r[RPT], m_r[RPT];
+  int vend_r[RPT];
+  UNROLL
+  for (int kk = 0; kk < RPT; ++kk) {
+    UNROLL
+    for (int cc = 0; cc < CW; ++cc) {
+      acc[kk][cc] = 0.0f;
+      o_r[kk][cc] = 0.0f;
+    }
+    l_r[kk] = 0.0f;
+    lse_r[kk] = sq_att_neg_inf();
+    m_r[kk] = sq_att_neg_inf();
+    vend_r[kk] = VEND(rg * RPT + kk);
+  }
+
+  const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
+  const int n_end = min(c_end * SQ_ATT_TILES_PER_CHUNK, (kend + BN - 1) / BN);
+  const int jlim = min(lk, n_end * BN);  // keys past it are never visible to these rows
+
+  for (int n0 = n_begin; n0 < n_end; n0 += NTL) {
+    const int nt = min(NTL, n_end - n0), j0 = n0 * BN;
+    if ((n0 & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {  // a chunk starts from a fresh state
+      UNROLL
+      for (int kk = 0; kk < RPT; ++kk) {
+        UNROLL
+        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = 0.0f;
+        l_r[kk] = 0.0f;
+        m_r[kk] = sq_att_neg_inf();
+        if (cg == 0) mrun[rg * RPT + kk] = sq_att_neg_inf();
+      }
+    }
+    // ---- 1. V rows of keys lid + NT u copied to local memory (all copies first), then their
+    // K rows loaded DF_KPI keys at a time and the scores of all rows computed ----
+    UNROLL
+    for (int u = 0; u < KPW; ++u) {
+      KEY_AT(u);
+      __local uint4* vd = vls + x * FROW;
+      if (in) {
+        __global const uint4* vg =
+            (__global const uint4*)v + ROW(v_off, v_sb, v_sr, v_sh, pg, sl) / DV_VEC;
+        UNROLL
+        for (int i = 0; i < VR; ++i) cp16(vd + i, vg + i);
+        if (KV_ES == 1) cp4(vsc + x, v_sc + ROW(vs_off, vs_sb, vs_sr, vs_sh, pg, sl));
+      } else if (x < SPAN) {
+        UNROLL
+        for (int i = 0; i < VR; ++i) vd[i] = (uint4)(0u);
+        vsc[x] = 1.0f;
+      }
+    }
+    CP_COMMIT();
+    for (int u0 = 0; u0 < KPW; u0 += KPI) {
+      uint4 kr[KPI][VR];
+      float ksc[KPI];
+      UNROLL
+      for (int u = 0; u < KPI; ++u) {
+        KEY_AT(u0 + u);
+        const long ka = ROW(k_off, k_sb, k_sr, k_sh, pg, sl);
+        ksc[u] = (KV_ES == 1 && in) ? k_sc[ROW(ks_off, ks_sb, ks_sr, ks_sh, pg, sl)] : 1.0f;
+        UNROLL
+        for (int i = 0; i < VR; ++i) kr[u][i] = in ? VEC_AT(k, ka + i * DV_VEC) : (uint4)(0u);
+      }
+      UNROLL
+      for (int u = 0; u < KPI; ++u) {
+        float s[ROWS];
+        UNROLL
+        for (int r = 0; r < ROWS; ++r) s[r] = 0.0f;
+        UNROLL
+        for (int i = 0; i < VR; ++i) {
+          UNROLL
+          for (int p = 0; p < DV_PPV; ++p) {
+            const float4 k4 = dv_widen(kr[u][i], ksc[u], p, k_dt);
+            UNROLL
+            for (int r = 0; r < ROWS; ++r) {
+              const float4 q4 = LD4(qs + r * DH + i * DV_VEC + 4 * p);
+              float a = s[r];
+              a = fma(q4.x, k4.x, a);
+              a = fma(q4.y, k4.y, a);
+              a = fma(q4.z, k4.z, a);
+              a = fma(q4.w, k4.w, a);
+              s[r] = a;
+            }
+          }
+        }
+        const int x = lid + NT * (u0 + u);
+        if (x < SPAN) {
+          UNROLL
+          for (int r = 0; r < ROWS; ++r) ps[x * ROWS + r] = s[r];
+        }
+      }
+    }
+    CP_WAIT();
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // ---- 2. tile maxima: work-item (row, tile), visible keys only (sq_mx: any order) ----
+    for (int x0 = 0; x0 < ROWS * NTL; x0 += NT) {
+      const int x = min(x0 + lid, ROWS * NTL - 1), r = x / NTL, t = x % NTL;
+      const int lim = VEND(r) - (j0 + t * BN);
+      float mt = sq_att_neg_inf();
+      UNROLL8
+      for (int jj = 0; jj < BN; ++jj) mt = jj < lim ? sq_mx(mt, ps[(t * BN + jj) * ROWS + r]) : mt;
+      if (x0 + lid < ROWS * NTL) tmx[x] = mt;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // ---- 3. probabilities of (key, row) items, in place ----
+    UNROLL
+    for (int it = 0; it < PI_ITEMS; ++it) {
+      const int x = min(lid + NT * it, SPAN * ROWS - 1), key = x / ROWS, r = x % ROWS;
+      const int t = key / BN;
+      float m_new = mrun[r];
+      UNROLL
+      for (int tt = 0; tt < NTL; ++tt) m_new = tt <= t ? sq_mx(m_new, tmx[r * NTL + tt]) : m_new;
+      const bool vis = j0 + key < VEND(r) && m_new != sq_att_neg_inf();
+      const float p = vis ? sq_att_prob(ps[x], m_new) : 0.0f;
+      if (lid + NT * it < SPAN * ROWS) ps[x] = p;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // ---- 4. P.V and the row sums, tile by tile (decode_bw.cl's order) ----
+    for (int t = 0; t < nt; ++t) {
+      const int jt = j0 + t * BN;
+      int vl[RPT], vmin = BN, vmax = 0;
+      float rs[RPT], al[RPT];
+      UNROLL
+      for (int kk = 0; kk < RPT; ++kk) {
+        const int r = rg * RPT + kk;
+        const float m_new = sq_mx(m_r[kk], tmx[r * NTL + t]);
+        al[kk] = sq_att_alpha(m_r[kk], m_new);
+        vl[kk] = m_new == sq_att_neg_inf() ? 0 : clamp(vend_r[kk] - jt, 0, BN);
+        m_r[kk] = m_new;
+        if (r < nrows) {  // padding rows (never stored) do not bound the key loops
+          vmin = min(vmin, vl[kk]);
+          vmax = max(vmax, vl[kk]);
+        }
+        UNROLL
+        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al[kk];
+        rs[kk] = 0.0f;
+      }
+      vmin = min(vmin, vmax);
+      __local const dv_raw* vcol = (__local const dv_raw*)(vls + t * BN * FROW) + cg * CW;
+      __local const float* vst = vsc + t * BN;
+      __local const float* pt = ps + t * BN * ROWS + rg * RPT;
+#define PV_STEP(masked)                                           \
+  {                                                               \
+    const float scl = vst[jj];                                    \
+    float vv[CW];                                                 \
+    LOAD_V(vv, vcol + jj * (FROW * DV_VEC), scl);                 \
+    float pr[RPT];                                                \
+    LOAD_P(pr, pt + jj * ROWS);                                   \
+    UNROLL for (int kk = 0; kk < RPT; ++kk) {                     \
+      const float p = pr[kk];                                     \
+      rs[kk] = rs[kk] + p;                                        \
+      UNROLL for (int cc = 0; cc < CW; ++cc) {                    \
+        const float y = fma(p, vv[cc], acc[kk][cc]);              \
+        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : y; \
+      }                                                           \
+    }                                                             \
+  }
+      if (vmin == BN) {  // every key of the tile visible to every row (the common case)
+        UNROLL8
+        for (int jj = 0; jj < BN; ++jj) PV_STEP(false);
+      } else {
+        UNROLL8
+        for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
+        for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
+      }
+#undef PV_STEP
+      UNROLL
+      for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], al[kk], rs[kk]);
+    }
+    if (cg == 0) {  // the running max for the next span's probabilities (read after 2 barriers)
+      UNROLL
+      for (int kk = 0; kk < RPT; ++kk) mrun[rg * RPT + kk] = m_r[kk];
+    }
+    // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
+    if (n0 + nt == n_end || ((n0 + nt) & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {
+      UNROLL
+      for (int kk = 0; kk < RPT; ++kk) {
+        const float l = l_r[kk];
+        const SqAttMerge w = sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(m_r[kk], l));
+        UNROLL
+        for (int cc = 0; cc < CW; ++cc)
+          o_r[kk][cc] = sq_att_merge_out(w, o_r[kk][cc], sq_att_chunk_out(acc[kk][cc], l));
+        lse_r[kk] = w.lse;
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);  // the span's local buffers are free
+  }
+
+  // ---- write R: the output row, or this chunk's workspace entry (split) ----
+  UNROLL
+  for (int kk = 0; kk < RPT; ++kk) {
+    const int r = rg * RPT + kk;
+    if (!active || r >= nrows) continue;
+    const int rr = rr0 + r, h = hk * group + rr / lqd, ii = rr % lqd;
+    UNROLL
+    for (int cc = 0; cc < CW; ++cc) {
+      const int col = cg * CW + cc;
+      if (split) {
+        const long ws_row = mode == 1 ? (q0 + ii) * hq + h : ((long)b * hq + h) * lq + ii;
+        const long e = ws_row * ws_chunks + c_begin;
+        ws_o[e * DH + col] = o_r[kk][cc];
+        if (col == 0) ws_lse[e] = lse_r[kk];
+      } else {
+        sq_att_store1(out, o_off + b * o_sb + (q0 + ii) * o_sr + h * o_sh + col, o_dt, o_r[kk][cc]);
+        if (want_lse && col == 0) lse[l_off + b * l_sb + (q0 + ii) * l_sr + h * l_sh] = lse_r[kk];
+      }
+    }
+  }
+}
