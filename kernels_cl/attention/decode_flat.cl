@@ -44,6 +44,9 @@
 #error "decode_flat.cl: DF_SPAN / DF_KPI do not tile a chunk"
 #endif
 #define VEND(r) ((r) < nrows ? sq_att_visible_end((rr0 + (r)) % lqd, lq, lk, causal) : 0)
+// q' reads of the score loop: volatile, so the compiler does not hoist all ROWS * DH values out of
+// the loop over a work-item's keys into registers (spills).
+#define QLD4(p) (*(volatile __local const float4*)(p))
 // Key x = lid + NT u of the span: index j, whether it is loaded, its page (or sequence) and slot.
 #define KEY_AT(u)                                                                     \
   const int x = lid + NT * (u), j = j0 + x;                                           \
@@ -180,7 +183,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
             const float4 k4 = dv_widen(kr[u][i], ksc[u], p, k_dt);
             UNROLL
             for (int r = 0; r < ROWS; ++r) {
-              const float4 q4 = LD4(qs + r * DH + i * DV_VEC + 4 * p);
+              const float4 q4 = QLD4(qs + r * DH + i * DV_VEC + 4 * p);
               float a = s[r];
               a = fma(q4.x, k4.x, a);
               a = fma(q4.y, k4.y, a);
@@ -209,8 +212,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       if (x0 + lid < ROWS * NTL) tmx[x] = mt;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 3. probabilities of (key, row) items, in place ----
-    UNROLL
+    // ---- 3. probabilities of (key, row) items, in place (not unrolled: registers) ----
     for (int it = 0; it < PI_ITEMS; ++it) {
       const int x = min(lid + NT * it, SPAN * ROWS - 1), key = x / ROWS, r = x % ROWS;
       const int t = key / BN;
