@@ -7,52 +7,28 @@
 // and, per span, runs four barrier-free phases:
 //  1. scores: work-item lid owns keys lid + NT u of the span; it first copies their V rows (raw,
 //     with the int8 scales) into local memory (cp.async with DB_ASYNC_PTX), then loads their K
-//     rows (DF_KPI keys' loads in flight) and runs the dot chains of all ROWS rows (d ascending,
-//     K widened once per key), writing S[key][row] to local memory;
+//     rows (DF_KPI keys' loads in flight, each q' read serving them all) and runs the dot chains
+//     of all ROWS rows (d ascending, K widened once per key), writing S[key][row] to local memory;
 //  2. tile maxima: work-item (row, tile) folds the tile's visible scores with sq_mx (any order);
 //  3. probabilities: every (key, row) item folds m_new = mx(m_run, tile maxima of tiles 0..t of
 //     the span) (the definition's sequential fold) and writes p = visible and m_new != -inf ?
-//     sq_exp2(s - m_new) : 0 over S;
-//  4. P.V: work-item (column group, row group) walks the span's tiles in order exactly as
-//     decode_bw.cl's P.V: the same m_new fold gives alpha and the visible prefix, acc *= alpha,
-//     then fma over the visible keys ascending and the row sum r = r + p over the tile's keys,
-//     l = fma(l, alpha, r); at a chunk's end, C = (acc / l, m + log2 l) merged into R.
-// The running max of each row goes to the next span through local memory (mrun). Spans divide
-// 4096, so none straddles a chunk; tiles past the work-group's last visible key are not walked.
+//     sq_exp2(s - m_new) : 0 over S; the tile's first key also publishes the row's m_new, alpha =
+//     sq_att_alpha(m_old, m_new) and visible prefix (0 when m_new == -inf: the tile is skipped);
+//  4. work-item (row, tile) sums the tile's p in key order (r = r + p_j from +0, all 64 keys);
+//     P.V work-item (column group, row group) walks the span's tiles in order exactly as
+//     decode_bw.cl's P.V: acc *= alpha, then fma over the visible keys ascending.
+// After the span's last barrier every P.V work-item folds l = fma(l, alpha, r) tile by tile for
+// its rows and, at a chunk's end, merges C = (acc / l, m + log2 l) into R. The running max of
+// each row goes to the next span through local memory (mrun). Spans divide 4096, so none
+// straddles a chunk; tiles past the work-group's last visible key are not walked.
 //
 // Macros: HEAD_DIM (64 or 128), KV_ES (4, 2, 1), DB_ROWS (4 or 8), DB_THREADS (64, 128, 256),
 // DB_COLS (decode_bw.h's P.V layout), DF_SPAN (keys per span: 64 .. 4096, a power of two; the
 // host keeps the local memory within the device's), DF_KPI (keys per work-item whose K loads are
 // issued together: 1, 2 or 4), DV_MAGIC, DB_UNROLL, DB_ASYNC + DB_ASYNC_PTX (V copies as
-// cp.async). No hooks. Launch: as decode_bw.cl.
+// cp.async), DF_GATE (decode_flat.h). No hooks. Launch: as decode_bw.cl.
 #include "attention/attention_common.h"
-#include "attention/decode_bw.h"  // P.V layout, LOAD_V / LOAD_P, cp16 / cp4, decode_vec.h
-
-#ifndef DF_SPAN
-#define DF_SPAN 256
-#endif
-#ifndef DF_KPI
-#define DF_KPI 1
-#endif
-#define SPAN DF_SPAN
-#define NTL (SPAN / BN)             // tiles per span
-#define FROW (VR + 1)               // uint4 per V row in local memory (padded: conflict-free)
-#define KPW ((SPAN + NT - 1) / NT)  // keys per work-item per span
-#define KPI (DF_KPI < KPW ? DF_KPI : KPW)
-#define PI_ITEMS ((SPAN * ROWS + NT - 1) / NT)  // (key, row) probability items per work-item
-#if SPAN % BN != 0 || SQ_ATT_CHUNK % SPAN != 0 || KPW % KPI != 0
-#error "decode_flat.cl: DF_SPAN / DF_KPI do not tile a chunk"
-#endif
-#define VEND(r) ((r) < nrows ? sq_att_visible_end((rr0 + (r)) % lqd, lq, lk, causal) : 0)
-// q' reads of the score loop: volatile, so the compiler does not hoist all ROWS * DH values out of
-// the loop over a work-item's keys into registers (spills).
-#define QLD4(p) (*(volatile __local const float4*)(p))
-// Key x = lid + NT u of the span: index j, whether it is loaded, its page (or sequence) and slot.
-#define KEY_AT(u)                                                                     \
-  const int x = lid + NT * (u), j = j0 + x;                                           \
-  const bool in = x < SPAN && j < jlim;                                               \
-  const int pg = !in ? 0 : mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b; \
-  const int sl = !in ? 0 : mode == 2 ? j % page_size : (int)k0 + j;
+#include "attention/decode_flat.h"  // layout, helper macros, decode_bw.h
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     gbytes q, long q_off, long q_sb, long q_sr, long q_sh, int q_dt,              //
@@ -72,7 +48,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   __local float vsc[SPAN];                           // their int8 row scales
   __local float ps[SPAN * ROWS] SQ_ATT_LOCAL_ALIGN;  // scores, then probabilities: [key][row]
   __local float tmx[ROWS * NTL];                     // tile maxima [row][tile]
-  __local float mrun[ROWS];                          // running max at the span's start
+  __local float st_m[ROWS * NTL], st_al[ROWS * NTL], st_rs[ROWS * NTL];  // m_new, alpha, r
+  __local int st_vl[ROWS * NTL];  // visible prefix of the tile (0: skipped)
+  __local float mrun[ROWS];       // running max at the span's start
   (void)d;
 
   const int lid = get_local_id(0);
@@ -110,8 +88,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
 
   // P.V work-item: columns cg * CW .., rows rg * RPT ..
   const int cg = lid % NCG, rg = lid / NCG;
-  float acc[RPT][CW], o_r[RPT][CW], l_r[RPT], lse_r[RPT], m_r[RPT];
-  int vend_r[RPT];
+  float acc[RPT][CW], o_r[RPT][CW], l_r[RPT], lse_r[RPT];
   UNROLL
   for (int kk = 0; kk < RPT; ++kk) {
     UNROLL
@@ -121,8 +98,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     }
     l_r[kk] = 0.0f;
     lse_r[kk] = sq_att_neg_inf();
-    m_r[kk] = sq_att_neg_inf();
-    vend_r[kk] = VEND(rg * RPT + kk);
   }
 
   const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
@@ -137,9 +112,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         UNROLL
         for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = 0.0f;
         l_r[kk] = 0.0f;
-        m_r[kk] = sq_att_neg_inf();
-        if (cg == 0) mrun[rg * RPT + kk] = sq_att_neg_inf();
       }
+      if (lid < ROWS) mrun[lid] = sq_att_neg_inf();
     }
     // ---- 1. V rows of keys lid + NT u copied to local memory (all copies first), then their
     // K rows loaded DF_KPI keys at a time and the scores of all rows computed ----
@@ -162,7 +136,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     CP_COMMIT();
     for (int u0 = 0; u0 < KPW; u0 += KPI) {
       uint4 kr[KPI][VR];
-      float ksc[KPI];
+      float ksc[KPI], s[KPI][ROWS];
       UNROLL
       for (int u = 0; u < KPI; ++u) {
         KEY_AT(u0 + u);
@@ -170,33 +144,37 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         ksc[u] = (KV_ES == 1 && in) ? k_sc[ROW(ks_off, ks_sb, ks_sr, ks_sh, pg, sl)] : 1.0f;
         UNROLL
         for (int i = 0; i < VR; ++i) kr[u][i] = in ? VEC_AT(k, ka + i * DV_VEC) : (uint4)(0u);
+        UNROLL
+        for (int r = 0; r < ROWS; ++r) s[u][r] = 0.0f;
       }
       UNROLL
-      for (int u = 0; u < KPI; ++u) {
-        float s[ROWS];
+      for (int i = 0; i < VR; ++i) {
         UNROLL
-        for (int r = 0; r < ROWS; ++r) s[r] = 0.0f;
-        UNROLL
-        for (int i = 0; i < VR; ++i) {
+        for (int p = 0; p < DV_PPV; ++p) {
+          float4 k4[KPI];
           UNROLL
-          for (int p = 0; p < DV_PPV; ++p) {
-            const float4 k4 = dv_widen(kr[u][i], ksc[u], p, k_dt);
+          for (int u = 0; u < KPI; ++u) k4[u] = dv_widen(kr[u][i], ksc[u], p, k_dt);
+          UNROLL
+          for (int r = 0; r < ROWS; ++r) {
+            const float4 q4 = QLD4(qs + r * DH + i * DV_VEC + 4 * p);  // one read, KPI keys
             UNROLL
-            for (int r = 0; r < ROWS; ++r) {
-              const float4 q4 = QLD4(qs + r * DH + i * DV_VEC + 4 * p);
-              float a = s[r];
-              a = fma(q4.x, k4.x, a);
-              a = fma(q4.y, k4.y, a);
-              a = fma(q4.z, k4.z, a);
-              a = fma(q4.w, k4.w, a);
-              s[r] = a;
+            for (int u = 0; u < KPI; ++u) {
+              float a = s[u][r];
+              a = fma(q4.x, k4[u].x, a);
+              a = fma(q4.y, k4[u].y, a);
+              a = fma(q4.z, k4[u].z, a);
+              a = fma(q4.w, k4[u].w, a);
+              s[u][r] = a;
             }
           }
         }
+      }
+      UNROLL
+      for (int u = 0; u < KPI; ++u) {
         const int x = lid + NT * (u0 + u);
         if (x < SPAN) {
           UNROLL
-          for (int r = 0; r < ROWS; ++r) ps[x * ROWS + r] = s[r];
+          for (int r = 0; r < ROWS; ++r) ps[x * ROWS + r] = s[u][r];
         }
       }
     }
@@ -205,65 +183,69 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     // ---- 2. tile maxima: work-item (row, tile), visible keys only (sq_mx: any order) ----
     for (int x0 = 0; x0 < ROWS * NTL; x0 += NT) {
       const int x = min(x0 + lid, ROWS * NTL - 1), r = x / NTL, t = x % NTL;
-      const int lim = VEND(r) - (j0 + t * BN);
-      float mt = sq_att_neg_inf();
-      UNROLL8
-      for (int jj = 0; jj < BN; ++jj) mt = jj < lim ? sq_mx(mt, ps[(t * BN + jj) * ROWS + r]) : mt;
-      if (x0 + lid < ROWS * NTL) tmx[x] = mt;
+      if (GATE(x0 + lid < ROWS * NTL)) {
+        const int lim = VEND(r) - (j0 + t * BN);
+        float mt = sq_att_neg_inf();
+        UNROLL8
+        for (int jj = 0; jj < BN; ++jj)
+          mt = jj < lim ? sq_mx(mt, ps[(t * BN + jj) * ROWS + r]) : mt;
+        if (x0 + lid < ROWS * NTL) tmx[x] = mt;
+      }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 3. probabilities of (key, row) items, in place (not unrolled: registers) ----
+    // ---- 3. probabilities of (key, row) items, in place (not unrolled: registers); the first
+    // key of a tile also publishes the row's statistics of the tile ----
     for (int it = 0; it < PI_ITEMS; ++it) {
       const int x = min(lid + NT * it, SPAN * ROWS - 1), key = x / ROWS, r = x % ROWS;
       const int t = key / BN;
-      float m_new = mrun[r];
+      float m_old = mrun[r], m_new = m_old;
       UNROLL
-      for (int tt = 0; tt < NTL; ++tt) m_new = tt <= t ? sq_mx(m_new, tmx[r * NTL + tt]) : m_new;
-      const bool vis = j0 + key < VEND(r) && m_new != sq_att_neg_inf();
+      for (int tt = 0; tt < NTL; ++tt) {
+        m_old = tt <= t ? m_new : m_old;  // m_old: the fold up to tile t - 1; m_new: to t
+        m_new = tt <= t ? sq_mx(m_new, tmx[r * NTL + tt]) : m_new;
+      }
+      const int vend = VEND(r);
+      const bool vis = j0 + key < vend && m_new != sq_att_neg_inf();
       const float p = vis ? sq_att_prob(ps[x], m_new) : 0.0f;
-      if (lid + NT * it < SPAN * ROWS) ps[x] = p;
+      const bool own = lid + NT * it < SPAN * ROWS;
+      if (own) ps[x] = p;
+      if (own && key % BN == 0) {
+        st_m[r * NTL + t] = m_new;
+        st_al[r * NTL + t] = sq_att_alpha(m_old, m_new);
+        st_vl[r * NTL + t] = m_new == sq_att_neg_inf() ? 0 : clamp(vend - (j0 + t * BN), 0, BN);
+      }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 4. P.V and the row sums, tile by tile (decode_bw.cl's order) ----
+    // ---- 4. row sums of (row, tile) (key order; the statistics work-items first), the next
+    // span's running max, and P.V tile by tile (decode_bw.cl's order) ----
+    for (int x0 = 0; x0 < ROWS * NTL; x0 += NT) {
+      const int x = min(x0 + lid, ROWS * NTL - 1), r = x / NTL, t = x % NTL;
+      if (GATE(x0 + lid < ROWS * NTL)) {
+        float rs = 0.0f;
+        UNROLL8
+        for (int jj = 0; jj < BN; ++jj) rs = rs + ps[(t * BN + jj) * ROWS + r];
+        if (x0 + lid < ROWS * NTL) st_rs[x] = rs;
+      }
+    }
+    if (lid < ROWS) mrun[lid] = st_m[lid * NTL + nt - 1];
     for (int t = 0; t < nt; ++t) {
-      const int jt = j0 + t * BN;
       int vl[RPT], vmin = BN, vmax = 0;
-      float rs[RPT], al[RPT];
       UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
         const int r = rg * RPT + kk;
-        const float m_new = sq_mx(m_r[kk], tmx[r * NTL + t]);
-        al[kk] = sq_att_alpha(m_r[kk], m_new);
-        vl[kk] = m_new == sq_att_neg_inf() ? 0 : clamp(vend_r[kk] - jt, 0, BN);
-        m_r[kk] = m_new;
+        vl[kk] = st_vl[r * NTL + t];
         if (r < nrows) {  // padding rows (never stored) do not bound the key loops
           vmin = min(vmin, vl[kk]);
           vmax = max(vmax, vl[kk]);
         }
+        const float al = st_al[r * NTL + t];
         UNROLL
-        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al[kk];
-        rs[kk] = 0.0f;
+        for (int cc = 0; cc < CW; ++cc) acc[kk][cc] = acc[kk][cc] * al;
       }
       vmin = min(vmin, vmax);
       __local const dv_raw* vcol = (__local const dv_raw*)(vls + t * BN * FROW) + cg * CW;
       __local const float* vst = vsc + t * BN;
       __local const float* pt = ps + t * BN * ROWS + rg * RPT;
-#define PV_STEP(masked)                                           \
-  {                                                               \
-    const float scl = vst[jj];                                    \
-    float vv[CW];                                                 \
-    LOAD_V(vv, vcol + jj * (FROW * DV_VEC), scl);                 \
-    float pr[RPT];                                                \
-    LOAD_P(pr, pt + jj * ROWS);                                   \
-    UNROLL for (int kk = 0; kk < RPT; ++kk) {                     \
-      const float p = pr[kk];                                     \
-      rs[kk] = rs[kk] + p;                                        \
-      UNROLL for (int cc = 0; cc < CW; ++cc) {                    \
-        const float y = fma(p, vv[cc], acc[kk][cc]);              \
-        acc[kk][cc] = (masked) && jj >= vl[kk] ? acc[kk][cc] : y; \
-      }                                                           \
-    }                                                             \
-  }
       if (vmin == BN) {  // every key of the tile visible to every row (the common case)
         UNROLL8
         for (int jj = 0; jj < BN; ++jj) PV_STEP(false);
@@ -272,27 +254,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
         for (int jj = 0; jj < vmin; ++jj) PV_STEP(false);
         for (int jj = vmin; jj < vmax; ++jj) PV_STEP(true);
       }
-#undef PV_STEP
-      UNROLL
-      for (int kk = 0; kk < RPT; ++kk) l_r[kk] = fma(l_r[kk], al[kk], rs[kk]);
     }
-    if (cg == 0) {  // the running max for the next span's probabilities (read after 2 barriers)
-      UNROLL
-      for (int kk = 0; kk < RPT; ++kk) mrun[rg * RPT + kk] = m_r[kk];
+    barrier(CLK_LOCAL_MEM_FENCE);  // the span's buffers are free; row sums published
+    // ---- l = fma(l, alpha, r) per tile; at the end of a chunk, C = (acc / l, m + log2 l)
+    // merged into R (the statistics arrays are next written after two more barriers) ----
+    UNROLL
+    for (int kk = 0; kk < RPT; ++kk) {
+      const int r = rg * RPT + kk;
+      for (int t = 0; t < nt; ++t) l_r[kk] = fma(l_r[kk], st_al[r * NTL + t], st_rs[r * NTL + t]);
     }
-    // ---- end of a chunk: C = (acc / l, m + log2 l), merged into R ----
     if (n0 + nt == n_end || ((n0 + nt) & (SQ_ATT_TILES_PER_CHUNK - 1)) == 0) {
       UNROLL
       for (int kk = 0; kk < RPT; ++kk) {
-        const float l = l_r[kk];
-        const SqAttMerge w = sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(m_r[kk], l));
+        const float l = l_r[kk], m = st_m[(rg * RPT + kk) * NTL + nt - 1];
+        const SqAttMerge w = sq_att_merge_weights(lse_r[kk], sq_att_chunk_lse(m, l));
         UNROLL
         for (int cc = 0; cc < CW; ++cc)
           o_r[kk][cc] = sq_att_merge_out(w, o_r[kk][cc], sq_att_chunk_out(acc[kk][cc], l));
         lse_r[kk] = w.lse;
       }
     }
-    barrier(CLK_LOCAL_MEM_FENCE);  // the span's local buffers are free
   }
 
   // ---- write R: the output row, or this chunk's workspace entry (split) ----
