@@ -78,7 +78,7 @@ std::int64_t DecodeFlatConfig::local_bytes() const {
   return rows * dh * 4                                 // q'
          + span * (vr + 1) * 16 + span * 4             // V rows (padded) and their scales
          + span * rows * 4                             // scores / probabilities
-         + rows * (span / 64) * 4 + rows * 4;          // tile maxima, running max
+         + rows * (span / 64) * 4 * 5 + rows * 4;      // tile maxima and statistics, running max
 }
 
 DecodeFlatConfig DecodeFlatConfig::fitted(std::int64_t local_mem) const {
