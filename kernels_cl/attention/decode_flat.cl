@@ -43,9 +43,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     __global const int* seq_b, long sb_off, long sb_st,  // varlen: cu_k
     __global const int* pages, long pt_off, long pt_st, int page_size, int mode, int hq, int group,
     int d, int lq, int lk, int causal, float c) {
-  __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;    // q' rows (zero rows past the group's)
-  __local uint4 vls[SPAN * FROW];                    // the span's V rows, raw
-  __local float vsc[SPAN];                           // their int8 row scales
+  __local float qs[ROWS * DH] SQ_ATT_LOCAL_ALIGN;  // q' rows (zero rows past the group's)
+  __local uint4 vls[SPAN * FROW];                  // the span's V rows, raw
+  __local float vsc[SPAN];                         // their int8 row scales
+#if DF_KLOC
+  __local uint4 kls[SPAN * FROW];  // the span's K rows, raw (read by the work-item that copied)
+  __local float ksl[SPAN];         // their int8 row scales
+#endif
   __local float ps[SPAN * ROWS] SQ_ATT_LOCAL_ALIGN;  // scores, then probabilities: [key][row]
   __local float tmx[ROWS * NTL];                     // tile maxima [row][tile]
   __local float st_m[ROWS * NTL], st_al[ROWS * NTL], st_rs[ROWS * NTL];  // m_new, alpha, r
@@ -115,35 +119,44 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
       if (lid < ROWS) mrun[lid] = sq_att_neg_inf();
     }
-    // ---- 1. V rows of keys lid + NT u copied to local memory (all copies first), then their
-    // K rows loaded DF_KPI keys at a time and the scores of all rows computed ----
+    // ---- 1. the K (DF_KLOC) and V rows of keys lid + NT u copied to local memory (all copies
+    // first), then their K rows loaded DF_KPI keys at a time and the scores of all rows computed
+    // ----
+#if DF_KLOC
     UNROLL
     for (int u = 0; u < KPW; ++u) {
       KEY_AT(u);
-      __local uint4* vd = vls + x * FROW;
-      if (in) {
-        __global const uint4* vg =
-            (__global const uint4*)v + ROW(v_off, v_sb, v_sr, v_sh, pg, sl) / DV_VEC;
-        UNROLL
-        for (int i = 0; i < VR; ++i) cp16(vd + i, vg + i);
-        if (KV_ES == 1) cp4(vsc + x, v_sc + ROW(vs_off, vs_sb, vs_sr, vs_sh, pg, sl));
-      } else if (x < SPAN) {
-        UNROLL
-        for (int i = 0; i < VR; ++i) vd[i] = (uint4)(0u);
-        vsc[x] = 1.0f;
-      }
+      COPY_ROW(kls, ksl, k, k_off, k_sb, k_sr, k_sh, k_sc, ks_off, ks_sb, ks_sr, ks_sh);
     }
     CP_COMMIT();
+#endif
+    UNROLL
+    for (int u = 0; u < KPW; ++u) {
+      KEY_AT(u);
+      COPY_ROW(vls, vsc, v, v_off, v_sb, v_sr, v_sh, v_sc, vs_off, vs_sb, vs_sr, vs_sh);
+    }
+    CP_COMMIT();
+#if DF_KLOC
+    CP_WAIT1();  // this work-item's K copies (the V group may still be in flight)
+#endif
     for (int u0 = 0; u0 < KPW; u0 += KPI) {
       uint4 kr[KPI][VR];
       float ksc[KPI], s[KPI][ROWS];
       UNROLL
       for (int u = 0; u < KPI; ++u) {
         KEY_AT(u0 + u);
+#if DF_KLOC
+        (void)in;
+        const int xr = min(x, SPAN - 1);
+        ksc[u] = ksl[xr];
+        UNROLL
+        for (int i = 0; i < VR; ++i) kr[u][i] = kls[xr * FROW + i];
+#else
         const long ka = ROW(k_off, k_sb, k_sr, k_sh, pg, sl);
         ksc[u] = (KV_ES == 1 && in) ? k_sc[ROW(ks_off, ks_sb, ks_sr, ks_sh, pg, sl)] : 1.0f;
         UNROLL
         for (int i = 0; i < VR; ++i) kr[u][i] = in ? VEC_AT(k, ka + i * DV_VEC) : (uint4)(0u);
+#endif
         UNROLL
         for (int r = 0; r < ROWS; ++r) s[u][r] = 0.0f;
       }

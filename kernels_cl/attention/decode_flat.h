@@ -39,6 +39,32 @@
   const int pg = !in ? 0 : mode == 2 ? pages[pt_off + b * pt_st + j / page_size] : b; \
   const int sl = !in ? 0 : mode == 2 ? j % page_size : (int)k0 + j;
 
+// DF_KLOC=1: K rows also go through local memory (copied with the V rows, cp.async where V is),
+// so a span's loads are all issued before its first score; 0: K rows loaded into registers.
+#ifndef DF_KLOC
+#define DF_KLOC 0
+#endif
+#if ASYNC && DB_ASYNC_PTX
+#define CP_WAIT1() DB_ASM volatile("cp.async.wait_group 1;" ::: "memory")
+#else
+#define CP_WAIT1()
+#endif
+// Copies key x's row of `src` (and its int8 scale) into row x of `dst` / `dsc` (zeros and scale 1
+// for a key past jlim; nothing past the span); inside KEY_AT's scope.
+#define COPY_ROW(dst, dsc, src, off, sb, sr, sh, sc, s_off, s_sb, s_sr, s_sh)      \
+  {                                                                                \
+    __local uint4* rd = (dst) + x * FROW;                                          \
+    if (in) {                                                                      \
+      __global const uint4* rg_ =                                                  \
+          (__global const uint4*)(src) + ROW(off, sb, sr, sh, pg, sl) / DV_VEC;    \
+      UNROLL for (int i = 0; i < VR; ++i) cp16(rd + i, rg_ + i);                   \
+      if (KV_ES == 1) cp4((dsc) + x, (sc) + ROW(s_off, s_sb, s_sr, s_sh, pg, sl)); \
+    } else if (x < SPAN) {                                                         \
+      UNROLL for (int i = 0; i < VR; ++i) rd[i] = (uint4)(0u);                     \
+      (dsc)[x] = 1.0f;                                                             \
+    }                                                                              \
+  }
+
 // One key jj of a tile in P.V: V[jj][cols] read once for the work-item's RPT rows; `masked`:
 // rows whose visible prefix ends before jj keep their acc.
 #define PV_STEP(masked)                                           \

@@ -143,8 +143,8 @@ TEST(DecodeBw, Bf16RowGroupsEqualFallback) {
 // (split decode; the default layout, the program the build-every-variant test builds: spans of
 // 256 keys, 4 keys per work-item); f32 pages with causal edges inside a tile (Lq 3; spans of one
 // tile, 8 rows, 5 of them padding); bf16 pages (spans of 256 running
-// past the last visible key) in 3 row groups, 4 columns a work-item, V copied as async=1 does
-// (plain copies on PoCL).
+// past the last visible key) in 3 row groups, 4 columns a work-item, K and V copied to local
+// memory as async=1,kloc=1 do (plain copies on PoCL).
 TEST(DecodeFlat, Int8ChunkEdgeEqualsFallback) {
   expect_bw_variants({4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65}, {"kernel=2"}, 1930);
 }
@@ -156,7 +156,7 @@ TEST(DecodeFlat, F32CausalEdgeEqualsFallback) {
 
 TEST(DecodeFlat, Bf16RowGroupsEqualFallback) {
   expect_bw_variants({8, 2, 64, 3, 64, false, DType::bf16}, {130, 3, 64, 0},
-                     {"kernel=2,rows=4,threads=128,cols=4,kpi=4,async=1"}, 1950);
+                     {"kernel=2,rows=4,threads=128,cols=4,kpi=4,async=1,kloc=1"}, 1950);
 }
 
 TEST(DecodeBw, BadKnobIsAnError) {

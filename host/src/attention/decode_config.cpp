@@ -41,6 +41,8 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
           t.span = static_cast<int>(value);
         else if (key == "kpi" && (value == 1 || value == 2 || value == 4))
           t.kpi = static_cast<int>(value);
+        else if (key == "kloc" && (value == 0 || value == 1))
+          t.kloc = value == 1;
         else if (key == "regs" && value >= 0 && value <= 255)
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else if (key == "verbose" && (value == 0 || value == 1))
@@ -49,7 +51,8 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
           rt::fail(ErrorCode::invalid_argument, "attention",
                    "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1|2, rows=0|4|8, "
                    "threads=64|128|256, cols=1|2|4, cvt=0|1|2, unroll=0|1, async=0|1, "
-                   "span=64..4096 (a power of two), kpi=1|2|4, regs=0..255 or verbose=0|1",
+                   "span=64..4096 (a power of two), kpi=1|2|4, kloc=0|1, regs=0..255 or "
+                   "verbose=0|1",
                    item);
       });
   return t;
@@ -74,11 +77,11 @@ DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t ro
 
 std::int64_t DecodeFlatConfig::local_bytes() const {
   const std::int64_t rows = bw.rows, dh = bw.head_dim;
-  const std::int64_t vr = dh * bw.element_bytes / 16;  // 16-byte vectors per K/V row
-  return rows * dh * 4                                 // q'
-         + span * (vr + 1) * 16 + span * 4             // V rows (padded) and their scales
-         + span * rows * 4                             // scores / probabilities
-         + rows * (span / 64) * 4 * 5 + rows * 4;      // tile maxima and statistics, running max
+  const std::int64_t vr = dh * bw.element_bytes / 16;   // 16-byte vectors per K/V row
+  return rows * dh * 4                                  // q'
+         + (kloc ? 2 : 1) * span * ((vr + 1) * 16 + 4)  // V (and K) rows, padded; scales
+         + span * rows * 4                              // scores / probabilities
+         + rows * (span / 64) * 4 * 5 + rows * 4;       // tile maxima and statistics, running max
 }
 
 DecodeFlatConfig DecodeFlatConfig::fitted(std::int64_t local_mem) const {
