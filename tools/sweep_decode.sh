@@ -7,7 +7,8 @@
 #
 # Settings default to the list below (kernel=0: decode_stream.cl, the baseline; kernel=1:
 # decode_bw.cl); SWEEP_PRESET=flat picks the decode_flat.cl list instead (kernel=2, against the
-# H100 default kernel=1,async=1,cvt=2). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
+# H100 default kernel=1,async=1,cvt=2; regs=128 keeps 4 work-groups of 128 on an SM, so the 512
+# of B8 / 32K run in one wave). Each setting's full output goes to $OUT/decode_<n>.txt and .json when $OUT is
 # set. SWEEP_FILTER overrides the case filter (default: the five page16 nhd cases at 32K / 128K:
 # int8 B1 / B8 / B32 and f32 B8; the host_overhead cases are left out), SWEEP_TIMEOUT the
 # seconds per setting (default 50: the 10 default settings stay under a 10-minute device call).
@@ -27,11 +28,12 @@ elif [ "${SWEEP_PRESET:-}" = flat ]; then
     "kernel=2,async=1,cvt=2"
     "kernel=2,async=1,cvt=2,kpi=2"
     "kernel=2,async=1,cvt=2,kpi=4"
+    "kernel=2,async=1,cvt=2,kloc=1"
+    "kernel=2,async=1,cvt=2,kloc=1,kpi=2"
     "kernel=2,async=1,cvt=2,span=128,kpi=2"
-    "kernel=2,async=0,cvt=2,kpi=2"
-    "kernel=2,async=1,cvt=2,threads=128"
-    "kernel=2,async=1,cvt=2,threads=128,kpi=2"
-    "kernel=2,async=1,cvt=2,threads=256,cols=1"
+    "kernel=2,async=1,cvt=2,threads=128,cols=1,regs=128"
+    "kernel=2,async=1,cvt=2,threads=128,cols=1,kpi=2,regs=128"
+    "kernel=2,async=1,cvt=2,threads=128,cols=1,kloc=1,regs=128"
   )
 else
   settings=(
