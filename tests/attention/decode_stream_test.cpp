@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "attention_test_util.h"
+#include "host/src/attention/attention_kernels.h"
 #include "runtime/runtime_test_util.h"
 
 namespace sparq::test::attn {
@@ -157,6 +158,29 @@ TEST(DecodeFlat, F32CausalEdgeEqualsFallback) {
 TEST(DecodeFlat, Bf16RowGroupsEqualFallback) {
   expect_bw_variants({8, 2, 64, 3, 64, false, DType::bf16}, {130, 3, 64, 0},
                      {"kernel=2,rows=4,threads=128,cols=4,kpi=4,async=1,kloc=1"}, 1950);
+}
+
+// decode_flat.cl's span is lowered until its local memory fits (host only): local_bytes() is the
+// kernel's __local arrays (ptxas, sm_90: 44368 B at 4 rows, 256 keys, D 128, int8).
+TEST(DecodeFlat, SpanFitsLocalMemory) {
+  using attention_detail::DecodeTuning;
+  const ScopedEnv tune("SPARQ_TUNE_DECODE", "kernel=2,kloc=0");
+  const DecodeTuning t = DecodeTuning::from_env(true, true);
+  EXPECT_EQ(t.kernel, 2);
+  const auto i8 = t.flat(128, 1, 4, true, true, 48 * 1024);
+  EXPECT_EQ(i8.span, 256);
+  EXPECT_EQ(i8.local_bytes(), 44368);
+  EXPECT_EQ(t.flat(128, 1, 8, true, true, 48 * 1024).span, 128);  // 8 rows
+  EXPECT_EQ(t.flat(128, 4, 4, true, true, 48 * 1024).span, 64);   // f32
+  EXPECT_EQ(t.flat(128, 4, 4, true, true, 1024).span, 64);        // never below one tile
+  DecodeTuning k = t;
+  k.kloc = true;
+  EXPECT_EQ(k.flat(128, 1, 4, true, true, 48 * 1024).span, 128);
+  EXPECT_NE(i8.defines().find("-DDF_SPAN=256 -DDF_KPI=1"), std::string::npos) << i8.defines();
+  for (const char* bad : {"kernel=3", "span=100", "span=32", "kpi=3", "kloc=2"}) {
+    const ScopedEnv b("SPARQ_TUNE_DECODE", bad);
+    EXPECT_THROW(DecodeTuning::from_env(true, true), Error) << bad;
+  }
 }
 
 TEST(DecodeBw, BadKnobIsAnError) {
