@@ -10,10 +10,10 @@
 //     rows (DF_KPI keys' loads in flight, each q' read serving them all) and runs the dot chains
 //     of all ROWS rows (d ascending, K widened once per key), writing S[key][row] to local memory;
 //  2. tile maxima: work-item (row, tile) folds the tile's visible scores with sq_mx (any order);
-//  3. probabilities: every (key, row) item folds m_new = mx(m_run, tile maxima of tiles 0..t of
-//     the span) (the definition's sequential fold) and writes p = visible and m_new != -inf ?
-//     sq_exp2(s - m_new) : 0 over S; the tile's first key also publishes the row's m_new, alpha =
-//     sq_att_alpha(m_old, m_new) and visible prefix (0 when m_new == -inf: the tile is skipped);
+//  3. probabilities: work-item (row, keys) folds m_new = mx(m_old, tile max) tile by tile from
+//     the running max (the definition's sequential fold) and writes p = (key < the visible
+//     prefix, 0 when m_new == -inf: a skipped tile) ? sq_exp2(s - m_new) : 0 over S; work-items
+//     < ROWS publish each tile's m_new, alpha = sq_att_alpha(m_old, m_new) and visible prefix;
 //  4. work-item (row, tile) sums the tile's p in key order (r = r + p_j from +0, all 64 keys);
 //     P.V work-item (column group, row group) walks the span's tiles in order exactly as
 //     decode_bw.cl's P.V: acc *= alpha, then fma over the visible keys ascending.
@@ -107,6 +107,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   const int n_begin = c_begin * SQ_ATT_TILES_PER_CHUNK;
   const int n_end = min(c_end * SQ_ATT_TILES_PER_CHUNK, (kend + BN - 1) / BN);
   const int jlim = min(lk, n_end * BN);  // keys past it are never visible to these rows
+  const int vend_p = VEND(lid % ROWS);   // visible end of the row this work-item's p items are in
 
   for (int n0 = n_begin; n0 < n_end; n0 += NTL) {
     const int nt = min(NTL, n_end - n0), j0 = n0 * BN;
@@ -206,26 +207,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 3. probabilities of (key, row) items, in place (not unrolled: registers); the first
-    // key of a tile also publishes the row's statistics of the tile ----
-    for (int it = 0; it < PI_ITEMS; ++it) {
-      const int x = min(lid + NT * it, SPAN * ROWS - 1), key = x / ROWS, r = x % ROWS;
-      const int t = key / BN;
-      float m_old = mrun[r], m_new = m_old;
-      UNROLL
-      for (int tt = 0; tt < NTL; ++tt) {
-        m_old = tt <= t ? m_new : m_old;  // m_old: the fold up to tile t - 1; m_new: to t
-        m_new = tt <= t ? sq_mx(m_new, tmx[r * NTL + tt]) : m_new;
-      }
-      const int vend = VEND(r);
-      const bool vis = j0 + key < vend && m_new != sq_att_neg_inf();
-      const float p = vis ? sq_att_prob(ps[x], m_new) : 0.0f;
-      const bool own = lid + NT * it < SPAN * ROWS;
-      if (own) ps[x] = p;
-      if (own && key % BN == 0) {
-        st_m[r * NTL + t] = m_new;
-        st_al[r * NTL + t] = sq_att_alpha(m_old, m_new);
-        st_vl[r * NTL + t] = m_new == sq_att_neg_inf() ? 0 : clamp(vend - (j0 + t * BN), 0, BN);
+    // ---- 3. probabilities: work-item lid owns row lid % ROWS of keys lid / ROWS + PKS q of
+    // every tile; the tile's m_new is folded once per tile (tiles past nt: all keys invisible) ----
+    {
+      const int r = lid % ROWS;
+      float m_old = mrun[r];
+      for (int t = 0; t < NTL; ++t) {
+        const float m_new = sq_mx(m_old, tmx[r * NTL + t]);
+        const int vl = m_new == sq_att_neg_inf() ? 0 : clamp(vend_p - (j0 + t * BN), 0, BN);
+        _Pragma("unroll 1") for (int qq = 0; qq < BN / PKS; ++qq) {  // (registers)
+          const int e = (t * BN + lid / ROWS + PKS * qq) * ROWS + r;
+          ps[e] = lid / ROWS + PKS * qq < vl ? sq_att_prob(ps[e], m_new) : 0.0f;
+        }
+        if (lid < ROWS) {  // the row's statistics of the tile
+          st_m[r * NTL + t] = m_new;
+          st_al[r * NTL + t] = sq_att_alpha(m_old, m_new);
+          st_vl[r * NTL + t] = vl;
+        }
+        m_old = m_new;
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
