@@ -120,9 +120,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
       if (lid < ROWS) mrun[lid] = sq_att_neg_inf();
     }
-    // ---- 1. the K (DF_KLOC) and V rows of keys lid + NT u copied to local memory (all copies
-    // first), then their K rows loaded DF_KPI keys at a time and the scores of all rows computed
-    // ----
+    // ---- 1. K (DF_KLOC) and V rows of keys lid + NT u copied to local memory (copies first),
+    // then K rows loaded DF_KPI keys at a time and the scores of all rows computed ----
 #if DF_KLOC
     UNROLL
     for (int u = 0; u < KPW; ++u) {
@@ -228,8 +227,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 4. row sums of (row, tile) (key order; the statistics work-items first), the next
-    // span's running max, and P.V tile by tile (decode_bw.cl's order) ----
+    // ---- 4. row sums of (row, tile) in key order (their work-items before their P.V), the
+    // next span's running max, and P.V tile by tile (decode_bw.cl's order) ----
     for (int x0 = 0; x0 < ROWS * NTL; x0 += NT) {
       const int x = min(x0 + lid, ROWS * NTL - 1), r = x / NTL, t = x % NTL;
       if (GATE(x0 + lid < ROWS * NTL)) {
