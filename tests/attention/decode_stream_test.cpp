@@ -143,9 +143,9 @@ TEST(DecodeBw, Bf16RowGroupsEqualFallback) {
 // decode_flat.cl (kernel=2): the same calls give the same bits. int8 pages across a chunk edge
 // (split decode; the default layout, the program the build-every-variant test builds: spans of
 // 256 keys, 4 keys per work-item); f32 pages with causal edges inside a tile (Lq 3; spans of one
-// tile, 8 rows, 5 of them padding); bf16 pages (spans of 256 running
-// past the last visible key) in 3 row groups, 4 columns a work-item, K and V copied to local
-// memory as async=1,kloc=1 do (plain copies on PoCL).
+// tile, 8 rows, 5 of them padding) and Lq 20 over two chunks unsplit; bf16 pages (spans of 256
+// running past the last visible key) in 3 row groups, 4 columns a work-item, K and V copied to
+// local memory as async=1,kloc=1 do (plain copies on PoCL).
 TEST(DecodeFlat, Int8ChunkEdgeEqualsFallback) {
   expect_bw_variants({4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65}, {"kernel=2"}, 1930);
 }
@@ -153,6 +153,9 @@ TEST(DecodeFlat, Int8ChunkEdgeEqualsFallback) {
 TEST(DecodeFlat, F32CausalEdgeEqualsFallback) {
   expect_bw_variants({3, 3, 64, 3, 16, false, DType::f32}, {130, 3, 64, 0},
                      {"kernel=2,rows=8,threads=128,cols=1,span=64"}, 1940);
+  // Lq 20 (> 16: no split): one work-group walks two chunks and merges them in place.
+  expect_bw_variants({2, 2, 64, 20, 16, true, DType::f32}, {4100, 5},
+                     {"kernel=2,rows=8,threads=128,cols=1,span=64"}, 1945);
 }
 
 TEST(DecodeFlat, Bf16RowGroupsEqualFallback) {
