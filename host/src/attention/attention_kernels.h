@@ -135,14 +135,12 @@ struct DecodeFlatConfig {
 // The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
 // changes a bit. SPARQ_TUNE_DECODE="kernel=0|1|2,rows=0|4|8,threads=64|128|256,cols=1|2|4,
 // cvt=0|1|2,unroll=0|1,async=0|1,span=64..4096,kpi=1|2|4,kloc=0|1,regs=0..255,verbose=0|1"
-// overrides
-// them for sweeps (kernel 0: decode_stream.cl, 1: decode_bw.cl, 2: decode_flat.cl; rows 0: the
-// group's rows rounded up to 4, at most 8; cvt: DV_MAGIC in all three, 2 (prmt) only with inline
-// PTX, else 1; unroll: decode_bw.cl / decode_flat.cl, default on GPUs only; async 1: decode_bw.cl's
-// double-buffered tiles / decode_flat.cl's V copies, by cp.async where inline PTX and sm_80+
-// allow; span, kpi, kloc: decode_flat.cl (span a power of two, lowered until the local memory
-// fits);
-// regs and verbose apply on NVIDIA only).
+// overrides them for sweeps (kernel 0: decode_stream.cl, 1: decode_bw.cl, 2: decode_flat.cl;
+// rows 0: the group's rows rounded up to 4, at most 8; cvt: DV_MAGIC in all three, 2 (prmt) only
+// with inline PTX, else 1; unroll: decode_bw.cl / decode_flat.cl, default on GPUs only; async 1:
+// decode_bw.cl's double-buffered tiles / decode_flat.cl's K and V copies, by cp.async where
+// inline PTX and sm_80+ allow; span, kpi, kloc: decode_flat.cl, span a power of two, lowered until
+// the local memory fits; regs and verbose apply on NVIDIA only).
 struct DecodeTuning {
   int kernel = 0;
   int rows = 0;
