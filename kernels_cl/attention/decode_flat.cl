@@ -9,7 +9,8 @@
 //     with the int8 scales) into local memory (cp.async with DB_ASYNC_PTX), then loads their K
 //     rows (DF_KPI keys' loads in flight, each q' read serving them all) and runs the dot chains
 //     of all ROWS rows (d ascending, K widened once per key), writing S[key][row] to local memory;
-//  2. tile maxima: work-item (row, tile) folds the tile's visible scores with sq_mx (any order);
+//  2. tile maxima: work-item (row, tile, part) folds part of the tile's visible scores with sq_mx
+//     (any order and grouping);
 //  3. probabilities: work-item (row, keys) folds m_new = mx(m_old, tile max) tile by tile from
 //     the running max (the definition's sequential fold) and writes p = (key < the visible
 //     prefix, 0 when m_new == -inf: a skipped tile) ? sq_exp2(s - m_new) : 0 over S; work-items
@@ -51,7 +52,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   __local float ksl[SPAN];         // their int8 row scales
 #endif
   __local float ps[SPAN * ROWS] SQ_ATT_LOCAL_ALIGN;  // scores, then probabilities: [key][row]
-  __local float tmx[ROWS * NTL];                     // tile maxima [row][tile]
+  __local float tmx[ROWS * NTL * PARTS];             // partial tile maxima [row][tile][part]
   __local float st_m[ROWS * NTL], st_al[ROWS * NTL], st_rs[ROWS * NTL];  // m_new, alpha, r
   __local int st_vl[ROWS * NTL];  // visible prefix of the tile (0: skipped)
   __local float mrun[ROWS];       // running max at the span's start
@@ -193,16 +194,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     }
     CP_WAIT();
     barrier(CLK_LOCAL_MEM_FENCE);
-    // ---- 2. tile maxima: work-item (row, tile), visible keys only (sq_mx: any order) ----
-    for (int x0 = 0; x0 < ROWS * NTL; x0 += NT) {
-      const int x = min(x0 + lid, ROWS * NTL - 1), r = x / NTL, t = x % NTL;
-      if (GATE(x0 + lid < ROWS * NTL)) {
+    // ---- 2. tile maxima: work-item (row, tile, part) folds BN / PARTS visible scores with sq_mx
+    // (any order and grouping: exact) ----
+    for (int x0 = 0; x0 < ROWS * NTL * PARTS; x0 += NT) {
+      const int x = min(x0 + lid, ROWS * NTL * PARTS - 1), r = x / (NTL * PARTS);
+      const int t = x / PARTS % NTL, k0p = x % PARTS * (BN / PARTS);
+      if (GATE(x0 + lid < ROWS * NTL * PARTS)) {
         const int lim = VEND(r) - (j0 + t * BN);
         float mt = sq_att_neg_inf();
         UNROLL8
-        for (int jj = 0; jj < BN; ++jj)
+        for (int jj = k0p; jj < k0p + BN / PARTS; ++jj)
           mt = jj < lim ? sq_mx(mt, ps[(t * BN + jj) * ROWS + r]) : mt;
-        if (x0 + lid < ROWS * NTL) tmx[x] = mt;
+        if (x0 + lid < ROWS * NTL * PARTS) tmx[x] = mt;
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -212,7 +215,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
       const int r = lid % ROWS;
       float m_old = mrun[r];
       for (int t = 0; t < NTL; ++t) {
-        const float m_new = sq_mx(m_old, tmx[r * NTL + t]);
+        float m_new = m_old;
+        UNROLL
+        for (int pa = 0; pa < PARTS; ++pa) m_new = sq_mx(m_new, tmx[(r * NTL + t) * PARTS + pa]);
         const int vl = m_new == sq_att_neg_inf() ? 0 : clamp(vend_p - (j0 + t * BN), 0, BN);
         _Pragma("unroll 1") for (int qq = 0; qq < BN / PKS; ++qq) {  // (registers)
           const int e = (t * BN + lid / ROWS + PKS * qq) * ROWS + r;

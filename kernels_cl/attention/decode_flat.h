@@ -18,6 +18,7 @@
 #define FROW (VR + 1)               // uint4 per V row in local memory (padded: conflict-free)
 #define KPW ((SPAN + NT - 1) / NT)  // keys per work-item per span
 #define KPI (DF_KPI < KPW ? DF_KPI : KPW)
+#define PARTS (NT > ROWS * NTL ? NT / (ROWS * NTL) : 1)  // partial maxima per (row, tile)
 #define PKS (NT / ROWS)  // key stride of a work-item's probability items in a tile (<= BN)
 #if SPAN % BN != 0 || SQ_ATT_CHUNK % SPAN != 0 || KPW % KPI != 0
 #error "decode_flat.cl: DF_SPAN / DF_KPI do not tile a chunk"

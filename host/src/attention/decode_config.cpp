@@ -81,7 +81,8 @@ std::int64_t DecodeFlatConfig::local_bytes() const {
   return rows * dh * 4                                  // q'
          + (kloc ? 2 : 1) * span * ((vr + 1) * 16 + 4)  // V (and K) rows, padded; scales
          + span * rows * 4                              // scores / probabilities
-         + rows * (span / 64) * 4 * 5 + rows * 4;       // tile maxima and statistics, running max
+         + std::max(rows * (span / 64), std::int64_t{bw.threads}) * 4  // partial tile maxima
+         + rows * (span / 64) * 4 * 4 + rows * 4;                      // statistics, running max
 }
 
 DecodeFlatConfig DecodeFlatConfig::fitted(std::int64_t local_mem) const {
