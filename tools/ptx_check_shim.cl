@@ -65,3 +65,17 @@ OVL char4 vload4(size_t i, const __local char* p) {
 OVL int isinf(float x) {
   return x == __builtin_inff() || x == -__builtin_inff();
 }
+OVL int clamp(int x, int lo, int hi) {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+OVL float4 vload4(size_t i, const __global float* p) {
+  p += 4 * i;
+  return (float4)(p[0], p[1], p[2], p[3]);
+}
+OVL ushort4 vload4(size_t i, const __global ushort* p) {
+  p += 4 * i;
+  return (ushort4)(p[0], p[1], p[2], p[3]);
+}
+OVL uint clz(uint x) {
+  return x == 0 ? 32 : __builtin_clz(x);
+}

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "attention_test_util.h"
+#include "host/src/attention/attention_kernels.h"
 #include "runtime/runtime_test_util.h"
 
 namespace sparq::test::attn {
@@ -137,6 +138,52 @@ TEST(DecodeBw, F32CausalEdgeEqualsFallback) {
 TEST(DecodeBw, Bf16RowGroupsEqualFallback) {
   expect_bw_variants({8, 2, 64, 3, 64, false, DType::bf16}, {130, 3, 64, 0},
                      {"kernel=1", "kernel=1,rows=4,threads=128,cols=4,async=1"}, 1920);
+}
+
+// decode_flat.cl (kernel=2): the same calls give the same bits. int8 pages across a chunk edge
+// (split decode; the default layout, the program the build-every-variant test builds: spans of
+// 256 keys, 4 keys per work-item); f32 pages with causal edges inside a tile (Lq 3; spans of one
+// tile, 8 rows, 5 of them padding) and Lq 20 over two chunks unsplit; bf16 pages (spans of 256
+// running past the last visible key) in 3 row groups, 4 columns a work-item, K and V copied to
+// local memory as async=1,kloc=1 do (plain copies on PoCL).
+TEST(DecodeFlat, Int8ChunkEdgeEqualsFallback) {
+  expect_bw_variants({4, 1, 128, 1, 16, true, DType::i8}, {4160, 64, 0, 65}, {"kernel=2"}, 1930);
+}
+
+TEST(DecodeFlat, F32CausalEdgeEqualsFallback) {
+  expect_bw_variants({3, 3, 64, 3, 16, false, DType::f32}, {130, 3, 64, 0},
+                     {"kernel=2,rows=8,threads=128,cols=1,span=64"}, 1940);
+  // Lq 20 (> 16: no split): one work-group walks two chunks and merges them in place.
+  expect_bw_variants({2, 2, 64, 20, 16, true, DType::f32}, {4100, 5},
+                     {"kernel=2,rows=8,threads=128,cols=1,span=64"}, 1945);
+}
+
+TEST(DecodeFlat, Bf16RowGroupsEqualFallback) {
+  expect_bw_variants({8, 2, 64, 3, 64, false, DType::bf16}, {130, 3, 64, 0},
+                     {"kernel=2,rows=4,threads=128,cols=4,kpi=4,async=1,kloc=1"}, 1950);
+}
+
+// decode_flat.cl's span is lowered until its local memory fits (host only): local_bytes() is the
+// kernel's __local arrays (ptxas, sm_90: 44560 B at 4 rows, 64 work-items, 256 keys, D 128, int8).
+TEST(DecodeFlat, SpanFitsLocalMemory) {
+  using attention_detail::DecodeTuning;
+  const ScopedEnv tune("SPARQ_TUNE_DECODE", "kernel=2,kloc=0");
+  const DecodeTuning t = DecodeTuning::from_env(true, true);
+  EXPECT_EQ(t.kernel, 2);
+  const auto i8 = t.flat(128, 1, 4, true, true, 48 * 1024);
+  EXPECT_EQ(i8.span, 256);
+  EXPECT_EQ(i8.local_bytes(), 44560);
+  EXPECT_EQ(t.flat(128, 1, 8, true, true, 48 * 1024).span, 128);  // 8 rows
+  EXPECT_EQ(t.flat(128, 4, 4, true, true, 48 * 1024).span, 64);   // f32
+  EXPECT_EQ(t.flat(128, 4, 4, true, true, 1024).span, 64);        // never below one tile
+  DecodeTuning k = t;
+  k.kloc = true;
+  EXPECT_EQ(k.flat(128, 1, 4, true, true, 48 * 1024).span, 128);
+  EXPECT_NE(i8.defines().find("-DDF_SPAN=256 -DDF_KPI=1"), std::string::npos) << i8.defines();
+  for (const char* bad : {"kernel=3", "span=100", "span=32", "kpi=3", "kloc=2"}) {
+    const ScopedEnv b("SPARQ_TUNE_DECODE", bad);
+    EXPECT_THROW(DecodeTuning::from_env(true, true), Error) << bad;
+  }
 }
 
 TEST(DecodeBw, BadKnobIsAnError) {

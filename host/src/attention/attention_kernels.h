@@ -111,13 +111,36 @@ struct DecodeBwConfig {
   }
 };
 
+// kernels_cl/attention/decode_flat.cl: decode_bw.cl's calls, arguments, launch, P.V layout and
+// bits, with the tiles of a chunk walked in spans of `span` keys: scores of the whole span (no
+// barrier between tiles), then tile maxima, probabilities and P.V, four barriers a span. `bw`
+// holds the shared knobs (rows, threads, cols, cvt, unroll, async: V copies by cp.async).
+struct DecodeFlatConfig {
+  static constexpr const char* source = "attention/decode_flat.cl";
+  static constexpr const char* kernel = "attention_rows";
+  DecodeBwConfig bw;
+  int span = 256;     // DF_SPAN: keys per span (64 .. 4096, a power of two)
+  int kpi = 1;        // DF_KPI: keys per work-item whose K loads are issued together (1, 2, 4)
+  bool kloc = false;  // DF_KLOC: K rows through local memory too (all of a span's loads at once)
+  // Local memory of one work-group (the __local arrays of decode_flat.cl).
+  std::int64_t local_bytes() const;
+  // span halved (not below 64) until local_bytes() fits `local_mem`.
+  DecodeFlatConfig fitted(std::int64_t local_mem) const;
+  std::string defines() const {
+    return bw.defines() + " -DDF_SPAN=" + std::to_string(span) +
+           " -DDF_KPI=" + std::to_string(kpi) + (kloc ? " -DDF_KLOC=1" : "");
+  }
+};
+
 // The row kernel of decode-shaped calls that fit a bandwidth kernel, with its speed knobs; none
-// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1,rows=0|4|8,threads=64|128|256,cols=1|2|4,
-// cvt=0|1|2,unroll=0|1,async=0|1,regs=0..255,verbose=0|1" overrides them for sweeps (kernel 0:
-// decode_stream.cl, 1: decode_bw.cl; rows 0: the group's rows rounded up to 4, at most 8; cvt:
-// DV_MAGIC in both kernels, 2 (prmt) only with inline PTX, else 1; unroll: decode_bw.cl, default
-// on GPUs only; async 1: decode_bw.cl's double-buffered tiles, copied by cp.async where inline
-// PTX and sm_80+ allow; regs and verbose apply on NVIDIA only).
+// changes a bit. SPARQ_TUNE_DECODE="kernel=0|1|2,rows=0|4|8,threads=64|128|256,cols=1|2|4,
+// cvt=0|1|2,unroll=0|1,async=0|1,span=64..4096,kpi=1|2|4,kloc=0|1,regs=0..255,verbose=0|1"
+// overrides them for sweeps (kernel 0: decode_stream.cl, 1: decode_bw.cl, 2: decode_flat.cl;
+// rows 0: the group's rows rounded up to 4, at most 8; cvt: DV_MAGIC in all three, 2 (prmt) only
+// with inline PTX, else 1; unroll: decode_bw.cl / decode_flat.cl, default on GPUs only; async 1:
+// decode_bw.cl's double-buffered tiles / decode_flat.cl's K and V copies, by cp.async where
+// inline PTX and sm_80+ allow; span, kpi, kloc: decode_flat.cl, span a power of two, lowered until
+// the local memory fits; regs and verbose apply on NVIDIA only).
 struct DecodeTuning {
   int kernel = 0;
   int rows = 0;
@@ -126,6 +149,9 @@ struct DecodeTuning {
   int magic_i8 = 0;  // cvt: 0, 1, or 2 (prmt; 1 without inline PTX)
   int unroll = -1;   // -1: on GPUs only
   bool async = false;
+  int span = 256;
+  int kpi = 1;
+  bool kloc = false;
   int nv_max_regs = 0;
   bool nv_verbose = false;
   // Which of kernel / async / cvt SPARQ_TUNE_DECODE set (for_call leaves those alone).
@@ -156,6 +182,13 @@ struct DecodeTuning {
   // cp_async: the device takes inline PTX cp.async (NVIDIA, sm_80+).
   DecodeBwConfig bw(int head_dim, int element_bytes, std::int64_t rows_needed, bool is_gpu,
                     bool cp_async = false) const;
+  // decode_flat.cl's configuration for such a call on a device with `local_mem` bytes of local
+  // memory.
+  DecodeFlatConfig flat(int head_dim, int element_bytes, std::int64_t rows_needed, bool is_gpu,
+                        bool cp_async, std::int64_t local_mem) const {
+    DecodeFlatConfig f{bw(head_dim, element_bytes, rows_needed, is_gpu, cp_async), span, kpi, kloc};
+    return f.fitted(local_mem);
+  }
 };
 
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.

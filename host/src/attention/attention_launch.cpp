@@ -1,7 +1,7 @@
 // Executes a validated AttentionPlan: picks the kernel (dense.cl fast path, paged K/V included;
-// decode.cl general / split path + merge.cl, or decode_stream.cl / decode_bw.cl for decode shapes
-// they fit), sets arguments and launches; or runs the fallback. The choice never changes a bit (all
-// paths compute attention_common.h's definition); it only picks the fastest.
+// decode.cl general / split path + merge.cl, or decode_stream.cl / decode_bw.cl / decode_flat.cl
+// for decode shapes they fit), sets arguments and launches; or runs the fallback. The choice never
+// changes a bit (all paths compute attention_common.h's definition); it only picks the fastest.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -119,9 +119,9 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResou
              cl::NDRange(cfg.work_group, 1, 1));
 }
 
-// The row kernel of a call: decode.cl, or a bandwidth kernel (decode_stream.cl / decode_bw.cl,
-// SPARQ_TUNE_DECODE) when the call fits one (SPARQ_DECODE=general forces decode.cl, for A/B
-// checks).
+// The row kernel of a call: decode.cl, or a bandwidth kernel (decode_stream.cl / decode_bw.cl /
+// decode_flat.cl, SPARQ_TUNE_DECODE) when the call fits one (SPARQ_DECODE=general forces
+// decode.cl, for A/B checks).
 struct RowKernel {
   const char* source = DecodeKernelConfig::source;
   const char* name = DecodeKernelConfig::kernel;
@@ -163,6 +163,17 @@ RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
     k.defines = cfg.defines() + t.stream_options();
     k.work_group = DecodeStreamConfig::work_group;
     k.rows = DecodeStreamConfig::max_rows;
+    return k;
+  }
+  if (t.kernel == 2) {
+    const DecodeFlatConfig cfg =
+        t.flat(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu, ptx_async,
+               static_cast<std::int64_t>(dev.quirks().local_mem_bytes));
+    k.source = DecodeFlatConfig::source;
+    k.name = DecodeFlatConfig::kernel;
+    k.defines = cfg.defines();
+    k.work_group = cfg.bw.threads;
+    k.rows = cfg.bw.rows;
     return k;
   }
   const DecodeBwConfig cfg =

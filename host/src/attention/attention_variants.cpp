@@ -22,6 +22,7 @@ std::vector<rt::KernelVariant> attention_kernel_variants() {
       // decode_bw.cl: CPU builds only (its unrolled GPU builds take PoCL several times longer).
       {DecodeBwConfig::source, DecodeTuning{}.bw(128, 1, 4, false).defines()},
       {DecodeBwConfig::source, DecodeTuning{}.bw(64, 2, 12, false).defines()},
+      {DecodeFlatConfig::source, DecodeTuning{}.flat(128, 1, 4, false, false, 48 * 1024).defines()},
       {MergeKernelConfig::source, MergeKernelConfig{}.defines()},
       {KvAppendKernelConfig::source, KvAppendKernelConfig{}.defines()},
       {"attention/sage8_decode.cl", "-DHEAD_DIM=64"},

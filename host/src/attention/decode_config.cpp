@@ -20,7 +20,7 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
   DecodeTuning t;
   rt::for_each_tuning_item(
       "SPARQ_TUNE_DECODE", [&](const std::string& key, long value, const std::string& item) {
-        if (key == "kernel" && (value == 0 || value == 1)) {
+        if (key == "kernel" && value >= 0 && value <= 2) {
           t.kernel = static_cast<int>(value);
           t.set_kernel = true;
         } else if (key == "rows" && (value == 0 || value == 4 || value == 8))
@@ -37,14 +37,22 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
         else if (key == "async" && (value == 0 || value == 1)) {
           t.async = value == 1;
           t.set_async = true;
-        } else if (key == "regs" && value >= 0 && value <= 255)
+        } else if (key == "span" && value >= 64 && value <= 4096 && (value & (value - 1)) == 0)
+          t.span = static_cast<int>(value);
+        else if (key == "kpi" && (value == 1 || value == 2 || value == 4))
+          t.kpi = static_cast<int>(value);
+        else if (key == "kloc" && (value == 0 || value == 1))
+          t.kloc = value == 1;
+        else if (key == "regs" && value >= 0 && value <= 255)
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
         else if (key == "verbose" && (value == 0 || value == 1))
           t.nv_verbose = is_nvidia && value == 1;
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
-                   "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1, rows=0|4|8, threads=64|128|256, "
-                   "cols=1|2|4, cvt=0|1|2, unroll=0|1, async=0|1, regs=0..255 or verbose=0|1",
+                   "SPARQ_TUNE_DECODE item '{}' is not kernel=0|1|2, rows=0|4|8, "
+                   "threads=64|128|256, cols=1|2|4, cvt=0|1|2, unroll=0|1, async=0|1, "
+                   "span=64..4096 (a power of two), kpi=1|2|4, kloc=0|1, regs=0..255 or "
+                   "verbose=0|1",
                    item);
       });
   return t;
@@ -65,6 +73,22 @@ DecodeBwConfig DecodeTuning::bw(int head_dim, int element_bytes, std::int64_t ro
   c.nv_max_regs = nv_max_regs;
   c.nv_verbose = nv_verbose;
   return c.normalized();
+}
+
+std::int64_t DecodeFlatConfig::local_bytes() const {
+  const std::int64_t rows = bw.rows, dh = bw.head_dim;
+  const std::int64_t vr = dh * bw.element_bytes / 16;   // 16-byte vectors per K/V row
+  return rows * dh * 4                                  // q'
+         + (kloc ? 2 : 1) * span * ((vr + 1) * 16 + 4)  // V (and K) rows, padded; scales
+         + span * rows * 4                              // scores / probabilities
+         + std::max(rows * (span / 64), std::int64_t{bw.threads}) * 4  // partial tile maxima
+         + rows * (span / 64) * 4 * 4 + rows * 4;                      // statistics, running max
+}
+
+DecodeFlatConfig DecodeFlatConfig::fitted(std::int64_t local_mem) const {
+  DecodeFlatConfig f = *this;
+  while (f.span > 64 && f.local_bytes() > local_mem) f.span /= 2;
+  return f;
 }
 
 }  // namespace sparq::attention_detail
