@@ -186,6 +186,39 @@ TEST(DecodeFlat, SpanFitsLocalMemory) {
   }
 }
 
+// The GPU default for int8 pages (NVIDIA, sm_80+): decode_flat.cl, 128 work-items of one column,
+// 128 registers; knobs named in the environment stay as named; other element sizes or devices
+// keep decode_stream.cl.
+TEST(DecodeFlat, DefaultForInt8PagesOnNvidia) {
+  using attention_detail::DecodeTuning;
+  {
+    const ScopedEnv none("SPARQ_TUNE_DECODE", std::nullopt);
+    const DecodeTuning t = DecodeTuning::from_env(true, true).for_call(1, true);
+    EXPECT_EQ(t.kernel, 2);
+    EXPECT_TRUE(t.async);
+    EXPECT_EQ(t.magic_i8, 2);
+    EXPECT_EQ(t.threads, 128);
+    EXPECT_EQ(t.cols, 1);
+    EXPECT_EQ(t.nv_max_regs, 128);
+    EXPECT_EQ(DecodeTuning::from_env(true, true).for_call(4, true).kernel, 0);     // f32 pages
+    EXPECT_EQ(DecodeTuning::from_env(false, false).for_call(1, false).kernel, 0);  // no PTX
+  }
+  {
+    const ScopedEnv some("SPARQ_TUNE_DECODE", "threads=64,cols=2,regs=0");
+    const DecodeTuning t = DecodeTuning::from_env(true, true).for_call(1, true);
+    EXPECT_EQ(t.kernel, 2);
+    EXPECT_EQ(t.threads, 64);
+    EXPECT_EQ(t.cols, 2);
+    EXPECT_EQ(t.nv_max_regs, 0);
+  }
+  {
+    const ScopedEnv bw("SPARQ_TUNE_DECODE", "kernel=1");
+    const DecodeTuning t = DecodeTuning::from_env(true, true).for_call(1, true);
+    EXPECT_EQ(t.kernel, 1);
+    EXPECT_EQ(t.threads, 64);  // the knob defaults, not the decode_flat.cl ones
+  }
+}
+
 TEST(DecodeBw, BadKnobIsAnError) {
   Context dev = device_context();
   const ScopedEnv tune("SPARQ_TUNE_DECODE", "rows=5");

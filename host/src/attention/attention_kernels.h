@@ -154,20 +154,26 @@ struct DecodeTuning {
   bool kloc = false;
   int nv_max_regs = 0;
   bool nv_verbose = false;
-  // Which of kernel / async / cvt SPARQ_TUNE_DECODE set (for_call leaves those alone).
-  bool set_kernel = false, set_async = false, set_cvt = false;
+  // Which knobs SPARQ_TUNE_DECODE set (for_call leaves those alone).
+  bool set_kernel = false, set_async = false, set_cvt = false, set_threads = false,
+       set_cols = false, set_regs = false;
   static DecodeTuning from_env(bool is_nvidia, bool inline_ptx);
   // The defaults for a call with KV elements of `element_bytes` on a device that takes inline PTX
-  // cp.async and prmt (NVIDIA, sm_80+): decode_bw.cl with async copies and prmt conversions for
-  // int8 pages, 1.8-2.2x decode_stream.cl on the H100 (B8, 32K / 128K: 15% -> 27% / 35% of
-  // copy; bench/RESULTS.md, session 7). Other element sizes and devices keep decode_stream.cl
-  // until a measurement says otherwise. Knobs set in the environment win.
+  // cp.async and prmt (NVIDIA, sm_80+), for int8 pages: decode_flat.cl with cp.async V copies,
+  // prmt conversions, 128 work-items of one column each and a 128-register cap (one wave of the
+  // 512 work-groups of B8 32K). On the H100 (B8 Hq32/Hkv8 D128 page16, bench/RESULTS.md session
+  // 8) it took 0.532 / 2.036 ms at 32K / 128K against decode_bw.cl's 0.683 / 2.088 (session 7's
+  // default, itself 1.8-2.2x decode_stream.cl). Other element sizes and devices keep
+  // decode_stream.cl until a measurement says otherwise. Knobs set in the environment win.
   DecodeTuning for_call(int element_bytes, bool nvidia_ptx_async) const {
     DecodeTuning t = *this;
     if (!(element_bytes == 1 && nvidia_ptx_async) || set_kernel) return t;
-    t.kernel = 1;
+    t.kernel = 2;
     if (!set_async) t.async = true;
     if (!set_cvt) t.magic_i8 = 2;
+    if (!set_threads) t.threads = 128;
+    if (!set_cols) t.cols = 1;
+    if (!set_regs) t.nv_max_regs = 128;
     return t;
   }
   // decode_stream.cl's options beyond DecodeStreamConfig's: DV_MAGIC, the NVIDIA register cap

@@ -25,11 +25,13 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
           t.set_kernel = true;
         } else if (key == "rows" && (value == 0 || value == 4 || value == 8))
           t.rows = static_cast<int>(value);
-        else if (key == "threads" && (value == 64 || value == 128 || value == 256))
+        else if (key == "threads" && (value == 64 || value == 128 || value == 256)) {
           t.threads = static_cast<int>(value);
-        else if (key == "cols" && (value == 1 || value == 2 || value == 4))
+          t.set_threads = true;
+        } else if (key == "cols" && (value == 1 || value == 2 || value == 4)) {
           t.cols = static_cast<int>(value);
-        else if (key == "cvt" && value >= 0 && value <= 2) {
+          t.set_cols = true;
+        } else if (key == "cvt" && value >= 0 && value <= 2) {
           t.magic_i8 = static_cast<int>(value == 2 && !inline_ptx ? 1 : value);
           t.set_cvt = true;
         } else if (key == "unroll" && (value == 0 || value == 1))
@@ -43,9 +45,10 @@ DecodeTuning DecodeTuning::from_env(bool is_nvidia, bool inline_ptx) {
           t.kpi = static_cast<int>(value);
         else if (key == "kloc" && (value == 0 || value == 1))
           t.kloc = value == 1;
-        else if (key == "regs" && value >= 0 && value <= 255)
+        else if (key == "regs" && value >= 0 && value <= 255) {
           t.nv_max_regs = is_nvidia ? static_cast<int>(value) : 0;
-        else if (key == "verbose" && (value == 0 || value == 1))
+          t.set_regs = true;
+        } else if (key == "verbose" && (value == 0 || value == 1))
           t.nv_verbose = is_nvidia && value == 1;
         else
           rt::fail(ErrorCode::invalid_argument, "attention",
