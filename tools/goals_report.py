@@ -197,7 +197,8 @@ def evaluate(data, goal):
             values.append((label_of(goal, name), v))
     if not values:
         why = "; ".join(missing) if missing else "no matching case in the input"
-        return f"`{goal['cases']}`", "-", f"not measured: {why}"
+        cases = f"{len(missing)} case{'s' if len(missing) != 1 else ''}" if missing else "-"
+        return cases, "-", f"not measured: {why}"
     if len(values) <= 6:
         measured = ", ".join(f"{lab} {fmt_value(goal, v)}" for lab, v in values)
     else:  # many cases: the range and the worst one (all of them are in the case table)
