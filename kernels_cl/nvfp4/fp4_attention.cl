@@ -58,6 +58,13 @@
 #ifndef FP4_SPARSE
 #define FP4_SPARSE 0
 #endif
+#ifndef FP4_FORMS
+#define FP4_FORMS 0  // speed forms, bits FP4_F_* (fp4_attention_p.h, fp4_mma.h): the same bits
+#endif
+#define FP4_F_EXP 1
+#define FP4_F_DIV 2
+#define FP4_F_PCODE 4
+#define FP4_F_BIAS 8
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else

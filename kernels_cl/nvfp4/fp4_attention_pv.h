@@ -70,10 +70,10 @@ static inline float fp4_col_out(__local const char* p, __local const float* sp,
       const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft);                        \
       int4 I;                                                                                     \
       MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)                                            \
-      const float t00 = sq_fp4_group_term(I.x, psc[ra * 4 + hg], vsc[d0 * 4 + hg]);               \
-      const float t01 = sq_fp4_group_term(I.y, psc[ra * 4 + hg], vsc[d1 * 4 + hg]);               \
-      const float t10 = sq_fp4_group_term(I.z, psc[rb * 4 + hg], vsc[d0 * 4 + hg]);               \
-      const float t11 = sq_fp4_group_term(I.w, psc[rb * 4 + hg], vsc[d1 * 4 + hg]);               \
+      const float t00 = FP4_MMA_TERM(I.x, psc[ra * 4 + hg], vsc[d0 * 4 + hg]);                    \
+      const float t01 = FP4_MMA_TERM(I.y, psc[ra * 4 + hg], vsc[d1 * 4 + hg]);                    \
+      const float t10 = FP4_MMA_TERM(I.z, psc[rb * 4 + hg], vsc[d0 * 4 + hg]);                    \
+      const float t11 = FP4_MMA_TERM(I.w, psc[rb * 4 + hg], vsc[d1 * 4 + hg]);                    \
       u00 = hg == 0 ? t00 : u00 + t00;                                                            \
       u01 = hg == 0 ? t01 : u01 + t01;                                                            \
       u10 = hg == 0 ? t10 : u10 + t10;                                                            \

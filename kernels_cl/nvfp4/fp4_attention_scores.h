@@ -54,10 +54,10 @@ static inline int fp4_dot16(__local const char* a, __local const char* b) {
         const uint kb0 = fp4_pack4(ktw + (kb + fg) * D + 16 * g + 4 * ft);                         \
         int4 I;                                                                                    \
         MMA16(I, qa0[g], qa1[g], kb0, g, nt* G + g)                                                \
-        s00 = s00 + sq_fp4_group_term(I.x, qsc[ra * G + g], ksc[c0 * G + g]);                      \
-        s01 = s01 + sq_fp4_group_term(I.y, qsc[ra * G + g], ksc[c1 * G + g]);                      \
-        s10 = s10 + sq_fp4_group_term(I.z, qsc[rb * G + g], ksc[c0 * G + g]);                      \
-        s11 = s11 + sq_fp4_group_term(I.w, qsc[rb * G + g], ksc[c1 * G + g]);                      \
+        s00 = s00 + FP4_MMA_TERM(I.x, qsc[ra * G + g], ksc[c0 * G + g]);                           \
+        s01 = s01 + FP4_MMA_TERM(I.y, qsc[ra * G + g], ksc[c1 * G + g]);                           \
+        s10 = s10 + FP4_MMA_TERM(I.z, qsc[rb * G + g], ksc[c0 * G + g]);                           \
+        s11 = s11 + FP4_MMA_TERM(I.w, qsc[rb * G + g], ksc[c1 * G + g]);                           \
       }                                                                                            \
       sco[ra * 64 + c0] = s00;                                                                     \
       sco[ra * 64 + c1] = s01;                                                                     \
