@@ -65,6 +65,7 @@
 #define FP4_F_DIV 2
 #define FP4_F_PCODE 4
 #define FP4_F_BIAS 8
+#define FP4_F_SFLAG 16
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else
@@ -112,6 +113,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
   __local float alpha_l[ROWS];
   __local float mu_l[ROWS];  // mu of each row after the step (chunk lse of the MMA lanes)
   __local int act_l[ROWS];
+#if FP4_FORMS & FP4_F_SFLAG
+  __local int sbad[2], vbad[2];  // sflag: the step's scores / tile P.V keep the zero-scale test
+#endif
 #if FP4_MMA == 2
   __local uint xa[WG * XA_SLOTS * 2];
   __local uint xb[WG * XB_SLOTS];
@@ -165,6 +169,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
   FP4_STAGE_Q_TWICE();
 #endif
   FP4_STAGE_Q_SCALES();
+  FP4_FLAGS_INIT();
 
 #if FP4_MMA
   const int lane = lid & 31, warp = lid >> 5;
@@ -205,6 +210,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     FP4_STAGE_SLOTS();
 #endif
     FP4_STAGE_KV();
+    FP4_FLAGS_STEP();
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // Scores of row r, keys 16q .. 16q+15 of the tile.

@@ -88,6 +88,35 @@
     }                                                                                            \
   }
 
+// sflag (MMA path, FP4_F_SFLAG): per-step work-group flags in local memory, sbad[n & 1]: a
+// scale the step's scores use is ±0 (a Q scale of a row < row_end, or a K scale of a key < Lk;
+// the other slots' scores are never read); vbad[n & 1]: a V scale of the tile is not > 0.
+// Set by the work-items that stage those scales (stores of the same value); lid 0 clears the
+// next step's pair (read by step n - 1, which ended before this step's first barrier).
+#if FP4_MMA && (FP4_FORMS & FP4_F_SFLAG)
+#define FP4_FLAGS_INIT()                                   \
+  int qzero = 0;                                           \
+  for (int idx = lid; idx < ROWS * G; idx += WG)           \
+    qzero |= row0 + idx / G < row_end && qsc[idx] == 0.0f; \
+  if (lid == 0) sbad[0] = vbad[0] = 0
+#define FP4_FLAGS_STEP()                                                    \
+  {                                                                         \
+    int kz = qzero, vz = 0;                                                 \
+    for (int idx = lid; idx < 64 * G; idx += WG) {                          \
+      const int j = FP4_SLOT_KEY(idx / G);                                  \
+      kz |= j >= 0 && j < lk && ksc[idx] == 0.0f;                           \
+    }                                                                       \
+    if (is_tile)                                                            \
+      for (int idx = lid; idx < D * 4; idx += WG) vz |= !(vsc[idx] > 0.0f); \
+    if (lid == 0) sbad[(n + 1) & 1] = vbad[(n + 1) & 1] = 0;                \
+    if (kz) sbad[n & 1] = 1;                                                \
+    if (vz) vbad[n & 1] = 1;                                                \
+  }
+#else
+#define FP4_FLAGS_INIT()
+#define FP4_FLAGS_STEP()
+#endif
+
 // Sparse: a column chunk's V scale codes [d][slot] go where the K tile was (no longer read).
 #define FP4_STAGE_COLUMN_V_SCALES()                                                       \
   if (!is_tile)                                                                           \

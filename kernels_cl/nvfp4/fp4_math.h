@@ -41,6 +41,13 @@ SQ_FN float sq_fp4_group_term_f(float fi, float sa, float sb) {
   return ((fi * sa) * sb) * 0.25f;
 }
 
+// sq_fp4_group_term_f without the zero-scale test (item sflag): the same value wherever neither
+// scale is ±0, and for sa == +0 with fi == +0 and sb > 0 (a P group of scale 0 has only zero
+// codes): (+0 * +0) * sb * 0.25 = +0.
+SQ_FN float sq_fp4_group_term_n(float fi, float sa, float sb) {
+  return ((fi * sa) * sb) * 0.25f;
+}
+
 // Level-1 P value of one unmasked key (§4.5): Pt = sq_exp2_q(S * c - mu_new) * R.
 SQ_FN float sq_fp4_p_level1(float s, float c, float mu_new) {
   float x = s * c - mu_new;

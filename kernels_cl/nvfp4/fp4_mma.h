@@ -17,6 +17,7 @@
 #endif
 // The fp32 group term of an MMA result (sq_fp4_group_term's operations on (float)I).
 #define FP4_MMA_TERM(i, sa, sb) sq_fp4_group_term_f(FP4_I2F(i), (sa), (sb))
+#define FP4_MMA_TERM_N(i, sa, sb) sq_fp4_group_term_n(FP4_I2F(i), (sa), (sb))
 // D = A(16x16, s8, row) * B(16x8, s8, col) + C, C = FP4_MMA_C in every element. Fragments (g = lane
 // >> 2, t = lane & 3): a0 row g, k 4t..4t+3; a1 row g+8, same k; b0 column g, k 4t..4t+3; d0, d1
 // row g, columns 2t, 2t+1; d2, d3 row g+8. int8 lanes packed little-endian (lowest k in the low

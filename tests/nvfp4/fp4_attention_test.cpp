@@ -130,29 +130,33 @@ TEST(Nvfp4AttentionExact, D128DeviceEqualsFallback) {
   check_shapes(kShapes128);
 }
 
-// The speed forms of fp4_attention.cl (SPARQ_TUNE_FP4 exp, div, pcode, bias; nvfp4_kernels.h)
-// give the same bits: the tests above run the defaults; here all off on the portable path and
-// all on (bias included, which the default leaves off) on the emulated MMA path, against the
-// fallback. One shape with a causal edge, masked groups (zero P scales), GQA and delta.
+// The speed forms of fp4_attention.cl (SPARQ_TUNE_FP4 exp, div, pcode, bias, sflag;
+// nvfp4_kernels.h) give the same bits: the tests above run the defaults; here all off, and all
+// on (bias included, which the default leaves off), on the emulated MMA path against the
+// fallback. One shape with a causal edge, masked groups (zero P scales), GQA, delta, padded V
+// groups (zero V scales) and a zero Q and K group (zero scales: sflag's literal steps).
 TEST(Nvfp4AttentionExact, SpeedFormsEqualFallback) {
   Context dev = device_context();
   if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
   Context fb = fallback_context();
   const Shape s{1, 2, 1, 70, 133, 64, true, true};
-  const Inputs in = make_inputs(s, 4242);
+  Inputs in = make_inputs(s, 4242);
+  for (int e = 16; e < 32; ++e) {
+    in.q[3 * 64 + e] = 0.0f;    // row 3, group 1
+    in.k[100 * 64 + e] = 0.0f;  // key 100, group 1
+  }
   const std::vector<float> want = run(fb, s, in);
-  const auto port = nvfp4_detail::Fp4DotPath::portable;
   const auto emu = nvfp4_detail::Fp4DotPath::emulated;
   {
-    const ScopedEnv env("SPARQ_TUNE_FP4", std::string("exp=0,div=0,pcode=0"));
-    EXPECT_EQ(compare_bits(run(dev, s, in, &port), want), "") << "forms off, portable";
+    const ScopedEnv env("SPARQ_TUNE_FP4", std::string("exp=0,div=0,pcode=0,sflag=0"));
+    EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << "forms off, emulated MMA";
   }
   {
     const ScopedEnv env("SPARQ_TUNE_FP4", std::string("bias=1"));
     EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << "forms on + bias, emulated MMA";
   }
   const ScopedEnv bad("SPARQ_TUNE_FP4", std::string("pcode=2"));
-  EXPECT_THROW((void)run(dev, s, in, &port), Error);
+  EXPECT_THROW((void)run(dev, s, in, &emu), Error);
 }
 
 // Accuracy without smoothing on N(0,1) inputs against float64 exact attention. The loss is the
