@@ -66,6 +66,7 @@
 #define FP4_F_PCODE 4
 #define FP4_F_BIAS 8
 #define FP4_F_SFLAG 16
+#define FP4_F_FOLD 32
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else

@@ -8,7 +8,13 @@
 #ifndef SPARQ_NVFP4_FP4_ATTENTION_STAGE_H
 #define SPARQ_NVFP4_FP4_ATTENTION_STAGE_H
 
-// Q rows of the block: twice values (portable path) and scales (rows >= Lq: zeros).
+// Q rows of the block: twice values (portable path) and scales (rows >= Lq: zeros). The MMA
+// path stages Q and V scales through FP4_S4 (times 0.25 with the fold form, fp4_mma.h).
+#if FP4_MMA
+#define FP4_QS4(s) FP4_S4(s)
+#else
+#define FP4_QS4(s) (s)
+#endif
 #define FP4_STAGE_Q_TWICE()                                                                  \
   for (int idx = lid; idx < ROWS * (D / 2); idx += WG) {                                     \
     const int rr = idx / (D / 2), k2 = idx % (D / 2);                                        \
@@ -16,11 +22,12 @@
     qtw[rr * D + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));                             \
     qtw[rr * D + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));                         \
   }
-#define FP4_STAGE_Q_SCALES()                                                                  \
-  for (int idx = lid; idx < ROWS * G; idx += WG) {                                            \
-    const int rr = idx / G;                                                                   \
-    qsc[idx] =                                                                                \
-        row0 + rr < row_end ? sq_e4m3_decode(qs[(bh * lq + row0 + rr) * G + idx % G]) : 0.0f; \
+#define FP4_STAGE_Q_SCALES()                                                          \
+  for (int idx = lid; idx < ROWS * G; idx += WG) {                                    \
+    const int rr = idx / G;                                                           \
+    qsc[idx] = row0 + rr < row_end                                                    \
+                   ? FP4_QS4(sq_e4m3_decode(qs[(bh * lq + row0 + rr) * G + idx % G])) \
+                   : 0.0f;                                                            \
   }
 
 // MMA path: Q fragments qa0, qa1 for all groups, rows 16*slab + fg (+8), elements
@@ -77,8 +84,9 @@
     }                                                                                            \
     for (int idx = lid; idx < D * 4; idx += WG) {                                                \
       const int d = idx >> 2, vg = j0 / 16 + (idx & 3);                                          \
-      vsc[idx] =                                                                                 \
-          vg < lk64 / 16 ? sq_e4m3_decode(vs[((long)kvh * D + d) * (lk64 / 16) + vg]) : 0.0f;    \
+      vsc[idx] = vg < lk64 / 16                                                                  \
+                     ? FP4_QS4(sq_e4m3_decode(vs[((long)kvh * D + d) * (lk64 / 16) + vg]))       \
+                     : 0.0f;                                                                     \
     }                                                                                            \
   } else {                                                                                       \
     for (int idx = lid; idx < D * 64; idx += WG) {                                               \

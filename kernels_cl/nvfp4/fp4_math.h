@@ -48,6 +48,18 @@ SQ_FN float sq_fp4_group_term_n(float fi, float sa, float sb) {
   return ((fi * sa) * sb) * 0.25f;
 }
 
+// The same term with the factor 0.25 folded into one scale, a4 = sa * 0.25 or b4 = sb * 0.25
+// (item fold): (fi * a) * b. Every product here and in the definition is exact (§3: at most 20
+// significant bits, results in [2^-20, 2^29] or 0; a4 >= 2^-11 is normal), so both give the
+// real product; zero signs are the xor of the operands' signs either way, NaN stays NaN.
+SQ_FN float sq_fp4_group_term_fold(float fi, float a, float b) {
+  if (a == 0.0f || b == 0.0f) return 0.0f;
+  return (fi * a) * b;
+}
+SQ_FN float sq_fp4_group_term_fold_n(float fi, float a, float b) {
+  return (fi * a) * b;
+}
+
 // Level-1 P value of one unmasked key (§4.5): Pt = sq_exp2_q(S * c - mu_new) * R.
 SQ_FN float sq_fp4_p_level1(float s, float c, float mu_new) {
   float x = s * c - mu_new;

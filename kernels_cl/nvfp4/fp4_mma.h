@@ -16,8 +16,17 @@
 #define FP4_I2F(i) ((float)(i))
 #endif
 // The fp32 group term of an MMA result (sq_fp4_group_term's operations on (float)I).
+// FP4_F_FOLD (fold): the MMA path stages Q and V scales times 0.25 (FP4_S4) and the term is
+// (fi * a) * b (sq_fp4_group_term_fold).
+#if FP4_FORMS & FP4_F_FOLD
+#define FP4_S4(s) ((s)*0.25f)
+#define FP4_MMA_TERM(i, sa, sb) sq_fp4_group_term_fold(FP4_I2F(i), (sa), (sb))
+#define FP4_MMA_TERM_N(i, sa, sb) sq_fp4_group_term_fold_n(FP4_I2F(i), (sa), (sb))
+#else
+#define FP4_S4(s) (s)
 #define FP4_MMA_TERM(i, sa, sb) sq_fp4_group_term_f(FP4_I2F(i), (sa), (sb))
 #define FP4_MMA_TERM_N(i, sa, sb) sq_fp4_group_term_n(FP4_I2F(i), (sa), (sb))
+#endif
 // D = A(16x16, s8, row) * B(16x8, s8, col) + C, C = FP4_MMA_C in every element. Fragments (g = lane
 // >> 2, t = lane & 3): a0 row g, k 4t..4t+3; a1 row g+8, same k; b0 column g, k 4t..4t+3; d0, d1
 // row g, columns 2t, 2t+1; d2, d3 row g+8. int8 lanes packed little-endian (lowest k in the low
