@@ -67,6 +67,7 @@
 #define FP4_F_BIAS 8
 #define FP4_F_SFLAG 16
 #define FP4_F_FOLD 32
+#define FP4_F_LD32 64
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else
@@ -100,15 +101,15 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     int hi_n, int share, int max_tiles, int max_cols, int sink, int window
 #endif
 ) {
-  __local char ktw[64 * D];       // K tile twice values [key][d]
-  __local float ksc[64 * G];      // K tile scales [key][g]
-  __local char vtw[D * 64];       // V tile twice values [d][key]
-  __local float vsc[D * 4];       // V tile scales [d][group]
-  __local float pmax[ROWS * 4];   // partial tile maxima [r][q]
-  __local char ptw[ROWS * 64];    // P twice values [r][key]
-  __local float psc[ROWS * 4];    // P scales [r][group]
-  __local float plsum[ROWS * 4];  // L_h [r][group]
-  __local float qsc[ROWS * G];    // Q scales [r][g]
+  __local char ktw[64 * D] SQ_ATT_LOCAL_ALIGN;     // K tile twice values [key][d]
+  __local float ksc[64 * G];                       // K tile scales [key][g]
+  __local char vtw[D * 64] SQ_ATT_LOCAL_ALIGN;     // V tile twice values [d][key]
+  __local float vsc[D * 4];                        // V tile scales [d][group]
+  __local float pmax[ROWS * 4];                    // partial tile maxima [r][q]
+  __local char ptw[ROWS * 64] SQ_ATT_LOCAL_ALIGN;  // P twice values [r][key]
+  __local float psc[ROWS * 4];                     // P scales [r][group]
+  __local float plsum[ROWS * 4];                   // L_h [r][group]
+  __local float qsc[ROWS * G];                     // Q scales [r][g]
 #if FP4_MMA
   __local float sco[ROWS * 64];  // scores [r][key]
   __local float alpha_l[ROWS];

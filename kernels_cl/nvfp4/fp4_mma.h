@@ -81,9 +81,18 @@ static inline int fp4_s8(uint w, int e) {
     (I) = (int4)(d0_, d1_, d2_, d3_);                                                  \
   }
 #endif
+// Four int8 lanes from local memory (lowest address in the low byte). FP4_F_LD32 (ld32): one
+// 32-bit load (every caller's offset is a multiple of 4 in a 16-byte-aligned array), the same
+// word as_uint(vload4) builds from four byte loads.
+#if FP4_FORMS & FP4_F_LD32
+static inline uint fp4_pack4(__local const char* p) {
+  return *(__local const uint*)p;
+}
+#else
 static inline uint fp4_pack4(__local const char* p) {
   return as_uint(vload4(0, p));
 }
+#endif
 #endif
 
 #endif  // SPARQ_NVFP4_FP4_MMA_H
