@@ -68,6 +68,7 @@
 #define FP4_F_SFLAG 16
 #define FP4_F_FOLD 32
 #define FP4_F_LD32 64
+#define FP4_F_LUT 128
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else
@@ -110,6 +111,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
   __local float psc[ROWS * 4];                     // P scales [r][group]
   __local float plsum[ROWS * 4];                   // L_h [r][group]
   __local float qsc[ROWS * G];                     // Q scales [r][g]
+#if FP4_FORMS & FP4_F_LUT
+  __local ushort tw2_lut[256];  // lut: the twice-value pair of each packed byte
+#endif
 #if FP4_MMA
   __local float sco[ROWS * 64];  // scores [r][key]
   __local float alpha_l[ROWS];
@@ -172,6 +176,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
 #endif
   FP4_STAGE_Q_SCALES();
   FP4_FLAGS_INIT();
+  FP4_BUILD_LUT();
 
 #if FP4_MMA
   const int lane = lid & 31, warp = lid >> 5;

@@ -60,6 +60,23 @@
     kps[lid] = j < 0 ? 0 : (has_pos ? kpos[(long)b * lk + j] : j); \
   }
 
+// The two twice values of a packed byte at p, p + 1 (p even). FP4_F_LUT (lut): one 16-bit load
+// from a 256-entry table of exactly those pairs (built by FP4_BUILD_LUT, one entry per
+// work-item, before the step loop's first barrier) and one 16-bit store.
+#if FP4_FORMS & FP4_F_LUT
+#define FP4_BUILD_LUT()                                                        \
+  tw2_lut[lid] = (ushort)(((uint)sq_e2m1_twice(sq_fp4_lo((uint)lid)) & 255u) | \
+                          (((uint)sq_e2m1_twice(sq_fp4_hi((uint)lid)) & 255u) << 8))
+#define FP4_PUT_TW2(p, byte) (*(__local ushort*)(p) = tw2_lut[(byte)&255u])
+#else
+#define FP4_BUILD_LUT()
+#define FP4_PUT_TW2(p, byte)                       \
+  do {                                             \
+    (p)[0] = (char)sq_e2m1_twice(sq_fp4_lo(byte)); \
+    (p)[1] = (char)sq_e2m1_twice(sq_fp4_hi(byte)); \
+  } while (0)
+#endif
+
 // K rows of the slots (no key, or keys >= Lk: zero codes and scales); V: a tile's tokens
 // (padded to Lk64 by the format; tokens past Lk64: zero), or the columns' tokens.
 #define FP4_STAGE_KV()                                                                           \
@@ -67,8 +84,7 @@
     const int key = idx / (D / 2), k2 = idx % (D / 2);                                           \
     const int j = FP4_SLOT_KEY(key);                                                             \
     const uint byte = j >= 0 && j < lk ? kc[((long)kvh * lk + j) * (D / 2) + k2] : 0u;           \
-    ktw[key * D + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));                                \
-    ktw[key * D + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));                            \
+    FP4_PUT_TW2(ktw + key * D + 2 * k2, byte);                                                   \
   }                                                                                              \
   for (int idx = lid; idx < 64 * G; idx += WG) {                                                 \
     const int j = FP4_SLOT_KEY(idx / G);                                                         \
@@ -79,8 +95,7 @@
       const int d = idx >> 5, k2 = idx & 31;                                                     \
       const uint byte =                                                                          \
           j0 + 2 * k2 < lk64 ? vc[((long)kvh * D + d) * (lk64 / 2) + j0 / 2 + k2] : 0u;          \
-      vtw[d * 64 + 2 * k2] = (char)sq_e2m1_twice(sq_fp4_lo(byte));                               \
-      vtw[d * 64 + 2 * k2 + 1] = (char)sq_e2m1_twice(sq_fp4_hi(byte));                           \
+      FP4_PUT_TW2(vtw + d * 64 + 2 * k2, byte);                                                  \
     }                                                                                            \
     for (int idx = lid; idx < D * 4; idx += WG) {                                                \
       const int d = idx >> 2, vg = j0 / 16 + (idx & 3);                                          \

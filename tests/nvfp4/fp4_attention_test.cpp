@@ -130,8 +130,8 @@ TEST(Nvfp4AttentionExact, D128DeviceEqualsFallback) {
   check_shapes(kShapes128);
 }
 
-// The speed forms of fp4_attention.cl (SPARQ_TUNE_FP4 exp, div, pcode, bias, sflag, fold, ld32;
-// nvfp4_kernels.h) give the same bits: the tests above run the defaults; here all off, and all
+// The speed forms of fp4_attention.cl (SPARQ_TUNE_FP4 exp, div, pcode, bias, sflag, fold, ld32,
+// lut; nvfp4_kernels.h) give the same bits: the tests above run the defaults; here all off, and all
 // on (bias included, which the default leaves off), on the emulated MMA path against the
 // fallback. One shape with a causal edge, masked groups (zero P scales), GQA, delta, padded V
 // groups (zero V scales) and a zero Q and K group (zero scales: sflag's literal steps).
@@ -148,7 +148,8 @@ TEST(Nvfp4AttentionExact, SpeedFormsEqualFallback) {
   const std::vector<float> want = run(fb, s, in);
   const auto emu = nvfp4_detail::Fp4DotPath::emulated;
   {
-    const ScopedEnv env("SPARQ_TUNE_FP4", std::string("exp=0,div=0,pcode=0,sflag=0,fold=0,ld32=0"));
+    const ScopedEnv env("SPARQ_TUNE_FP4",
+                        std::string("exp=0,div=0,pcode=0,sflag=0,fold=0,ld32=0,lut=0"));
     EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << "forms off, emulated MMA";
   }
   {

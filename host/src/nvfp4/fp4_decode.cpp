@@ -25,6 +25,7 @@ Fp4Tuning fp4_tuning() {
         if (key == "sflag") form = kFp4FormSflag;
         if (key == "fold") form = kFp4FormFold;
         if (key == "ld32") form = kFp4FormLd32;
+        if (key == "lut") form = kFp4FormLut;
         if (key == "decode" && value >= 0 && value <= attention_detail::kQuantDecodeMaxRows)
           t.decode_rows = static_cast<int>(value);
         else if (form != 0 && (value == 0 || value == 1))
@@ -32,7 +33,7 @@ Fp4Tuning fp4_tuning() {
         else
           rt::fail(ErrorCode::invalid_argument, "attention(nvfp4)",
                    "SPARQ_TUNE_FP4 item '{}' is not decode=0..{}, exp=0|1, div=0|1, pcode=0|1, "
-                   "bias=0|1, sflag=0|1, fold=0|1 or ld32=0|1",
+                   "bias=0|1, sflag=0|1, fold=0|1, ld32=0|1 or lut=0|1",
                    item, attention_detail::kQuantDecodeMaxRows);
       });
   return t;

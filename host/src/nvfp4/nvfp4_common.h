@@ -109,8 +109,8 @@ void run_fp4_decode(Context& ctx, const Fp4Plan& p, const Tensor& out);
 int fp4_decode_route_rows();
 
 // SPARQ_TUNE_FP4 (comma-separated items): decode=0..127 (above), exp=0|1, div=0|1, pcode=0|1,
-// bias=0|1, sflag=0|1, fold=0|1, ld32=0|1 (the speed forms of fp4_attention.cl, nvfp4_kernels.h;
-// the same bits either way).
+// bias=0|1, sflag=0|1, fold=0|1, ld32=0|1, lut=0|1 (the speed forms of fp4_attention.cl,
+// nvfp4_kernels.h; the same bits either way).
 struct Fp4Tuning {
   int decode_rows;
   int forms;

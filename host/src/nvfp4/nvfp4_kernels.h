@@ -26,7 +26,7 @@ enum class Fp4DotPath : int {
 };
 
 // Speed forms of fp4_attention.cl (FP4_FORMS bits; SPARQ_TUNE_FP4 items exp, div, pcode, bias,
-// sflag, fold, ld32; docs/quantized_attention.md). Every choice gives the same bits. On by
+// sflag, fold, ld32, lut; docs/fp4_attention.md). Every choice gives the same bits. On by
 // default: the forms that PoCL runs as the same code (sflag, fold, ld32: in the emulated-MMA
 // path); bias changes
 // the inline-PTX MMA's accumulator input, which only the GPU runs, so it stays off until measured.
@@ -38,9 +38,10 @@ enum Fp4Form : int {
   kFp4FormSflag = 16,
   kFp4FormFold = 32,
   kFp4FormLd32 = 64,
+  kFp4FormLut = 128,
 };
-inline constexpr int kFp4DefaultForms =
-    kFp4FormExp | kFp4FormDiv | kFp4FormPcode | kFp4FormSflag | kFp4FormFold | kFp4FormLd32;
+inline constexpr int kFp4DefaultForms = kFp4FormExp | kFp4FormDiv | kFp4FormPcode | kFp4FormSflag |
+                                        kFp4FormFold | kFp4FormLd32 | kFp4FormLut;
 
 // kernels_cl/nvfp4/fp4_attention.cl: 64 query rows of one (b, h) per 256-item work-group.
 // sparse: kernel fp4_attention_sparse (FP4_SPARSE 1), the steps of a SparseIndex row.
