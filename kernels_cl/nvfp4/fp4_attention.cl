@@ -58,6 +58,17 @@
 #ifndef FP4_SPARSE
 #define FP4_SPARSE 0
 #endif
+#ifndef FP4_FORMS
+#define FP4_FORMS 0  // speed forms, bits FP4_F_* (fp4_attention_p.h, fp4_mma.h): the same bits
+#endif
+#define FP4_F_EXP 1
+#define FP4_F_DIV 2
+#define FP4_F_PCODE 4
+#define FP4_F_BIAS 8
+#define FP4_F_SFLAG 16
+#define FP4_F_FOLD 32
+#define FP4_F_LD32 64
+#define FP4_F_LUT 128
 #if FP4_SPARSE
 #define FP4_KERNEL_NAME fp4_attention_sparse
 #else
@@ -91,20 +102,26 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     int hi_n, int share, int max_tiles, int max_cols, int sink, int window
 #endif
 ) {
-  __local char ktw[64 * D];       // K tile twice values [key][d]
-  __local float ksc[64 * G];      // K tile scales [key][g]
-  __local char vtw[D * 64];       // V tile twice values [d][key]
-  __local float vsc[D * 4];       // V tile scales [d][group]
-  __local float pmax[ROWS * 4];   // partial tile maxima [r][q]
-  __local char ptw[ROWS * 64];    // P twice values [r][key]
-  __local float psc[ROWS * 4];    // P scales [r][group]
-  __local float plsum[ROWS * 4];  // L_h [r][group]
-  __local float qsc[ROWS * G];    // Q scales [r][g]
+  __local char ktw[64 * D] SQ_ATT_LOCAL_ALIGN;     // K tile twice values [key][d]
+  __local float ksc[64 * G];                       // K tile scales [key][g]
+  __local char vtw[D * 64] SQ_ATT_LOCAL_ALIGN;     // V tile twice values [d][key]
+  __local float vsc[D * 4];                        // V tile scales [d][group]
+  __local float pmax[ROWS * 4];                    // partial tile maxima [r][q]
+  __local char ptw[ROWS * 64] SQ_ATT_LOCAL_ALIGN;  // P twice values [r][key]
+  __local float psc[ROWS * 4];                     // P scales [r][group]
+  __local float plsum[ROWS * 4];                   // L_h [r][group]
+  __local float qsc[ROWS * G];                     // Q scales [r][g]
+#if FP4_FORMS & FP4_F_LUT
+  __local ushort tw2_lut[256];  // lut: the twice-value pair of each packed byte
+#endif
 #if FP4_MMA
   __local float sco[ROWS * 64];  // scores [r][key]
   __local float alpha_l[ROWS];
   __local float mu_l[ROWS];  // mu of each row after the step (chunk lse of the MMA lanes)
   __local int act_l[ROWS];
+#if FP4_FORMS & FP4_F_SFLAG
+  __local int sbad[2], vbad[2];  // sflag: the step's scores / tile P.V keep the zero-scale test
+#endif
 #if FP4_MMA == 2
   __local uint xa[WG * XA_SLOTS * 2];
   __local uint xb[WG * XB_SLOTS];
@@ -158,6 +175,8 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
   FP4_STAGE_Q_TWICE();
 #endif
   FP4_STAGE_Q_SCALES();
+  FP4_FLAGS_INIT();
+  FP4_BUILD_LUT();
 
 #if FP4_MMA
   const int lane = lid & 31, warp = lid >> 5;
@@ -198,6 +217,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void FP4_KERNEL_NAME(
     FP4_STAGE_SLOTS();
 #endif
     FP4_STAGE_KV();
+    FP4_FLAGS_STEP();
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // Scores of row r, keys 16q .. 16q+15 of the tile.

@@ -44,6 +44,33 @@ static inline float fp4_col_out(__local const char* p, __local const float* sp,
 #else
 #define FP4_PUBLISH_PV_FRAGMENTS()
 #endif
+// The tile groups of a P.V lane pair; TERM: FP4_MMA_TERM, or FP4_MMA_TERM_N in a tile whose V
+// scales are all > 0 (sflag: vbad[n & 1] == 0, fp4_attention_stage.h): then the test fires only
+// for sP == 0, whose P codes are all 0, so the term is (+0 * +0) * sV * 0.25 = +0 as defined.
+#define FP4_PV_GROUPS(TERM)                                              \
+  for (int hg = 0; hg < tile_groups; ++hg) {                             \
+    const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft); \
+    int4 I;                                                              \
+    MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)                     \
+    const float t00 = TERM(I.x, psc[ra * 4 + hg], vsc[d0 * 4 + hg]);     \
+    const float t01 = TERM(I.y, psc[ra * 4 + hg], vsc[d1 * 4 + hg]);     \
+    const float t10 = TERM(I.z, psc[rb * 4 + hg], vsc[d0 * 4 + hg]);     \
+    const float t11 = TERM(I.w, psc[rb * 4 + hg], vsc[d1 * 4 + hg]);     \
+    u00 = hg == 0 ? t00 : u00 + t00;                                     \
+    u01 = hg == 0 ? t01 : u01 + t01;                                     \
+    u10 = hg == 0 ? t10 : u10 + t10;                                     \
+    u11 = hg == 0 ? t11 : u11 + t11;                                     \
+  }
+#if FP4_FORMS & FP4_F_SFLAG
+#define FP4_PV_TERMS()            \
+  if (!vbad[n & 1]) {             \
+    FP4_PV_GROUPS(FP4_MMA_TERM_N) \
+  } else {                        \
+    FP4_PV_GROUPS(FP4_MMA_TERM)   \
+  }
+#else
+#define FP4_PV_TERMS() FP4_PV_GROUPS(FP4_MMA_TERM)
+#endif
 // ((U0 + U1) + U2) + U3 in the tile loop: the first group is taken as is (0 + U0 would turn -0
 // to +0; U is never -0, but the fold stays literal).
 #define FP4_PV_UPDATE()                                                                           \
@@ -66,19 +93,7 @@ static inline float fp4_col_out(__local const char* p, __local const float* sp,
       u10 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d0 * 64, ktw + d0 * 64);               \
       u11 = fp4_col_out(ptw + rb * 64, psc + rb * 4, vtw + d1 * 64, ktw + d1 * 64);               \
     }                                                                                             \
-    for (int hg = 0; hg < tile_groups; ++hg) {                                                    \
-      const uint vb0 = fp4_pack4(vtw + (cb + fg) * 64 + 16 * hg + 4 * ft);                        \
-      int4 I;                                                                                     \
-      MMA16(I, pa0[hg], pa1[hg], vb0, hg, nt * 4 + hg)                                            \
-      const float t00 = sq_fp4_group_term(I.x, psc[ra * 4 + hg], vsc[d0 * 4 + hg]);               \
-      const float t01 = sq_fp4_group_term(I.y, psc[ra * 4 + hg], vsc[d1 * 4 + hg]);               \
-      const float t10 = sq_fp4_group_term(I.z, psc[rb * 4 + hg], vsc[d0 * 4 + hg]);               \
-      const float t11 = sq_fp4_group_term(I.w, psc[rb * 4 + hg], vsc[d1 * 4 + hg]);               \
-      u00 = hg == 0 ? t00 : u00 + t00;                                                            \
-      u01 = hg == 0 ? t01 : u01 + t01;                                                            \
-      u10 = hg == 0 ? t10 : u10 + t10;                                                            \
-      u11 = hg == 0 ? t11 : u11 + t11;                                                            \
-    }                                                                                             \
+    FP4_PV_TERMS()                                                                                \
     if (acta) {                                                                                   \
       O[nt][0] = fma(O[nt][0], ala, u00);                                                         \
       O[nt][1] = fma(O[nt][1], ala, u01);                                                         \

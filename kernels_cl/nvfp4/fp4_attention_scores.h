@@ -29,6 +29,29 @@ static inline int fp4_dot16(__local const char* a, __local const char* b) {
 #else
 #define FP4_PUBLISH_QK_FRAGMENTS()
 #endif
+// The group loop of a score slot pair; TERM: FP4_MMA_TERM, or FP4_MMA_TERM_N in a step whose
+// scales are all nonzero (sflag: sbad[n & 1] == 0, fp4_attention_stage.h), where the zero-scale
+// test never fires.
+#define FP4_QK_GROUPS(TERM)                                            \
+  for (int g = 0; g < G; ++g) {                                        \
+    const uint kb0 = fp4_pack4(ktw + (kb + fg) * D + 16 * g + 4 * ft); \
+    int4 I;                                                            \
+    MMA16(I, qa0[g], qa1[g], kb0, g, nt* G + g)                        \
+    s00 = s00 + TERM(I.x, qsc[ra * G + g], ksc[c0 * G + g]);           \
+    s01 = s01 + TERM(I.y, qsc[ra * G + g], ksc[c1 * G + g]);           \
+    s10 = s10 + TERM(I.z, qsc[rb * G + g], ksc[c0 * G + g]);           \
+    s11 = s11 + TERM(I.w, qsc[rb * G + g], ksc[c1 * G + g]);           \
+  }
+#if FP4_FORMS & FP4_F_SFLAG
+#define FP4_QK_TERMS()            \
+  if (!sbad[n & 1]) {             \
+    FP4_QK_GROUPS(FP4_MMA_TERM_N) \
+  } else {                        \
+    FP4_QK_GROUPS(FP4_MMA_TERM)   \
+  }
+#else
+#define FP4_QK_TERMS() FP4_QK_GROUPS(FP4_MMA_TERM)
+#endif
 // Warp: rows 16*slab.., keys 32*whalf + 8nt + (2ft, 2ft+1) for nt = 0..3, into sco; then each
 // work-item reads its row's 16 slots.
 #define FP4_SCORES()                                                                               \
@@ -50,15 +73,7 @@ static inline int fp4_dot16(__local const char* a, __local const char* b) {
         if (jc0 >= 0 && jc0 < lk) s00 = da[jc0], s10 = db[jc0];                                    \
         if (jc1 >= 0 && jc1 < lk) s01 = da[jc1], s11 = db[jc1];                                    \
       }                                                                                            \
-      for (int g = 0; g < G; ++g) {                                                                \
-        const uint kb0 = fp4_pack4(ktw + (kb + fg) * D + 16 * g + 4 * ft);                         \
-        int4 I;                                                                                    \
-        MMA16(I, qa0[g], qa1[g], kb0, g, nt* G + g)                                                \
-        s00 = s00 + sq_fp4_group_term(I.x, qsc[ra * G + g], ksc[c0 * G + g]);                      \
-        s01 = s01 + sq_fp4_group_term(I.y, qsc[ra * G + g], ksc[c1 * G + g]);                      \
-        s10 = s10 + sq_fp4_group_term(I.z, qsc[rb * G + g], ksc[c0 * G + g]);                      \
-        s11 = s11 + sq_fp4_group_term(I.w, qsc[rb * G + g], ksc[c1 * G + g]);                      \
-      }                                                                                            \
+      FP4_QK_TERMS()                                                                               \
       sco[ra * 64 + c0] = s00;                                                                     \
       sco[ra * 64 + c1] = s01;                                                                     \
       sco[rb * 64 + c0] = s10;                                                                     \

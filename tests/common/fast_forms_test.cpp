@@ -6,7 +6,15 @@
 //    subnormal, the 2^-53 / 2^50 guard limits, inf, NaN);
 //  - common/exact_math.h sq_exp2_q_le0 / sq_exp2_le0 == sq_exp2_q / sq_exp2 bit for bit for x <= 0
 //    (a strided sweep of the 2^31 non-positive inputs plus the edges; the full sweeps were run
-//    once when they were written), NaN -> NaN.
+//    once when they were written), NaN -> NaN (also the level-1 P of nvfp4/fp4_math.h,
+//    sq_fp4_p_level1_le0, which is sq_exp2_q_le0 times 2688);
+//  - nvfp4/fp4_math.h (SPARQ_TUNE_FP4 div, pcode): sq_fp4_div6 == a / 6.0f on every input of
+//    the binade [1, 2) (the steps scale exactly by 2^e wherever a / 6 is normal) and the edge
+//    binades, sq_fp4_group_scale_q == sq_fp4_group_scale (strided over all 2^32 bit patterns;
+//    every pattern checked once when written: a / 6 and sq_fp4_div6 differ only for
+//    a < 2^-125, where both scales are 0), sq_fp4_twice_q == the twice value of the literal code
+//    for all 128 non-negative scale codes (every input within 300 ulps of each threshold,
+//    a strided sweep of [0, inf], the zeros, NaN).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +23,7 @@
 #include <random>
 
 #include "common/exact_math.h"
+#include "nvfp4/fp4_math.h"
 #include "quant/int8_codec.h"
 
 namespace sparq::test {
@@ -108,6 +117,46 @@ TEST(FastForms, Exp2Le0EqualsExp2) {
         -160.0f, -1000.0f, -0.5f, std::nextafter(-0.5f, 0.0f), -2.5f, -1.5f, 0.0f, -0.0f,
         -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()})
     same(x);
+}
+
+TEST(FastForms, Fp4GroupScaleWithoutDivision) {
+  auto div_same = [](uint u) {
+    const float a = sq_as_float(u);
+    ASSERT_EQ(sq_as_uint(sq_fp4_div6(a)), sq_as_uint(a / 6.0f)) << std::hexfloat << "a " << a;
+  };
+  for (uint u = 0x3F800000u; u < 0x40000000u; ++u) div_same(u);     // [1, 2): every input
+  for (uint u = 0x01000000u; u < 0x01800000u; u += 7) div_same(u);  // 2^-125: quotient normal
+  for (uint u = 0x7F000000u; u < 0x7F800000u; u += 7) div_same(u);  // the largest binade
+  for (std::uint64_t u = 0; u < (1ull << 32); u += 509) {
+    const uint b = static_cast<uint>(u);
+    ASSERT_EQ(sq_fp4_group_scale_q(b), sq_fp4_group_scale(b)) << std::hex << "amax bits " << b;
+  }
+  for (uint b : {0u, 1u, 0x00800000u, 0x01000000u, 0x3A800000u, 0x45220000u, 0x7F7FFFFFu,
+                 0x7F800000u, 0x7FC00000u, 0xFFFFFFFFu})
+    EXPECT_EQ(sq_fp4_group_scale_q(b), sq_fp4_group_scale(b)) << std::hex << "amax bits " << b;
+}
+
+TEST(FastForms, Fp4TwiceValuesFromThresholds) {
+  long checked = 0;
+  auto same = [&](float a, uint sc) {
+    ASSERT_EQ(sq_fp4_twice_q(a, sq_fp4_twice_scale(sc)), sq_e2m1_twice(sq_fp4_element_code(a, sc)))
+        << std::hexfloat << "a " << a << " scale code " << sc;
+    ++checked;
+  };
+  const float th[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  for (uint sc = 0; sc < 128; ++sc) {
+    const float s = sc == 0u || sc == 0x7Fu ? 1.0f : sq_e4m3_decode(sc);
+    for (float t : th) {
+      const uint c = sq_as_uint(t * s);
+      for (uint u = c - 300; u <= c + 300; ++u) same(sq_as_float(u), sc);
+    }
+    // a <= the group's amax, which is finite when sc != 0x7F
+    const uint end = sc == 0x7Fu ? 0x7F800001u : 0x7F800000u;
+    for (uint u = 0; u < end; u += 65521) same(sq_as_float(u), sc);
+    for (float a : {0.0f, -0.0f, 0x1p-149f, 0x1p-9f, 448.0f * 6.0f, 3.0e38f}) same(a, sc);
+    if (sc == 0x7Fu) same(std::numeric_limits<float>::quiet_NaN(), sc);
+  }
+  EXPECT_GT(checked, 4000000);
 }
 
 }  // namespace

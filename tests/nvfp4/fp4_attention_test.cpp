@@ -15,6 +15,7 @@
 #include "host/src/nvfp4/nvfp4_common.h"
 #include "nvfp4/fp4_test_util.h"
 #include "reference/attention_ref.h"
+#include "runtime/runtime_test_util.h"
 #include "test_support.h"
 
 namespace sparq::test {
@@ -127,6 +128,36 @@ TEST(Nvfp4AttentionExact, D64DeviceEqualsFallback) {
 }
 TEST(Nvfp4AttentionExact, D128DeviceEqualsFallback) {
   check_shapes(kShapes128);
+}
+
+// The speed forms of fp4_attention.cl (SPARQ_TUNE_FP4 exp, div, pcode, bias, sflag, fold, ld32,
+// lut; nvfp4_kernels.h) give the same bits: the tests above run the defaults; here all off, and all
+// on (bias included, which the default leaves off), on the emulated MMA path against the
+// fallback. One shape with a causal edge, masked groups (zero P scales), GQA, delta, padded V
+// groups (zero V scales) and a zero Q and K group (zero scales: sflag's literal steps).
+TEST(Nvfp4AttentionExact, SpeedFormsEqualFallback) {
+  Context dev = device_context();
+  if (dev.backend() == Backend::fallback) GTEST_SKIP() << "the test context has no OpenCL device";
+  Context fb = fallback_context();
+  const Shape s{1, 2, 1, 70, 133, 64, true, true};
+  Inputs in = make_inputs(s, 4242);
+  for (int e = 16; e < 32; ++e) {
+    in.q[3 * 64 + e] = 0.0f;    // row 3, group 1
+    in.k[100 * 64 + e] = 0.0f;  // key 100, group 1
+  }
+  const std::vector<float> want = run(fb, s, in);
+  const auto emu = nvfp4_detail::Fp4DotPath::emulated;
+  {
+    const ScopedEnv env("SPARQ_TUNE_FP4",
+                        std::string("exp=0,div=0,pcode=0,sflag=0,fold=0,ld32=0,lut=0"));
+    EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << "forms off, emulated MMA";
+  }
+  {
+    const ScopedEnv env("SPARQ_TUNE_FP4", std::string("bias=1"));
+    EXPECT_EQ(compare_bits(run(dev, s, in, &emu), want), "") << "forms on + bias, emulated MMA";
+  }
+  const ScopedEnv bad("SPARQ_TUNE_FP4", std::string("pcode=2"));
+  EXPECT_THROW((void)run(dev, s, in, &emu), Error);
 }
 
 // Accuracy without smoothing on N(0,1) inputs against float64 exact attention. The loss is the

@@ -20,7 +20,7 @@ Fp4DotPath default_dot_path(const detail::ContextImpl& impl) {
 }
 
 cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim) {
-  const Fp4AttentionKernelConfig cfg{head_dim, default_dot_path(impl), false};
+  const Fp4AttentionKernelConfig cfg{head_dim, default_dot_path(impl), false, fp4_tuning().forms};
   return impl.device->own_kernel(cfg.source, cfg.kernel(), cfg.defines());
 }
 
@@ -66,8 +66,8 @@ void run_fp4_attention(Context& ctx, const Fp4Plan& p, const Tensor& out, const 
     return;
   }
   auto& dev = *impl.device;
-  const Fp4AttentionKernelConfig cfg{p.d, path ? *path : default_dot_path(impl),
-                                     p.index != nullptr};
+  const Fp4AttentionKernelConfig cfg{p.d, path ? *path : default_dot_path(impl), p.index != nullptr,
+                                     fp4_tuning().forms};
   cl::Kernel k = own ? *own : dev.kernel(cfg.source, cfg.kernel(), cfg.defines());
   const cl::Buffer& delta = p.delta.defined() ? buffer(p.delta) : buffer(out);
   rt::set_kernel_args(

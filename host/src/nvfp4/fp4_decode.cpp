@@ -13,18 +13,34 @@ namespace sparq {
 
 namespace nvfp4_detail {
 
-int fp4_decode_route_rows() {
-  int rows = static_cast<int>(attention_detail::kQuantDecodeMaxRows);
+Fp4Tuning fp4_tuning() {
+  Fp4Tuning t{static_cast<int>(attention_detail::kQuantDecodeMaxRows), kFp4DefaultForms};
   rt::for_each_tuning_item(
       "SPARQ_TUNE_FP4", [&](const std::string& key, long value, const std::string& item) {
+        int form = 0;
+        if (key == "exp") form = kFp4FormExp;
+        if (key == "div") form = kFp4FormDiv;
+        if (key == "pcode") form = kFp4FormPcode;
+        if (key == "bias") form = kFp4FormBias;
+        if (key == "sflag") form = kFp4FormSflag;
+        if (key == "fold") form = kFp4FormFold;
+        if (key == "ld32") form = kFp4FormLd32;
+        if (key == "lut") form = kFp4FormLut;
         if (key == "decode" && value >= 0 && value <= attention_detail::kQuantDecodeMaxRows)
-          rows = static_cast<int>(value);
+          t.decode_rows = static_cast<int>(value);
+        else if (form != 0 && (value == 0 || value == 1))
+          t.forms = value == 1 ? (t.forms | form) : (t.forms & ~form);
         else
           rt::fail(ErrorCode::invalid_argument, "attention(nvfp4)",
-                   "SPARQ_TUNE_FP4 item '{}' is not decode=0..{}", item,
-                   attention_detail::kQuantDecodeMaxRows);
+                   "SPARQ_TUNE_FP4 item '{}' is not decode=0..{}, exp=0|1, div=0|1, pcode=0|1, "
+                   "bias=0|1, sflag=0|1, fold=0|1, ld32=0|1 or lut=0|1",
+                   item, attention_detail::kQuantDecodeMaxRows);
       });
-  return rows;
+  return t;
+}
+
+int fp4_decode_route_rows() {
+  return fp4_tuning().decode_rows;
 }
 
 void run_fp4_decode(Context& ctx, const Fp4Plan& p, const Tensor& out) {

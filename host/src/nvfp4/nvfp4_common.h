@@ -108,6 +108,15 @@ cl::Kernel own_fp4_kernel(const detail::ContextImpl& impl, int head_dim);
 void run_fp4_decode(Context& ctx, const Fp4Plan& p, const Tensor& out);
 int fp4_decode_route_rows();
 
+// SPARQ_TUNE_FP4 (comma-separated items): decode=0..127 (above), exp=0|1, div=0|1, pcode=0|1,
+// bias=0|1, sflag=0|1, fold=0|1, ld32=0|1, lut=0|1 (the speed forms of fp4_attention.cl,
+// nvfp4_kernels.h; the same bits either way).
+struct Fp4Tuning {
+  int decode_rows;
+  int forms;
+};
+Fp4Tuning fp4_tuning();
+
 // The checks of fp4_attention_packed (ownership, dtypes, shapes, options) and its plan.
 Fp4Plan check_fp4_packed(const char* op, const detail::ContextImpl& impl, const Fp4Packed& q,
                          const Fp4Packed& k, const Fp4PackedT& v, const Tensor* delta,

@@ -25,6 +25,24 @@ enum class Fp4DotPath : int {
                  // lets PoCL check the PTX path's indexing (tests only)
 };
 
+// Speed forms of fp4_attention.cl (FP4_FORMS bits; SPARQ_TUNE_FP4 items exp, div, pcode, bias,
+// sflag, fold, ld32, lut; docs/fp4_attention.md). Every choice gives the same bits. On by
+// default: the forms that PoCL runs as the same code (sflag, fold, ld32: in the emulated-MMA
+// path); bias changes
+// the inline-PTX MMA's accumulator input, which only the GPU runs, so it stays off until measured.
+enum Fp4Form : int {
+  kFp4FormExp = 1,
+  kFp4FormDiv = 2,
+  kFp4FormPcode = 4,
+  kFp4FormBias = 8,
+  kFp4FormSflag = 16,
+  kFp4FormFold = 32,
+  kFp4FormLd32 = 64,
+  kFp4FormLut = 128,
+};
+inline constexpr int kFp4DefaultForms = kFp4FormExp | kFp4FormDiv | kFp4FormPcode | kFp4FormSflag |
+                                        kFp4FormFold | kFp4FormLd32 | kFp4FormLut;
+
 // kernels_cl/nvfp4/fp4_attention.cl: 64 query rows of one (b, h) per 256-item work-group.
 // sparse: kernel fp4_attention_sparse (FP4_SPARSE 1), the steps of a SparseIndex row.
 struct Fp4AttentionKernelConfig {
@@ -34,11 +52,12 @@ struct Fp4AttentionKernelConfig {
   int head_dim = 128;
   Fp4DotPath path = Fp4DotPath::portable;
   bool sparse = false;
+  int forms = kFp4DefaultForms;
   const char* kernel() const { return sparse ? "fp4_attention_sparse" : "fp4_attention"; }
   std::string defines() const {
     return "-DHEAD_DIM=" + std::to_string(head_dim) +
            " -DFP4_MMA=" + std::to_string(static_cast<int>(path)) +
-           (sparse ? " -DFP4_SPARSE=1" : "");
+           (sparse ? " -DFP4_SPARSE=1" : "") + " -DFP4_FORMS=" + std::to_string(forms);
   }
 };
 
