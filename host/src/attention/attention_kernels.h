@@ -202,8 +202,9 @@ struct DecodeTuning {
 // 16-byte rows, no hooks, D = 64, 128 or 256), and its configuration: the one routing decision.
 // D = 64 / 128: DecodeTuning::for_call's kernel. D = 256: decode_flat.cl only (decode_stream.cl's
 // dequantized V tile alone is 64 KiB), with the int8-NVIDIA default's layout (128 work-items,
-// cols normalized to 2, cp.async and prmt where the device takes them) but no register cap, its
-// span fitted to min(local memory, 48 KiB); where one tile does not fit (f32 pages), decode.cl.
+// cols normalized to 2, prmt where the device takes it) but no register cap and plain V copies
+// (cp.async needs rows of at most 8 vectors), its span fitted to min(local memory, 48 KiB); where
+// one tile does not fit (f32 pages), decode.cl.
 struct DecodeRoute {
   int kernel = -1;  // -1: decode.cl; 0 decode_stream.cl; 1 decode_bw.cl; 2 decode_flat.cl
   DecodeTuning tuning;

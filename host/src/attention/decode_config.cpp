@@ -104,7 +104,6 @@ DecodeRoute route_decode(const DecodeTuning& env, int head_dim, int element_byte
     t.kernel = 2;  // SPARQ_TUNE_DECODE kernel=0|1 does not apply: their tiles do not fit
     if (!env.set_threads) t.threads = 128;
     if (!env.set_cols) t.cols = 1;
-    if (!env.set_async) t.async = nvidia_ptx_async;
     if (!env.set_cvt && nvidia_ptx_async && element_bytes == 1) t.magic_i8 = 2;
     local_mem = std::min<std::int64_t>(local_mem, 48 * 1024);
   }
