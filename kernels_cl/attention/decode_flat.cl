@@ -23,7 +23,7 @@
 // each row goes to the next span through local memory (mrun). Spans divide 4096, so none
 // straddles a chunk; tiles past the work-group's last visible key are not walked.
 //
-// Macros: HEAD_DIM (64 or 128), KV_ES (4, 2, 1), DB_ROWS (4 or 8), DB_THREADS (64, 128, 256),
+// Macros: HEAD_DIM (64, 128 or 256), KV_ES (4, 2, 1), DB_ROWS (4 or 8), DB_THREADS (64, 128, 256),
 // DB_COLS (decode_bw.h's P.V layout), DF_SPAN (keys per span: 64 .. 4096, a power of two; the
 // host keeps the local memory within the device's), DF_KPI (keys per work-item whose K loads are
 // issued together: 1, 2 or 4), DV_MAGIC, DB_UNROLL, DB_ASYNC + DB_ASYNC_PTX (V copies as

@@ -219,6 +219,60 @@ TEST(DecodeFlat, DefaultForInt8PagesOnNvidia) {
   }
 }
 
+// D = 256 (issue 8): decode_flat.cl in its D = 256 default (no knobs: 128 work-items, 2 columns,
+// the span fitted to 48 KiB) gives the fallback's bits. int8 pages, GQA group of 4 at Lq 1 across
+// a 4096-key chunk edge (split decode); f16 pages at Lq 3 (12 rows: 8 + 4 with padding, causal
+// edges inside a tile), then contiguous f16 K/V (GQA group of 8 at Lq 1).
+TEST(DecodeFlat, HeadDim256Int8PagedEqualsFallback) {
+  expect_bw_variants({4, 1, 256, 1, 16, true, DType::i8}, {4160, 65, 0}, {""}, 1960);
+}
+
+TEST(DecodeFlat, HeadDim256F16EqualsFallback) {
+  expect_bw_variants({8, 2, 256, 3, 16, false, DType::f16}, {130, 3, 0}, {""}, 1970);
+  Context dev = device_context(), cpu = fallback_context();
+  const ScopedEnv none("SPARQ_TUNE_DECODE", std::nullopt);
+  const int hq = 8, hkv = 1, d = 256, lk = 200;  // 8 rows: the paged case's program
+  auto tq = upload_pair(dev, cpu, random_normal(hq * d, 1980), DType::f32, {1, hq, 1, d});
+  auto tk = upload_pair(dev, cpu, random_normal(hkv * lk * d, 1981), DType::f16, {1, hkv, lk, d});
+  auto tv = upload_pair(dev, cpu, random_normal(hkv * lk * d, 1982), DType::f16, {1, hkv, lk, d});
+  const AttentionOptions o{.causal = true, .return_lse = true};
+  expect_same(attention(dev, tq.dev, tk.dev, tv.dev, o), attention(cpu, tq.cpu, tk.cpu, tv.cpu, o),
+              "decode_flat.cl, contiguous f16, D 256");
+}
+
+// The one routing decision (host only): D = 256 goes to decode_flat.cl whatever the kernel knob,
+// with a span that fits 48 KiB (int8 128 keys, f16 64); f32 pages (one tile of raw V rows is
+// 66 KiB) stay on decode.cl. D = 128 keeps its routes.
+TEST(DecodeFlat, HeadDim256RoutesToFlat) {
+  using attention_detail::DecodeRoute;
+  using attention_detail::DecodeTuning;
+  using attention_detail::route_decode;
+  const std::int64_t kib48 = 48 * 1024, big = 4 << 20;
+  for (const bool nv : {true, false}) {
+    SCOPED_TRACE(nv ? "NVIDIA sm_80+" : "other device");
+    const DecodeTuning t = DecodeTuning::from_env(nv, nv);
+    for (const std::int64_t rows : {4, 8}) {
+      const DecodeRoute i8 = route_decode(t, 256, 1, rows, nv, nv, nv ? kib48 : big);
+      EXPECT_EQ(i8.kernel, 2);
+      EXPECT_EQ(i8.flat.span, 128);
+      EXPECT_EQ(i8.flat.bw.threads, 128);
+      EXPECT_EQ(i8.flat.bw.cols, 2);
+      EXPECT_EQ(i8.flat.bw.nv_max_regs, 0);
+      EXPECT_LE(i8.flat.local_bytes(), kib48);
+      const DecodeRoute f16 = route_decode(t, 256, 2, rows, nv, nv, nv ? kib48 : big);
+      EXPECT_EQ(f16.kernel, 2);
+      EXPECT_EQ(f16.flat.span, 64);
+      EXPECT_LE(f16.flat.local_bytes(), kib48);
+      EXPECT_EQ(route_decode(t, 256, 4, rows, nv, nv, big).kernel, -1);  // f32
+    }
+    EXPECT_EQ(route_decode(t, 128, 4, 4, nv, nv, kib48).kernel, 0);
+    EXPECT_EQ(route_decode(t, 128, 1, 4, nv, nv, kib48).kernel, nv ? 2 : 0);
+  }
+  const ScopedEnv k0("SPARQ_TUNE_DECODE", "kernel=0");
+  EXPECT_EQ(route_decode(DecodeTuning::from_env(true, true), 256, 1, 4, true, true, kib48).kernel,
+            2);
+}
+
 TEST(DecodeBw, BadKnobIsAnError) {
   Context dev = device_context();
   const ScopedEnv tune("SPARQ_TUNE_DECODE", "rows=5");

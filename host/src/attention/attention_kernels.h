@@ -63,8 +63,9 @@ struct DecodeKernelConfig {
 };
 
 // kernels_cl/attention/decode_stream.cl: the bandwidth path of decode-shaped calls (same
-// arguments, launch and bits as decode.cl): D = 64 or 128, K and V of one storage dtype (f32,
-// f16, bf16 or int8 pages) with 16-byte aligned rows, no hooks; up to 8 query rows per group.
+// arguments, launch and bits as decode.cl): D = 64 or 128 (D = 256: decode_flat.cl only), K and V
+// of one storage dtype (f32, f16, bf16 or int8 pages) with 16-byte aligned rows, no hooks; up to 8
+// query rows per group.
 struct DecodeStreamConfig {
   static constexpr const char* source = "attention/decode_stream.cl";
   static constexpr const char* kernel = "attention_rows";
@@ -196,6 +197,24 @@ struct DecodeTuning {
     return f.fitted(local_mem);
   }
 };
+
+// Which row kernel serves a decode-shaped call that fits the bandwidth path (one KV dtype,
+// 16-byte rows, no hooks, D = 64, 128 or 256), and its configuration: the one routing decision.
+// D = 64 / 128: DecodeTuning::for_call's kernel. D = 256: decode_flat.cl only (decode_stream.cl's
+// dequantized V tile alone is 64 KiB), with the int8-NVIDIA default's layout (128 work-items,
+// cols normalized to 2, prmt where the device takes it) but no register cap and plain V copies
+// (cp.async needs rows of at most 8 vectors), its span fitted to min(local memory, 48 KiB); where
+// one tile does not fit (f32 pages), decode.cl.
+struct DecodeRoute {
+  int kernel = -1;  // -1: decode.cl; 0 decode_stream.cl; 1 decode_bw.cl; 2 decode_flat.cl
+  DecodeTuning tuning;
+  DecodeBwConfig bw;      // kernel 1
+  DecodeFlatConfig flat;  // kernel 2
+};
+// nvidia_ptx_async: NVIDIA with inline PTX cp.async (sm_80+).
+DecodeRoute route_decode(const DecodeTuning& env, int head_dim, int element_bytes,
+                         std::int64_t rows_needed, bool is_gpu, bool nvidia_ptx_async,
+                         std::int64_t local_mem);
 
 // kernels_cl/attention/merge.cl: chunk-state merges (split decode) and the merge_states op.
 struct MergeKernelConfig {

@@ -120,8 +120,8 @@ void run_dense(rt::DeviceRuntime& dev, const AttentionPlan& p, const DeviceResou
 }
 
 // The row kernel of a call: decode.cl, or a bandwidth kernel (decode_stream.cl / decode_bw.cl /
-// decode_flat.cl, SPARQ_TUNE_DECODE) when the call fits one (SPARQ_DECODE=general forces
-// decode.cl, for A/B checks).
+// decode_flat.cl, SPARQ_TUNE_DECODE; route_decode decides) when the call fits one
+// (SPARQ_DECODE=general forces decode.cl, for A/B checks).
 struct RowKernel {
   const char* source = DecodeKernelConfig::source;
   const char* name = DecodeKernelConfig::kernel;
@@ -136,7 +136,8 @@ bool fits_stream(const AttentionPlan& p) {
       env != nullptr && std::string(env) == "general")
     return false;
   const DType dt = p.k_at.dtype;
-  if (p.hooks.on || (p.head_dim != 64 && p.head_dim != 128) || p.v_at.dtype != dt ||
+  if (p.hooks.on || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256) ||
+      p.v_at.dtype != dt ||
       !(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16 || dt == DType::i8))
     return false;
   const std::int64_t vec = 16 / static_cast<std::int64_t>(dtype_size(dt));
@@ -148,41 +149,35 @@ bool fits_stream(const AttentionPlan& p) {
 
 RowKernel row_kernel(const rt::DeviceRuntime& dev, const AttentionPlan& p) {
   RowKernel k;
-  if (!fits_stream(p)) {
-    k.defines = DecodeKernelConfig{}.defines() + p.hooks.defines();
-    return k;
-  }
+  k.defines = DecodeKernelConfig{}.defines() + p.hooks.defines();
+  if (!fits_stream(p)) return k;
   const int es = static_cast<int>(dtype_size(p.k_at.dtype));
-  const bool ptx_async = dev.quirks().inline_ptx && dev.quirks().cc_major >= 8;
-  const DecodeTuning t = DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx)
-                             .for_call(es, dev.quirks().is_nvidia && ptx_async);
-  if (t.kernel == 0) {
+  const bool ptx_async =
+      dev.quirks().is_nvidia && dev.quirks().inline_ptx && dev.quirks().cc_major >= 8;
+  const DecodeRoute r =
+      route_decode(DecodeTuning::from_env(dev.quirks().is_nvidia, dev.quirks().inline_ptx),
+                   p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu, ptx_async,
+                   static_cast<std::int64_t>(dev.quirks().local_mem_bytes));
+  if (r.kernel == 0) {
     const DecodeStreamConfig cfg{p.head_dim, es};
     k.source = DecodeStreamConfig::source;
     k.name = DecodeStreamConfig::kernel;
-    k.defines = cfg.defines() + t.stream_options();
+    k.defines = cfg.defines() + r.tuning.stream_options();
     k.work_group = DecodeStreamConfig::work_group;
     k.rows = DecodeStreamConfig::max_rows;
-    return k;
-  }
-  if (t.kernel == 2) {
-    const DecodeFlatConfig cfg =
-        t.flat(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu, ptx_async,
-               static_cast<std::int64_t>(dev.quirks().local_mem_bytes));
+  } else if (r.kernel == 2) {
     k.source = DecodeFlatConfig::source;
     k.name = DecodeFlatConfig::kernel;
-    k.defines = cfg.defines();
-    k.work_group = cfg.bw.threads;
-    k.rows = cfg.bw.rows;
-    return k;
+    k.defines = r.flat.defines();
+    k.work_group = r.flat.bw.threads;
+    k.rows = r.flat.bw.rows;
+  } else if (r.kernel == 1) {
+    k.source = DecodeBwConfig::source;
+    k.name = DecodeBwConfig::kernel;
+    k.defines = r.bw.defines();
+    k.work_group = r.bw.threads;
+    k.rows = r.bw.rows;
   }
-  const DecodeBwConfig cfg =
-      t.bw(p.head_dim, es, (p.hq / p.hkv) * p.lq, dev.info().is_gpu, ptx_async);
-  k.source = DecodeBwConfig::source;
-  k.name = DecodeBwConfig::kernel;
-  k.defines = cfg.defines();
-  k.work_group = cfg.threads;
-  k.rows = cfg.rows;
   return k;
 }
 

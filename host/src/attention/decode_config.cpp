@@ -94,4 +94,30 @@ DecodeFlatConfig DecodeFlatConfig::fitted(std::int64_t local_mem) const {
   return f;
 }
 
+DecodeRoute route_decode(const DecodeTuning& env, int head_dim, int element_bytes,
+                         std::int64_t rows_needed, bool is_gpu, bool nvidia_ptx_async,
+                         std::int64_t local_mem) {
+  DecodeRoute r;
+  DecodeTuning t = env.for_call(element_bytes, nvidia_ptx_async);
+  if (head_dim == 256) {
+    t = env;
+    t.kernel = 2;  // SPARQ_TUNE_DECODE kernel=0|1 does not apply: their tiles do not fit
+    if (!env.set_threads) t.threads = 128;
+    if (!env.set_cols) t.cols = 1;
+    if (!env.set_cvt && nvidia_ptx_async && element_bytes == 1) t.magic_i8 = 2;
+    local_mem = std::min<std::int64_t>(local_mem, 48 * 1024);
+  }
+  r.tuning = t;
+  if (t.kernel == 2) {
+    r.flat = t.flat(head_dim, element_bytes, rows_needed, is_gpu, nvidia_ptx_async, local_mem);
+    r.kernel = r.flat.local_bytes() <= local_mem ? 2 : -1;
+  } else if (t.kernel == 1) {
+    r.bw = t.bw(head_dim, element_bytes, rows_needed, is_gpu, nvidia_ptx_async);
+    r.kernel = 1;
+  } else {
+    r.kernel = 0;
+  }
+  return r;
+}
+
 }  // namespace sparq::attention_detail
