@@ -77,22 +77,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
   __local float pm[ROWS * TPR];                    // partial tile maxima
   (void)d;
 
-  const int lid = get_local_id(0);
-  const int b = get_group_id(2) / (hq / group), hk = get_group_id(2) % (hq / group);
-  long q0 = 0, k0 = 0;
-  if (mode == 1) {
-    q0 = seq_a[sa_off + b * sa_st];
-    k0 = seq_b[sb_off + b * sb_st];
-    lq = seq_a[sa_off + (b + 1) * sa_st] - (int)q0;
-    lk = seq_b[sb_off + (b + 1) * sb_st] - (int)k0;
-  } else if (mode == 2) {
-    lk = seq_a[sa_off + b * sa_st];
-  }
-  const int rr0 = get_group_id(0) * ROWS;
-  const int nrows = clamp(group * lq - rr0, 0, ROWS);
-  const int lqd = max(lq, 1);
-  const int nchunks = lk > 0 ? (lk + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK : 0;
-  int vend[ROWS];  // visible end of each row (0 for padding rows)
+  DECODE_CALL_SETUP();  // lid, b, hk, q0, k0, lq, lk, rr0, nrows, lqd, nchunks
+  int vend[ROWS];       // visible end of each row (0 for padding rows)
   int kend = 0;
   for (int r = 0; r < ROWS; ++r) {
     vend[r] = r < nrows ? sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal) : 0;

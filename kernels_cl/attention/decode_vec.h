@@ -110,4 +110,25 @@ static inline float dv_value(dv_raw x, float scale, int dt) {
 #endif
 }
 
+// The start of the three bandwidth decode kernels: this work-group's sequence b and kv head hk,
+// the varlen (mode 1: cu_q / cu_k) or paged (mode 2: seq_lens) extents q0, k0, lq, lk, the rows
+// rr0 .. rr0 + nrows of the GQA group it owns (ROWS at most) and the sequence's 4096-key chunks.
+// Uses the kernel's arguments (mode, seq_a, seq_b and their offsets/strides, hq, group, lq, lk).
+#define DECODE_CALL_SETUP()                                                          \
+  const int lid = get_local_id(0);                                                   \
+  const int b = get_group_id(2) / (hq / group), hk = get_group_id(2) % (hq / group); \
+  long q0 = 0, k0 = 0;                                                               \
+  if (mode == 1) {                                                                   \
+    q0 = seq_a[sa_off + b * sa_st];                                                  \
+    k0 = seq_b[sb_off + b * sb_st];                                                  \
+    lq = seq_a[sa_off + (b + 1) * sa_st] - (int)q0;                                  \
+    lk = seq_b[sb_off + (b + 1) * sb_st] - (int)k0;                                  \
+  } else if (mode == 2) {                                                            \
+    lk = seq_a[sa_off + b * sa_st];                                                  \
+  }                                                                                  \
+  const int rr0 = get_group_id(0) * ROWS;                                            \
+  const int nrows = clamp(group * lq - rr0, 0, ROWS);                                \
+  const int lqd = max(lq, 1);                                                        \
+  const int nchunks = lk > 0 ? (lk + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK : 0
+
 #endif  // SPARQ_ATTENTION_DECODE_VEC_H
