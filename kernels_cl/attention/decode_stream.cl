@@ -84,21 +84,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void attention_rows(
     vend[r] = r < nrows ? sq_att_visible_end((rr0 + r) % lqd, lq, lk, causal) : 0;
     kend = max(kend, vend[r]);
   }
-  const int c_begin = split ? (int)get_group_id(1) : 0;
-  const bool active = nrows > 0 && (!split || c_begin < nchunks);
-  const int c_end = !active ? c_begin
-                    : split ? c_begin + 1
-                            : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK;
+  DECODE_CHUNK_RANGE();  // c_begin, active, c_end of this work-group
 
-  for (int x = lid; x < ROWS * (DH / 4); x += NT) {  // q' = q * c (one rounding), zero padding
-    const int r = x / (DH / 4), dv = (x % (DH / 4)) * 4;
-    float4 y = (float4)(0.0f);
-    if (r < nrows) {
-      const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;
-      y = sq_att_load4(q, q_off + b * q_sb + (q0 + i) * q_sr + h * q_sh + dv, q_dt) * c;
-    }
-    ST4(qs + r * DH + dv, y);
-  }
+  DECODE_STAGE_Q(qs);  // q' = q * c (one rounding), zero padding rows
 
   const int s_key = lid & (BN - 1), s_half = lid / BN;  // score rows s_half + 2 kk
   float m_all[ROWS];                                    // running m of every row (identical copies)

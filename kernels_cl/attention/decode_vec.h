@@ -131,4 +131,25 @@ static inline float dv_value(dv_raw x, float scale, int dt) {
   const int lqd = max(lq, 1);                                                        \
   const int nchunks = lk > 0 ? (lk + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK : 0
 
+// The chunks this work-group walks: one (c_begin = its split index) when split, else every chunk
+// up to the last visible key kend of its rows; none when it has no row or its chunk is past lk.
+#define DECODE_CHUNK_RANGE()                                      \
+  const int c_begin = split ? (int)get_group_id(1) : 0;           \
+  const bool active = nrows > 0 && (!split || c_begin < nchunks); \
+  const int c_end = !active ? c_begin                             \
+                    : split ? c_begin + 1                         \
+                            : (kend + SQ_ATT_CHUNK - 1) / SQ_ATT_CHUNK
+
+// q' = q * c (one rounding) of the rows into local `dst` [ROWS][DH]; padding rows are zero.
+#define DECODE_STAGE_Q(dst)                                                              \
+  for (int x = lid; x < ROWS * (DH / 4); x += NT) {                                      \
+    const int r = x / (DH / 4), dv = (x % (DH / 4)) * 4;                                 \
+    float4 y = (float4)(0.0f);                                                           \
+    if (r < nrows) {                                                                     \
+      const int rr = rr0 + r, h = hk * group + rr / lqd, i = rr % lqd;                   \
+      y = sq_att_load4(q, q_off + b * q_sb + (q0 + i) * q_sr + h * q_sh + dv, q_dt) * c; \
+    }                                                                                    \
+    ST4((dst) + r * DH + dv, y);                                                         \
+  }
+
 #endif  // SPARQ_ATTENTION_DECODE_VEC_H

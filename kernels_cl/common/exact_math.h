@@ -82,6 +82,13 @@ SQ_FN float sq_exp2_q(float x) {
   return sq_scale_pow2_(p, k);
 }
 
+// p * 2^k for the x <= 0 forms below: t = 1.5 * 2^23 + k (k in [-160, 0]); 2^(k + 64)'s bits
+// from bits(t) << 23 with one add, then * 2^-64 (the one rounding, as sq_scale_pow2_'s).
+SQ_FN float sq_exp2_le0_scale_(float p, float t) {
+  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
+  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+}
+
 // sq_exp2_q(x) for x <= 0, written for GPU issue slots (attention/sage8_mma.cl: x = S2 - m_new):
 // no branch, no float<->int conversion, the same bits for every x in [-inf, 0]; NaN gives a NaN
 // (x's when the platform propagates the payload). Not for x > 0. xr = x, or -160 where
@@ -93,16 +100,15 @@ SQ_FN float sq_exp2_q(float x) {
 // all 2^31 non-positive inputs checked once). sq_exp2_q_le0_core: the same for xr in [-150, 0], xr
 // = -160 (+0) or NaN (a caller may fold its own masking into the clamp).
 SQ_FN float sq_exp2_q_le0_core(float xr) {
-  const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
-  const float f = xr - (t - 12582912.0f);                            // exact
-  float p = sq_as_float(0x3AAEC3FFu);                                // C5, as sq_exp2_q
-  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));                        // C4
-  p = sq_fma(p, f, sq_as_float(0x3D635847u));                        // C3
-  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));                        // C2
-  p = sq_fma(p, f, sq_as_float(0x3F317218u));                        // C1
-  p = sq_fma(p, f, 1.0f);                                            // C0
-  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
-  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+  const float t = xr + 12582912.0f;            // 1.5 * 2^23 + k
+  const float f = xr - (t - 12582912.0f);      // exact
+  float p = sq_as_float(0x3AAEC3FFu);          // C5, as sq_exp2_q
+  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));  // C4
+  p = sq_fma(p, f, sq_as_float(0x3D635847u));  // C3
+  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));  // C2
+  p = sq_fma(p, f, sq_as_float(0x3F317218u));  // C1
+  p = sq_fma(p, f, 1.0f);                      // C0
+  return sq_exp2_le0_scale_(p, t);
 }
 
 SQ_FN float sq_exp2_q_le0(float x) {
@@ -113,18 +119,17 @@ SQ_FN float sq_exp2_q_le0(float x) {
 // bits for every x in [-inf, 0], NaN gives a NaN; not for x > 0.
 SQ_FN float sq_exp2_le0(float x) {
   const float xr = x < -150.0f ? -160.0f : x;
-  const float t = xr + 12582912.0f;                                  // 1.5 * 2^23 + k
-  const float f = xr - (t - 12582912.0f);                            // exact
-  float p = sq_as_float(0x377FE5FEu);                                // C7, as sq_exp2_core_
-  p = sq_fma(p, f, sq_as_float(0x39218489u));                        // C6
-  p = sq_fma(p, f, sq_as_float(0x3AAEC3FFu));                        // C5
-  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));                        // C4
-  p = sq_fma(p, f, sq_as_float(0x3D635847u));                        // C3
-  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));                        // C2
-  p = sq_fma(p, f, sq_as_float(0x3F317218u));                        // C1
-  p = sq_fma(p, f, 1.0f);                                            // C0
-  const float s = sq_as_float((sq_as_uint(t) << 23) + 0x5F800000u);  // 2^(k + 64)
-  return (p * s) * sq_as_float(0x1F800000u);                         // * 2^-64
+  const float t = xr + 12582912.0f;            // 1.5 * 2^23 + k
+  const float f = xr - (t - 12582912.0f);      // exact
+  float p = sq_as_float(0x377FE5FEu);          // C7, as sq_exp2_core_
+  p = sq_fma(p, f, sq_as_float(0x39218489u));  // C6
+  p = sq_fma(p, f, sq_as_float(0x3AAEC3FFu));  // C5
+  p = sq_fma(p, f, sq_as_float(0x3C1D955Bu));  // C4
+  p = sq_fma(p, f, sq_as_float(0x3D635847u));  // C3
+  p = sq_fma(p, f, sq_as_float(0x3E75FDF0u));  // C2
+  p = sq_fma(p, f, sq_as_float(0x3F317218u));  // C1
+  p = sq_fma(p, f, 1.0f);                      // C0
+  return sq_exp2_le0_scale_(p, t);
 }
 
 // --- exp (specs/mamba_scan.md §4.2; SLEEF xexpf design and constants) ------------------------

@@ -56,14 +56,11 @@ SQ_FN int sq_i8_code(float x, float s, float lo) {
 //    truncates to 0, negative t clamps to 0), and a NaN y fails t >= 0, so needs no own test.
 // s in (0, 2^-60) or (2^50, inf) fails sq_i8_rcp_ok: there the caller divides (sq_i8_code).
 // tests/common/fast_forms_test.cpp checks codes and quotients against the division.
-// max(t, 0) with NaN -> 0 (IEEE maxNum: one instruction on GPUs); a -0 result truncates to 0.
-#ifdef __OPENCL_C_VERSION__
-#define sq_i8_max0_(t) fmax((t), 0.0f)
-#else
+// max(t, 0) with NaN -> 0 (a compare and a select, or one max instruction on GPUs); -0 stays -0
+// and truncates to 0.
 SQ_FN float sq_i8_max0_(float t) {
-  return std::fmax(t, 0.0f);
+  return t >= 0.0f ? t : 0.0f;
 }
-#endif
 
 SQ_FN int sq_i8_rcp_ok(float s) {
   const float lo = sq_as_float(0x21800000u), hi = sq_as_float(0x58800000u);  // 2^-60, 2^50
