@@ -248,6 +248,9 @@ std::vector<Case> attention_decode_cases() {
       paged_case({32, 8, 128, 1, 64, hnd, std::vector<std::int32_t>(8, 32768), DType::i8}, S::large,
                  407),
       paged_case({32, 8, 128, 1, 16, nhd, std::vector<std::int32_t>(8, 32768)}, S::large, 408),
+      // D=256 heads (Gemma-style) over int8 pages: decode_flat's wide-row path.
+      paged_case({32, 8, 256, 1, 16, nhd, std::vector<std::int32_t>(8, 32768), DType::i8}, S::large,
+                 409),
       // Small: int8 pages, one context past a chunk boundary.
       paged_case({4, 2, 64, 1, 16, nhd, {4200, 100}, DType::i8}, S::small, 304),
   };
